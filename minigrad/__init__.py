@@ -1,0 +1,29 @@
+"""minigrad: a from-scratch NumPy/CuPy deep-learning framework for learning sequence models.
+
+    import minigrad as mg
+    from minigrad import nn, optim
+    import minigrad.functional as F
+"""
+import numpy as _np
+
+from . import backend, cuda
+from .backend import get_default_dtype, manual_seed, set_default_device, set_default_dtype
+from .creation import arange, full, ones, ones_like, rand, randint, randn, zeros, zeros_like
+from .gradcheck import gradcheck
+from .io import load, save
+from .ops import cat, stack, where
+from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
+from . import functional, nn, optim  # noqa: E402  (they build on the names above)
+
+float32 = _np.dtype(_np.float32)
+float64 = _np.dtype(_np.float64)
+int64 = _np.dtype(_np.int64)
+bool_ = _np.dtype(_np.bool_)
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
+           "detect_anomaly", "manual_seed", "gradcheck", "cat", "stack", "where", "zeros", "ones",
+           "zeros_like", "ones_like", "randn", "rand", "randint", "arange", "full", "save", "load",
+           "set_default_dtype", "get_default_dtype", "set_default_device", "cuda", "nn", "optim",
+           "functional", "backend", "float32", "float64", "int64", "bool_"]

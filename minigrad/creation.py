@@ -1,0 +1,79 @@
+"""Factories for new leaf tensors: zeros, ones, full, arange, randn, rand.
+
+Random draws come from minigrad's NumPy generator (``mg.manual_seed``) and are then moved to
+the device, so a seeded program draws the same numbers on the CPU and on the GPU.
+"""
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+def _shape(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def _leaf(array, device, requires_grad):
+    device = backend.check_device(device)
+    return Tensor._wrap(backend.to_device(array, device), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    return full(_shape(shape), 0.0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    return full(_shape(shape), 1.0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
+    """As torch: an int fill gives int64, a bool fill bool, a float the default dtype."""
+    if dtype is None:
+        if isinstance(fill_value, (bool, np.bool_)):
+            dtype = np.bool_
+        elif isinstance(fill_value, (int, np.integer)):
+            dtype = np.int64
+    xp = backend.xp_for(device)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor._wrap(xp.full(shape, fill_value, dtype=_dtype(dtype)), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None):
+    """Integers when every argument is an int (as in torch), else the default float dtype."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None and not all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
+        dtype = backend.get_default_dtype()
+    xp = backend.xp_for(device)
+    return Tensor._wrap(xp.arange(start, stop, step, dtype=dtype or np.int64))
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    a = backend.host_rng().standard_normal(_shape(shape)).astype(_dtype(dtype))
+    return _leaf(a, device, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    a = backend.host_rng().random(_shape(shape)).astype(_dtype(dtype))
+    return _leaf(a, device, requires_grad)
+
+
+def randint(low, high, size, device=None):
+    a = backend.host_rng().integers(low, high, size=_shape((size,)) if isinstance(size, int) else tuple(size))
+    return _leaf(a.astype(np.int64), device, False)

@@ -1,0 +1,282 @@
+"""``minigrad.functional``: the functions layers are made of.
+
+softmax, log_softmax and cross_entropy are single ops with their own backward: it is both
+faster and more stable than composing exp/sum/log, and the gradients are the textbook ones
+(softmax - one_hot for cross-entropy).
+"""
+from . import backend
+from .ops import reshape, sum as _sum
+from .tensor import Function, Tensor, as_tensor
+
+
+# ----------------------------------------------------------------------------- softmax
+
+def _log_softmax(x, axis):
+    # Subtracting the max first keeps exp() from overflowing: logits of 1e4 stay finite.
+    xp = backend.get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.y = xp.exp(_log_softmax(x, self.axis))
+        return self.y
+
+    def backward(self, gy):
+        # dy_i/dx_j = y_i (delta_ij - y_j)  =>  gx = y * (gy - sum(gy * y))
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = _log_softmax(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """softmax(x)_i = exp(x_i) / sum_j exp(x_j) along ``axis``."""
+    return Softmax(axis)(x)
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax(axis)(x)
+
+
+# ----------------------------------------------------------------------------- cross-entropy
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over the last axis, one op.
+
+    For one position with logits z (C,) and target t:
+        loss = (1 - eps) * (-log p_t) + eps * (-(1/C) sum_c log p_c),   p = softmax(z)
+        dloss/dz = p - (1 - eps) * onehot(t) - eps / C
+    Positions whose target is ``ignore_index`` give 0 loss and 0 gradient.
+    """
+
+    def __init__(self, target, ignore_index, reduction, label_smoothing):
+        self.target, self.ignore_index = target, ignore_index
+        self.reduction, self.eps = reduction, label_smoothing
+
+    def forward(self, logits):
+        xp = backend.get_array_module(logits)
+        C = logits.shape[-1]
+        z = logits.reshape(-1, C)                            # (M, C)
+        t = self.target.reshape(-1)                          # (M,)
+        self.valid = t != self.ignore_index
+        self.t = xp.where(self.valid, t, 0)
+        self.logp = _log_softmax(z, axis=1)
+        nll = -self.logp[xp.arange(z.shape[0]), self.t]
+        per = (1 - self.eps) * nll
+        if self.eps:
+            per = per - self.eps * self.logp.mean(axis=1)
+        per = per * self.valid
+        if self.reduction == "none":
+            return per.reshape(self.target.shape)
+        if self.reduction == "sum":
+            return per.sum()
+        self.count = self.valid.sum().astype(z.dtype)      # a float32 count keeps float32
+        return per.sum() / self.count          # 0/0 = NaN when every target is ignored, as torch
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        logits = self.inputs[0]
+        C = logits.shape[-1]
+        g = xp.exp(self.logp)                                # p
+        rows = xp.arange(g.shape[0])
+        g[rows, self.t] -= (1 - self.eps)
+        if self.eps:
+            g -= self.eps / C
+        g *= self.valid[:, None]
+        if self.reduction == "none":
+            g *= gy.reshape(-1, 1)
+        elif self.reduction == "sum":
+            g *= gy
+        else:
+            g *= gy / self.count
+        return g.reshape(logits.shape).astype(logits.dtype, copy=False)
+
+
+def _check_target(op, logits, target, ignore_index):
+    if isinstance(target, Tensor) and target.device != logits.device:
+        raise RuntimeError(f"{op}: logits are on {logits.device} but target is on "
+                           f"{target.device}; move one with .to(device)")
+    t = target.data if isinstance(target, Tensor) else target
+    xp = backend.get_array_module(logits.data)
+    t = backend.to_device(t, logits.device) if hasattr(t, "dtype") else xp.asarray(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
+    if tuple(t.shape) != logits.shape[:-1]:
+        raise ValueError(f"{op}: target has shape {tuple(t.shape)} but logits {logits.shape} "
+                         f"need the leading shape {logits.shape[:-1]} (classes on the last axis)")
+    C = logits.shape[-1]
+    bad = ((t < 0) | (t >= C)) & (t != ignore_index)
+    if t.size and bool(bad.any()):
+        value = int(t[bad].reshape(-1)[0])
+        raise IndexError(f"{op}: target {value} is out of range for {C} classes "
+                         f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
+    return t
+
+
+def cross_entropy(logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy with the classes on the last axis.
+
+    logits: (..., C); target: integer class indices of shape (...).
+    reduction: 'mean' (over targets that are not ``ignore_index``), 'sum' or 'none'.
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    logits = as_tensor(logits)
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits need a class axis, got a scalar")
+    t = _check_target("cross_entropy", logits, target, ignore_index)
+    return CrossEntropy(t, ignore_index, reduction, label_smoothing)(logits)
+
+
+def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of already-normalised log-probabilities (..., C)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = _check_target("nll_loss", log_probs, target, ignore_index)
+    xp = backend.get_array_module(log_probs.data)
+    valid = t != ignore_index
+    C = log_probs.shape[-1]
+    flat = reshape(log_probs, (-1, C))
+    picked = flat[xp.arange(flat.shape[0]), xp.where(valid, t, 0).reshape(-1)]
+    per = -picked * Tensor._wrap(valid.reshape(-1).astype(log_probs.dtype))
+    if reduction == "none":
+        return reshape(per, t.shape)
+    total = _sum(per)
+    return total if reduction == "sum" else total / int(valid.sum())
+
+
+def mse_loss(input, target, reduction="mean"):   # noqa: A002 - torch's argument name
+    diff = input - target
+    sq = diff * diff
+    if reduction == "none":
+        return sq
+    return sq.sum() if reduction == "sum" else sq.mean()
+
+
+# ----------------------------------------------------------------------------- dropout
+
+class Dropout(Function):
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        # Inverted dropout: keep with probability 1-p and scale by 1/(1-p) now, so that
+        # evaluation needs no rescaling.
+        xp = backend.get_array_module(x)
+        keep = backend.rng_for(xp).random(x.shape) >= self.p
+        scale = 0.0 if self.p >= 1 else 1.0 / (1.0 - self.p)
+        self.mask = keep.astype(x.dtype) * x.dtype.type(scale)
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` while training, scaling the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    return Dropout(p)(x)
+
+
+# ----------------------------------------------------------------------------- embedding, linear
+
+class Embedding(Function):
+    """Row lookup ``weight[idx]``; backward scatter-adds into the rows that were picked
+    (a word seen twice in the batch gets both gradients)."""
+
+    def __init__(self, idx, padding_idx):
+        self.idx, self.padding_idx = idx, padding_idx
+
+    def forward(self, weight):
+        return weight[self.idx]
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        weight = self.inputs[0]
+        gw = xp.zeros(weight.shape, dtype=gy.dtype)
+        backend.scatter_add(gw, self.idx.reshape(-1), gy.reshape(-1, weight.shape[1]))
+        if self.padding_idx is not None:
+            gw[self.padding_idx] = 0        # the padding row never learns
+        return gw
+
+
+def embedding(input, weight, padding_idx=None):   # noqa: A002 - torch's argument name
+    """input: integer indices of any shape (...); weight: (V, D) -> (..., D)."""
+    idx = input.data if isinstance(input, Tensor) else input
+    xp = backend.get_array_module(weight.data)
+    idx = xp.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    V = weight.shape[0]
+    if idx.size and (bool((idx < 0).any()) or bool((idx >= V).any())):
+        bad = idx[(idx < 0) | (idx >= V)].reshape(-1)[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for {V} rows "
+                         f"(expected 0 <= index < {V})")
+    return Embedding(idx, padding_idx)(weight)
+
+
+class Linear(Function):
+    """y = x W^T + b over the last axis of x, as one matrix product however many leading axes
+    x has: x (..., I), W (O, I), b (O,) -> (..., O)."""
+
+    def forward(self, x, W, *b):
+        y = x @ W.T
+        return y + b[0] if b else y
+
+    def backward(self, gy):
+        x, W = self.inputs[0].data, self.inputs[1].data
+        g2 = gy.reshape(-1, gy.shape[-1])                    # (M, O)
+        gx = gy @ W                                          # (..., I)
+        gW = g2.T @ x.reshape(-1, x.shape[-1])               # (O, I)
+        if len(self.inputs) == 3:
+            return gx, gW, g2.sum(axis=0)
+        return gx, gW
+
+
+def linear(x, weight, bias=None):
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit weight {weight.shape}: "
+                         f"expected (..., {weight.shape[1]})")
+    return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over the last len(normalized_shape) axes (biased variance,
+    as torch), then * weight + bias. Composed of autograd ops."""
+    axes = tuple(range(-len(normalized_shape), 0))
+    mu = x.mean(axis=axes, keepdims=True)
+    centered = x - mu
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    y = centered / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+__all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout",
+           "embedding", "linear", "layer_norm"]

@@ -1,0 +1,140 @@
+"""The basic layers: Linear, Embedding, Dropout, LayerNorm, and simple activations.
+
+Parameter names, shapes and initialisation follow torch, so weights move between the two.
+"""
+import math
+
+
+from .. import backend, functional as F
+from ..ops import tanh, relu, sigmoid
+from . import init
+from .module import Module, Parameter
+
+
+def empty(*shape, device=None, dtype=None):
+    """A new Parameter of ``shape`` (zeros until an initialiser fills it)."""
+    xp = backend.xp_for(device)
+    return Parameter(xp.zeros(shape, dtype=dtype or backend.get_default_dtype()))
+
+
+class Linear(Module):
+    """y = x W^T + b. x: (..., in_features) -> (..., out_features).
+
+    weight (out_features, in_features), bias (out_features,), both U(-1/sqrt(in), 1/sqrt(in))
+    as torch's default.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = empty(out_features, in_features, device=device, dtype=dtype)
+        self.register_parameter("bias", empty(out_features, device=device, dtype=dtype) if bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), "
+                             f"got {x.shape}")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """Row lookup: indices (...) -> vectors (..., embedding_dim). weight ~ N(0, 1) as torch;
+    the ``padding_idx`` row starts at zero and never gets a gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
+                                 f"{num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        self.weight = empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, idx):
+        return F.embedding(idx, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class Dropout(Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class LayerNorm(Module):
+    """Normalise over the last axes: (x - mean) / sqrt(var + eps) * weight + bias.
+    weight starts at ones and bias at zeros, as torch."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = empty(*self.normalized_shape, device=device, dtype=dtype)
+            init.ones_(self.weight)
+            self.register_parameter(
+                "bias", empty(*self.normalized_shape, device=device, dtype=dtype) if bias else None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        n = len(self.normalized_shape)
+        if x.shape[x.ndim - n:] != self.normalized_shape:
+            raise ValueError(f"{self!r}: expected input of shape (..., "
+                             f"{', '.join(map(str, self.normalized_shape))}), got {x.shape}")
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return tanh(x)
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return relu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return sigmoid(x)
+
+
+__all__ = ["Linear", "Embedding", "Dropout", "LayerNorm", "Tanh", "ReLU", "Sigmoid"]

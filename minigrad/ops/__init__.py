@@ -1,0 +1,56 @@
+"""The differentiable ops, one file per family, and the Tensor methods that call them."""
+from ..tensor import Tensor, as_tensor
+from .elementwise import (abs, add, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub,
+                          tanh)
+from .index import getitem, where
+from .linalg import matmul
+from .reduce import max, mean, sum
+from .shape import (astype, broadcast_to, cat, flatten, permute, reshape, squeeze, stack,
+                    transpose, unsqueeze)
+
+__all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
+           "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "sum", "astype",
+           "broadcast_to", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
+           "transpose", "unsqueeze"]
+
+
+def _compare(op):
+    """Comparisons give boolean tensors and no gradient."""
+    def method(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(self.data, op)(other))
+    return method
+
+
+def _matmul(a, b):
+    a, b = as_tensor(a), as_tensor(b)
+    return matmul(a, b)
+
+
+def _install():
+    T = Tensor
+    T.__add__ = add
+    T.__radd__ = lambda self, other: add(other, self)
+    T.__sub__ = sub
+    T.__rsub__ = lambda self, other: sub(other, self)
+    T.__mul__ = mul
+    T.__rmul__ = lambda self, other: mul(other, self)
+    T.__truediv__ = div
+    T.__rtruediv__ = lambda self, other: div(other, self)
+    T.__pow__ = pow
+    T.__rpow__ = lambda self, other: pow(other, self)
+    T.__neg__ = neg
+    T.__matmul__ = _matmul
+    T.__rmatmul__ = lambda self, other: _matmul(other, self)
+    T.__getitem__ = getitem
+    for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+        setattr(T, op, _compare(op))
+    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
+                 "reshape", "permute", "transpose", "unsqueeze", "squeeze", "flatten",
+                 "broadcast_to", "matmul", "astype"):
+        setattr(T, name, globals()[name])
+    T.view = reshape
+    T.expand = broadcast_to
+
+
+_install()

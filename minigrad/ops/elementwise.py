@@ -1,0 +1,195 @@
+"""Elementwise ops: arithmetic with broadcasting, and the activation functions.
+
+Each backward is the derivative of its forward times the incoming gradient ``gy``, summed
+back to each input's shape where NumPy broadcast it.
+"""
+from ..backend import get_array_module
+from ..tensor import Function, Tensor, as_tensor
+from .broadcast import unbroadcast
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return unbroadcast(gy, a.shape), unbroadcast(gy, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return unbroadcast(gy, a.shape), unbroadcast(-gy, b.shape)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return unbroadcast(gy * b.data, a.shape), unbroadcast(gy * a.data, b.shape)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy / b.data
+        return unbroadcast(ga, a.shape), unbroadcast(-ga * a.data / b.data, b.shape)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """x ** p, for a tensor exponent too: d/dx = p x^(p-1), d/dp = x^p log x."""
+
+    def forward(self, x, p):
+        self.y = x ** p
+        return self.y
+
+    def backward(self, gy):
+        x, p = self.inputs
+        xp = get_array_module(gy)
+        gx = gy * p.data * x.data ** (p.data - 1)
+        gp = None
+        if p.requires_grad:
+            # d/dp x^p = x^p log x, taken as 0 where x <= 0 (x^p is not differentiable in p there)
+            logx = xp.log(xp.where(x.data > 0, x.data, 1))
+            gp = unbroadcast(gy * self.y * logx, p.shape)
+        return unbroadcast(gx, x.shape), gp
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0].data
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)          # tanh' = 1 - tanh^2
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        # 0.5 (1 + tanh(x/2)) equals 1 / (1 + e^-x) and never overflows.
+        xp = get_array_module(x)
+        self.y = 0.5 * (xp.tanh(0.5 * x) + 1)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)          # sigma' = sigma (1 - sigma)
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+class Abs(Function):
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).sign(self.inputs[0].data)
+
+
+def _pair(a, b):
+    """Both operands as tensors; a Python number takes the other's dtype and device."""
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, like=a)
+    b = as_tensor(b)
+    return as_tensor(a, like=b), b
+
+
+def add(a, b):
+    return Add()(*_pair(a, b))
+
+
+def sub(a, b):
+    return Sub()(*_pair(a, b))
+
+
+def mul(a, b):
+    return Mul()(*_pair(a, b))
+
+
+def div(a, b):
+    return Div()(*_pair(a, b))
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, p):                  # noqa: A001 - the op's name
+    return Pow()(*_pair(x, p))
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def relu(x):
+    return Relu()(x)
+
+
+def abs(x):                     # noqa: A001 - the op's name
+    return Abs()(x)

@@ -1,0 +1,178 @@
+"""Ops that move values around without changing them: reshape, transpose, cat, stack,
+dtype casts and device moves. Their backward moves the gradient back."""
+import numpy as np
+
+from .. import backend
+from ..tensor import Function, as_tensor
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.inputs[0].shape)
+
+
+class Transpose(Function):
+    """Permute the axes; backward applies the inverse permutation."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return gy.transpose(np.argsort(self.axes))
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return backend.get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        from .broadcast import unbroadcast
+        return unbroadcast(gy, self.inputs[0].shape)
+
+
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.inputs[0].dtype)
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back to where the input was."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.source)
+
+
+class Cat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = backend.get_array_module(*xs)
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        bounds = np.cumsum([x.shape[self.axis] for x in self.inputs])[:-1]
+        return tuple(xp.split(gy, bounds.tolist(), axis=self.axis))
+
+
+class Stack(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = backend.get_array_module(*xs)
+        return xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        return tuple(xp.moveaxis(gy, self.axis, 0))
+
+
+def _shape_arg(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def reshape(x, *shape):
+    return Reshape(_shape_arg(shape))(x)
+
+
+def permute(x, *axes):
+    axes = _shape_arg(axes)
+    if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of {x.shape}")
+    return Transpose(tuple(a % x.ndim for a in axes))(x)
+
+
+def transpose(x, dim0=None, dim1=None):
+    """As in torch: swap two axes; with no arguments, reverse all of them (``x.T``)."""
+    if dim0 is None and dim1 is None:
+        return Transpose(tuple(reversed(range(x.ndim))))(x)
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Transpose(tuple(axes))(x)
+
+
+def broadcast_to(x, *shape):
+    return BroadcastTo(_shape_arg(shape))(x)
+
+
+def unsqueeze(x, axis):
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x, axis=None):
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axis = axis % x.ndim
+    if x.shape[axis] != 1:
+        return x
+    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    end = end_dim % x.ndim
+    n = 1
+    for s in x.shape[start_dim:end + 1]:
+        n *= s
+    return reshape(x, x.shape[:start_dim] + (n,) + x.shape[end + 1:])
+
+
+def astype(x, dtype):
+    return Cast(dtype)(x) if np.dtype(dtype) != x.dtype else x
+
+
+def to_device(x, device):
+    return ToDevice(backend.check_device(device))(x)
+
+
+def _as_tensors(ts, op):
+    ts = [as_tensor(t) for t in ts]
+    if not ts:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    return ts
+
+
+def cat(ts, axis=0):
+    """Join tensors along an existing axis."""
+    ts = _as_tensors(ts, "cat")
+    ref = ts[0].shape
+    ax = axis % len(ref) if ref else 0
+    for t in ts:
+        if len(t.shape) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != ax):
+            raise ValueError(f"cat: shapes {[t.shape for t in ts]} differ outside axis {axis}")
+    return Cat(ax)(*ts)
+
+
+def stack(ts, axis=0):
+    """Join tensors of one shape along a new axis."""
+    ts = _as_tensors(ts, "stack")
+    if len({t.shape for t in ts}) > 1:
+        raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in ts]}")
+    return Stack(axis % (ts[0].ndim + 1))(*ts)
