@@ -1,0 +1,33 @@
+"""Every differentiable op minigrad defines has a gradient check somewhere in tests/."""
+import importlib
+import pathlib
+
+import minigrad as mg
+from tests.gradcheck_registry import COVERED
+
+
+def _import_all_test_modules():
+    here = pathlib.Path(__file__).parent
+    for path in sorted(here.glob("test_*.py")):
+        if path.stem != "test_coverage":
+            importlib.import_module(f"tests.{path.stem}")
+
+
+def _import_all_minigrad_modules():
+    root = pathlib.Path(mg.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        importlib.import_module(".".join(parts))
+
+
+def test_every_function_has_a_gradient_check():
+    _import_all_minigrad_modules()
+    _import_all_test_modules()
+    ops = {f for f in mg.Function.registry
+           if f.differentiable and f.__module__.startswith("minigrad")}
+    assert ops, "no ops found: the registry is broken"
+    missing = sorted(f"{f.__module__}.{f.__name__}" for f in ops - COVERED)
+    assert not missing, f"ops with no gradient check (decorate a gradcheck test with @covers): {missing}"
