@@ -1,0 +1,255 @@
+"""What every lesson shares: options, device, seed, figures, progress bars, checks.
+
+A lesson starts with
+
+    import common
+    run = common.setup(__doc__)        # parses --quick / --device, seeds, picks the device
+
+and then uses ``run.quick`` (or ``run.pick(full, quick)``) to size its data, ``common.figure``
+and ``common.savefig`` for plots, ``common.progress`` around training loops and
+``common.check(condition, message)`` for the checks that prove a step right.
+
+Options (command line, or environment for notebooks and tests):
+    --quick            MINIGRAD_QUICK=1       shrink data and epochs: the lesson runs in seconds
+    --device cuda      MINIGRAD_DEVICE=cuda   run on the GPU (CuPy); the default is the CPU
+    --seed N                                  the random seed (default 0)
+    MINIGRAD_LESSONS_OUT=DIR                  write figures to DIR instead of lessons/out/
+"""
+import argparse
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+import minigrad as mg
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+# Fonts that carry Chinese glyphs, in order of preference. A figure uses Chinese labels only
+# when one of them is installed; otherwise it labels in ASCII (no missing-glyph boxes).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
+             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei",
+             "PingFang SC", "Heiti SC", "Arial Unicode MS")
+
+
+class CheckFailed(AssertionError):
+    """A lesson's check did not hold: the lesson stops and exits non-zero."""
+
+
+class Run:
+    """The options one lesson run was started with."""
+
+    def __init__(self, quick, device, seed):
+        self.quick, self.device, self.seed = quick, device, seed
+        self.rng = np.random.default_rng(seed)      # host-side draws: data, shuffling
+
+    def pick(self, full, quick):
+        """``quick`` in a --quick run, ``full`` otherwise (sizes, epochs, thresholds)."""
+        return quick if self.quick else full
+
+    def __repr__(self):
+        return f"Run(quick={self.quick}, device={self.device!r}, seed={self.seed})"
+
+
+# ----------------------------------------------------------------------------- set-up
+
+def in_notebook():
+    """True inside a Jupyter kernel (the lesson opened as a notebook)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_args(description=None, argv=None):
+    """--quick, --device, --seed; a notebook has no command line, so only the environment."""
+    parser = argparse.ArgumentParser(description=(description or "").strip().split("\n")[0])
+    parser.add_argument("--quick", action="store_true", default=_env_flag("MINIGRAD_QUICK"),
+                        help="tiny data and few epochs: runs in seconds (also MINIGRAD_QUICK=1)")
+    parser.add_argument("--device", default=os.environ.get("MINIGRAD_DEVICE", "cpu") or "cpu",
+                        help="'cpu' (NumPy) or 'cuda' (CuPy); also MINIGRAD_DEVICE")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if argv is None:
+        argv = [] if in_notebook() else sys.argv[1:]
+    return parser.parse_args(argv)
+
+
+def _report_failed_check(kind, value, tb):
+    # A failed check is the lesson's verdict, not a bug: one clear line, no traceback.
+    if issubclass(kind, CheckFailed):
+        print(f"\n{value}", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, value, tb)
+
+
+def setup(description=None, seed=None, argv=None):
+    """Read the options, move minigrad to the device, seed everything; returns a ``Run``."""
+    args = parse_args(description, argv)
+    device = mg.backend.check_device(args.device)
+    if device == "cuda" and not mg.cuda.is_available():
+        raise SystemExit("--device cuda: no usable GPU (mg.cuda.is_available() is False); "
+                         "install CuPy with pip install -e '.[gpu]' or run on the CPU")
+    mg.set_default_device(device)
+    seed = args.seed if seed is None else seed
+    mg.manual_seed(seed)
+    if not in_notebook():
+        sys.excepthook = _report_failed_check
+    run = Run(args.quick, device, seed)
+    print(f"{pathlib.Path(sys.argv[0]).name if not in_notebook() else 'notebook'}: "
+          f"quick={run.quick} device={run.device} seed={run.seed}")
+    return run
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check(condition, message):
+    """Prove a step right. A false ``condition`` stops the lesson with ``message`` and a
+    non-zero exit status (in a notebook: an error in that cell)."""
+    if not bool(condition):
+        raise CheckFailed(f"CHECK FAILED: {message}")
+    print(f"check passed: {message}")
+
+
+# ----------------------------------------------------------------------------- figures
+
+_plt = []
+
+
+def _cjk_font():
+    from matplotlib import font_manager
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def pyplot():
+    """matplotlib.pyplot, set up once: Agg outside notebooks (figures go to files, nothing
+    blocks), inline inside them, and a CJK font in front when the machine has one."""
+    if not _plt:
+        import matplotlib
+        if not in_notebook():
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        font = _cjk_font()
+        if font:
+            plt.rcParams["font.sans-serif"] = [font] + plt.rcParams["font.sans-serif"]
+            plt.rcParams["axes.unicode_minus"] = False     # CJK fonts often lack U+2212
+        _plt.extend([plt, font])
+    return _plt[0]
+
+
+def label(english, chinese):
+    """'english (中文)' when a CJK font is installed, else just 'english'."""
+    pyplot()
+    return f"{english} ({chinese})" if _plt[1] else english
+
+
+def figure(ncols=1, nrows=1, width=5.0, height=3.6):
+    """A new figure with a grid of axes: ``fig, axes = common.figure(2)``."""
+    plt = pyplot()
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=True)
+
+
+def out_dir():
+    path = pathlib.Path(os.environ.get("MINIGRAD_LESSONS_OUT") or HERE / "out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def savefig(fig, name):
+    """Write ``fig`` to ``<out>/<name>.png``, show it inline in a notebook, close it."""
+    path = out_dir() / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    if in_notebook():
+        from IPython.display import display
+        display(fig)
+    pyplot().close(fig)
+    print(f"figure written: {path}")
+    return path
+
+
+# ----------------------------------------------------------------------------- progress
+
+def progress(iterable=None, desc=None, total=None, **kwargs):
+    """A tqdm progress bar around ``iterable``; a plain iterable when tqdm is not installed.
+    In a notebook the widget bar is used when ipywidgets is there, the text bar otherwise."""
+    try:
+        if in_notebook():
+            try:
+                import ipywidgets  # noqa: F401 - only to know whether widget bars can draw
+                from tqdm.notebook import tqdm
+            except ImportError:
+                from tqdm import tqdm
+        else:
+            from tqdm import tqdm
+    except ImportError:
+        if desc:
+            print(f"{desc} ...")
+        return iterable if iterable is not None else range(total or 0)
+    return tqdm(iterable, desc=desc, total=total, mininterval=0.5, **kwargs)
+
+
+def set_postfix(bar, **values):
+    """Show running numbers (loss, accuracy) on a bar; a no-op without tqdm."""
+    if hasattr(bar, "set_postfix"):
+        bar.set_postfix({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in values.items()},
+                        refresh=False)
+
+
+# ----------------------------------------------------------------------------- word vectors
+
+def unit_rows(E):
+    """Each row of E (V, D) divided by its length, so row dot products are cosines."""
+    return E / ((E * E).sum(axis=1, keepdims=True).sqrt() + 1e-12)
+
+
+def cosine_matrix(E):
+    """sim(u, v) = u^T v / (||u||_2 ||v||_2) for every pair of rows of E (V, D): (V, V)."""
+    En = unit_rows(E)
+    return En @ En.T
+
+
+def nearest(E, itos, word, k=5):
+    """The ``k`` words whose vectors have the largest cosine with ``word``'s: [(word, cos)]."""
+    stoi = {w: i for i, w in enumerate(itos)}
+    En = unit_rows(E)
+    sims = (En @ En[stoi[word]]).numpy()
+    sims[stoi[word]] = -np.inf
+    top = np.argsort(-sims)[:k]
+    return [(itos[i], float(sims[i])) for i in top]
+
+
+def solve_analogies(E, itos, analogies):
+    """For each (a, b, c, d): the word w != a, b, c maximising sim(e_w, e_a - e_b + e_c)
+    (notes 004 2.2; the 3CosAdd rule). Returns (answers, fraction where answer == d)."""
+    stoi = {w: i for i, w in enumerate(itos)}
+    if not analogies:
+        return [], 0.0
+    a, b, c = (np.array([stoi[q[j]] for q in analogies]) for j in range(3))
+    En = unit_rows(E)
+    target = unit_rows(En[a] - En[b] + En[c])             # (A, D)
+    sims = (target @ En.T).numpy()                         # (A, V): host copy, small
+    rows = np.arange(len(analogies))
+    for idx in (a, b, c):
+        sims[rows, idx] = -np.inf                          # the question words are not answers
+    answers = [itos[i] for i in sims.argmax(axis=1)]
+    correct = np.mean([ans == q[3] for ans, q in zip(answers, analogies)])
+    return answers, float(correct)
+
+
+def scatter_words(ax, E, itos, words, title):
+    """2-D view of the vectors of ``words``: their first two principal components."""
+    stoi = {w: i for i, w in enumerate(itos)}
+    X = E[np.array([stoi[w] for w in words])].numpy().astype(np.float64)
+    X = X - X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X, full_matrices=False)
+    P = X @ Vt[:2].T
+    ax.scatter(P[:, 0], P[:, 1], s=12)
+    for (x, y), w in zip(P, words):
+        ax.annotate(w, (x, y), fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
