@@ -65,7 +65,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                                  f"has shape {tuple(analytic.shape)}")
         analytic = backend.to_numpy(analytic).astype(np.float64)
         numeric = np.zeros(x.shape)
-        x.data = backend.get_array_module(x.data).ascontiguousarray(x.data)
+        # A C-ordered copy (ascontiguousarray would turn a 0-d input into 1-d), so that
+        # the flat view below nudges x itself.
+        x.data = backend.get_array_module(x.data).array(x.data, order="C")
         flat = x.data.reshape(-1)            # a view: nudging it nudges x
         for k in range(flat.size):
             old = flat[k].item()

@@ -245,6 +245,11 @@ def _topological_order(root):
     return order      # inputs' creators come before their consumers
 
 
+def _arrays(values):
+    """NumPy gives a scalar, not a 0-d array, for 0-d arithmetic; data and grads stay arrays."""
+    return tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in values)
+
+
 def _accumulate(tensor, g):
     tensor.grad = g if tensor.grad is None else tensor.grad + g
 
@@ -268,8 +273,7 @@ def _run_backward(root, grad, retain_graph):
         if all(g is None for g in gys):
             continue
         gxs = fn.backward(*fn._fill_missing(gys))
-        if not isinstance(gxs, tuple):
-            gxs = (gxs,)
+        gxs = _arrays(gxs if isinstance(gxs, tuple) else (gxs,))
         if _anomaly[0]:
             _check_finite(fn, gxs, "backward")
         for x, gx in zip(fn.inputs, gxs):
@@ -317,6 +321,7 @@ class Function:
         single = not isinstance(ys, tuple)
         if single:
             ys = (ys,)
+        ys = _arrays(ys)
         if _anomaly[0]:
             _check_finite(self, ys, "forward")
         needs_grad = _grad_enabled[0] and self.differentiable and any(x.requires_grad for x in inputs)

@@ -1,4 +1,6 @@
 """Matrix products."""
+import math
+
 from ..tensor import Function
 from .broadcast import unbroadcast
 
@@ -20,14 +22,15 @@ class MatMul(Function):
         A = a[None, :] if a.ndim == 1 else a
         B = b[:, None] if b.ndim == 1 else b
         G = gy
+        if b.ndim == 1:                 # first the m axis, so that a 1-D @ 1-D scalar works too
+            G = G[..., None]
         if a.ndim == 1:
             G = G[..., None, :]
-        if b.ndim == 1:
-            G = G[..., None]
         ga = unbroadcast(G @ _swap(B), A.shape).reshape(a.shape)
         if B.ndim == 2 and A.ndim > 2:
             # (N, T, k) @ (k, m): one (k, NT) @ (NT, m) product instead of N batched ones.
-            gb = A.reshape(-1, A.shape[-1]).T @ G.reshape(-1, G.shape[-1])
+            rows = math.prod(A.shape[:-1])          # explicit: -1 is ambiguous for size 0
+            gb = A.reshape(rows, A.shape[-1]).T @ G.reshape(rows, G.shape[-1])
         else:
             gb = unbroadcast(_swap(A) @ G, B.shape)
         return ga, gb.reshape(b.shape)

@@ -1,0 +1,421 @@
+"""Every op in minigrad.ops: values against NumPy, gradients against finite differences
+(float64, hypothesis-drawn shapes with broadcasting, size-0 and size-1 dimensions and negative
+axes), and the errors bad shapes raise."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+from minigrad.ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
+from tests.gradcheck_registry import covers
+from tests.helpers import away_from_zero, distinct, leaf, seeds, shapes, values
+
+pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
+                                          max_side=3)
+
+
+def axis_for(ndim):
+    """None, one axis (possibly negative) or a tuple of distinct axes."""
+    if ndim == 0:
+        return st.sampled_from([None, ()])
+    return st.one_of(st.none(), st.integers(-ndim, ndim - 1), hnp.valid_tuple_axes(ndim))
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+@covers(E.Add, E.Sub, E.Mul, E.Div)
+@given(pairs, seeds)
+def test_binary_arithmetic_broadcasts_and_gradchecks(shapes2, seed):
+    sa, sb = shapes2.input_shapes
+    a = leaf(values(sa, seed))
+    b = leaf(away_from_zero(sb, seed + 1, low=0.5))     # a divisor away from 0
+    for f, ref in [(lambda a, b: a + b, np.add), (lambda a, b: a - b, np.subtract),
+                   (lambda a, b: a * b, np.multiply), (lambda a, b: a / b, np.divide)]:
+        out = f(a, b)
+        assert out.shape == shapes2.result_shape
+        np.testing.assert_allclose(out.numpy(), ref(a.numpy(), b.numpy()))
+        assert mg.gradcheck(f, [a, b])
+
+
+@covers(E.Add, E.Sub, E.Mul, E.Div)
+def test_python_numbers_on_either_side_keep_the_tensor_dtype():
+    x = mg.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    for y in (2 * x, x * 2, 1 - x, x - 1, 1 / x, x / 2, 3 + x, x + 3.5):
+        assert y.dtype == np.float32
+    y = (2 - x) * (1 / x) + x / 4
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, -2 / x.numpy() ** 2 + 0.25, rtol=1e-6)
+
+
+@covers(E.Neg, E.Exp, E.Tanh, E.Sigmoid)
+@given(shapes(), seeds)
+def test_smooth_unary_ops_gradcheck(shape, seed):
+    x = leaf(values(shape, seed))
+    for f, ref in [(lambda x: -x, np.negative), (mg.Tensor.exp, np.exp),
+                   (mg.Tensor.tanh, np.tanh),
+                   (mg.Tensor.sigmoid, lambda v: 1 / (1 + np.exp(-v)))]:
+        np.testing.assert_allclose(f(x).numpy(), ref(x.numpy()), rtol=1e-12, atol=1e-15)
+        assert mg.gradcheck(f, [x])
+
+
+@covers(E.Log, E.Sqrt)
+@given(shapes(), seeds)
+def test_log_and_sqrt_gradcheck_on_positive_inputs(shape, seed):
+    x = leaf(values(shape, seed, low=0.3, high=3.0))
+    np.testing.assert_allclose(x.log().numpy(), np.log(x.numpy()))
+    np.testing.assert_allclose(x.sqrt().numpy(), np.sqrt(x.numpy()))
+    assert mg.gradcheck(lambda x: x.log(), [x])
+    assert mg.gradcheck(lambda x: x.sqrt(), [x])
+
+
+@covers(E.Relu, E.Abs)
+@given(shapes(), seeds)
+def test_kinked_ops_gradcheck_away_from_the_kink(shape, seed):
+    x = leaf(away_from_zero(shape, seed))
+    np.testing.assert_array_equal(x.relu().numpy(), np.maximum(x.numpy(), 0))
+    np.testing.assert_array_equal(x.abs().numpy(), np.abs(x.numpy()))
+    assert mg.gradcheck(lambda x: x.relu(), [x])
+    assert mg.gradcheck(lambda x: x.abs(), [x])
+
+
+def test_sigmoid_saturates_without_overflow():
+    x = mg.tensor([-1000.0, 0.0, 1000.0], requires_grad=True)
+    with np.errstate(all="raise"):
+        y = x.sigmoid()
+        y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(x.grad, [0.0, 0.25, 0.0])
+
+
+@covers(E.Pow)
+@given(pairs, seeds, st.sampled_from([2, 3, 0.5, -1.5]))
+def test_pow_gradchecks_in_base_and_exponent(shapes2, seed, p):
+    sa, sb = shapes2.input_shapes
+    x = leaf(values(sa, seed, low=0.5, high=2.0))        # x^p with a tensor p needs x > 0
+    e = leaf(values(sb, seed + 1, low=-2.0, high=2.0))
+    np.testing.assert_allclose((x ** e).numpy(), x.numpy() ** e.numpy())
+    assert mg.gradcheck(lambda x, e: x ** e, [x, e])
+    assert mg.gradcheck(lambda x: x ** p, [x])
+    assert mg.gradcheck(lambda e: 2.0 ** e, [e])
+
+
+@covers(E.Pow)
+def test_integer_power_of_negative_base_has_a_gradient():
+    x = leaf([-2.0, -0.5, 1.5])
+    assert mg.gradcheck(lambda x: x ** 3, [x])
+    x.grad = None
+    (x ** 2).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.numpy())
+
+
+# ----------------------------------------------------------------------------- reductions
+
+@st.composite
+def shape_and_axis(draw, min_side=0):
+    shape = draw(shapes(min_side=min_side))
+    return shape, draw(axis_for(len(shape)))
+
+
+@covers(R.Sum)
+@given(shape_and_axis(), st.booleans(), seeds)
+def test_sum_over_axes_gradchecks(sa, keepdims, seed):
+    shape, axis = sa
+    x = leaf(values(shape, seed))
+    out = x.sum(axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(out.numpy(), x.numpy().sum(axis=axis, keepdims=keepdims))
+    assert mg.gradcheck(lambda x: x.sum(axis=axis, keepdims=keepdims), [x])
+
+
+@covers(R.Sum, E.Div)
+@given(shape_and_axis(), st.booleans(), seeds)
+def test_mean_over_axes_gradchecks(sa, keepdims, seed):
+    shape, axis = sa
+    x = leaf(values(shape, seed))
+    reduced = np.zeros(shape).sum(axis=axis, keepdims=keepdims)
+    assume(reduced.size == 0 or x.numel() > 0)          # the mean of nothing is NaN
+    np.testing.assert_allclose(x.mean(axis=axis, keepdims=keepdims).numpy(),
+                               x.numpy().mean(axis=axis, keepdims=keepdims))
+    assert mg.gradcheck(lambda x: x.mean(axis=axis, keepdims=keepdims), [x])
+
+
+@covers(R.Max)
+@given(shape_and_axis(min_side=1), st.booleans(), seeds)
+def test_max_over_axes_gradchecks_without_ties(sa, keepdims, seed):
+    shape, axis = sa
+    x = leaf(distinct(shape, seed))
+    np.testing.assert_allclose(x.max(axis=axis, keepdims=keepdims).numpy(),
+                               x.numpy().max(axis=axis, keepdims=keepdims))
+    assert mg.gradcheck(lambda x: x.max(axis=axis, keepdims=keepdims), [x])
+
+
+def test_max_splits_the_gradient_between_ties():
+    x = mg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True)
+    x.max(axis=-1).sum().backward()
+    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+def test_reductions_reject_bad_axes():
+    x = mg.zeros(2, 3)
+    with pytest.raises(ValueError, match="axis 2 is out of range for a tensor of 2 dimensions"):
+        x.sum(axis=2)
+    with pytest.raises(ValueError, match="axis -3 is out of range"):
+        x.mean(axis=-3)
+    with pytest.raises(ValueError, match=r"max: cannot reduce over an empty axis of shape \(2, 0\)"):
+        mg.zeros(2, 0).max(axis=1)
+
+
+# ----------------------------------------------------------------------------- matmul
+
+matmul_shapes = hnp.mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=2,
+                                                  min_side=0, max_side=3)
+
+
+@covers(L.MatMul)
+@given(matmul_shapes, seeds)
+def test_matmul_follows_numpy_and_gradchecks(ms, seed):
+    sa, sb = ms.input_shapes
+    a, b = leaf(values(sa, seed)), leaf(values(sb, seed + 1))
+    out = a @ b
+    assert out.shape == ms.result_shape
+    np.testing.assert_allclose(out.numpy(), a.numpy() @ b.numpy(), atol=1e-12)
+    assert mg.gradcheck(lambda a, b: a @ b, [a, b])
+
+
+@covers(L.MatMul)
+@given(st.integers(0, 3), st.integers(1, 3), st.integers(0, 3), st.integers(0, 3), seeds)
+def test_matmul_of_a_batch_by_one_matrix_gradchecks(N, T, k, m, seed):
+    # (N, T, k) @ (k, m) takes the single-product path for the weight's gradient.
+    a, b = leaf(values((N, T, k), seed)), leaf(values((k, m), seed + 1))
+    assert mg.gradcheck(lambda a, b: a @ b, [a, b])
+    assert mg.gradcheck(lambda a, b: b.T @ a.transpose(-1, -2), [a, b])
+
+
+def test_matmul_rejects_shapes_that_do_not_fit():
+    a, b = mg.zeros(2, 3), mg.zeros(4, 5)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not fit "
+                                         r"\(inner dimensions 3 and 4 differ\)"):
+        a @ b
+    with pytest.raises(ValueError, match=r"matmul: both operands need at least 1 dimension"):
+        mg.tensor(2.0) @ a
+
+
+# ----------------------------------------------------------------------------- shape ops
+
+@covers(S.Reshape)
+@given(shapes(), seeds)
+def test_reshape_flatten_squeeze_unsqueeze_gradcheck(shape, seed):
+    x = leaf(values(shape, seed))
+    target = tuple(reversed(shape))
+    assert x.reshape(target).shape == target
+    assert x.reshape(*target).shape == target
+    assert mg.gradcheck(lambda x: x.reshape(target), [x])
+    assert mg.gradcheck(lambda x: x.unsqueeze(-1).flatten(), [x])
+    assert mg.gradcheck(lambda x: x.unsqueeze(0).squeeze(), [x])
+    np.testing.assert_array_equal(x.squeeze().numpy(), x.numpy().squeeze())
+
+
+def test_squeeze_of_an_axis_that_is_not_one_is_a_no_op():
+    x = mg.zeros(2, 1, 3)
+    assert x.squeeze(0) is x
+    assert x.squeeze(-2).shape == (2, 3)
+
+
+@st.composite
+def shape_and_permutation(draw):
+    shape = draw(shapes())
+    perm = draw(st.permutations(range(len(shape))))
+    negate = draw(st.lists(st.booleans(), min_size=len(shape), max_size=len(shape)))
+    return shape, tuple(p - len(shape) if n else p for p, n in zip(perm, negate))
+
+
+@covers(S.Transpose)
+@given(shape_and_permutation(), seeds)
+def test_permute_and_transpose_gradcheck(sp, seed):
+    shape, perm = sp
+    x = leaf(values(shape, seed))
+    np.testing.assert_array_equal(x.permute(perm).numpy(), x.numpy().transpose(perm))
+    np.testing.assert_array_equal(x.T.numpy(), x.numpy().T)
+    assert mg.gradcheck(lambda x: x.permute(*perm), [x])
+    if len(shape) >= 2:
+        np.testing.assert_array_equal(x.transpose(-1, 0).numpy(), np.swapaxes(x.numpy(), -1, 0))
+        assert mg.gradcheck(lambda x: x.transpose(-1, 0), [x])
+
+
+def test_permute_rejects_a_non_permutation():
+    with pytest.raises(ValueError, match=r"permute: \(0, 0\) is not a permutation of the 2 axes"):
+        mg.zeros(2, 3).permute(0, 0)
+
+
+@st.composite
+def broadcast_source(draw):
+    """A target shape and a shape that broadcasts to it (leading dims dropped, sides set to 1)."""
+    target = draw(shapes(max_dims=3))
+    drop = draw(st.integers(0, len(target)))
+    src = tuple(1 if draw(st.booleans()) else n for n in target[drop:])
+    return src, target
+
+
+@covers(S.BroadcastTo)
+@given(broadcast_source(), seeds)
+def test_broadcast_to_gradchecks(st_, seed):
+    src, target = st_
+    x = leaf(values(src, seed))
+    np.testing.assert_array_equal(x.broadcast_to(target).numpy(),
+                                  np.broadcast_to(x.numpy(), target))
+    assert mg.gradcheck(lambda x: x.broadcast_to(target), [x])
+    assert mg.gradcheck(lambda x: x.expand(*target), [x])
+
+
+@covers(S.Cast)
+@given(shapes(), seeds)
+def test_cast_passes_the_gradient_back_in_the_input_dtype(shape, seed):
+    x = leaf(values(shape, seed))
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32
+    # Cast is linear, so a large step is exact and float32 rounding stays below atol.
+    assert mg.gradcheck(lambda x: x.astype(np.float32) * 3, [x], eps=0.05, atol=1e-3)
+    assert mg.gradcheck(lambda x: x.astype(np.float32).astype(np.float64), [x], eps=0.05,
+                        atol=1e-3)
+    (x.float() * 2).sum().backward()
+    assert x.grad.dtype == np.float64
+    assert x.astype(np.float64) is x
+
+
+@covers(S.ToDevice)
+@given(shapes(), seeds)
+def test_to_device_gradchecks_on_the_same_device(shape, seed):
+    x = leaf(values(shape, seed))
+    assert mg.gradcheck(lambda x: S.to_device(x, x.device) * 2, [x])
+    assert x.to(x.device) is x
+
+
+@covers(S.ToDevice)
+@pytest.mark.gpu
+def test_to_device_moves_the_gradient_back_across_devices():
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), dtype=mg.float64, device="cpu",
+                  requires_grad=True)
+    assert mg.gradcheck(lambda x: (x.to("cuda") * 2).to("cpu"), [x])
+    y = x.to("cuda")
+    assert y.device == "cuda"
+    (y * y).sum().backward()
+    assert x.grad is not None and mg.backend.device_of(x.grad) == "cpu"
+    np.testing.assert_allclose(x.grad, 2 * x.numpy())
+
+
+@st.composite
+def cat_inputs(draw):
+    base = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(base), len(base) - 1))
+    sizes = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+    out = []
+    for n in sizes:
+        s = list(base)
+        s[axis] = n
+        out.append(tuple(s))
+    return out, axis
+
+
+@covers(S.Cat)
+@given(cat_inputs(), seeds)
+def test_cat_gradchecks(ca, seed):
+    shape_list, axis = ca
+    ts = [leaf(values(s, seed + i)) for i, s in enumerate(shape_list)]
+    out = mg.cat(ts, axis)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate([t.numpy() for t in ts], axis))
+    assert mg.gradcheck(lambda *ts: mg.cat(ts, axis=axis), ts)
+
+
+@covers(S.Stack)
+@given(shapes(), st.integers(1, 3), st.data(), seeds)
+def test_stack_gradchecks(shape, n, data, seed):
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    ts = [leaf(values(shape, seed + i)) for i in range(n)]
+    out = mg.stack(ts, axis)
+    np.testing.assert_array_equal(out.numpy(), np.stack([t.numpy() for t in ts], axis))
+    assert mg.gradcheck(lambda *ts: mg.stack(ts, axis=axis), ts)
+
+
+def test_cat_and_stack_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"cat: shapes \[\(2, 3\), \(2, 4\)\] differ outside axis 0"):
+        mg.cat([mg.zeros(2, 3), mg.zeros(2, 4)], axis=0)
+    with pytest.raises(ValueError, match=r"cat: shapes \[\(2, 3\), \(3,\)\] differ outside axis 1"):
+        mg.cat([mg.zeros(2, 3), mg.zeros(3)], axis=1)
+    with pytest.raises(ValueError, match="cat: expected a non-empty sequence of tensors"):
+        mg.cat([])
+    with pytest.raises(ValueError, match=r"stack: all tensors need one shape, got \[\(2,\), \(3,\)\]"):
+        mg.stack([mg.zeros(2), mg.zeros(3)])
+
+
+# ----------------------------------------------------------------------------- indexing
+
+@st.composite
+def shape_and_basic_index(draw):
+    shape = draw(shapes(min_dims=1))
+    return shape, draw(hnp.basic_indices(shape, allow_newaxis=True))
+
+
+@covers(I.GetItem)
+@given(shape_and_basic_index(), seeds)
+def test_basic_slicing_gradchecks(si, seed):
+    shape, idx = si
+    x = leaf(values(shape, seed))
+    np.testing.assert_array_equal(x[idx].numpy(), x.numpy()[idx])
+    assert mg.gradcheck(lambda x: x[idx], [x])
+
+
+@st.composite
+def shape_and_integer_index(draw):
+    shape = draw(shapes(min_dims=1, min_side=1))
+    return shape, draw(hnp.integer_array_indices(shape, result_shape=shapes(max_dims=2)))
+
+
+@covers(I.GetItem)
+@given(shape_and_integer_index(), seeds)
+def test_integer_array_indexing_gradchecks_with_repeats(si, seed):
+    shape, idx = si
+    x = leaf(values(shape, seed))
+    on_device = tuple(mg.tensor(i) for i in idx)      # index tensors live with x
+    np.testing.assert_array_equal(x[on_device].numpy(), x.numpy()[idx])
+    assert mg.gradcheck(lambda x: x[on_device], [x])
+
+
+@covers(I.GetItem)
+def test_repeated_indices_add_their_gradients():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x[[0, 0, 2, 0]].sum().backward()
+    np.testing.assert_array_equal(x.grad, [3, 0, 1])
+    w = leaf(np.arange(6.0).reshape(3, 2))
+    assert mg.gradcheck(lambda w: w[[1, 1, -1]] * w[:, ::-1][[0, 2, 2]], [w])
+
+
+@covers(I.GetItem)
+def test_boolean_mask_selects_and_gradchecks():
+    x = leaf([[1.0, -2.0], [3.0, -4.0]])
+    mask = x > 0
+    np.testing.assert_array_equal(x[mask].numpy(), [1.0, 3.0])
+    assert mg.gradcheck(lambda x: x[mask], [x])
+
+
+@covers(I.Where)
+@given(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, min_side=0, max_side=3),
+       seeds)
+def test_where_broadcasts_and_gradchecks(ms, seed):
+    sc, sa, sb = ms.input_shapes
+    cond = mg.tensor(np.random.default_rng(seed).random(sc) < 0.5)
+    a, b = leaf(values(sa, seed + 1)), leaf(values(sb, seed + 2))
+    out = mg.where(cond, a, b)
+    np.testing.assert_array_equal(out.numpy(), np.where(cond.numpy(), a.numpy(), b.numpy()))
+    assert mg.gradcheck(lambda a, b: mg.where(cond, a, b), [a, b])
+    assert mg.gradcheck(lambda a: mg.where(cond, a, 0.0), [a])
+    assert mg.gradcheck(lambda b: mg.where(cond, 1.0, b), [b])
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def test_comparisons_give_booleans_and_no_graph():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for r, ref in [(x > 2, [False, False, True]), (x <= 2, [True, True, False]),
+                   (x == 2, [False, True, False]), (x != x, [False] * 3)]:
+        assert r.dtype == np.bool_ and not r.requires_grad and r.creator is None
+        np.testing.assert_array_equal(r.numpy(), ref)
