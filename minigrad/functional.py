@@ -4,8 +4,10 @@ softmax, log_softmax and cross_entropy are single ops with their own backward: i
 faster and more stable than composing exp/sum/log, and the gradients are the textbook ones
 (softmax - one_hot for cross-entropy).
 """
+import numpy as np
+
 from . import backend
-from .ops import reshape, sum as _sum
+from .ops import reshape, sum as _sum, where
 from .tensor import Function, Tensor, as_tensor
 
 
@@ -280,3 +282,162 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout",
            "embedding", "linear", "layer_norm"]
+
+
+# ----------------------------------------------------------------------------- attention
+
+class MaskedSoftmax(Function):
+    """softmax over ``axis`` of the positions where ``mask`` is True; the others get weight 0.
+
+    The masked scores never enter exp(), so no inf or NaN appears in forward or backward, and
+    a row with no position left gets all-zero weights (as torch's scaled_dot_product_attention)
+    rather than 0/0. Backward is softmax's, y * (gy - sum(gy * y)): where y = 0 no gradient
+    reaches the score.
+    """
+
+    def __init__(self, mask, axis):
+        self.mask, self.axis = mask, axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if x.size == 0:
+            self.y = xp.zeros_like(x)
+            return self.y
+        kept = xp.where(self.mask, x, -xp.inf)
+        m = kept.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)                 # a fully masked row's max is -inf
+        e = xp.exp(kept - m)                               # exp(-inf) = 0 exactly
+        total = e.sum(axis=self.axis, keepdims=True)
+        self.y = e / xp.where(total > 0, total, 1)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+def _mask_array(op, name, mask, like):
+    """``mask`` (Tensor, NumPy/CuPy array or list) as a backend array on ``like``'s device."""
+    data = mask.data if isinstance(mask, Tensor) else mask
+    if hasattr(data, "dtype"):
+        return backend.to_device(data, like.device)
+    return backend.get_array_module(like.data).asarray(data)
+
+
+def _check_broadcast(op, name, shape, target):
+    try:
+        ok = tuple(np.broadcast_shapes(tuple(shape), tuple(target))) == tuple(target)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {tuple(shape)} does not broadcast to the "
+                         f"attention scores' shape {tuple(target)}")
+
+
+def masked_softmax(x, mask, axis=-1):
+    """softmax(x) over ``axis``, restricted to the positions where ``mask`` is True.
+
+    mask: bool, broadcastable to x's shape. Masked positions get exactly 0; a row with every
+    position masked gets all zeros.
+    """
+    x = as_tensor(x)
+    m = _mask_array("masked_softmax", "mask", mask, x)
+    if m.dtype != bool:
+        raise TypeError(f"masked_softmax: mask must be bool (True = keep), got dtype {m.dtype}")
+    _check_broadcast("masked_softmax", "mask", m.shape, x.shape)
+    return MaskedSoftmax(m, axis)(x)
+
+
+def _mask_parts(op, name, mask, like, true_means="attend"):
+    """An attention mask split into (attend, bias): ``attend`` a bool array, True where a query
+    may look at a key (or None), and ``bias`` a float tensor added to the scores (or None).
+
+    bool masks: True means "attend" (torch's scaled_dot_product_attention) or, with
+    ``true_means="ignore"``, "masked out" (torch's MultiheadAttention masks).
+    float masks: added to the scores; -inf forbids a position. The -inf entries become
+    ``attend = False`` and a 0 bias, so no inf ever enters an op (detect_anomaly stays quiet).
+    """
+    if mask is None:
+        return None, None
+    data = _mask_array(op, name, mask, like)
+    if data.dtype == bool:
+        return (data if true_means == "attend" else ~data), None
+    if data.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a bool or float mask, got dtype {data.dtype}")
+    xp = backend.get_array_module(data)
+    attend = data > -xp.inf
+    source = mask if isinstance(mask, Tensor) else Tensor._wrap(data)   # a Tensor keeps its grad
+    return attend, where(attend, source, 0.0).astype(like.dtype)
+
+
+def _merge_mask_parts(*parts):
+    """(attend, bias) pairs combined: a position is attended if every mask allows it, and the
+    biases add up."""
+    attend = bias = None
+    for a, b in parts:
+        if a is not None:
+            attend = a if attend is None else attend & a
+        if b is not None:
+            bias = b if bias is None else bias + b
+    return attend, bias
+
+
+def causal_mask(L, S, like):
+    """(L, S) bool, True where key j <= query i: each position sees itself and the past."""
+    xp = backend.get_array_module(like.data)
+    return xp.tril(xp.ones((L, S), dtype=bool))
+
+
+def _attention(q, k, v, attend, bias, scale, dropout_p):
+    """softmax(q k^T * scale + bias, restricted to ``attend``) v, with q (..., L, E),
+    k (..., S, E), v (..., S, Ev) -> (output (..., L, Ev), weights (..., L, S))."""
+    scores = (q * scale) @ k.transpose(-2, -1)                      # (..., L, S)
+    if bias is not None:
+        scores = scores + bias
+    weights = softmax(scores) if attend is None else MaskedSoftmax(attend, -1)(scores)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ v, weights
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, return_weights=False,
+                                 dropout_p=0.0, scale=None):
+    """Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V   (Vaswani et al., notes 002).
+
+    q (..., L, E), k (..., S, E), v (..., S, Ev) -> output (..., L, Ev); leading axes broadcast
+    (e.g. (N, heads, L, E)).
+    attn_mask: broadcastable to (..., L, S). bool: True = may attend (torch's convention);
+        float: added to the scores, -inf forbids.
+    is_causal: query i sees keys j <= i; combined with ``attn_mask`` when both are given.
+    Dividing by sqrt(d_k) keeps the scores' variance near 1 however wide the vectors are, so
+    softmax does not saturate into one-hot weights with vanishing gradients.
+    A query that may attend to nothing gets zero weights and a zero output, as in torch.
+    dropout_p: dropout on the weights (applied whenever > 0: pass 0 when evaluating).
+    scale: replaces 1/sqrt(d_k).
+    Returns the output, or (output, weights (..., L, S)) with ``return_weights=True``.
+    """
+    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    op = "scaled_dot_product_attention"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{op}: q, k and v need shape (..., length, features), got "
+                         f"{q.shape}, {k.shape} and {v.shape}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{op}: expected q (..., L, E), k (..., S, E), v (..., S, Ev), got "
+                         f"q {q.shape}, k {k.shape}, v {v.shape}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    L, S = q.shape[-2], k.shape[-2]
+    batch = tuple(np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]))
+    if attn_mask is not None:
+        shape = attn_mask.shape if hasattr(attn_mask, "shape") else np.shape(attn_mask)
+        _check_broadcast(op, "attn_mask", shape, batch + (L, S))
+    parts = [_mask_parts(op, "attn_mask", attn_mask, q)]
+    if is_causal:
+        parts.append((causal_mask(L, S, q), None))
+    attend, bias = _merge_mask_parts(*parts)
+    scale = 1.0 / (q.shape[-1] ** 0.5) if scale is None else scale
+    out, weights = _attention(q, k, v, attend, bias, scale, dropout_p)
+    return (out, weights) if return_weights else out
+
+
+__all__ += ["masked_softmax", "scaled_dot_product_attention"]
