@@ -4,6 +4,8 @@ softmax, log_softmax and cross_entropy are single ops with their own backward: i
 faster and more stable than composing exp/sum/log, and the gradients are the textbook ones
 (softmax - one_hot for cross-entropy).
 """
+import math
+
 import numpy as np
 
 from . import backend
@@ -75,7 +77,7 @@ class CrossEntropy(Function):
     def forward(self, logits):
         xp = backend.get_array_module(logits)
         C = logits.shape[-1]
-        z = logits.reshape(-1, C)                            # (M, C)
+        z = logits.reshape(self.target.size, C)              # (M, C)
         t = self.target.reshape(-1)                          # (M,)
         self.valid = t != self.ignore_index
         self.t = xp.where(self.valid, t, 0)
@@ -157,7 +159,7 @@ def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
     xp = backend.get_array_module(log_probs.data)
     valid = t != ignore_index
     C = log_probs.shape[-1]
-    flat = reshape(log_probs, (-1, C))
+    flat = reshape(log_probs, (t.size, C))
     picked = flat[xp.arange(flat.shape[0]), xp.where(valid, t, 0).reshape(-1)]
     per = -picked * Tensor._wrap(valid.reshape(-1).astype(log_probs.dtype))
     if reduction == "none":
@@ -218,7 +220,7 @@ class Embedding(Function):
         xp = backend.get_array_module(gy)
         weight = self.inputs[0]
         gw = xp.zeros(weight.shape, dtype=gy.dtype)
-        backend.scatter_add(gw, self.idx.reshape(-1), gy.reshape(-1, weight.shape[1]))
+        backend.scatter_add(gw, self.idx.reshape(-1), gy.reshape(self.idx.size, weight.shape[1]))
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0        # the padding row never learns
         return gw
@@ -249,9 +251,10 @@ class Linear(Function):
 
     def backward(self, gy):
         x, W = self.inputs[0].data, self.inputs[1].data
-        g2 = gy.reshape(-1, gy.shape[-1])                    # (M, O)
+        M = math.prod(x.shape[:-1])
+        g2 = gy.reshape(M, gy.shape[-1])                     # (M, O); -1 is ambiguous for size 0
         gx = gy @ W                                          # (..., I)
-        gW = g2.T @ x.reshape(-1, x.shape[-1])               # (O, I)
+        gW = g2.T @ x.reshape(M, x.shape[-1])                # (O, I)
         if len(self.inputs) == 3:
             return gx, gW, g2.sum(axis=0)
         return gx, gW

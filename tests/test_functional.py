@@ -1,0 +1,316 @@
+"""minigrad.functional: softmax, log_softmax, cross_entropy, dropout, embedding, linear,
+layer_norm and the losses built from ops. Values against NumPy formulas, gradients against
+finite differences, and the errors bad targets and shapes raise."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from tests.gradcheck_registry import covers
+from tests.helpers import leaf, seeds, shapes, values
+
+
+def np_log_softmax(z, axis=-1):
+    z = z - z.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+@st.composite
+def shape_and_class_axis(draw):
+    shape = draw(shapes(min_dims=1, max_dims=3, min_side=1))
+    return shape, draw(st.integers(-len(shape), len(shape) - 1))
+
+
+# ----------------------------------------------------------------------------- softmax
+
+@covers(F.Softmax, F.LogSoftmax)
+@given(shape_and_class_axis(), seeds)
+def test_softmax_and_log_softmax_gradcheck(sa, seed):
+    shape, axis = sa
+    x = leaf(values(shape, seed, -3, 3))
+    np.testing.assert_allclose(F.log_softmax(x, axis).numpy(), np_log_softmax(x.numpy(), axis),
+                               atol=1e-12)
+    assert mg.gradcheck(lambda x: F.softmax(x, axis=axis), [x])
+    assert mg.gradcheck(lambda x: F.log_softmax(x, axis=axis), [x])
+
+
+@covers(F.Softmax, F.LogSoftmax)
+def test_softmax_of_size_zero_batches_gradchecks():
+    x = leaf(np.zeros((0, 3)))
+    assert F.softmax(x).shape == (0, 3)
+    assert mg.gradcheck(lambda x: F.softmax(x), [x])
+    assert mg.gradcheck(lambda x: F.log_softmax(x, axis=0), [leaf(np.ones((2, 0)))])
+
+
+@given(shape_and_class_axis(), seeds, st.sampled_from([1.0, 100.0, 1e4]))
+def test_softmax_rows_sum_to_one_at_any_scale(sa, seed, scale):
+    shape, axis = sa
+    x = mg.tensor(values(shape, seed) * scale)
+    y = F.softmax(x, axis=axis).numpy()
+    assert np.all(y >= 0) and np.all(y <= 1)
+    np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-5)
+
+
+def test_huge_logits_stay_finite_forward_and_backward():
+    x = mg.tensor([[1e4, 0.0, -1e4], [1e4, 1e4, 1e4]], requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = F.softmax(x)
+        logp = F.log_softmax(x)
+        loss = F.cross_entropy(x, [0, 2])
+        loss.backward()
+    for t in (y, logp, loss):
+        assert np.isfinite(t.numpy()).all()
+    assert np.isfinite(x.grad).all()
+    np.testing.assert_allclose(y.numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-6)
+    np.testing.assert_allclose(logp.numpy()[0], [0, -1e4, -2e4])
+    np.testing.assert_allclose(loss.item(), np.log(3) / 2, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- cross-entropy
+
+@st.composite
+def ce_case(draw):
+    lead = draw(shapes(min_dims=0, max_dims=2, min_side=0))
+    C = draw(st.integers(1, 4))
+    seed = draw(seeds)
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, C, size=lead)
+    ignored = rng.random(lead) < 0.3
+    return lead, C, seed, np.where(ignored, -100, target)
+
+
+def np_cross_entropy(z, t, ignore_index=-100, reduction="mean", eps=0.0):
+    """The per-position loss (1 - eps)(-log p_t) + eps * mean_c(-log p_c), worked in NumPy."""
+    C = z.shape[-1]
+    logp = np_log_softmax(z.reshape(-1, C))
+    t = t.reshape(-1)
+    valid = t != ignore_index
+    nll = -logp[np.arange(len(t)), np.where(valid, t, 0)]
+    per = ((1 - eps) * nll + eps * (-logp.mean(axis=1))) * valid
+    if reduction == "none":
+        return per.reshape(z.shape[:-1])
+    return per.sum() if reduction == "sum" else per.sum() / valid.sum()
+
+
+@covers(F.CrossEntropy)
+@given(ce_case(), st.sampled_from(["mean", "sum", "none"]), st.sampled_from([0.0, 0.25]))
+def test_cross_entropy_matches_numpy_and_gradchecks(case, reduction, smoothing):
+    lead, C, seed, target = case
+    assume(reduction != "mean" or (target != -100).any())    # a mean of nothing is NaN
+    z = leaf(values(lead + (C,), seed, -3, 3))
+    t = mg.tensor(target)
+
+    def f(z):
+        return F.cross_entropy(z, t, reduction=reduction, label_smoothing=smoothing)
+
+    np.testing.assert_allclose(f(z).numpy(),
+                               np_cross_entropy(z.numpy(), target, reduction=reduction,
+                                                eps=smoothing), atol=1e-12)
+    assert mg.gradcheck(f, [z])
+
+
+def test_cross_entropy_ignores_positions_and_averages_over_the_rest():
+    z = mg.tensor(values((2, 3, 5), 7), requires_grad=True)
+    target = np.array([[1, -100, 4], [-100, -100, 0]])
+    loss = F.cross_entropy(z, target)
+    per = F.cross_entropy(z, target, reduction="none").numpy()
+    valid = target != -100
+    np.testing.assert_allclose(per[~valid], 0.0)
+    np.testing.assert_allclose(loss.item(), per[valid].mean(), rtol=1e-6)
+    loss.backward()
+    np.testing.assert_array_equal(z.grad[~valid], 0.0)
+    # The kept positions get exactly the gradient of a mean over them alone.
+    kept = mg.tensor(z.numpy()[valid], requires_grad=True)
+    F.cross_entropy(kept, target[valid]).backward()
+    np.testing.assert_allclose(z.grad[valid], kept.grad, rtol=1e-6)
+
+
+def test_cross_entropy_with_a_custom_ignore_index_and_all_ignored():
+    z = mg.tensor(np.zeros((3, 4)), requires_grad=True)
+    loss = F.cross_entropy(z, [0, 3, 3], ignore_index=3)
+    np.testing.assert_allclose(loss.item(), np.log(4), rtol=1e-6)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(F.cross_entropy(z, [3, 3, 3], ignore_index=3).item())   # as torch
+    assert F.cross_entropy(z, [3, 3, 3], ignore_index=3, reduction="sum").item() == 0.0
+
+
+def test_label_smoothing_matches_the_smoothed_target_distribution():
+    z = values((4, 6), 3)
+    t = np.array([0, 5, 2, 2])
+    eps = 0.1
+    # cross-entropy against q = (1 - eps) onehot + eps / C
+    q = np.full((4, 6), eps / 6)
+    q[np.arange(4), t] += 1 - eps
+    expected = -(q * np_log_softmax(z)).sum(axis=1).mean()
+    got = F.cross_entropy(mg.tensor(z, dtype=mg.float64), t, label_smoothing=eps).item()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_cross_entropy_keeps_float32():
+    z = mg.tensor(values((3, 4), 0), dtype=mg.float32, requires_grad=True)
+    loss = F.cross_entropy(z, [0, 1, 2])
+    loss.backward()
+    assert loss.dtype == np.float32 and z.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("target, message", [
+    ([0, 4], r"cross_entropy: target 4 is out of range for 4 classes "
+             r"\(expected 0 <= target < 4, or ignore_index=-100\)"),
+    ([-1, 0], r"cross_entropy: target -1 is out of range for 4 classes"),
+])
+def test_cross_entropy_rejects_targets_out_of_range(target, message):
+    with pytest.raises(IndexError, match=message):
+        F.cross_entropy(mg.zeros(2, 4), target)
+
+
+def test_cross_entropy_rejects_bad_targets_and_arguments():
+    z = mg.zeros(2, 3, 4)
+    with pytest.raises(TypeError, match="cross_entropy: target must hold integer class "
+                                        "indices, got dtype float"):
+        F.cross_entropy(z, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"cross_entropy: target has shape \(6,\) but logits "
+                                         r"\(2, 3, 4\) need the leading shape \(2, 3\) "
+                                         r"\(classes on the last axis\)"):
+        F.cross_entropy(z, np.zeros(6, dtype=np.int64))
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+        F.cross_entropy(z, np.zeros((2, 3), dtype=np.int64), reduction="avg")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
+        F.cross_entropy(z, np.zeros((2, 3), dtype=np.int64), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="cross_entropy: logits need a class axis, got a scalar"):
+        F.cross_entropy(mg.tensor(1.0), 0)
+
+
+@pytest.mark.gpu
+def test_cross_entropy_rejects_a_target_on_another_device():
+    z = mg.zeros(2, 3, device="cuda")
+    with pytest.raises(RuntimeError, match="cross_entropy: logits are on cuda but target is on cpu"):
+        F.cross_entropy(z, mg.tensor([0, 1], device="cpu"))
+
+
+@given(ce_case())
+def test_nll_of_log_softmax_equals_cross_entropy(case):
+    lead, C, seed, target = case
+    assume((target != -100).any())
+    z = leaf(values(lead + (C,), seed))
+    np.testing.assert_allclose(F.nll_loss(F.log_softmax(z), target).item(),
+                               F.cross_entropy(z, target).item(), rtol=1e-10)
+    assert mg.gradcheck(lambda z: F.nll_loss(F.log_softmax(z), target), [z])
+
+
+@given(shapes(), seeds)
+def test_mse_loss_gradchecks(shape, seed):
+    a, b = leaf(values(shape, seed)), leaf(values(shape, seed + 1))
+    if a.numel():
+        np.testing.assert_allclose(F.mse_loss(a, b).item(), ((a.numpy() - b.numpy()) ** 2).mean())
+        assert mg.gradcheck(lambda a, b: F.mse_loss(a, b), [a, b])
+    assert mg.gradcheck(lambda a, b: F.mse_loss(a, b, reduction="sum"), [a, b])
+
+
+# ----------------------------------------------------------------------------- dropout
+
+@covers(F.Dropout)
+@given(shapes(), seeds, st.sampled_from([0.2, 0.5, 0.9]))
+def test_dropout_gradchecks_with_a_fixed_mask(shape, seed, p):
+    x = leaf(values(shape, seed))
+
+    def f(x):
+        mg.manual_seed(seed)          # the same mask at every evaluation
+        return F.dropout(x, p)
+
+    out = f(x).numpy()
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], x.numpy()[kept] / (1 - p))
+    assert mg.gradcheck(f, [x])
+
+
+def test_dropout_keeps_the_expected_value_and_repeats_under_a_seed():
+    x = mg.ones(200, 100)
+    mg.manual_seed(1)
+    a = F.dropout(x, 0.3).numpy()
+    assert abs((a != 0).mean() - 0.7) < 0.01
+    assert abs(a.mean() - 1.0) < 0.02
+    mg.manual_seed(1)
+    np.testing.assert_array_equal(F.dropout(x, 0.3).numpy(), a)
+
+
+def test_dropout_is_the_identity_when_not_training_or_p_is_zero():
+    x = mg.tensor([1.0, 2.0])
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), [0.0, 0.0])
+    with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\], got 1.5"):
+        F.dropout(x, 1.5)
+
+
+# ----------------------------------------------------------------------------- embedding
+
+@covers(F.Embedding)
+@given(st.integers(1, 5), st.integers(0, 3), shapes(max_dims=2), seeds, st.booleans())
+def test_embedding_gradchecks_with_repeated_indices(V, D, idx_shape, seed, pad):
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, V, size=idx_shape)
+    w = leaf(values((V, D), seed))
+    padding_idx = int(idx.reshape(-1)[0]) if pad and idx.size else None
+    out = F.embedding(idx, w, padding_idx)
+    np.testing.assert_array_equal(out.numpy(), w.numpy()[idx])
+    if padding_idx is None:
+        assert mg.gradcheck(lambda w: F.embedding(mg.tensor(idx), w), [w])
+    else:
+        out.backward(np.ones(out.shape))
+        np.testing.assert_array_equal(w.grad[padding_idx], 0.0)
+        counts = np.bincount(idx.reshape(-1), minlength=V).astype(float)
+        counts[padding_idx] = 0
+        np.testing.assert_array_equal(w.grad, np.repeat(counts[:, None], D, axis=1))
+
+
+def test_embedding_rejects_bad_indices():
+    w = mg.zeros(4, 2)
+    with pytest.raises(IndexError, match=r"embedding: index 4 is out of range for 4 rows "
+                                         r"\(expected 0 <= index < 4\)"):
+        F.embedding([[0, 4]], w)
+    with pytest.raises(IndexError, match="embedding: index -1 is out of range"):
+        F.embedding([-1], w)
+    with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float"):
+        F.embedding(np.array([0.0]), w)
+
+
+# ----------------------------------------------------------------------------- linear
+
+@covers(F.Linear)
+@given(shapes(max_dims=2), st.integers(0, 3), st.integers(0, 3), seeds, st.booleans())
+def test_linear_gradchecks_over_any_leading_shape(lead, I, O, seed, bias):
+    x = leaf(values(lead + (I,), seed))
+    W = leaf(values((O, I), seed + 1))
+    b = leaf(values((O,), seed + 2)) if bias else None
+    expected = x.numpy() @ W.numpy().T + (b.numpy() if bias else 0)
+    np.testing.assert_allclose(F.linear(x, W, b).numpy(), expected, atol=1e-12)
+    if bias:
+        assert mg.gradcheck(lambda x, W, b: F.linear(x, W, b), [x, W, b])
+    else:
+        assert mg.gradcheck(lambda x, W: F.linear(x, W), [x, W])
+
+
+def test_linear_rejects_an_input_that_does_not_fit():
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 5\) does not fit weight "
+                                         r"\(3, 4\): expected \(\.\.\., 4\)"):
+        F.linear(mg.zeros(2, 5), mg.zeros(3, 4))
+
+
+# ----------------------------------------------------------------------------- layer_norm
+
+def np_layer_norm(x, n, w, b, eps=1e-5):
+    axes = tuple(range(-n, 0))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+@given(shapes(min_dims=1, max_dims=2, min_side=0), st.integers(1, 2), st.integers(1, 3), seeds)
+def test_layer_norm_matches_numpy_and_gradchecks(lead, n, side, seed):
+    norm_shape = (side,) * n
+    x = leaf(values(lead + norm_shape, seed))
+    w, b = leaf(values(norm_shape, seed + 1)), leaf(values(norm_shape, seed + 2))
+    np.testing.assert_allclose(F.layer_norm(x, norm_shape, w, b).numpy(),
+                               np_layer_norm(x.numpy(), n, w.numpy(), b.numpy()), atol=1e-10)
+    assert mg.gradcheck(lambda x, w, b: F.layer_norm(x, norm_shape, w, b), [x, w, b])
