@@ -1,0 +1,123 @@
+"""minigrad.backend and minigrad.cuda: array modules, devices, the default device from
+MINIGRAD_DEVICE, scatter-add and random generators. The GPU tests skip without a GPU."""
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import backend
+
+
+def test_numpy_arrays_get_numpy():
+    assert backend.get_array_module(np.zeros(2)) is np
+    assert backend.get_array_module() is np
+    assert backend.device_of(np.zeros(2)) == "cpu"
+    assert not backend.is_cupy_array(np.zeros(2))
+
+
+def test_devices_are_checked_by_name():
+    assert backend.check_device("cpu") == "cpu"
+    assert backend.check_device("cuda:0") == "cuda"
+    with pytest.raises(ValueError, match="unknown device 'tpu': expected 'cpu' or 'cuda'"):
+        backend.check_device("tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.tensor([1.0]).to("tpu")
+
+
+def test_minigrad_device_sets_the_default(monkeypatch):
+    monkeypatch.setattr(backend, "_state", dict(backend._state, device=None))
+    monkeypatch.setenv("MINIGRAD_DEVICE", "cpu")
+    assert backend.default_device() == "cpu"
+    monkeypatch.setenv("MINIGRAD_DEVICE", " CUDA:0 ")
+    assert backend.default_device() == "cuda"
+    monkeypatch.setenv("MINIGRAD_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="MINIGRAD_DEVICE='gpu': expected 'cpu' or 'cuda'"):
+        backend.default_device()
+    monkeypatch.delenv("MINIGRAD_DEVICE")
+    assert backend.default_device() == "cpu"
+
+
+def test_set_default_device_overrides_the_environment(monkeypatch):
+    monkeypatch.setattr(backend, "_state", dict(backend._state, device=None))
+    monkeypatch.setenv("MINIGRAD_DEVICE", "cuda")
+    mg.set_default_device("cpu")
+    assert mg.tensor([1.0]).device == "cpu" and mg.zeros(2).device == "cpu"
+    mg.set_default_device(None)
+    assert backend.default_device() == "cuda"
+
+
+def test_the_core_imports_without_cupy():
+    # A fresh interpreter where "import cupy" fails: minigrad still imports and runs on NumPy.
+    import subprocess
+    code = ("import sys; sys.modules['cupy'] = None\n"
+            "import minigrad as mg\n"
+            "x = mg.tensor([1.0, 2.0], requires_grad=True); (x * x).sum().backward()\n"
+            "assert mg.cuda.is_available() is False\n"
+            "try:\n    mg.tensor([1.0], device='cuda')\n"
+            "except RuntimeError as e:\n    assert 'needs CuPy' in str(e), e\n"
+            "else:\n    raise AssertionError('no error')\n"
+            "print(x.grad.tolist())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"MINIGRAD_DEVICE": "cpu", "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[2.0, 4.0]"
+
+
+def test_cuda_is_available_is_a_cached_bool():
+    first = mg.cuda.is_available()
+    assert isinstance(first, bool) and mg.cuda.is_available() is first
+    assert mg.cuda.device_count() >= (1 if first else 0)
+    mg.cuda.synchronize()                 # a no-op without a GPU
+
+
+def test_scatter_add_adds_repeated_indices():
+    target = np.zeros(4)
+    backend.scatter_add(target, np.array([0, 2, 0, 0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(target, [8.0, 0.0, 2.0, 0.0])
+
+
+def test_to_device_and_to_numpy_on_the_cpu():
+    a = np.arange(3.0)
+    assert backend.to_device(a, "cpu") is a
+    assert isinstance(backend.to_numpy(a), np.ndarray)
+
+
+def test_manual_seed_reseeds_the_generators():
+    mg.manual_seed(5)
+    a = backend.rng_for(np).random(3)
+    mg.manual_seed(5)
+    np.testing.assert_array_equal(backend.rng_for(np).random(3), a)
+    assert backend.host_rng() is backend.rng_for(np)
+
+
+@pytest.mark.gpu
+def test_tensors_move_between_devices():
+    x = mg.tensor([[1.0, 2.0]], device="cpu")
+    y = x.to("cuda")
+    assert y.device == "cuda" and backend.is_cupy_array(y.data)
+    assert backend.get_array_module(y.data).__name__ == "cupy"
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+    assert y.to("cpu").device == "cpu"
+
+
+@pytest.mark.gpu
+def test_scatter_add_on_the_gpu_adds_repeated_indices():
+    import cupy
+    target = cupy.zeros(3)
+    backend.scatter_add(target, cupy.array([1, 1, 2]), cupy.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(target.get(), [0.0, 3.0, 3.0])
+
+
+@pytest.mark.gpu
+def test_seeded_draws_repeat_on_the_gpu():
+    import cupy
+    mg.manual_seed(9)
+    a = backend.rng_for(cupy).random(4).get()
+    mg.manual_seed(9)
+    np.testing.assert_array_equal(backend.rng_for(cupy).random(4).get(), a)
+    # Parameters are drawn on the host, so a seeded model starts the same on both devices.
+    mg.manual_seed(3)
+    cpu = mg.nn.Linear(3, 2, device="cpu").weight.numpy()
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(mg.nn.Linear(3, 2, device="cuda").weight.numpy(), cpu)

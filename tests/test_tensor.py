@@ -1,0 +1,270 @@
+"""The autograd engine: the graph walk, accumulation, freeing, no_grad, retain_grad,
+detect_anomaly, dtypes of new tensors, and the errors of backward()."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+
+def test_new_tensors_follow_torchs_dtype_rules():
+    assert mg.tensor(1.5).dtype == np.float32
+    assert mg.tensor([1, 2]).dtype == np.int64
+    assert mg.tensor([True, False]).dtype == np.bool_
+    assert mg.tensor(np.zeros(2, dtype=np.float64)).dtype == np.float64      # arrays keep theirs
+    assert mg.tensor([1, 2], dtype=mg.float64).dtype == np.float64
+    assert mg.zeros(2).dtype == np.float32 and mg.arange(3).dtype == np.int64
+    assert mg.arange(0, 1, 0.5).dtype == np.float32
+    assert mg.full((2,), 3).dtype == np.int64
+
+
+def test_zero_dimensional_results_and_gradients_are_arrays_not_scalars():
+    array_type = type(mg.zeros(1).data)
+    x = mg.tensor(2.0, requires_grad=True)
+    y = x * 3 + 1
+    assert type(y.data) is array_type and y.shape == ()
+    y.backward()
+    assert type(x.grad) is array_type and x.grad.shape == ()
+
+
+def test_default_dtype_can_be_changed_and_rejects_integers():
+    try:
+        mg.set_default_dtype(mg.float64)
+        assert mg.tensor(1.5).dtype == np.float64 and mg.randn(2).dtype == np.float64
+    finally:
+        mg.set_default_dtype(mg.float32)
+    with pytest.raises(TypeError, match="set_default_dtype: expected a floating dtype, got int64"):
+        mg.set_default_dtype(np.int64)
+
+
+def test_only_floating_tensors_require_grad():
+    with pytest.raises(TypeError, match="only floating tensors can require grad, got dtype int64"):
+        mg.tensor([1, 2], requires_grad=True)
+
+
+def test_chain_rule_through_a_small_expression():
+    x = mg.tensor(2.0, requires_grad=True)
+    y = mg.tensor(-3.0, requires_grad=True)
+    z = (x * y + x.tanh()) ** 2           # dz/dx = 2(xy + tanh x)(y + 1 - tanh^2 x)
+    z.backward()
+    inner = 2 * -3 + np.tanh(2)
+    np.testing.assert_allclose(x.grad, 2 * inner * (-3 + 1 - np.tanh(2) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(y.grad, 2 * inner * 2, rtol=1e-6)
+
+
+def test_a_tensor_used_twice_gets_both_gradients():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    (h * h + h).sum().backward()          # d/dx (9x^2 + 3x) = 18x + 3
+    np.testing.assert_allclose(x.grad, [21.0, 39.0])
+
+
+def test_gradients_accumulate_across_backward_calls_until_cleared():
+    x = mg.tensor([1.0, -1.0], requires_grad=True)
+    (x * x).sum().backward()
+    (3 * x).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.numpy() + 3)
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_graph_is_freed_after_backward_unless_retained():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x.exp() * 2).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()                       # the retained graph runs again
+    np.testing.assert_allclose(x.grad, 4 * np.exp(x.numpy()), rtol=1e-6)
+    with pytest.raises(RuntimeError, match=r"backward through Sum a second time: the graph was "
+                                           r"freed by the first backward \(pass "
+                                           r"retain_graph=True to keep it\)"):
+        loss.backward()
+
+
+def test_backward_needs_a_graph_and_a_gradient_of_the_right_shape():
+    with pytest.raises(RuntimeError, match="backward\\(\\): this tensor does not require grad"):
+        mg.tensor([1.0]).backward()
+    y = mg.tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"grad can be implied only for a one-element tensor; "
+                                           r"this one has shape \(2,\), pass grad="):
+        y.backward()
+    with pytest.raises(ValueError, match=r"backward\(\): grad has shape \(3,\), expected the "
+                                         r"tensor's shape \(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_with_an_explicit_gradient():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).backward(np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(x.grad, [2.0, 0.0, -6.0])
+
+
+def test_backward_of_a_leaf_sets_its_own_gradient():
+    x = mg.tensor(3.0, requires_grad=True)
+    x.backward()
+    assert x.grad == 1.0
+
+
+def test_ten_thousand_step_chain_backward_is_iterative():
+    x = mg.tensor(1.0, dtype=mg.float64, requires_grad=True)
+    h = x
+    for _ in range(10_000):
+        h = h * 1.0001 + 0.0
+    h.backward()
+    np.testing.assert_allclose(x.grad, 1.0001 ** 10_000, rtol=1e-9)
+
+
+def test_dropping_a_long_unused_graph_does_not_crash():
+    h = mg.tensor(1.0, requires_grad=True)
+    for _ in range(20_000):
+        h = h.tanh()
+    del h                                 # freeing a deep chain must not overflow the stack
+
+
+def test_unused_outputs_and_branches_get_no_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = mg.tensor([5.0, 6.0], requires_grad=True)
+    a = x * 2
+    _ = y * 3                             # never reaches the loss
+    a.sum().backward()
+    np.testing.assert_allclose(x.grad, [2.0, 2.0])
+    assert y.grad is None
+
+
+def test_no_grad_records_nothing_and_enable_grad_restores():
+    x = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+        assert not mg.is_grad_enabled()
+        with mg.enable_grad():
+            z = x * 2
+    assert mg.is_grad_enabled()
+    assert y.creator is None and not y.requires_grad
+    assert z.creator is not None and z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_no_grad_is_restored_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with mg.no_grad():
+            1 / 0
+    assert mg.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph_and_shares_values():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    d = h.detach()
+    assert d.creator is None and not d.requires_grad
+    np.testing.assert_array_equal(d.numpy(), h.numpy())
+    (d * x).sum().backward()
+    np.testing.assert_allclose(x.grad, d.numpy())      # nothing flowed through d
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = (x * 3).retain_grad()
+    other = x * 5
+    (h * h + h + other).sum().backward()
+    np.testing.assert_allclose(h.grad, 2 * h.numpy() + 1)
+    np.testing.assert_allclose(x.grad, 3 * (2 * h.numpy() + 1) + 5)
+    assert other.grad is None             # not retained
+
+
+def test_retain_grad_on_the_root():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).retain_grad()
+    y.backward(np.array([1.0, 1.0]))
+    np.testing.assert_allclose(y.grad, [1.0, 1.0])
+
+
+def test_detect_anomaly_names_the_op_that_made_a_nan_in_forward():
+    x = mg.tensor([1.0, -1.0], requires_grad=True)
+    with np.errstate(invalid="ignore"), mg.detect_anomaly():
+        with pytest.raises(FloatingPointError,
+                           match=r"detect_anomaly: Log produced NaN/Inf in its forward "
+                                 r"\(output 0, shape \(2,\)\)"):
+            x.log()
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(x.log().numpy()[1])            # outside the block: no check
+
+
+def test_detect_anomaly_names_the_op_that_made_an_inf_in_backward():
+    x = mg.tensor([0.0, 4.0], requires_grad=True)
+    with np.errstate(divide="ignore"), mg.detect_anomaly():
+        y = (x.sqrt() * 2).sum()           # forward is finite; d sqrt/dx at 0 is not
+        with pytest.raises(FloatingPointError,
+                           match="detect_anomaly: Sqrt produced NaN/Inf in its backward"):
+            y.backward()
+
+
+def test_manual_seed_repeats_every_draw():
+    def draws():
+        return [mg.randn(3).numpy(), mg.rand(2, 2).numpy(), mg.randint(0, 10, (4,)).numpy(),
+                mg.nn.Linear(3, 2).weight.numpy(),
+                mg.functional.dropout(mg.ones(8), 0.5).numpy()]
+    mg.manual_seed(123)
+    first = draws()
+    mg.manual_seed(123)
+    for a, b in zip(first, draws()):
+        np.testing.assert_array_equal(a, b)
+    mg.manual_seed(124)
+    assert not np.array_equal(first[0], mg.randn(3).numpy())
+
+
+def test_factories():
+    np.testing.assert_array_equal(mg.zeros(2, 3).numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(mg.ones((2,)).numpy(), np.ones(2))
+    np.testing.assert_array_equal(mg.full((2,), 1.5).numpy(), [1.5, 1.5])
+    np.testing.assert_array_equal(mg.arange(1, 7, 2).numpy(), [1, 3, 5])
+    assert mg.zeros_like(mg.zeros(2, dtype=mg.float64)).dtype == np.float64
+    assert mg.randn(2, 3, requires_grad=True).requires_grad
+    assert mg.rand(1000).numpy().min() >= 0 and mg.rand(1000).numpy().max() < 1
+
+
+def test_conversions_and_repr():
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    assert x.shape == (1, 2) and x.ndim == 2 and len(x) == 1 and x.numel() == 2
+    assert x.size() == (1, 2) and x.size(-1) == 2
+    n = x.numpy()
+    n[0, 0] = 9
+    assert x.numpy()[0, 0] == 1.0                  # numpy() is a copy
+    assert x.sum().item() == 3.0 and x.tolist() == [[1.0, 2.0]]
+    assert x.double().dtype == np.float64 and x.long().dtype == np.int64
+    assert "requires_grad=True" in repr(x) and "grad_fn=Mul" in repr(x * 2)
+    with pytest.raises(ValueError, match=r"item\(\): only one-element tensors, got shape \(1, 2\)"):
+        x.item()
+
+
+def test_double_is_differentiable():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x.double() * 3).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])
+
+
+def test_numpy_array_on_the_left_calls_the_tensor_operator():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = np.array([3.0, 4.0]) * x
+    assert isinstance(y, mg.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+
+
+@pytest.mark.gpu
+def test_ops_on_two_devices_raise_a_clear_error():
+    a = mg.tensor([1.0, 2.0], device="cpu")
+    b = mg.tensor([1.0, 2.0], device="cuda")
+    with pytest.raises(RuntimeError, match=r"Add: expected all tensors on one device, got "
+                                           r"cpu \(2,\), cuda \(2,\); move them with \.to\(device\)"):
+        a + b
+    with pytest.raises(RuntimeError, match="MatMul: expected all tensors on one device"):
+        a @ b
+
+
+@pytest.mark.gpu
+def test_a_graph_on_the_gpu_backpropagates_to_gpu_gradients():
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], device="cuda", requires_grad=True)
+    loss = mg.functional.cross_entropy(x @ x.T, mg.tensor([0, 1], device="cuda"))
+    loss.backward()
+    assert mg.backend.device_of(x.grad) == "cuda"
+    assert np.isfinite(mg.backend.to_numpy(x.grad)).all()
