@@ -14,6 +14,7 @@ from .io import load, save
 from .ops import cat, stack, where
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
+from . import decoding, metrics  # noqa: E402
 
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -26,4 +27,4 @@ __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_en
            "detect_anomaly", "manual_seed", "gradcheck", "cat", "stack", "where", "zeros", "ones",
            "zeros_like", "ones_like", "randn", "rand", "randint", "arange", "full", "save", "load",
            "set_default_dtype", "get_default_dtype", "set_default_device", "cuda", "nn", "optim",
-           "functional", "backend", "float32", "float64", "int64", "bool_"]
+           "functional", "decoding", "metrics", "backend", "float32", "float64", "int64", "bool_"]
