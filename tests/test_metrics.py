@@ -127,5 +127,5 @@ def test_perplexity():
     assert perplexity(math.log(50)) == pytest.approx(50)
     assert perplexity(mg.tensor(math.log(7.0))) == pytest.approx(7, rel=1e-6)
     assert perplexity(np.float64(0.0)) == 1.0
-    with pytest.raises(ValueError, match=r"perplexity: expected a scalar mean NLL, got shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"expected a scalar mean NLL, got shape \(2,\)"):
         perplexity(np.zeros(2))

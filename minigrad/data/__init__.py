@@ -1,1 +1,7 @@
+"""Data for the lessons: vocabularies, padding and batching, byte-pair encoding, and seeded
+generators of the course's tasks (all made here, nothing downloaded)."""
+from .batching import decoder_io, lm_batches, minibatches, pad_batch  # noqa: F401
+from .bpe import BPETokenizer  # noqa: F401
+from .tasks import addition, char_corpus, date_formats, qa_summaries, reversal  # noqa: F401
+from .vocab import Vocab  # noqa: F401
 from .words import analogies, analogy_corpus, family_names, family_words, sentiment_corpus  # noqa: F401
