@@ -108,11 +108,19 @@ class Module:
 
     # -- state ------------------------------------------------------------------------
     def state_dict(self):
-        """name -> Tensor for every parameter and persistent buffer, in registration order."""
-        sd = OrderedDict(self.named_parameters())
-        for name, t, persistent in self.named_buffers():
-            if persistent:
-                sd[name] = t
+        """name -> Tensor for every parameter and persistent buffer, in torch's order: a
+        module's own parameters, then its buffers, then its children's. A weight shared by two
+        modules appears under both names, as in torch, so torch checkpoints load either way."""
+        sd = OrderedDict()
+        for mprefix, m in self.named_modules():
+            dot = f"{mprefix}." if mprefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    sd[dot + name] = p
+            for name, persistent in m._buffers.items():
+                t = getattr(m, name)
+                if persistent and t is not None:
+                    sd[dot + name] = t
         return sd
 
     def load_state_dict(self, state_dict, strict=True):
