@@ -30,7 +30,7 @@ import numpy as np
 from . import backend
 from .tensor import Tensor, no_grad
 
-__all__ = ["greedy_decode", "greedy_decode_batch", "beam_search", "sample"]
+__all__ = ["greedy_decode", "greedy_decode_batch", "beam_search", "sample", "sequence_score"]
 
 
 # ----------------------------------------------------------------------------- state handling
@@ -270,3 +270,31 @@ def beam_search(step_fn, state, bos_id, eos_id, beam_size, max_len, alpha=0.0):
     ranked = [(tokens, s / len(tokens) ** alpha) for tokens, s in finished]
     ranked.sort(key=lambda h: -h[1])       # stable: equal scores keep the order they finished
     return ranked
+
+
+# ----------------------------------------------------------------------------- error analysis
+
+def sequence_score(step_fn, state, bos_id, tokens, alpha=0.0):
+    """The model's score of a GIVEN output, on the same scale as ``beam_search``:
+    sum_t log P(y_t | x, y_<t) / T^alpha, feeding ``tokens`` one by one (teacher forcing).
+
+    Error analysis (notes 004 3.2 误差分析): with y* a human answer and y_hat the beam's,
+    sequence_score(y*) > score(y_hat) means the search missed a better output (widen the
+    beam); otherwise the model itself prefers the wrong answer (improve the model).
+    ``tokens`` as decoders return them: no ``bos_id``, ``eos_id`` included if it ended so.
+    """
+    who = "sequence_score"
+    tokens = [int(t) for t in tokens]
+    if not tokens:
+        raise ValueError(f"{who}: tokens is empty; a scored output has at least one token")
+    _single(state, who)
+    xp = _xp_of(state)
+    total = 0.0
+    with no_grad():
+        for prev, tok in zip([bos_id] + tokens[:-1], tokens):
+            lp, state = _call_step(step_fn, np.array([prev]), state, xp, who)
+            if not 0 <= tok < lp.shape[1]:
+                raise IndexError(f"{who}: token {tok} is out of range for {lp.shape[1]} "
+                                 "log-probabilities")
+            total += lp[0, tok]
+    return float(total) / len(tokens) ** alpha

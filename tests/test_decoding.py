@@ -96,6 +96,9 @@ def test_full_width_beam_is_exhaustive_search(V, seed, markov, max_len, alpha):
     for (tokens, score), (best_tokens, best_score) in zip(out, ranked):
         assert score == pytest.approx(best_score, rel=1e-9, abs=1e-12)
         assert score == pytest.approx(m.score(tokens, alpha), rel=1e-9, abs=1e-12)
+    for tokens, score in out[:3]:
+        assert decoding.sequence_score(m.step_fn, m.initial_state(), m.bos, tokens,
+                                       alpha) == pytest.approx(score, rel=1e-9, abs=1e-12)
 
 
 @given(**model_args, max_len=st.integers(1, 6), alpha=st.sampled_from([0.0, 0.7, 1.0]))
@@ -153,6 +156,9 @@ def test_beam_beats_greedy_hand_worked():
     out = decoding.beam_search(step, None, 3, 0, beam_size=2, max_len=2)
     assert out[0][0] == [2, 0] and out[0][1] == pytest.approx(math.log(0.36))
     assert out[1][0] == [1, 0] and out[1][1] == pytest.approx(math.log(0.2))
+    # error analysis for greedy's answer against y* = b eos: P(y*|x) = .36 > P(y_hat|x) = .20,
+    # so the model was right and the search was at fault
+    assert decoding.sequence_score(step, None, 3, [2, 0]) == pytest.approx(math.log(0.36))
 
 
 def test_length_normalization_hand_worked():
@@ -280,3 +286,7 @@ def test_clear_errors():
         decoding.sample(good, None, 1, 0, 3, temperature=0)
     with pytest.raises(ValueError, match="top_k must be None or an int >= 1"):
         decoding.sample(good, None, 1, 0, 3, top_k=0)
+    with pytest.raises(ValueError, match="tokens is empty"):
+        decoding.sequence_score(good, None, 1, [])
+    with pytest.raises(IndexError, match="token 7 is out of range for 3"):
+        decoding.sequence_score(good, None, 1, [0, 7])
