@@ -68,8 +68,11 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = params[int(i)]
+            # Copies, as torch: buffers updated in place must not be shared with the source.
+            xp = backend.xp_for(p.device)
             self.state[id(p)] = {
-                k: (backend.to_device(v, p.device) if hasattr(v, "shape") and getattr(v, "ndim", 0)
+                k: (xp.array(backend.to_device(v, p.device), copy=True)
+                    if hasattr(v, "shape") and getattr(v, "ndim", 0)
                     else (v.item() if hasattr(v, "item") else v))
                 for k, v in s.items()}
 
