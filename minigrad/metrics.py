@@ -26,6 +26,7 @@ __all__ = ["bleu", "sentence_bleu", "perplexity", "ngram_counts", "brevity_penal
 
 SMOOTHINGS = (None, "epsilon", "add1")
 EPSILON = 0.1
+_SEQUENCES = (list, tuple, np.ndarray)
 
 
 def ngram_counts(tokens, n):
@@ -53,7 +54,7 @@ def _check_corpus(candidates, references):
         raise ValueError(f"bleu: got {len(candidates)} candidates but {len(references)} "
                          "reference sets (expected one list of references per candidate)")
     for i, refs in enumerate(references):
-        if isinstance(refs, str) or not all(isinstance(r, (list, tuple)) for r in refs):
+        if isinstance(refs, str) or not all(isinstance(r, _SEQUENCES) for r in refs):
             raise TypeError(f"bleu: references[{i}] must be a list of reference token lists, "
                             f"got {refs!r:.60}; for a single reference write [ref]")
         if len(refs) == 0:
