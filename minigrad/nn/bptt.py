@@ -22,26 +22,42 @@ array alive between forward and backward.
 
 Shapes: T time, N batch, D input, H hidden, G gates (RNN 1, LSTM 4, GRU 3).
 """
+import numpy as np
+
 from .. import backend
 from ..tensor import Function
 
 
 # ----------------------------------------------------------------------------- in-place math
 
-def _sigmoid_(y):
-    # sigma(a) = (1 + tanh(a/2)) / 2: never overflows and is one SIMD tanh.
-    y *= 0.5
-    backend.get_array_module(y).tanh(y, out=y)
-    y *= 0.5
-    y += 0.5
+class _Gates:
+    """A block of sigmoid and tanh gate columns, activated in one tanh pass.
 
+    sigma(a) = (1 + tanh(a/2)) / 2, so every column is y = s tanh(s a) + m, with s = m = 1/2
+    for a sigmoid column and s = 1, m = 0 for a tanh column (this form never overflows).
+    Backward, in terms of y: sigma' = y (1 - y) and tanh' = (1 + y)(1 - y), both (1 - y)(y + k)
+    with k = 1 - 2m. Four whole-block passes instead of a few per gate.
+    """
 
-def _dsigmoid_(y, g, tmp):
-    """y <- g * sigma'(a) where y = sigma(a): sigma' = y (1 - y)."""
-    xp = backend.get_array_module(y)
-    xp.subtract(1, y, out=tmp)
-    tmp *= y
-    xp.multiply(tmp, g, out=y)
+    def __init__(self, xp, dtype, tanh_columns):
+        tanh_columns = np.asarray(tanh_columns, dtype=bool)
+        self.s = xp.asarray(np.where(tanh_columns, 1.0, 0.5), dtype=dtype)
+        self.m = xp.asarray(np.where(tanh_columns, 0.0, 0.5), dtype=dtype)
+        self.k = xp.asarray(np.where(tanh_columns, 1.0, 0.0), dtype=dtype)
+
+    def forward_(self, a):
+        """a (N, C) pre-activations -> activations, in place."""
+        a *= self.s
+        backend.get_array_module(a).tanh(a, out=a)
+        a *= self.s
+        a += self.m
+
+    def backward_(self, y, g, tmp):
+        """y (N, C) activations -> g * dy/da, in place; tmp: scratch of y's shape."""
+        backend.get_array_module(y).subtract(1, y, out=tmp)
+        y += self.k
+        y *= tmp
+        y *= g
 
 
 def _dtanh_(y, g, tmp):
@@ -68,7 +84,7 @@ class _Buffers:
 #   add the recurrent product, apply the gates in place, write the new state.
 # backward_step(b, a, t, h_prev, c_prev, dh, dc, dh_prev, dc_prev): dh, dc are dL/dh_t, dL/dc_t;
 #   overwrite a with dA_t and write dL/dh_{t-1} (and dL/dc_{t-1}).
-# weight_grads_hh(b, dA, H_prev): dW_hh and db_hh from all steps at once.
+# weight_grads_hh(b, dA, H_prev, db_ih): dW_hh and db_hh from all steps at once.
 
 class _RNN:
     """h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), notes 003 (1): U = W_ih^T, W = W_hh^T."""
@@ -102,8 +118,8 @@ class _RNN:
             _dtanh_(a, dh, b.tmp)
         xp.matmul(a, b.W_hh, out=dh_prev)     # (5): dh_{t-1} = (f' * dh_t) W
 
-    def weight_grads_hh(self, b, dA, H_prev):
-        return dA.T @ H_prev, dA.sum(axis=0)
+    def weight_grads_hh(self, b, dA, H_prev, db_ih):
+        return dA.T @ H_prev, db_ih
 
 
 class _LSTM:
@@ -119,6 +135,7 @@ class _LSTM:
 
     def allocate(self, b, T, N):
         H = self.H
+        b.gates = _Gates(b.xp, b.dtype, [False] * 2 * H + [True] * H + [False] * H)
         b.new("rec", (N, 4 * H))
         b.new("tanh_c", (T, N, H))       # tanh(c_t), needed again by backward
         b.new("up", (N, 4 * H))          # gradients after the gate nonlinearities
@@ -128,9 +145,7 @@ class _LSTM:
         xp, H = b.xp, self.H
         xp.matmul(h_prev, b.W_hh.T, out=b.rec)
         a += b.rec
-        _sigmoid_(a[:, :2 * H])                        # i, f
-        xp.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])   # g
-        _sigmoid_(a[:, 3 * H:])                        # o
+        b.gates.forward_(a)
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         xp.multiply(f, c_prev, out=c_new)
         xp.multiply(i, g, out=b.tmp)
@@ -154,14 +169,11 @@ class _LSTM:
         xp.multiply(dc, c_prev, out=up[:, H:2 * H])   # dL/df
         xp.multiply(dc, i, out=up[:, 2 * H:3 * H])    # dL/dg
         xp.multiply(dc, f, out=dc_prev)               # dL/dc_{t-1} = dc * f
-        tmp2 = b.rec
-        _dsigmoid_(a[:, :2 * H], up[:, :2 * H], tmp2[:, :2 * H])
-        _dtanh_(a[:, 2 * H:3 * H], up[:, 2 * H:3 * H], tmp)
-        _dsigmoid_(a[:, 3 * H:], up[:, 3 * H:], tmp)
+        b.gates.backward_(a, up, b.rec)
         xp.matmul(a, b.W_hh, out=dh_prev)
 
-    def weight_grads_hh(self, b, dA, H_prev):
-        return dA.T @ H_prev, dA.sum(axis=0)
+    def weight_grads_hh(self, b, dA, H_prev, db_ih):
+        return dA.T @ H_prev, db_ih
 
 
 class _GRU:
@@ -183,10 +195,12 @@ class _GRU:
 
     def allocate(self, b, T, N):
         H = self.H
+        b.gates = _Gates(b.xp, b.dtype, [False] * 2 * H)      # r, z
         b.new("rec", (N, 3 * H))
         b.new("tmp", (N, H))
         b.new("tmp2", (N, H))
         b.new("direct", (N, H))
+        b.new("tmp_rz", (N, 2 * H))
         if self.reset_after:
             b.new("hn", (T, N, H))          # h W_hn^T + b_hn, for dL/dr
             b.new("dGh", (T, N, 3 * H))     # gradient of the recurrent pre-activation
@@ -199,7 +213,7 @@ class _GRU:
         if self.reset_after:
             xp.matmul(h_prev, b.W_hh.T, out=b.rec)
             rz += b.rec[:, :2 * H]
-            _sigmoid_(rz)
+            b.gates.forward_(rz)
             hn = b.hn[t]
             xp.add(b.rec[:, 2 * H:], b.b_hn, out=hn)
             xp.multiply(a[:, :H], hn, out=b.tmp)
@@ -207,7 +221,7 @@ class _GRU:
             rec = b.rec[:, :2 * H]
             xp.matmul(h_prev, b.W_hh[:2 * H].T, out=rec)
             rz += rec
-            _sigmoid_(rz)
+            b.gates.forward_(rz)
             rh = b.rh[t]
             xp.multiply(a[:, :H], h_prev, out=rh)
             xp.matmul(rh, b.W_hh[2 * H:].T, out=b.tmp)
@@ -221,39 +235,38 @@ class _GRU:
     def backward_step(self, b, a, t, h_prev, c_prev, dh, dc, dh_prev, dc_prev):
         xp, H = b.xp, self.H
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        dz, dn, tmp = b.tmp, b.tmp2, b.rec[:, :H]
+        up = b.rec[:, :2 * H]                    # dL/dr, dL/dz
+        dr, dz, dn = up[:, :H], up[:, H:], b.tmp2
         xp.subtract(h_prev, n, out=dz)
         dz *= dh                                 # dL/dz = dh (h_prev - n)
         xp.multiply(dh, z, out=b.direct)         # dL/dh_{t-1} through z * h_{t-1}
         xp.subtract(dh, b.direct, out=dn)        # dL/dn = dh (1 - z)
-        _dsigmoid_(z, dz, tmp)
-        _dtanh_(n, dn, tmp)                      # n now holds dA_n
-        dr = dz                                  # reuse: dz is already in a
+        _dtanh_(n, dn, b.tmp)                    # n now holds dA_n
         if self.reset_after:
             dgh = b.dGh[t]
             xp.multiply(n, b.hn[t], out=dr)      # dL/dr = dA_n * (h W_hn^T + b_hn)
             xp.multiply(n, r, out=dgh[:, 2 * H:])
-            _dsigmoid_(r, dr, tmp)
+            b.gates.backward_(a[:, :2 * H], up, b.tmp_rz)
             dgh[:, :2 * H] = a[:, :2 * H]
             xp.matmul(dgh, b.W_hh, out=dh_prev)
         else:
-            drh = b.rec[:, H:2 * H]
+            drh = b.tmp
             xp.matmul(n, b.W_hh[2 * H:], out=drh)    # dL/d(r * h)
             xp.multiply(drh, h_prev, out=dr)
             xp.multiply(drh, r, out=dn)              # dL/dh_{t-1} through r * h_{t-1}
             b.direct += dn
-            _dsigmoid_(r, dr, tmp)
+            b.gates.backward_(a[:, :2 * H], up, b.tmp_rz)
             xp.matmul(a[:, :2 * H], b.W_hh[:2 * H], out=dh_prev)
         dh_prev += b.direct
 
-    def weight_grads_hh(self, b, dA, H_prev):
+    def weight_grads_hh(self, b, dA, H_prev, db_ih):
         xp, H = b.xp, self.H
         if self.reset_after:
             dGh = b.dGh.reshape(dA.shape)
             return dGh.T @ H_prev, dGh.sum(axis=0)
         rh = b.rh.reshape(H_prev.shape)
         dW = xp.concatenate([dA[:, :2 * H].T @ H_prev, dA[:, 2 * H:].T @ rh], axis=0)
-        return dW, dA.sum(axis=0)
+        return dW, db_ih
 
 
 def make_kind(mode, hidden_size, nonlinearity="tanh", reset_after=True):
@@ -373,10 +386,11 @@ class FusedRecurrence(Function):
         dx = (dA @ W_ih).reshape(T, N, D)
         dW_ih = dA.T @ x.reshape(T * N, D)
         H_prev = (b.h[1:] if self.reverse else b.h[:T]).reshape(T * N, H)
-        dW_hh, db_hh = kind.weight_grads_hh(b, dA, H_prev)
+        db_ih = dA.sum(axis=0) if bias is not None else None
+        dW_hh, db_hh = kind.weight_grads_hh(b, dA, H_prev, db_ih)
         grads = [dx, dh_next] + ([dc] if kind.has_cell else []) + [dW_ih, dW_hh]
         if bias is not None:
-            grads += [dA.sum(axis=0), db_hh]
+            grads += [db_ih, db_hh]
         return tuple(grads)
 
 
