@@ -84,8 +84,22 @@ def scatter_add(target, index, values):
     if is_cupy_array(target):
         import cupyx
         cupyx.scatter_add(target, index, values)
+    elif _sorted_rows_fit(target, index, values):
+        # Rows picked by a 1-D index (an embedding's backward): sort once and add each run of
+        # equal indices as one sum. Several times faster than np.add.at on (M, D) rows.
+        order = np.argsort(index, kind="stable")
+        rows = index[order]
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        target[rows[starts]] += np.add.reduceat(values[order], starts, axis=0)
     else:
         np.add.at(target, index, values)
+
+
+def _sorted_rows_fit(target, index, values):
+    return (isinstance(index, np.ndarray) and index.ndim == 1 and index.dtype.kind in "iu"
+            and index.size > 1 and getattr(values, "ndim", 0) == target.ndim
+            and values.shape[0] == index.size and values.shape[1:] == target.shape[1:]
+            and bool(index.min() >= 0))
 
 
 # ----------------------------------------------------------------------------- defaults
