@@ -208,10 +208,13 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
         batched = self._check_inputs(query, key, value)
+        self_attention = query is key and key is value
         if not batched:                                   # (L, E) -> a batch of one
             query, key, value = query[None], key[None], value[None]
         elif not self.batch_first:                        # (L, N, E) -> (N, L, E)
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        if self_attention:
+            key = value = query
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._in_projection(query, key, value)  # (N, L, E), (N, S, E), (N, S, E)
         masks = self._mask_parts(attn_mask, key_padding_mask, is_causal, q, N, L, S, batched)
