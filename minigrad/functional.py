@@ -399,7 +399,7 @@ def _merge_mask_parts(*parts):
     return attend, bias
 
 
-def causal_mask(L, S, like):
+def _causal_mask(L, S, like):
     """(L, S) bool, True where key j <= query i: each position sees itself and the past."""
     xp = backend.get_array_module(like.data)
     return xp.tril(xp.ones((L, S), dtype=bool))
@@ -450,7 +450,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, retur
         _check_broadcast(op, "attn_mask", shape, batch + (L, S))
     parts = [_mask_parts(op, "attn_mask", attn_mask, q)]
     if is_causal:
-        parts.append((causal_mask(L, S, q), None))
+        parts.append((_causal_mask(L, S, q), None))
     attend, bias = _merge_mask_parts(*parts)
     scale = 1.0 / (q.shape[-1] ** 0.5) if scale is None else scale
     out, weights = _attention(q, k, v, attend, bias, scale, dropout_p)

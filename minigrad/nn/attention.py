@@ -279,7 +279,7 @@ class MultiheadAttention(Module):
                                  f"{expected}, got {shape}")
             parts.append(F._mask_parts(name, "attn_mask", m, like, true_means="ignore"))
         elif is_causal:
-            parts.append((F.causal_mask(L, S, like), None))
+            parts.append((F._causal_mask(L, S, like), None))
         if key_padding_mask is not None:
             shape = tuple(key_padding_mask.shape) if hasattr(key_padding_mask, "shape") else None
             if shape != ((N, S) if batched else (S,)):
