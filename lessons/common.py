@@ -253,3 +253,20 @@ def scatter_words(ax, E, itos, words, title):
     ax.set_title(title)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
+
+
+def analogy_report(E, itos, families=None, show=2):
+    """Solve every planted analogy of ``minigrad.data.words`` with the vectors E (V, D),
+    print the share solved per family and a few answers; returns the overall share."""
+    from minigrad.data import words
+    total, solved = 0, 0.0
+    for family in families or words.family_names():
+        questions = words.analogies([family])
+        answers, acc = solve_analogies(E, itos, questions)
+        total += len(questions)
+        solved += acc * len(questions)
+        examples = ", ".join(f"{a} - {b} + {c} = {ans}{'' if ans == d else f' (want {d})'}"
+                             for (a, b, c, d), ans in zip(questions[:show], answers[:show]))
+        print(f"  {family:8s} {acc:6.1%} of {len(questions):3d}   e.g. {examples}")
+    print(f"  all      {solved / total:6.1%} of {total}")
+    return solved / total

@@ -19,7 +19,7 @@ import random
 
 # Each family: the column names, the words each column brings along (per template slot),
 # the rows as (one word per column, the row's context phrases), and sentence templates.
-# {w} is the grid word, {p} one of its row's phrases, other slots come from its column.
+# {w} is the grid word, {p} and {q} two of its row's phrases, other slots come from its column.
 FAMILIES = {
     "gender": {
         "columns": {
@@ -46,17 +46,17 @@ FAMILIES = {
             "capital": {"kind": ["city", "capital"], "place": ["streets", "markets"]},
         },
         "rows": {
-            "france": (["france", "paris"], ["wine", "cheese"]),
-            "japan": (["japan", "tokyo"], ["sushi", "temples"]),
-            "italy": (["italy", "rome"], ["pasta", "opera"]),
-            "egypt": (["egypt", "cairo"], ["pyramids", "camels"]),
-            "spain": (["spain", "madrid"], ["paella", "flamenco"]),
-            "greece": (["greece", "athens"], ["olives", "islands"]),
-            "peru": (["peru", "lima"], ["llamas", "ceviche"]),
-            "kenya": (["kenya", "nairobi"], ["safaris", "lions"]),
+            "france": (["france", "paris"], ["wine", "cheese", "art"]),
+            "japan": (["japan", "tokyo"], ["sushi", "temples", "anime"]),
+            "italy": (["italy", "rome"], ["pasta", "opera", "pizza"]),
+            "egypt": (["egypt", "cairo"], ["pyramids", "camels", "nile"]),
+            "spain": (["spain", "madrid"], ["paella", "flamenco", "guitars"]),
+            "greece": (["greece", "athens"], ["olives", "islands", "myths"]),
+            "peru": (["peru", "lima"], ["llamas", "ceviche", "andes"]),
+            "kenya": (["kenya", "nairobi"], ["safaris", "lions", "runners"]),
         },
-        "templates": ["{w} is a {kind} famous for its {p}", "we visited the {kind} of {w} to see the {p}",
-                      "the {place} of {w} are full of {p}"],
+        "templates": ["{w} is a {kind} famous for {p} and {q}", "the {place} of {w} are full of {p}",
+                      "we visited the {kind} of {w} for the {p} and the {q}"],
     },
     "tense": {
         "columns": {
@@ -119,7 +119,8 @@ def _sentence(rng, family):
     col = rng.randrange(len(fam["columns"]))
     slots = {k: rng.choice(v) for k, v in list(fam["columns"].values())[col].items()}
     words, phrases = rng.choice(list(fam["rows"].values()))
-    slots.update(w=words[col], p=rng.choice(phrases))
+    p, q = rng.sample(phrases, 2)                 # two different phrases of the row
+    slots.update(w=words[col], p=p, q=q)
     return rng.choice(fam["templates"]).format(**slots).split()
 
 
