@@ -33,8 +33,9 @@ def _cupy():
 
 
 def is_cupy_array(a):
-    # Checked by the type's module name so that CuPy is never imported just to ask.
-    return type(a).__module__.split(".")[0] == "cupy"
+    # Checked by the type's module name so that CuPy is never imported just to ask
+    # (NumPy arrays, by far the commonest question, are answered first).
+    return type(a) is not np.ndarray and type(a).__module__.split(".")[0] == "cupy"
 
 
 def get_array_module(*arrays):

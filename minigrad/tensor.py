@@ -105,7 +105,7 @@ class Tensor:
             raise TypeError(f"only floating tensors can require grad, got dtype {self.data.dtype}")
 
     # -- properties -------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
+    shape = property(lambda self: self.data.shape)         # a tuple for NumPy and CuPy
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: backend.device_of(self.data))
@@ -247,7 +247,7 @@ def _topological_order(root):
 
 def _arrays(values):
     """NumPy gives a scalar, not a 0-d array, for 0-d arithmetic; data and grads stay arrays."""
-    return tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in values)
+    return [np.asarray(v) if isinstance(v, np.generic) else v for v in values]
 
 
 def _accumulate(tensor, g):
@@ -270,9 +270,11 @@ def _run_backward(root, grad, retain_graph):
             o = ref()
             entry = grads.pop(id(o), None) if o is not None else None
             gys.append(None if entry is None else entry[1])
-        if all(g is None for g in gys):
-            continue
-        gxs = fn.backward(*fn._fill_missing(gys))
+        if any(g is None for g in gys):
+            if all(g is None for g in gys):
+                continue
+            gys = fn._fill_missing(gys)
+        gxs = fn.backward(*gys)
         gxs = _arrays(gxs if isinstance(gxs, tuple) else (gxs,))
         if _anomaly[0]:
             _check_finite(fn, gxs, "backward")
@@ -312,11 +314,9 @@ class Function:
 
     def __call__(self, *inputs):
         inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-        devices = {x.device for x in inputs}
-        if len(devices) > 1:
-            got = ", ".join(f"{x.device} {x.shape}" for x in inputs)
-            raise RuntimeError(f"{self.name}: expected all tensors on one device, got {got}; "
-                               "move them with .to(device)")
+        # Arrays of one type are on one device; only a mix needs the (slower) device check.
+        if len(inputs) > 1 and len({type(x.data) for x in inputs}) > 1:
+            self._check_one_device(inputs)
         ys = self.forward(*[x.data for x in inputs])
         single = not isinstance(ys, tuple)
         if single:
@@ -335,6 +335,13 @@ class Function:
                 o.creator = self
         return outputs[0] if single else tuple(outputs)
 
+    def _check_one_device(self, inputs):
+        devices = {x.device for x in inputs}
+        if len(devices) > 1:
+            got = ", ".join(f"{x.device} {x.shape}" for x in inputs)
+            raise RuntimeError(f"{self.name}: expected all tensors on one device, got {got}; "
+                               "move them with .to(device)")
+
     def _fill_missing(self, gys):
         # An output nobody used gets a zero gradient, so backward can always do arithmetic.
         xp = backend.get_array_module(*[x.data for x in self.inputs])
@@ -342,10 +349,9 @@ class Function:
 
     def release(self):
         """Drop the inputs and anything forward saved, so the graph's memory is freed."""
-        self.inputs = None
-        for k in list(vars(self)):
-            if k not in ("inputs", "outputs", "_shapes"):
-                delattr(self, k)
+        kept = {"inputs": None, "outputs": self.outputs, "_shapes": self._shapes}
+        self.__dict__.clear()
+        self.__dict__.update(kept)
 
     def forward(self, *xs):
         raise NotImplementedError
