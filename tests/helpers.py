@@ -46,3 +46,13 @@ def rss_bytes():
     with open("/proc/self/statm") as f:
         resident_pages = int(f.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def grad_of(t):
+    """``t.grad`` as a NumPy array (None stays None), wherever ``t`` lives."""
+    return None if t.grad is None else mg.backend.to_numpy(t.grad)
+
+
+def on_device(array):
+    """A NumPy array as a backend array on the default device (to set ``.grad`` or ``.data``)."""
+    return mg.tensor(np.asarray(array)).data

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
-from tests.helpers import seeds, shapes, values
+from tests.helpers import grad_of, on_device, seeds, shapes, values
 
 
 class Block(nn.Module):
@@ -237,9 +237,9 @@ def test_embedding_padding_row_gets_no_gradient():
     emb = nn.Embedding(5, 3, padding_idx=1)
     idx = mg.tensor([[1, 2, 1], [4, 1, 2]])
     (emb(idx) * mg.tensor(values((2, 3, 3), 0), dtype=mg.float32)).sum().backward()
-    np.testing.assert_array_equal(emb.weight.grad[1], 0)
-    np.testing.assert_array_equal(emb.weight.grad[[0, 3]], 0)            # never picked
-    assert (emb.weight.grad[[2, 4]] != 0).all()
+    np.testing.assert_array_equal(grad_of(emb.weight)[1], 0)
+    np.testing.assert_array_equal(grad_of(emb.weight)[[0, 3]], 0)            # never picked
+    assert (grad_of(emb.weight)[[2, 4]] != 0).all()
 
 
 def test_layer_norm_initialisation_matches_torch():
@@ -254,8 +254,8 @@ def test_layer_norm_initialisation_matches_torch():
 @given(shapes(min_dims=1, max_dims=2), st.integers(1, 5), seeds)
 def test_layer_norm_layer_matches_numpy(lead, D, seed):
     ln = nn.LayerNorm(D, eps=1e-5)
-    ln.weight.data = values(D, seed + 1).astype(np.float32)
-    ln.bias.data = values(D, seed + 2).astype(np.float32)
+    ln.weight.data = on_device(values(D, seed + 1).astype(np.float32))
+    ln.bias.data = on_device(values(D, seed + 2).astype(np.float32))
     x = values(lead + (D,), seed).astype(np.float32)
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
@@ -288,12 +288,12 @@ def test_layers_gradcheck_in_float64():
 def _params_with_grads(seed, scale):
     ps = [nn.Parameter(np.zeros(s, dtype=np.float32)) for s in [(3, 4), (4,), (2, 2)]]
     for i, p in enumerate(ps):
-        p.grad = (values(p.shape, seed + i) * scale).astype(np.float32)
+        p.grad = on_device((values(p.shape, seed + i) * scale).astype(np.float32))
     return ps
 
 
 def _total_norm(ps, norm_type=2.0):
-    flat = np.concatenate([p.grad.reshape(-1) for p in ps]).astype(np.float64)
+    flat = np.concatenate([grad_of(p).reshape(-1) for p in ps]).astype(np.float64)
     return np.abs(flat).max() if math.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
 
 
@@ -301,7 +301,7 @@ def _total_norm(ps, norm_type=2.0):
        st.sampled_from([1.0, 2.0, math.inf]))
 def test_clip_grad_norm_bounds_the_norm_and_keeps_the_direction(seed, scale, max_norm, p):
     ps = _params_with_grads(seed, scale)
-    before = [g.copy() for g in (q.grad for q in ps)]
+    before = [grad_of(q).copy() for q in ps]
     norm = _total_norm(ps, p)
     returned = nn.utils.clip_grad_norm_(ps, max_norm, norm_type=p)
     assert isinstance(returned, float)
@@ -310,12 +310,12 @@ def test_clip_grad_norm_bounds_the_norm_and_keeps_the_direction(seed, scale, max
     assert after <= max_norm * (1 + 1e-5)
     if norm <= max_norm:
         for q, g in zip(ps, before):
-            np.testing.assert_array_equal(q.grad, g)            # untouched below the bound
+            np.testing.assert_array_equal(grad_of(q), g)            # untouched below the bound
     else:
         np.testing.assert_allclose(after, max_norm, rtol=1e-4)
         coef = max_norm / (norm + 1e-6)                          # formula (6): theta / ||g|| * g
         for q, g in zip(ps, before):
-            np.testing.assert_allclose(q.grad, g * coef, rtol=1e-5)
+            np.testing.assert_allclose(grad_of(q), g * coef, rtol=1e-5)
 
 
 def test_clip_grad_norm_skips_parameters_without_gradients():
@@ -332,21 +332,21 @@ def test_clip_grad_norm_skips_parameters_without_gradients():
 
 def test_clip_grad_value_clamps_every_element():
     ps = _params_with_grads(1, 3.0)
-    before = [q.grad.copy() for q in ps]
+    before = [grad_of(q).copy() for q in ps]
     nn.utils.clip_grad_value_(ps, 0.5)
     for q, g in zip(ps, before):
-        np.testing.assert_array_equal(q.grad, np.clip(g, -0.5, 0.5))
+        np.testing.assert_array_equal(grad_of(q), np.clip(g, -0.5, 0.5))
     single = nn.Parameter(np.zeros(2, dtype=np.float32))
-    single.grad = np.array([-2.0, 0.1], dtype=np.float32)
+    single.grad = on_device(np.array([-2.0, 0.1], dtype=np.float32))
     nn.utils.clip_grad_value_(single, 1)
-    np.testing.assert_array_equal(single.grad, np.array([-1.0, 0.1], dtype=np.float32))
+    np.testing.assert_array_equal(grad_of(single), np.array([-1.0, 0.1], dtype=np.float32))
 
 
 def test_clipping_does_not_modify_a_gradient_array_shared_by_two_tensors():
     a, b = mg.tensor([3.0, 4.0], requires_grad=True), mg.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()              # Add hands the same gradient array to both
     nn.utils.clip_grad_norm_([a], 0.1)
-    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(grad_of(b), [1.0, 1.0])
 
 
 def test_cross_entropy_training_with_the_layers_learns():

@@ -8,6 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn, optim
+from tests.helpers import on_device
 
 STEPS = 4
 
@@ -144,7 +145,7 @@ def test_parameters_without_gradients_are_skipped_and_gradients_left_alone():
     a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
     opt = optim.Adam([a, b], lr=0.1)
     g = np.array([1.0, -1.0])
-    a.grad = g
+    a.grad = on_device(g)
     opt.step()
     np.testing.assert_array_equal(b.numpy(), 1.0)
     assert not np.array_equal(a.numpy(), 1.0)
@@ -156,7 +157,7 @@ def test_parameters_without_gradients_are_skipped_and_gradients_left_alone():
 def test_parameter_groups_take_their_own_settings():
     a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
-    a.grad, b.grad = np.ones(1), np.ones(1)
+    a.grad, b.grad = on_device(np.ones(1)), on_device(np.ones(1))
     opt.step()
     np.testing.assert_allclose([a.item(), b.item()], [0.9, 0.0])
 
@@ -176,18 +177,18 @@ def test_state_dict_round_trip_continues_exactly(make):
 
     p, opt = fresh()
     for g in grads[:2]:
-        p.grad = g
+        p.grad = on_device(g)
         opt.step()
     # state_dict() holds references to the live buffers, as torch's: snapshot it.
     saved_p, saved = p.numpy(), copy.deepcopy(opt.state_dict())
     for g in grads[2:]:
-        p.grad = g
+        p.grad = on_device(g)
         opt.step()
     q, opt2 = fresh()
-    q.data = saved_p.copy()
+    q.data = on_device(saved_p.copy())
     opt2.load_state_dict(saved)
     for g in grads[2:]:
-        q.grad = g
+        q.grad = on_device(g)
         opt2.step()
     np.testing.assert_array_equal(q.numpy(), p.numpy())
 
@@ -195,12 +196,13 @@ def test_state_dict_round_trip_continues_exactly(make):
 def test_loaded_state_is_a_copy_not_shared_with_the_source():
     p, q = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
     a, b = optim.SGD([p], lr=0.1, momentum=0.9), optim.SGD([q], lr=0.1, momentum=0.9)
-    p.grad = np.ones(2)
+    p.grad = on_device(np.ones(2))
     a.step()
     b.load_state_dict(a.state_dict())
-    q.grad = np.full(2, 5.0)
+    q.grad = on_device(np.full(2, 5.0))
     b.step()
-    np.testing.assert_array_equal(a.state_dict()["state"][0]["momentum_buffer"], [1.0, 1.0])
+    np.testing.assert_array_equal(
+        mg.backend.to_numpy(a.state_dict()["state"][0]["momentum_buffer"]), [1.0, 1.0])
 
 
 def test_load_state_dict_rejects_a_different_parameter_layout():

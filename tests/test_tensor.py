@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from tests.helpers import grad_of
 
 
 def test_new_tensors_follow_torchs_dtype_rules():
@@ -47,22 +48,22 @@ def test_chain_rule_through_a_small_expression():
     z = (x * y + x.tanh()) ** 2           # dz/dx = 2(xy + tanh x)(y + 1 - tanh^2 x)
     z.backward()
     inner = 2 * -3 + np.tanh(2)
-    np.testing.assert_allclose(x.grad, 2 * inner * (-3 + 1 - np.tanh(2) ** 2), rtol=1e-6)
-    np.testing.assert_allclose(y.grad, 2 * inner * 2, rtol=1e-6)
+    np.testing.assert_allclose(grad_of(x), 2 * inner * (-3 + 1 - np.tanh(2) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(grad_of(y), 2 * inner * 2, rtol=1e-6)
 
 
 def test_a_tensor_used_twice_gets_both_gradients():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     h = x * 3
     (h * h + h).sum().backward()          # d/dx (9x^2 + 3x) = 18x + 3
-    np.testing.assert_allclose(x.grad, [21.0, 39.0])
+    np.testing.assert_allclose(grad_of(x), [21.0, 39.0])
 
 
 def test_gradients_accumulate_across_backward_calls_until_cleared():
     x = mg.tensor([1.0, -1.0], requires_grad=True)
     (x * x).sum().backward()
     (3 * x).sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * x.numpy() + 3)
+    np.testing.assert_allclose(grad_of(x), 2 * x.numpy() + 3)
     x.zero_grad()
     assert x.grad is None
 
@@ -72,7 +73,7 @@ def test_graph_is_freed_after_backward_unless_retained():
     loss = (x.exp() * 2).sum()
     loss.backward(retain_graph=True)
     loss.backward()                       # the retained graph runs again
-    np.testing.assert_allclose(x.grad, 4 * np.exp(x.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(grad_of(x), 4 * np.exp(x.numpy()), rtol=1e-6)
     with pytest.raises(RuntimeError, match=r"backward through Sum a second time: the graph was "
                                            r"freed by the first backward \(pass "
                                            r"retain_graph=True to keep it\)"):
@@ -94,7 +95,7 @@ def test_backward_needs_a_graph_and_a_gradient_of_the_right_shape():
 def test_backward_with_an_explicit_gradient():
     x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * x).backward(np.array([1.0, 0.0, -1.0]))
-    np.testing.assert_allclose(x.grad, [2.0, 0.0, -6.0])
+    np.testing.assert_allclose(grad_of(x), [2.0, 0.0, -6.0])
 
 
 def test_backward_of_a_leaf_sets_its_own_gradient():
@@ -109,7 +110,7 @@ def test_ten_thousand_step_chain_backward_is_iterative():
     for _ in range(10_000):
         h = h * 1.0001 + 0.0
     h.backward()
-    np.testing.assert_allclose(x.grad, 1.0001 ** 10_000, rtol=1e-9)
+    np.testing.assert_allclose(grad_of(x), 1.0001 ** 10_000, rtol=1e-9)
 
 
 def test_dropping_a_long_unused_graph_does_not_crash():
@@ -125,7 +126,7 @@ def test_unused_outputs_and_branches_get_no_gradient():
     a = x * 2
     _ = y * 3                             # never reaches the loss
     a.sum().backward()
-    np.testing.assert_allclose(x.grad, [2.0, 2.0])
+    np.testing.assert_allclose(grad_of(x), [2.0, 2.0])
     assert y.grad is None
 
 
@@ -157,7 +158,7 @@ def test_detach_cuts_the_graph_and_shares_values():
     assert d.creator is None and not d.requires_grad
     np.testing.assert_array_equal(d.numpy(), h.numpy())
     (d * x).sum().backward()
-    np.testing.assert_allclose(x.grad, d.numpy())      # nothing flowed through d
+    np.testing.assert_allclose(grad_of(x), d.numpy())      # nothing flowed through d
 
 
 def test_retain_grad_keeps_an_intermediate_gradient():
@@ -165,8 +166,8 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     h = (x * 3).retain_grad()
     other = x * 5
     (h * h + h + other).sum().backward()
-    np.testing.assert_allclose(h.grad, 2 * h.numpy() + 1)
-    np.testing.assert_allclose(x.grad, 3 * (2 * h.numpy() + 1) + 5)
+    np.testing.assert_allclose(grad_of(h), 2 * h.numpy() + 1)
+    np.testing.assert_allclose(grad_of(x), 3 * (2 * h.numpy() + 1) + 5)
     assert other.grad is None             # not retained
 
 
@@ -174,7 +175,7 @@ def test_retain_grad_on_the_root():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 2).retain_grad()
     y.backward(np.array([1.0, 1.0]))
-    np.testing.assert_allclose(y.grad, [1.0, 1.0])
+    np.testing.assert_allclose(grad_of(y), [1.0, 1.0])
 
 
 def test_detect_anomaly_names_the_op_that_made_a_nan_in_forward():
@@ -239,7 +240,7 @@ def test_double_is_differentiable():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     (x.double() * 3).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad, [3.0, 3.0])
+    np.testing.assert_allclose(grad_of(x), [3.0, 3.0])
 
 
 def test_numpy_array_on_the_left_calls_the_tensor_operator():
@@ -247,7 +248,7 @@ def test_numpy_array_on_the_left_calls_the_tensor_operator():
     y = np.array([3.0, 4.0]) * x
     assert isinstance(y, mg.Tensor)
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+    np.testing.assert_allclose(grad_of(x), [3.0, 4.0])
 
 
 @pytest.mark.gpu
