@@ -240,19 +240,34 @@ def solve_analogies(E, itos, analogies):
     return answers, float(correct)
 
 
-def scatter_words(ax, E, itos, words, title):
-    """2-D view of the vectors of ``words``: their first two principal components."""
+def scatter_words(ax, E, itos, words, title, pairs=False):
+    """Plot the vectors of ``words`` in 2-D. With ``pairs=True`` the words come as pairs
+    (man, woman, king, queen, ...): the x axis is then their mean offset (the direction an
+    analogy adds) and arrows join each pair; otherwise the first two principal components.
+    Returns the 2-D points (len(words), 2)."""
     stoi = {w: i for i, w in enumerate(itos)}
     X = E[np.array([stoi[w] for w in words])].numpy().astype(np.float64)
     X = X - X.mean(axis=0)
-    _, _, Vt = np.linalg.svd(X, full_matrices=False)
-    P = X @ Vt[:2].T
+    if pairs:
+        offset = (X[1::2] - X[0::2]).mean(axis=0)
+        axis1 = offset / np.linalg.norm(offset)
+        rest = X - np.outer(X @ axis1, axis1)
+        axis2 = np.linalg.svd(rest, full_matrices=False)[2][0]
+        P = np.stack([X @ axis1, X @ axis2], axis=1)
+        xlabel, ylabel = "mean offset of the pairs", "first principal component of the rest"
+    else:
+        P = X @ np.linalg.svd(X, full_matrices=False)[2][:2].T
+        xlabel, ylabel = "PC 1", "PC 2"
     ax.scatter(P[:, 0], P[:, 1], s=12)
     for (x, y), w in zip(P, words):
         ax.annotate(w, (x, y), fontsize=8)
+    if pairs:
+        for i in range(0, len(words) - 1, 2):
+            ax.annotate("", xy=P[i + 1], xytext=P[i], arrowprops={"arrowstyle": "->", "alpha": 0.5})
     ax.set_title(title)
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return P
 
 
 def analogy_report(E, itos, families=None, show=2):
