@@ -16,6 +16,8 @@ from .tensor import Function, Tensor, as_tensor
 # ----------------------------------------------------------------------------- softmax
 
 def _log_softmax(x, axis):
+    if x.shape[axis] == 0:
+        return x                    # an empty axis: nothing to normalise, and no max to take
     # Subtracting the max first keeps exp() from overflowing: logits of 1e4 stay finite.
     xp = backend.get_array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)

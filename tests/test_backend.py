@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import minigrad as mg
 from minigrad import backend
@@ -75,6 +76,20 @@ def test_scatter_add_adds_repeated_indices():
     target = np.zeros(4)
     backend.scatter_add(target, np.array([0, 2, 0, 0]), np.array([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(target, [8.0, 0.0, 2.0, 0.0])
+
+
+@given(st.integers(1, 6), st.integers(0, 3), st.integers(0, 12), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_scatter_add_of_rows_matches_a_loop(V, D, M, negative, seed):
+    rng = np.random.default_rng(seed)
+    index = rng.integers(-V if negative else 0, V, size=M)
+    values = rng.standard_normal((M, D))
+    expected = rng.standard_normal((V, D))
+    target = expected.copy()
+    for i, v in zip(index, values):
+        expected[i] += v
+    backend.scatter_add(target, index, values)
+    np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_to_device_and_to_numpy_on_the_cpu():

@@ -39,6 +39,8 @@ def test_softmax_and_log_softmax_gradcheck(sa, seed):
 def test_softmax_of_size_zero_batches_gradchecks():
     x = leaf(np.zeros((0, 3)))
     assert F.softmax(x).shape == (0, 3)
+    assert F.softmax(mg.zeros(2, 0)).shape == (2, 0)          # an empty class axis, as torch
+    assert mg.gradcheck(lambda x: F.log_softmax(x), [leaf(np.zeros((2, 0)))])
     assert mg.gradcheck(lambda x: F.softmax(x), [x])
     assert mg.gradcheck(lambda x: F.log_softmax(x, axis=0), [leaf(np.ones((2, 0)))])
 

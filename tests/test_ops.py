@@ -222,6 +222,27 @@ def test_squeeze_of_an_axis_that_is_not_one_is_a_no_op():
     assert x.squeeze(-2).shape == (2, 3)
 
 
+def test_zero_dimensional_tensors_flatten_and_squeeze_as_in_torch():
+    x = mg.tensor(2.0)
+    assert x.flatten().shape == (1,) and x.squeeze(0) is x
+    assert mg.zeros(2, 3, 4).flatten(-2).shape == (2, 12)
+    assert mg.zeros(2, 3, 4).flatten(0, 1).shape == (6, 4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.unsqueeze(4), r"unsqueeze: axis 4 is out of range \(expected -4 <= axis < 4\)"),
+    (lambda x: x.squeeze(3), r"squeeze: axis 3 is out of range \(expected -3 <= axis < 3\)"),
+    (lambda x: x.transpose(0, -4), r"transpose: axis -4 is out of range"),
+    (lambda x: x.flatten(0, 3), r"flatten: axis 3 is out of range"),
+    (lambda x: mg.cat([x, x], axis=3), r"cat: axis 3 is out of range \(expected -3 <= axis < 3\)"),
+    (lambda x: mg.stack([x, x], axis=-5), r"stack: axis -5 is out of range \(expected -4 <= axis < 4\)"),
+    (lambda x: mg.cat([x[0, 0, 0], x[0, 0, 1]]), r"cat: zero-dimensional tensors have no axis"),
+])
+def test_shape_ops_reject_axes_out_of_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(mg.zeros(2, 1, 3))
+
+
 @st.composite
 def shape_and_permutation(draw):
     shape = draw(shapes())

@@ -1,5 +1,7 @@
 """Ops that move values around without changing them: reshape, transpose, cat, stack,
 dtype casts and device moves. Their backward moves the gradient back."""
+import math
+
 import numpy as np
 
 from .. import backend
@@ -113,6 +115,7 @@ def transpose(x, dim0=None, dim1=None):
     """As in torch: swap two axes; with no arguments, reverse all of them (``x.T``)."""
     if dim0 is None and dim1 is None:
         return Transpose(tuple(reversed(range(x.ndim))))(x)
+    dim0, dim1 = _axis("transpose", dim0, x.ndim), _axis("transpose", dim1, x.ndim)
     axes = list(range(x.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return Transpose(tuple(axes))(x)
@@ -122,26 +125,35 @@ def broadcast_to(x, *shape):
     return BroadcastTo(_shape_arg(shape))(x)
 
 
+def _axis(op, axis, ndim):
+    """``axis`` as a non-negative int, after checking -ndim <= axis < ndim."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range (expected {-ndim} <= axis < {ndim})")
+    return axis % ndim
+
+
 def unsqueeze(x, axis):
-    axis = axis % (x.ndim + 1)
+    axis = _axis("unsqueeze", axis, x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
 def squeeze(x, axis=None):
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axis = axis % x.ndim
+    if x.ndim == 0:
+        return x
+    axis = _axis("squeeze", axis, x.ndim)
     if x.shape[axis] != 1:
         return x
     return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    end = end_dim % x.ndim
-    n = 1
-    for s in x.shape[start_dim:end + 1]:
-        n *= s
-    return reshape(x, x.shape[:start_dim] + (n,) + x.shape[end + 1:])
+    if x.ndim == 0:
+        return reshape(x, (1,))              # as torch: a 0-d tensor flattens to one element
+    start, end = _axis("flatten", start_dim, x.ndim), _axis("flatten", end_dim, x.ndim)
+    n = math.prod(x.shape[start:end + 1])
+    return reshape(x, x.shape[:start] + (n,) + x.shape[end + 1:])
 
 
 def astype(x, dtype):
@@ -163,7 +175,9 @@ def cat(ts, axis=0):
     """Join tensors along an existing axis."""
     ts = _as_tensors(ts, "cat")
     ref = ts[0].shape
-    ax = axis % len(ref) if ref else 0
+    if not ref:
+        raise ValueError("cat: zero-dimensional tensors have no axis to join along; use stack")
+    ax = _axis("cat", axis, len(ref))
     for t in ts:
         if len(t.shape) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != ax):
             raise ValueError(f"cat: shapes {[t.shape for t in ts]} differ outside axis {axis}")
@@ -175,4 +189,4 @@ def stack(ts, axis=0):
     ts = _as_tensors(ts, "stack")
     if len({t.shape for t in ts}) > 1:
         raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in ts]}")
-    return Stack(axis % (ts[0].ndim + 1))(*ts)
+    return Stack(_axis("stack", axis, ts[0].ndim + 1))(*ts)
