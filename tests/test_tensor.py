@@ -1,5 +1,7 @@
 """The autograd engine: the graph walk, accumulation, freeing, no_grad, retain_grad,
 detect_anomaly, dtypes of new tensors, and the errors of backward()."""
+import re
+
 import numpy as np
 import pytest
 
@@ -269,3 +271,63 @@ def test_a_graph_on_the_gpu_backpropagates_to_gpu_gradients():
     loss.backward()
     assert mg.backend.device_of(x.grad) == "cuda"
     assert np.isfinite(mg.backend.to_numpy(x.grad)).all()
+
+
+# ----------------------------------------------------------------------------- Functions written in tests
+
+class _Halves(mg.Function):
+    """Two outputs: the first and second half of a vector (a multi-output op for the tests)."""
+
+    def forward(self, x):
+        n = x.shape[0] // 2
+        return x[:n] * 1, x[n:] * 2
+
+    def backward(self, g1, g2):
+        xp = mg.backend.get_array_module(g1)
+        return xp.concatenate([g1, 2 * g2])
+
+
+class _WrongSquare(mg.Function):
+    """x^2 with a wrong derivative (3x instead of 2x): gradcheck must catch it."""
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        return gy * 3 * self.inputs[0].data
+
+
+def test_an_unused_output_gets_a_zero_gradient():
+    x = mg.tensor(np.arange(4.0), requires_grad=True)
+    first, _ = _Halves()(x)
+    del _
+    (first * 5).sum().backward()
+    np.testing.assert_array_equal(grad_of(x), [5, 5, 0, 0])
+    y = mg.tensor(np.arange(4.0), dtype=mg.float64, requires_grad=True)
+    assert mg.gradcheck(lambda y: _Halves()(y), [y])
+
+
+def test_gradcheck_names_the_input_index_and_both_values():
+    x = mg.tensor([1.0, -2.0, 3.0], dtype=mg.float64, requires_grad=True)
+    with pytest.raises(AssertionError) as err:
+        mg.gradcheck(lambda x: _WrongSquare()(x), [x])
+    # The output is weighted randomly before the check, so only the ratio 3x / 2x is known.
+    m = re.fullmatch(r"gradcheck: input 0 \(shape \(3,\)\) at index \(\d,\): backward gives "
+                     r"(\S+), finite differences give (\S+)", str(err.value))
+    assert m, str(err.value)
+    np.testing.assert_allclose(float(m[1]) / float(m[2]), 1.5, rtol=1e-6)
+
+
+def test_gradcheck_checks_its_inputs():
+    with pytest.raises(TypeError, match="gradcheck: input 0 is float32; finite differences need "
+                                        "float64"):
+        mg.gradcheck(lambda x: x * 2, [mg.tensor([1.0], requires_grad=True)])
+    with pytest.raises(ValueError, match="gradcheck: no input requires grad"):
+        mg.gradcheck(lambda x: x * 2, [mg.tensor([1.0], dtype=mg.float64)])
+
+
+def test_gradcheck_leaves_the_inputs_values_unchanged():
+    values = np.array([[0.5, -1.5], [2.0, 0.25]])
+    x = mg.tensor(values.T, dtype=mg.float64, requires_grad=True)     # not C-contiguous
+    assert mg.gradcheck(lambda x: (x * x).sum(axis=0), [x])
+    np.testing.assert_array_equal(x.numpy(), values.T)
