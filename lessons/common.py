@@ -149,7 +149,8 @@ def label(english, chinese):
 def figure(ncols=1, nrows=1, width=5.0, height=3.6):
     """A new figure with a grid of axes: ``fig, axes = common.figure(2)``."""
     plt = pyplot()
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=True)
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=True,
+                        layout="constrained")
 
 
 def out_dir():
@@ -161,7 +162,6 @@ def out_dir():
 def savefig(fig, name):
     """Write ``fig`` to ``<out>/<name>.png``, show it inline in a notebook, close it."""
     path = out_dir() / f"{name}.png"
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     if in_notebook():
         from IPython.display import display
