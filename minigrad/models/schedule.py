@@ -4,7 +4,11 @@ Teacher forcing feeds the decoder the true previous word; at test time it must e
 predictions, and the mismatch (曝光偏差, exposure bias) makes errors snowball. Scheduled
 sampling (Bengio et al. 2015) closes the gap gradually: at epoch ``e`` each decoder input is
 the true word with probability ratio(e) and the model's own prediction otherwise, with
-ratio(e) decaying from about 1 towards ``floor``:
+ratio(e) decaying from about 1 towards ``floor``. The notes write it as a mix,
+decoder input = (1 - x) * generated label + x * target label with x decaying by epoch: here
+x = ratio(e), and the mix is drawn token by token (a coin per row and step), so that every
+input is still a real word and, on average, a share x of them are the targets.
+
 
     constant         ratio = start
     linear           ratio = max(floor, start - rate * e)
