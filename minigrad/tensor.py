@@ -251,7 +251,9 @@ def _arrays(values):
 
 
 def _accumulate(tensor, g):
-    tensor.grad = g if tensor.grad is None else tensor.grad + g
+    # A copy the first time: backward may hand one array to several inputs (Add gives gy to
+    # both), and a gradient changed in place (p.grad *= s) must not change another's.
+    tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
 
 
 def _run_backward(root, grad, retain_graph):

@@ -61,6 +61,16 @@ def test_a_tensor_used_twice_gets_both_gradients():
     np.testing.assert_allclose(grad_of(x), [21.0, 39.0])
 
 
+def test_each_leaf_owns_its_gradient_array():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    seed = mg.tensor([1.0, 1.0]).data
+    (a + b).backward(seed)                # Add hands the same array to both inputs
+    a.grad *= 0                           # in place, as a user might
+    np.testing.assert_array_equal(grad_of(b), [1.0, 1.0])
+    np.testing.assert_array_equal(mg.backend.to_numpy(seed), [1.0, 1.0])
+
+
 def test_gradients_accumulate_across_backward_calls_until_cleared():
     x = mg.tensor([1.0, -1.0], requires_grad=True)
     (x * x).sum().backward()
