@@ -63,6 +63,14 @@ def test_seq2seq_loss_gradcheck(name):
     assert mg.gradcheck(lambda *_: model.loss(src, tgt), params(model))
 
 
+def test_seq2seq_loss_gradcheck_at_size_one():
+    # one example, a one-word source, a target that is just <END>
+    model = seq2seq(double=True, attention="additive", input_feeding=True, peeky=True)
+    src, tgt = batch(N=1, S=1, T=1)
+    assert tgt.tolist() == [[BOS, EOS]]
+    assert mg.gradcheck(lambda *_: model.loss(src, tgt), params(model))
+
+
 def test_seq2seq_loss_gradcheck_with_scheduled_sampling():
     # ratio 0: every input is the model's own argmax, a constant under tiny nudges
     model = seq2seq(double=True, attention="general")

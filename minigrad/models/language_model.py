@@ -24,6 +24,14 @@ class RNNLanguageModel(nn.Module):
     whose embedding stays zero and whose targets the loss skips.
 
     forward(tokens (N, T), state=None) -> (logits (N, T, V), state (N, L, H))
+
+    Sampling a continuation of a prompt (ids p_1..p_k):
+
+        model.eval()
+        with mg.no_grad():
+            _, state = model(prompt[None, :-1], model.initial_state(1))   # read p_1..p_{k-1}
+        tokens, _ = decoding.sample(model.step_fn, state, bos_id=prompt[-1], eos_id=eos,
+                                    max_len=200, temperature=0.8)
     """
 
     def __init__(self, vocab_size, embed_size, hidden_size, cell="lstm", num_layers=1,
