@@ -385,7 +385,8 @@ class FusedRecurrence(Function):
             dc, dc_prev = dc_prev, dc
         # A now holds dA for every step: the rest is one matrix product each.
         dA = A.reshape(T * N, -1)
-        dx = (dA @ W_ih).reshape(T, N, D)
+        # dx only when someone needs it (a first layer fed raw features does not)
+        dx = (dA @ W_ih).reshape(T, N, D) if self.inputs[0].requires_grad else None
         dW_ih = dA.T @ x.reshape(T * N, D)
         H_prev = (b.h[1:] if self.reverse else b.h[:T]).reshape(T * N, H)
         db_ih = dA.sum(axis=0) if bias is not None else None
