@@ -86,15 +86,16 @@ class CrossEntropy(Function):
         # log p_c = shifted_c - log s with shifted = z - max z (no overflow), s = sum exp(shifted).
         # Only p is kept for backward; the loss needs log p at the targets alone.
         shifted = z - z.max(axis=1, keepdims=True)
-        p = xp.exp(shifted)
+        at_target = shifted[xp.arange(z.shape[0]), self.t]
+        mean_shifted = shifted.mean(axis=1) if self.eps else None
+        p = xp.exp(shifted, out=shifted)       # in place: one (M, C) array for the whole op
         s = p.sum(axis=1, keepdims=True)
         p /= s
         self.p = p
         log_s = xp.log(s[:, 0])
-        nll = log_s - shifted[xp.arange(z.shape[0]), self.t]
-        per = (1 - self.eps) * nll
+        per = (1 - self.eps) * (log_s - at_target)
         if self.eps:
-            per = per - self.eps * (shifted.mean(axis=1) - log_s)
+            per = per - self.eps * (mean_shifted - log_s)
         per = per * self.valid
         if self.reduction == "none":
             return per.reshape(self.target.shape)
