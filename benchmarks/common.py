@@ -14,14 +14,16 @@ BLAS thread count is read from the environment when numpy loads.
 
 API
 - ``parse_args(description, add_arguments=None, argv=None)``: argparse with ``--threads N``
-  (default 1), ``--repeats R`` (default 20) and ``--warmup W`` (default 3);
+  (default 1), ``--repeats R`` (default 20), ``--warmup W`` (default 3) and ``--clock``
+  (``wall``, the default, or ``cpu``: this process's CPU time, which a busy shared machine
+  does not inflate; it adds up all threads, so use it single-threaded and never for GPU work);
   ``add_arguments(parser)`` adds a script's own flags. Sets OPENBLAS_NUM_THREADS,
   OMP_NUM_THREADS and MKL_NUM_THREADS to N.
 - ``import_torch(threads)``: ``torch`` with ``torch.set_num_threads(threads)``, or None.
-- ``time_interleaved(fns, repeats, warmup=3, sync=None)``: ``fns`` maps a name to a
-  callable taking no argument. Each is called ``warmup`` times, then the callables take
-  turns, one call each per round, for ``repeats`` rounds (so a slow spell of the machine hits
-  them all alike). Returns name -> median seconds per call. ``sync`` (e.g.
+- ``time_interleaved(fns, repeats, warmup=3, sync=None, clock="wall")``: ``fns`` maps a
+  name to a callable taking no argument. Each is called ``warmup`` times, then the callables
+  take turns, one call each per round, for ``repeats`` rounds (so a slow spell of the machine
+  hits them all alike). Returns name -> median seconds per call. ``sync`` (e.g.
   ``mg.cuda.synchronize``) is called before each clock read, for GPU work.
 - ``ratio(a, b)``: ``a / b`` as text ("3.1x"), "-" when either is missing.
 - ``fmt_time(seconds)``: "12.3 us", "4.56 ms", "1.23 s".
@@ -36,6 +38,7 @@ import sys
 import time
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def parse_args(description, add_arguments=None, argv=None):
@@ -45,6 +48,8 @@ def parse_args(description, add_arguments=None, argv=None):
     parser.add_argument("--repeats", type=int, default=20,
                         help="timed rounds; the median is reported (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default) or this process's CPU time")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -65,8 +70,9 @@ def import_torch(threads):
     return torch
 
 
-def time_interleaved(fns, repeats, warmup=3, sync=None):
+def time_interleaved(fns, repeats, warmup=3, sync=None, clock="wall"):
     sync = sync or (lambda: None)
+    now = CLOCKS[clock]
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -74,10 +80,10 @@ def time_interleaved(fns, repeats, warmup=3, sync=None):
     for _ in range(repeats):
         for name, fn in fns.items():
             sync()
-            start = time.perf_counter()
+            start = now()
             fn()
             sync()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(now() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -106,7 +112,8 @@ def print_header(title, args):
         versions.append("torch not installed")
     print(title)
     print(f"threads: {args.threads} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')})"
-          f"; median of {args.repeats} interleaved runs after {args.warmup} warm-up")
+          f"; median of {args.repeats} interleaved runs after {args.warmup} warm-up; "
+          f"{args.clock} clock")
     print("; ".join(versions))
     print()
 

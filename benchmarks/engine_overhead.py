@@ -6,7 +6,7 @@
    the graph walk) against torch's autograd.
 2. One training step of a small MLP (zero_grad, forward, cross-entropy, backward, Adam step).
 
-    python benchmarks/engine_overhead.py --threads 1 --repeats 20
+    python benchmarks/engine_overhead.py --threads 1 --repeats 20 [--clock cpu]
 """
 import common
 
@@ -87,7 +87,7 @@ def main():
         fns[("chain forward", lib)] = fwd
         fns[("chain forward + backward", lib)] = fwd_bwd
         fns[("MLP training step", lib)] = mlp_step(lib, args.batch)
-    times = common.time_interleaved(fns, args.repeats, args.warmup)
+    times = common.time_interleaved(fns, args.repeats, args.warmup, clock=args.clock)
 
     common.print_header("minigrad engine overhead", args)
     rows = []

@@ -331,7 +331,8 @@ class Function:
         if needs_grad:
             self.inputs = inputs
             self.outputs = [weakref.ref(o) for o in outputs]
-            self._shapes = [(y.shape, y.dtype) for y in ys]
+            if not single:      # only a multi-output op can have an output nobody used
+                self._shapes = [(y.shape, y.dtype) for y in ys]
             for o in outputs:
                 o.requires_grad = o.data.dtype.kind == "f"
                 o.creator = self
@@ -351,9 +352,8 @@ class Function:
 
     def release(self):
         """Drop the inputs and anything forward saved, so the graph's memory is freed."""
-        kept = {"inputs": None, "outputs": self.outputs, "_shapes": self._shapes}
         self.__dict__.clear()
-        self.__dict__.update(kept)
+        self.inputs = None          # a second backward through here then says what happened
 
     def forward(self, *xs):
         raise NotImplementedError
