@@ -21,9 +21,9 @@
 # seconds; it fits $\sin$ to a mean squared error below 0.01.
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
-import common      # lessons/common.py: options, device, figures, progress bars, checks
 import minigrad as mg
 
 run = common.setup("Lesson 01: tensors and autograd")

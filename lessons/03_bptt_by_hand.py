@@ -22,9 +22,9 @@
 # Run: `python lessons/03_bptt_by_hand.py [--quick] [--device cuda]` (a few seconds).
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
-import common
 import minigrad as mg
 import minigrad.functional as F
 

@@ -20,9 +20,9 @@
 # numbers exactly on at least 99% of 1000 new pairs.
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
-import common
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn

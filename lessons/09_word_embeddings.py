@@ -23,9 +23,9 @@
 # than two random words of the same family (mean cosine higher by at least 0.2).
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
-import common
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn, optim

@@ -22,11 +22,11 @@
 # least 95% of the 308 planted analogies.
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import collections
 
 import numpy as np
 
-import common
 import minigrad as mg
 from minigrad import optim
 from minigrad.data import words

@@ -22,9 +22,9 @@
 # solve at least 85% of the 308 planted analogies.
 
 # %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
-import common
 import minigrad as mg
 from minigrad import optim
 from minigrad.data import words

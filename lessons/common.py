@@ -20,9 +20,15 @@ import os
 import pathlib
 import sys
 
-import numpy as np
+# The lessons multiply small matrices, where several BLAS threads on a 2-core laptop cost more
+# than they save (often 3x slower under load). One thread, unless the user chose otherwise;
+# this must happen before NumPy loads, which is why lessons import common first.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import minigrad as mg
+import numpy as np  # noqa: E402 - after the thread settings above
+
+import minigrad as mg  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -129,7 +135,10 @@ def pyplot():
     blocks), inline inside them, and a CJK font in front when the machine has one."""
     if not _plt:
         import matplotlib
-        if not in_notebook():
+        if in_notebook():
+            # inline figures even when MPLBACKEND names another backend
+            sys.modules["IPython"].get_ipython().run_line_magic("matplotlib", "inline")
+        else:
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         font = _cjk_font()
