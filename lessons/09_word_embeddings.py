@@ -17,7 +17,7 @@
 # - "2.3 词嵌入矩阵": $E$ is $m \times n$ ($m$ features, $n$ words) and $e_j = E \cdot o_j$.
 # - "2.4 学习词嵌入": $E$ is learned by training a language model to predict the next word.
 #
-# **Claim checked at the end** (default run, about 15 s on a laptop CPU): the language model
+# **Claim checked at the end** (default run, a few seconds on a laptop CPU): the language model
 # reaches a perplexity (困惑度) below 3.5 on the generated corpus, and its embeddings put
 # the two words of a planted pair (king/queen, paris/france, walk/walked, ...) closer together
 # than two random words of the same family (mean cosine higher by at least 0.2).
