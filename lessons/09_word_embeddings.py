@@ -29,7 +29,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn, optim
-from minigrad.data import words
+from minigrad.data import Vocab, words
 
 run = common.setup("Lesson 09: word embeddings")
 
@@ -41,7 +41,7 @@ run = common.setup("Lesson 09: word embeddings")
 # %%
 vocab = ["man", "woman", "king", "queen", "apple", "orange"]
 n = len(vocab)
-O = mg.tensor(np.eye(n))                                # column j is o_j: (n, n)
+O = mg.tensor(np.eye(n, dtype=np.float32))              # column j is o_j: (n, n)
 
 
 def cosine_similarity(u, v):
@@ -158,12 +158,12 @@ common.check(np.allclose(2 * grad_product, grad_lookup, atol=1e-6),
 # %%
 sentences = words.analogy_corpus(run.pick(3000, 800), seed=run.seed)
 print("e.g.:", " | ".join(" ".join(s) for s in sentences[:3]))
-itos = ["<s>"] + sorted({w for s in sentences for w in s})   # <s>: before the first word
-stoi = {w: i for i, w in enumerate(itos)}
+vocab = Vocab.build(sentences, pad=None, bos="<s>", eos=None, unk=None)   # <s> = 0: before the first word
+itos, stoi = vocab.get_itos(), vocab.get_stoi()
 V, context, D, H = len(itos), 4, 16, 64
 xs, ys = [], []
 for s in sentences:
-    padded = [0] * context + [stoi[w] for w in s]
+    padded = [vocab.bos_id] * context + vocab.encode(s)
     for t in range(context, len(padded)):
         xs.append(padded[t - context:t])                      # the previous four words
         ys.append(padded[t])                                  # the word to predict

@@ -29,7 +29,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import optim
-from minigrad.data import words
+from minigrad.data import Vocab, words
 
 run = common.setup("Lesson 10: word2vec, skip-gram with negative sampling")
 
@@ -44,8 +44,8 @@ run = common.setup("Lesson 10: word2vec, skip-gram with negative sampling")
 sentences = words.analogy_corpus(run.pick(6000, 1500), seed=run.seed)
 stream = [w for s in sentences for w in s]
 counts = collections.Counter(stream)
-itos = sorted(counts)                                   # the vocabulary, index -> word
-stoi = {w: i for i, w in enumerate(itos)}
+vocab = Vocab.build(sentences, pad=None, bos=None, eos=None, unk=None)   # no special tokens
+itos, stoi = vocab.get_itos(), vocab.get_stoi()        # index -> word, word -> index
 ids = np.array([stoi[w] for w in stream])               # the corpus as word ids
 sentence_of = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
 V, window = len(itos), 5

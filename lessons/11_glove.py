@@ -27,7 +27,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import optim
-from minigrad.data import words
+from minigrad.data import Vocab, words
 
 run = common.setup("Lesson 11: GloVe")
 
@@ -41,8 +41,8 @@ run = common.setup("Lesson 11: GloVe")
 # %%
 sentences = words.analogy_corpus(run.pick(20000, 3000), seed=run.seed)
 stream = [w for s in sentences for w in s]
-itos = sorted(set(stream))
-stoi = {w: i for i, w in enumerate(itos)}
+vocab = Vocab.build(sentences, pad=None, bos=None, eos=None, unk=None)   # no special tokens
+itos, stoi = vocab.get_itos(), vocab.get_stoi()        # index -> word, word -> index
 ids = np.array([stoi[w] for w in stream])
 V, window = len(itos), 5
 
