@@ -111,7 +111,8 @@ def print_header(title, args):
     else:
         versions.append("torch not installed")
     print(title)
-    print(f"threads: {args.threads} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')})"
+    blas = os.environ.get("OPENBLAS_NUM_THREADS")
+    print(f"threads: {args.threads} (OPENBLAS_NUM_THREADS={blas})"
           f"; median of {args.repeats} interleaved runs after {args.warmup} warm-up; "
           f"{args.clock} clock")
     print("; ".join(versions))

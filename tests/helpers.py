@@ -24,7 +24,8 @@ def values(shape, seed, low=-2.0, high=2.0):
 
 
 def away_from_zero(shape, seed, low=0.2, high=2.0):
-    """Values with |v| in [low, high]: kinks (relu, abs) stay far from the finite-difference step."""
+    """Values with |v| in [low, high]: kinks (relu, abs) stay far from the finite-difference
+    step."""
     rng = np.random.default_rng(seed)
     return rng.uniform(low, high, size=shape) * rng.choice([-1.0, 1.0], size=shape)
 

@@ -186,7 +186,8 @@ def test_cross_entropy_rejects_bad_targets_and_arguments():
 @pytest.mark.gpu
 def test_cross_entropy_rejects_a_target_on_another_device():
     z = mg.zeros(2, 3, device="cuda")
-    with pytest.raises(RuntimeError, match="cross_entropy: logits are on cuda but target is on cpu"):
+    with pytest.raises(RuntimeError,
+                       match="cross_entropy: logits are on cuda but target is on cpu"):
         F.cross_entropy(z, mg.tensor([0, 1], device="cpu"))
 
 

@@ -294,7 +294,9 @@ def _params_with_grads(seed, scale):
 
 def _total_norm(ps, norm_type=2.0):
     flat = np.concatenate([grad_of(p).reshape(-1) for p in ps]).astype(np.float64)
-    return np.abs(flat).max() if math.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    if math.isinf(norm_type):
+        return np.abs(flat).max()
+    return (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
 
 
 @given(seeds, st.sampled_from([1e-3, 0.3, 10.0]), st.sampled_from([0.5, 1.0, 5.0]),

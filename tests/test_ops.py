@@ -162,7 +162,8 @@ def test_reductions_reject_bad_axes():
         x.sum(axis=2)
     with pytest.raises(ValueError, match="axis -3 is out of range"):
         x.mean(axis=-3)
-    with pytest.raises(ValueError, match=r"max: cannot reduce over an empty axis of shape \(2, 0\)"):
+    with pytest.raises(ValueError,
+                       match=r"max: cannot reduce over an empty axis of shape \(2, 0\)"):
         mg.zeros(2, 0).max(axis=1)
 
 
@@ -235,7 +236,8 @@ def test_zero_dimensional_tensors_flatten_and_squeeze_as_in_torch():
     (lambda x: x.transpose(0, -4), r"transpose: axis -4 is out of range"),
     (lambda x: x.flatten(0, 3), r"flatten: axis 3 is out of range"),
     (lambda x: mg.cat([x, x], axis=3), r"cat: axis 3 is out of range \(expected -3 <= axis < 3\)"),
-    (lambda x: mg.stack([x, x], axis=-5), r"stack: axis -5 is out of range \(expected -4 <= axis < 4\)"),
+    (lambda x: mg.stack([x, x], axis=-5),
+     r"stack: axis -5 is out of range \(expected -4 <= axis < 4\)"),
     (lambda x: mg.cat([x[0, 0, 0], x[0, 0, 1]]), r"cat: zero-dimensional tensors have no axis"),
 ])
 def test_shape_ops_reject_axes_out_of_range(call, message):
@@ -359,13 +361,16 @@ def test_stack_gradchecks(shape, n, data, seed):
 
 
 def test_cat_and_stack_reject_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"cat: shapes \[\(2, 3\), \(2, 4\)\] differ outside axis 0"):
+    with pytest.raises(ValueError,
+                       match=r"cat: shapes \[\(2, 3\), \(2, 4\)\] differ outside axis 0"):
         mg.cat([mg.zeros(2, 3), mg.zeros(2, 4)], axis=0)
-    with pytest.raises(ValueError, match=r"cat: shapes \[\(2, 3\), \(3,\)\] differ outside axis 1"):
+    with pytest.raises(ValueError,
+                       match=r"cat: shapes \[\(2, 3\), \(3,\)\] differ outside axis 1"):
         mg.cat([mg.zeros(2, 3), mg.zeros(3)], axis=1)
     with pytest.raises(ValueError, match="cat: expected a non-empty sequence of tensors"):
         mg.cat([])
-    with pytest.raises(ValueError, match=r"stack: all tensors need one shape, got \[\(2,\), \(3,\)\]"):
+    with pytest.raises(ValueError,
+                       match=r"stack: all tensors need one shape, got \[\(2,\), \(3,\)\]"):
         mg.stack([mg.zeros(2), mg.zeros(3)])
 
 

@@ -59,7 +59,8 @@ def test_sgd_matches_the_update_worked_by_hand(problem, momentum, dampening, nes
 
 def test_sgd_rejects_bad_settings():
     p = [nn.Parameter(np.zeros(2))]
-    with pytest.raises(ValueError, match="SGD: lr, momentum and weight_decay must be >= 0, got -1"):
+    with pytest.raises(ValueError,
+                       match="SGD: lr, momentum and weight_decay must be >= 0, got -1"):
         optim.SGD(p, lr=-1)
     with pytest.raises(ValueError, match="SGD: nesterov needs momentum > 0 and dampening = 0"):
         optim.SGD(p, lr=0.1, nesterov=True)

@@ -244,7 +244,8 @@ def test_conversions_and_repr():
     assert x.sum().item() == 3.0 and x.tolist() == [[1.0, 2.0]]
     assert x.double().dtype == np.float64 and x.long().dtype == np.int64
     assert "requires_grad=True" in repr(x) and "grad_fn=Mul" in repr(x * 2)
-    with pytest.raises(ValueError, match=r"item\(\): only one-element tensors, got shape \(1, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"item\(\): only one-element tensors, got shape \(1, 2\)"):
         x.item()
 
 
@@ -268,7 +269,8 @@ def test_ops_on_two_devices_raise_a_clear_error():
     a = mg.tensor([1.0, 2.0], device="cpu")
     b = mg.tensor([1.0, 2.0], device="cuda")
     with pytest.raises(RuntimeError, match=r"Add: expected all tensors on one device, got "
-                                           r"cpu \(2,\), cuda \(2,\); move them with \.to\(device\)"):
+                                           r"cpu \(2,\), cuda \(2,\); move them with "
+                                           r"\.to\(device\)"):
         a + b
     with pytest.raises(RuntimeError, match="MatMul: expected all tensors on one device"):
         a @ b
@@ -283,7 +285,7 @@ def test_a_graph_on_the_gpu_backpropagates_to_gpu_gradients():
     assert np.isfinite(mg.backend.to_numpy(x.grad)).all()
 
 
-# ----------------------------------------------------------------------------- Functions written in tests
+# ----------------------------------------------------------------------------- ops defined here
 
 class _Halves(mg.Function):
     """Two outputs: the first and second half of a vector (a multi-output op for the tests)."""
