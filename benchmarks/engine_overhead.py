@@ -3,10 +3,14 @@
 1. A chain of small elementwise ops (mul, add, tanh on a vector of --width floats), timed
    forward only (graph recorded) and forward + backward, reported per recorded op: at this
    size the arithmetic is nothing and what is measured is the engine (Function.__call__,
-   the graph walk) against torch's autograd.
+   the graph walk) against torch's autograd. The whole call is divided by --ops, so a fixed
+   cost per backward (torch starting its engine) weighs less on a longer chain.
 2. One training step of a small MLP (zero_grad, forward, cross-entropy, backward, Adam step).
 
     python benchmarks/engine_overhead.py --threads 1 --repeats 20 [--clock cpu]
+
+On a busy shared machine use --clock cpu: a call longer than a scheduler time slice is
+almost always interrupted there, which inflates wall-clock medians.
 """
 import common
 
