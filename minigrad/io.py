@@ -84,13 +84,16 @@ def load(path):
             if "__minigrad__" not in z.files:
                 raise ValueError("it has no __minigrad__ header")
             header = json.loads(str(z["__minigrad__"]))
-            if header.get("format") != FORMAT:
-                raise ValueError(f"its header names format {header.get('format')!r}")
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                found = header.get("format") if isinstance(header, dict) else header
+                raise ValueError(f"its header names format {found!r}")
             if header.get("version", 0) > VERSION:
                 raise ValueError(f"it is version {header['version']}, newer than this minigrad")
             arrays = {k: z[k] for k in z.files if k != "__minigrad__"}
+        # Inside the try: a damaged structure (a missing array, a malformed entry) is a
+        # corrupt checkpoint too.
+        return _decode(header["tree"], arrays)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError) as e:
+    except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError, EOFError) as e:
         raise ValueError(f"mg.load: {path} is not a readable minigrad checkpoint ({e})") from None
-    return _decode(header["tree"], arrays)

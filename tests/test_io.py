@@ -113,6 +113,19 @@ def test_a_foreign_header_is_rejected(tmp_path):
         mg.load(path)
 
 
+@pytest.mark.parametrize("header", [
+    '{"format": "minigrad-checkpoint", "version": 1, "tree": {"__array__": "a9"}}',
+    '{"format": "minigrad-checkpoint", "version": 1, "tree": {"__list__": 5}}',
+    '{"format": "minigrad-checkpoint", "version": 1}',
+    '[1, 2]',
+])
+def test_a_damaged_header_raises_a_clear_error(tmp_path, header):
+    path = tmp_path / "damaged.npz"
+    np.savez(path, __minigrad__=np.array(header))
+    with pytest.raises(ValueError, match="is not a readable minigrad checkpoint"):
+        mg.load(path)
+
+
 def test_a_newer_version_is_rejected(tmp_path):
     path = tmp_path / "new.npz"
     np.savez(path, __minigrad__=np.array('{"format": "minigrad-checkpoint", "version": 99, '
