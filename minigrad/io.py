@@ -6,7 +6,7 @@ keys. A model's ``state_dict``, an optimizer's, or a dict of both round-trip.
 """
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 
 import numpy as np
@@ -62,9 +62,12 @@ def save(obj, path):
     tree = _encode(obj, arrays)
     header = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    # A fresh name opened exclusively: unlike mkstemp's (always 0600), the file gets the usual
+    # permissions, so a checkpoint is as readable as any other file the user writes.
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}.npz")
+    f = open(tmp, "xb")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with f:
             np.savez(f, __minigrad__=np.array(header), **arrays)
             f.flush()
             os.fsync(f.fileno())

@@ -61,6 +61,13 @@ def test_save_accepts_a_string_path_and_overwrites(tmp_path):
     assert os.listdir(tmp_path) == ["a.npz"]
 
 
+def test_a_checkpoint_gets_the_same_permissions_as_any_new_file(tmp_path):
+    mg.save({"w": np.ones(2)}, tmp_path / "m.npz")
+    (tmp_path / "plain.txt").write_text("x")
+    mode = lambda name: os.stat(tmp_path / name).st_mode & 0o777      # noqa: E731
+    assert mode("m.npz") == mode("plain.txt")
+
+
 def test_save_leaves_no_temporary_files(tmp_path):
     mg.save(small_model().state_dict(), tmp_path / "m.npz")
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
