@@ -210,12 +210,8 @@ for step in bar:
         common.set_postfix(bar, loss=losses[-1])
 
 print(f"mean squared error: first step {losses[0]:.4f}, last step {losses[-1]:.4f}")
-fig, ax = common.figure()
-ax.semilogy(losses)
-ax.set_xlabel("step")
-ax.set_ylabel("mean squared error")
-ax.set_title(common.label("fitting sin(x) by gradient descent", "梯度下降"))
-common.savefig(fig, "01_loss_curve")
+common.plot_curve("01_loss_curve", losses, "step", "mean squared error",
+                  common.label("fitting sin(x) by gradient descent", "梯度下降"), logy=True)
 
 target = run.pick(0.01, 0.1)
 common.check(losses[-1] < target, f"the network fits sin(x): MSE {losses[-1]:.4f} < {target}")

@@ -161,12 +161,8 @@ for epoch in range(epochs):
         common.set_postfix(bar, loss=losses[-1])
     print(f"epoch {epoch + 1}: mean loss {np.mean(losses[-len(bar):]):.3f}")
 
-fig, ax = common.figure()
-ax.plot(losses, lw=0.7)
-ax.set_xlabel("batch")
-ax.set_ylabel("negative-sampling loss")
-ax.set_title(common.label("skip-gram with negative sampling", "负采样"))
-common.savefig(fig, "10_sgns_loss")
+common.plot_curve("10_sgns_loss", losses, "batch", "negative-sampling loss",
+                  common.label("skip-gram with negative sampling", "负采样"))
 
 # %% [markdown]
 # ## 4. What the vectors learned

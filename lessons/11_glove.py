@@ -144,12 +144,8 @@ for step in bar:
         common.set_postfix(bar, J=losses[-1])
 print(f"J: {losses[0]:.1f} -> {losses[-1]:.1f}")
 
-fig, ax = common.figure()
-ax.semilogy(losses)
-ax.set_xlabel("step")
-ax.set_ylabel("J")
-ax.set_title(common.label("GloVe weighted least squares", "加权最小二乘"))
-common.savefig(fig, "11_glove_loss")
+common.plot_curve("11_glove_loss", losses, "step", "J",
+                  common.label("GloVe weighted least squares", "加权最小二乘"), logy=True)
 
 # %% [markdown]
 # ## 4. The vectors: $(\theta_w + e_w) / 2$

@@ -162,6 +162,16 @@ def figure(ncols=1, nrows=1, width=5.0, height=3.6):
                         layout="constrained")
 
 
+def plot_curve(name, values, xlabel, ylabel, title, logy=False):
+    """One curve (a loss per step, ...) in its own figure, saved as ``name``."""
+    fig, ax = figure()
+    (ax.semilogy if logy else ax.plot)(values, lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return savefig(fig, name)
+
+
 def out_dir():
     path = pathlib.Path(os.environ.get("MINIGRAD_LESSONS_OUT") or HERE / "out")
     path.mkdir(parents=True, exist_ok=True)
@@ -294,3 +304,42 @@ def analogy_report(E, itos, families=None, show=2):
         print(f"  {family:8s} {acc:6.1%} of {len(questions):3d}   e.g. {examples}")
     print(f"  all      {solved / total:6.1%} of {total}")
     return solved / total
+
+
+# ----------------------------------------------------------------------------- sequence tasks
+
+def remember_batch(rng, n, T, keys=4):
+    """The long-range memory task of lessons 06-07: a sequence of T symbols, one-hot over
+    2*keys; one position holds a key (0..keys-1), every other a distractor (keys..2*keys-1);
+    at the end, name the key. The key stands ``distance`` steps before the end, uniform in
+    1..T, so short and long lags are both in every batch.
+    Returns x (n, T, 2*keys) float32, key (n,) int64, distance (n,) int64 (host arrays)."""
+    key = rng.integers(0, keys, n)
+    distance = rng.integers(1, T + 1, n)
+    seq = rng.integers(keys, 2 * keys, (n, T))
+    seq[np.arange(n), T - distance] = key
+    return np.eye(2 * keys, dtype=np.float32)[seq], key, distance
+
+
+def train_classifier(model, make_batch, steps, lr, desc, clip=1.0, every=10):
+    """Adam on the cross-entropy of ``model(*inputs)`` against ``targets``, where
+    ``make_batch(step)`` returns (inputs tuple, targets); gradients clipped by norm (lesson 04).
+    A progress bar shows the loss. Returns the loss every ``every`` steps (a list of floats)."""
+    import minigrad.functional as F
+    from minigrad import nn, optim
+    opt = optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    bar = progress(range(steps), desc=desc)
+    for step in bar:
+        inputs, targets = make_batch(step)
+        loss = F.cross_entropy(model(*inputs), targets)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if step % every == 0:
+            losses.append(loss.item())
+            set_postfix(bar, loss=losses[-1])
+    model.eval()
+    return losses
