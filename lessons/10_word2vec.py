@@ -41,7 +41,7 @@ run = common.setup("Lesson 10: word2vec, skip-gram with negative sampling")
 # sentence: a window never crosses a sentence end (as in gensim's word2vec).
 
 # %%
-sentences = words.analogy_corpus(run.pick(6000, 1500), seed=run.seed)
+sentences = words.analogy_corpus(run.pick(6000, 1000), seed=run.seed)
 stream = [w for s in sentences for w in s]
 counts = collections.Counter(stream)
 vocab = Vocab.build(sentences, pad=None, bos=None, eos=None, unk=None)   # no special tokens

@@ -39,7 +39,7 @@ run = common.setup("Lesson 11: GloVe")
 # pairs that occur, so it needs that background to learn which pairs are *rare*.
 
 # %%
-sentences = words.analogy_corpus(run.pick(20000, 3000), seed=run.seed)
+sentences = words.analogy_corpus(run.pick(20000, 2000), seed=run.seed)
 stream = [w for s in sentences for w in s]
 vocab = Vocab.build(sentences, pad=None, bos=None, eos=None, unk=None)   # no special tokens
 itos, stoi = vocab.get_itos(), vocab.get_stoi()        # index -> word, word -> index
@@ -130,7 +130,7 @@ common.check(abs(J0 - reference) < 1e-4 * reference, "glove_loss computes the no
 # Full-batch Adam: every step uses every non-zero $X_{ij}$.
 
 # %%
-steps = run.pick(400, 120)
+steps = run.pick(400, 100)
 opt = optim.Adam([theta, e, b, b_tilde], lr=0.05)
 losses = []
 bar = common.progress(range(steps), desc="GloVe")
