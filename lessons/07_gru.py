@@ -1,0 +1,276 @@
+# %% [markdown]
+# # Lesson 07 — GRU, the gated recurrent unit (门控循环单元)
+#
+# **Learning goals**
+# 1. Write the GRU of the notes by hand — reset gate (重置门) $\Gamma_r$, update gate (更新门)
+#    $\Gamma_u$, candidate memory $\tilde c$ — and find it equal to `nn.GRUCell(reset_after=False)`.
+# 2. Write torch's GRU (`reset_after=True`, the default) by hand, find it equal to
+#    `nn.GRUCell`, and see that the two are different functions of the same weights.
+# 3. Compare GRU and LSTM: parameters, speed, and accuracy on lesson 06's long-range task.
+# 4. Look at the update and reset gates while the GRU remembers.
+#
+# **Notes followed**
+# - `004_16c6108468aafaaa.txt`, "1.3 门控循环单元GRU":
+#   $$\begin{aligned}
+#   \Gamma_r &= \sigma(W_r[c^{<t-1>}, x^{<t>}] + b_r) && \text{相关门 / 重置门 reset gate}\\
+#   \tilde c^{<t>} &= \tanh(W_c[\Gamma_r * c^{<t-1>}, x^{<t>}] + b_c) && \text{candidate memory}\\
+#   \Gamma_u &= \sigma(W_u[c^{<t-1>}, x^{<t>}] + b_u) && \text{更新门 update gate}\\
+#   c^{<t>} &= \Gamma_u * \tilde c^{<t>} + (1 - \Gamma_u) * c^{<t-1>}, \quad a^{<t>} = c^{<t>}
+#   \end{aligned}$$
+# - `000_b4186f3d6e1ec203.txt`, "3、GRU 结构": two gates, reset and update; "$(1-z_t)$ 对 $h(t-1)$
+#   过滤，$z_t$ 对预输出 $h(t)$ 进行过滤，然后相加" — and "lstm 与 gru 的比较？ gru 比 lstm 少用一个门，
+#   参数更少，速度更快 … 效果上基本没差别" (one gate fewer, fewer parameters, faster; about
+#   as good).
+# - `003_87c43a1a0841b2ba.txt`, "GRU" (the figure of the cell).
+#
+# **Claim checked at the end** (default run, about a minute on a 2-core laptop CPU): on
+# lesson 06's task with sequences of 80 symbols, the GRU and the LSTM both name the key on at
+# least 95% of new sequences, the GRU with 3/4 of the LSTM's parameters.
+#
+# Run: `python lessons/07_gru.py [--quick] [--device cuda]`.
+
+# %%
+import time
+
+import numpy as np
+
+import common
+import minigrad as mg
+from minigrad import nn
+
+run = common.setup("Lesson 07: GRU")
+
+# %% [markdown]
+# ## 1. The notes' GRU, by hand
+# A library GRU stores torch's layout: `weight_ih` $(3H, D)$ and `weight_hh` $(3H, H)$, the
+# rows of the gates in the order $r, z, n$. Torch's $r$ is the notes' $\Gamma_r$ and $n$ is
+# $\tilde c$. Torch's update gate $z$ is the *other* way round: it is the share of the old state
+# kept, $h' = (1 - z) * n + z * h$, so the notes' $\Gamma_u = 1 - z$. Since
+# $1 - \sigma(a) = \sigma(-a)$, the notes' $W_u$ and $b_u$ are torch's with the sign flipped.
+
+# %%
+D, H, N = 3, 4, 2
+cell_notes = nn.GRUCell(D, H, reset_after=False).double()     # the notes' GRU
+
+
+def rows(k, *tensors):
+    """Gate k's rows (r = 0, z = 1, n = 2) of each stacked torch weight or bias (3H, ...)."""
+    return [t[k * (len(t) // 3):(k + 1) * (len(t) // 3)] for t in tensors]
+
+
+def notes_weights(cell):
+    """{gate: (W (H, H + D) acting on [c, x], b (H,))} for the notes' r, u and c."""
+    w_ih, w_hh, b_ih, b_hh = cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
+    out = {}
+    for gate, k, sign in (("r", 0, 1), ("u", 1, -1), ("c", 2, 1)):
+        wi, wh, bi, bh = rows(k, w_ih, w_hh, b_ih, b_hh)
+        out[gate] = (mg.cat([wh, wi], axis=1) * sign, (bi + bh) * sign)   # Γ_u: sign flipped, σ(-a) = 1 - σ(a)
+    return out
+
+
+def gru_notes(x, c_prev, Wn):
+    """Notes 004 1.3. x (N, D), c^{<t-1>} (N, H) -> c^{<t>} and the gates."""
+    cx = mg.cat([c_prev, x], axis=1)                               # [c^{<t-1>}, x^{<t>}]: (N, H + D)
+    # BEGIN SOLUTION
+    # HINT: Γ_r and Γ_u: sigmoid of (cx @ W.T + b); the candidate uses [Γ_r * c^{<t-1>}, x^{<t>}]
+    # HINT: c^{<t>} = Γ_u * c~ + (1 - Γ_u) * c^{<t-1>}
+    G_r = (cx @ Wn["r"][0].T + Wn["r"][1]).sigmoid()               # Γ_r = σ(W_r[c^{<t-1>}, x^{<t>}] + b_r)
+    G_u = (cx @ Wn["u"][0].T + Wn["u"][1]).sigmoid()               # Γ_u = σ(W_u[c^{<t-1>}, x^{<t>}] + b_u)
+    rcx = mg.cat([G_r * c_prev, x], axis=1)                        # [Γ_r * c^{<t-1>}, x^{<t>}]
+    c_new = (rcx @ Wn["c"][0].T + Wn["c"][1]).tanh()               # c~ = tanh(W_c[Γ_r * c^{<t-1>}, x^{<t>}] + b_c)
+    c = G_u * c_new + (1 - G_u) * c_prev                           # c^{<t>} = Γ_u * c~ + (1 - Γ_u) * c^{<t-1>}
+    # END SOLUTION
+    return c, {"reset Γr": G_r, "update Γu": G_u, "candidate c~": c_new}
+
+
+x_t = mg.randn(N, D, dtype=mg.float64)
+c_prev = mg.randn(N, H, dtype=mg.float64)
+c_t, gates = gru_notes(x_t, c_prev, notes_weights(cell_notes))
+for name, g in gates.items():
+    print(f"{name:13s} {g.numpy()[0].round(3)}")
+err = float(np.abs(c_t.numpy() - cell_notes(x_t, c_prev).numpy()).max())
+print(f"largest difference from nn.GRUCell(reset_after=False): {err:.1e}")
+common.check(err < 1e-12, "the notes' GRU by hand equals nn.GRUCell(reset_after=False)")
+
+# %% [markdown]
+# ## 2. Torch's GRU: the reset gate after the product
+# Torch (and cuDNN) apply the reset gate to the *result* of the recurrent product, bias included:
+# $$n = \tanh(x W_{in}^T + b_{in} + r * (h W_{hn}^T + b_{hn})), \qquad h' = (1 - z) * n + z * h.$$
+# Then $h W_{hn}^T$ no longer depends on $r$, so all three of $h$'s products can be done as one,
+# before any gate is known — faster, and the reason it is the default. But $r * (h W^T)$ scales
+# the product's *outputs*, while the notes' $(r * h) W^T$ scales its *inputs*: a different
+# function of the same weights.
+
+# %%
+cell_torch = nn.GRUCell(D, H).double()                             # reset_after=True
+cell_torch.load_state_dict(cell_notes.state_dict())                # the very same weights
+
+
+def gru_torch(x, h, cell):
+    """Torch's GRU (reset_after=True). x (N, D), h (N, H) -> h' (N, H) and the gates."""
+    (wi_r, wh_r, bi_r, bh_r), (wi_z, wh_z, bi_z, bh_z), (wi_n, wh_n, bi_n, bh_n) = (
+        rows(k, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh) for k in range(3))
+    r = (x @ wi_r.T + bi_r + h @ wh_r.T + bh_r).sigmoid()          # r = Γ_r
+    z = (x @ wi_z.T + bi_z + h @ wh_z.T + bh_z).sigmoid()          # z = 1 - Γ_u
+    # BEGIN SOLUTION
+    # HINT: n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn));  h' = (1 - z) * n + z * h
+    n = (x @ wi_n.T + bi_n + r * (h @ wh_n.T + bh_n)).tanh()       # n = c~, reset applied after the product
+    h_new = (1 - z) * n + z * h                                    # h' = Γ_u * c~ + (1 - Γ_u) * h
+    # END SOLUTION
+    return h_new, {"reset Γr": r, "update Γu": 1 - z, "candidate c~": n}
+
+
+h_torch, _ = gru_torch(x_t, c_prev, cell_torch)
+err = float(np.abs(h_torch.numpy() - cell_torch(x_t, c_prev).numpy()).max())
+gap = float(np.abs(h_torch.numpy() - c_t.numpy()).max())
+print(f"largest difference from nn.GRUCell(): {err:.1e}; from the notes' GRU with the same weights: {gap:.3f}")
+common.check(err < 1e-12, "torch's GRU by hand equals nn.GRUCell (reset_after=True)")
+common.check(gap > 1e-3, "reset before and after the product are different functions of the same weights")
+
+# %% [markdown]
+# ## 3. Parameters and speed
+# A GRU has three blocks of weights (r, z, n), an LSTM four (i, f, C~, o), a plain RNN one;
+# each block is $H \times D$ + $H \times H$ + two biases of $H$.
+
+# %%
+Din, Hid, Tt, Nb = 8, 32, run.pick(80, 12), 64
+layers = {"RNN": nn.RNN(Din, Hid), "GRU": nn.GRU(Din, Hid), "LSTM": nn.LSTM(Din, Hid)}
+counts = {k: sum(p.numel() for p in m.parameters()) for k, m in layers.items()}
+for (k, count), gates in zip(counts.items(), (1, 3, 4)):
+    print(f"{k:5s} {count:6d} parameters = {gates} x H(D + H + 2) = {gates} x {Hid}({Din} + {Hid} + 2)")
+common.check(all(counts[k] == g * Hid * (Din + Hid + 2) for k, g in (("RNN", 1), ("GRU", 3), ("LSTM", 4))),
+             "parameter counts are G * H(D + H + 2)")
+common.check(counts["GRU"] * 4 == counts["LSTM"] * 3, "a GRU has 3/4 of an LSTM's parameters")
+
+
+def seconds_per_pass(layer, repeats):
+    """Median wall time of one forward + backward pass over (T, N, D)."""
+    x = mg.randn(Tt, Nb, Din)
+    times = []
+    for _ in range(repeats + 1):                                   # the first pass only warms up
+        start = time.perf_counter()
+        out = layer(x)[0]
+        out.sum().backward()
+        float(out.sum().item())                                    # waits for the GPU, if any
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
+speed = {k: seconds_per_pass(m, run.pick(7, 2)) for k, m in layers.items()}
+for k, s in speed.items():
+    print(f"{k:5s} forward + backward of T={Tt}, N={Nb}: {1000 * s:6.1f} ms ({s / speed['LSTM']:.2f} x LSTM)")
+
+# %% [markdown]
+# ## 4. GRU against LSTM on the long-range task
+# Lesson 06's task: name the key that stood up to $T$ steps back among distractors (there the
+# tanh RNN failed). The LSTM starts with $b_f = 3$ as in lesson 06; the GRU likewise starts
+# keeping its memory: torch's $z$ bias is set to 2, i.e. the notes' $\Gamma_u = \sigma(-2) \approx 0.12$,
+# so each step takes in about 12% of the candidate and keeps 88% of the old state.
+
+# %%
+T = run.pick(80, 12)
+steps = run.pick(400, 40)
+K, hidden, batch = 4, 32, 64
+
+
+class Classifier(nn.Module):
+    """Many-to-one: a recurrent layer reads x (N, T, 2K), Linear on h_T -> (N, K)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.rnn = getattr(nn, kind)(2 * K, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, K)
+
+    def forward(self, x):
+        return self.out(self.rnn(x)[0][:, -1])
+
+
+def make_model(kind):
+    mg.manual_seed(run.seed)
+    model = Classifier(kind)
+    gate = {"LSTM": (1, 3.0), "GRU": (1, 2.0)}[kind]               # (gate row block, bias): f and z
+    model.rnn.bias_ih_l0.data[gate[0] * hidden:(gate[0] + 1) * hidden] += gate[1]
+    return model
+
+
+def batches(seed):
+    rng = np.random.default_rng(seed)
+
+    def make(step):
+        x, key, _ = common.remember_batch(rng, batch, T, K)
+        return (mg.tensor(x),), key
+    return make
+
+
+test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), 2000, T, K)
+models, curves, results = {"GRU": make_model("GRU"), "LSTM": make_model("LSTM")}, {}, {}
+for name, model in models.items():
+    start = time.perf_counter()
+    curves[name] = common.train_classifier(model, batches(run.seed), steps, lr=0.01, desc=name)
+    seconds = time.perf_counter() - start
+    with mg.no_grad():
+        right = model(mg.tensor(test_x)).numpy().argmax(axis=1) == test_key
+    learned = next((f"step {10 * i}" for i, loss in enumerate(curves[name]) if loss < 0.1), "never")
+    results[name] = (float(right.mean()), float(right[test_dist > T // 2].mean()), seconds, learned)
+    print(f"{name:4s} {counts[name]:5d} parameters: accuracy {results[name][0]:.1%} "
+          f"({results[name][1]:.1%} with the key more than {T // 2} steps back), {seconds:.1f} s of "
+          f"training, loss first below 0.1 at {learned}")
+
+# %% [markdown]
+# ## 5. The gates at work
+# Run the trained GRU step by step with `gru_torch` on the test sequence whose key lies
+# farthest back, keeping the notes' $\Gamma_u$ (= 1 - z) and $\Gamma_r$.
+
+# %%
+gru = models["GRU"]
+trained = nn.GRUCell(2 * K, hidden)
+trained.load_state_dict({"weight_ih": gru.rnn.weight_ih_l0, "weight_hh": gru.rnn.weight_hh_l0,
+                         "bias_ih": gru.rnn.bias_ih_l0, "bias_hh": gru.rnn.bias_hh_l0})
+far = int(np.argmax(test_dist))
+seq = mg.tensor(test_x[far:far + 1])
+h = mg.zeros(1, hidden)
+trace = {"update Γu": [], "reset Γr": [], "c": []}
+with mg.no_grad():
+    for t in range(T):
+        h, g = gru_torch(seq[:, t], h, trained)
+        trace["update Γu"].append(g["update Γu"].numpy()[0])
+        trace["reset Γr"].append(g["reset Γr"].numpy()[0])
+        trace["c"].append(h.numpy()[0])
+trace = {k: np.array(v).T for k, v in trace.items()}            # (hidden, T)
+key_at = T - int(test_dist[far])
+print(f"key {test_key[far]} at step {key_at}: mean Γu there {trace['update Γu'][:, key_at].mean():.2f}, "
+      f"elsewhere {np.delete(trace['update Γu'], key_at, axis=1).mean():.2f}")
+
+fig, axes = common.figure(2, 2, width=5.2, height=2.9)
+for name in models:
+    axes[0, 0].plot(np.arange(len(curves[name])) * 10, curves[name], label=f"{name} ({counts[name]} parameters)")
+axes[0, 0].set_xlabel("step")
+axes[0, 0].set_ylabel("cross-entropy")
+axes[0, 0].set_title(common.label("training loss on the memory task", "损失"))
+axes[0, 0].legend(fontsize=8)
+titles = {"update Γu": ("update gate Gamma_u = 1 - z", "更新门"), "reset Γr": ("reset gate Gamma_r", "重置门"),
+          "c": ("memory c_t = h_t", "记忆细胞")}
+for ax, (name, (en, zh)) in zip([axes[0, 1], axes[1, 0], axes[1, 1]], titles.items()):
+    lim = (0, 1) if name != "c" else (-1, 1)
+    im = ax.imshow(trace[name], aspect="auto", cmap="viridis" if name != "c" else "RdBu_r",
+                   vmin=lim[0], vmax=lim[1])
+    ax.axvline(key_at, color="red", lw=1)
+    ax.set_title(common.label(en, zh) + " (red: the key)", fontsize=9)
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("unit")
+    fig.colorbar(im, ax=ax)
+common.savefig(fig, "07_gru_vs_lstm_and_gates")
+
+# %% [markdown]
+# Where the key arrives the update gate opens ($\Gamma_u$ high: write the candidate); on the
+# distractors it stays low on the units holding the key, so $c^{<t>} \approx c^{<t-1>}$ — the
+# GRU's "+", $\Gamma_u * \tilde c + (1 - \Gamma_u) * c^{<t-1>}$, plays the role of the LSTM's.
+# As the notes say: one gate fewer, a quarter fewer parameters, and about as good.
+
+# %%
+want = run.pick(0.95, 0.0)
+for name in models:
+    acc, acc_far = results[name][:2]
+    common.check(acc >= want and acc_far >= want,
+                 f"the {name} names the key on {acc:.1%} of new sequences ({acc_far:.1%} with the key "
+                 f"more than {T // 2} steps back; >= {want:.0%})")
