@@ -2,21 +2,28 @@
 
     Embedding(V, E) -> {RNN, LSTM, GRU}(E, H) -> Linear(H, V) -> cross-entropy -> backward -> SGD
 
-float32, time-major tokens (T, N). For each cell and configuration it prints the median
-milliseconds per step (after warm-up), tokens per second, the same step with
-torch.nn.{RNN, LSTM, GRU} timed in the same run and interleaved with minigrad's steps (when
-torch is importable), the ratio minigrad / torch, and a second row with the composed cells
-(``fused=False``) to show what the fused BPTT buys. With c3 it also prints the peak memory
-that one minigrad step allocates (tracemalloc sees NumPy's allocations).
+float32, time-major tokens (T, N):
+    c1: N=32, T=35, E=H=128, V=1000
+    c2: N=32, T=35, E=H=256, V=10000
+    c3: N=64, T=100, E=H=512, V=1000
+For each cell and configuration it prints the median milliseconds per step after warm-up,
+tokens per second, the same step with torch.nn.{RNN, LSTM, GRU} (when torch is importable)
+timed in the same run, interleaved with minigrad's steps (benchmarks/common.py), the ratio
+minigrad / torch, and a second row with the composed cells (``fused=False``, autograd through
+the cells) to show what the fused BPTT buys; its ratio is against the same torch median. With
+c3 (or --memory) it also prints the peak memory one minigrad step allocates (tracemalloc sees
+NumPy's allocations).
 
-    OPENBLAS_NUM_THREADS is set from --threads before NumPy is imported.
-    python benchmarks/rnn_lm.py --threads 1 --configs c1 c2 c3 --cells rnn lstm gru
+    --threads sets the BLAS and torch threads before NumPy loads; --clock cpu measures this
+    process's CPU time, which other jobs on a shared machine do not inflate.
+    python benchmarks/rnn_lm.py --threads 1 --clock cpu --configs c1 c2 c3 --cells rnn lstm gru
 """
-import argparse
 import os
-import statistics
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (sets the BLAS threads before numpy loads)
 
 CONFIGS = {   # N, T, E = H, V
     "c1": (32, 35, 128, 1000),
@@ -26,24 +33,17 @@ CONFIGS = {   # N, T, E = H, V
 CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
-def parse():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
+def add_arguments(p):
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    p.add_argument("--steps", type=int, default=7, help="timed steps per implementation")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--composed-steps", type=int, default=2,
+    p.add_argument("--composed-repeats", type=int, default=2,
                    help="timed steps of the composed-cell row (0: skip the row)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--memory", action="store_true", help="peak memory of a step in every config")
-    return p.parse_args()
+    p.set_defaults(repeats=7, warmup=2)
 
 
-args = parse()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+args = common.parse_args(__doc__.split("\n")[0], add_arguments)
 
 import tracemalloc  # noqa: E402
 
@@ -53,13 +53,7 @@ import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from minigrad import nn, optim  # noqa: E402
 
-try:
-    if args.no_torch:
-        raise ImportError
-    import torch
-    torch.set_num_threads(args.threads)
-except ImportError:
-    torch = None
+torch = None if args.no_torch else common.import_torch(args.threads)
 
 
 class MgLM(nn.Module):
@@ -111,12 +105,6 @@ def torch_stepper(cell, V, E, H):
     return step
 
 
-def timed(step, x, y):
-    t0 = time.perf_counter()
-    step(x, y)
-    return time.perf_counter() - t0
-
-
 def peak_bytes(step, x, y):
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -132,49 +120,45 @@ def main():
     mg.manual_seed(0)
     if torch is not None:
         torch.manual_seed(0)
-    print(f"threads={args.threads}  numpy {np.__version__}  "
-          f"torch {torch.__version__ if torch is not None else '(not importable)'}  "
-          f"steps={args.steps} (median) warmup={args.warmup}")
-    head = f"{'cell':5s} {'cfg':3s} {'impl':9s} {'ms/step':>9s} {'tok/s':>9s} {'torch ms':>9s} {'ratio':>6s}"
-    print(head)
-    print("-" * len(head))
+    common.print_header("rnn_lm: one training step, Embedding -> RNN/LSTM/GRU -> Linear -> "
+                        "cross-entropy -> SGD (float32)", args)
+    columns = ["cell", "config", "impl", "ms/step", "tokens/s", "torch ms", "ratio"]
+    rows, notes = [], []
     for cname in args.configs:
         N, T, E, V = CONFIGS[cname]
-        H = E
         x = rng.integers(0, V, size=(T, N))
         y = rng.integers(0, V, size=(T, N))
         for c in args.cells:
             cell = CELLS[c]
-            mstep = mg_stepper(cell, V, E, H)
-            tstep = tx = ty = None
+            mstep = mg_stepper(cell, V, E, E)
+            fns = {"minigrad": lambda: mstep(x, y)}
             if torch is not None:
-                tstep = torch_stepper(cell, V, E, H)
+                tstep = torch_stepper(cell, V, E, E)
                 tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-            for _ in range(args.warmup):
-                mstep(x, y)
-                if tstep:
-                    tstep(tx, ty)
-            mt, tt = [], []
-            for _ in range(args.steps):          # interleaved, so both see the same noise
-                mt.append(timed(mstep, x, y))
-                if tstep:
-                    tt.append(timed(tstep, tx, ty))
-            m_ms = 1e3 * statistics.median(mt)
-            t_ms = 1e3 * statistics.median(tt) if tt else float("nan")
-            ratio = f"{m_ms / t_ms:6.2f}" if tt else "   n/a"
-            print(f"{cell:5s} {cname:3s} {'fused':9s} {m_ms:9.1f} {N * T / m_ms * 1e3:9.0f} "
-                  f"{t_ms:9.1f} {ratio}", flush=True)
-            if args.composed_steps:
-                cstep = mg_stepper(cell, V, E, H, fused=False)
-                cstep(x, y)
-                ct = [timed(cstep, x, y) for _ in range(args.composed_steps)]
-                c_ms = 1e3 * statistics.median(ct)
-                cratio = f"{c_ms / t_ms:6.2f}" if tt else "   n/a"
-                print(f"{cell:5s} {cname:3s} {'composed':9s} {c_ms:9.1f} {N * T / c_ms * 1e3:9.0f} "
-                      f"{t_ms:9.1f} {cratio}", flush=True)
+                fns["torch"] = lambda: tstep(tx, ty)
+            times = common.time_interleaved(fns, args.repeats, args.warmup, clock=args.clock)
+            m_s, t_s = times["minigrad"], times.get("torch")
+            rows.append(_row(cell, cname, "fused", m_s, t_s, N * T))
+            print(*rows[-1], sep="\t", flush=True)
+            if args.composed_repeats:
+                cstep = mg_stepper(cell, V, E, E, fused=False)
+                c_s = common.time_interleaved({"composed": lambda: cstep(x, y)},
+                                              args.composed_repeats, 1, clock=args.clock)
+                rows.append(_row(cell, cname, "composed", c_s["composed"], t_s, N * T))
+                print(*rows[-1], sep="\t", flush=True)
             if cname == "c3" or args.memory:
-                print(f"      {cname} peak memory of one minigrad {cell} step: "
-                      f"{peak_bytes(mstep, x, y) / 2**20:.0f} MiB (tracemalloc)", flush=True)
+                notes.append(f"{cname} {cell}: peak memory of one minigrad step "
+                             f"{peak_bytes(mstep, x, y) / 2**20:.0f} MiB (tracemalloc)")
+    print()
+    common.print_table(columns, rows)
+    for line in notes:
+        print(line)
+
+
+def _row(cell, cname, impl, m_s, t_s, tokens):
+    return [cell, cname, impl, f"{1e3 * m_s:.1f}", f"{tokens / m_s:.0f}",
+            "-" if t_s is None else f"{1e3 * t_s:.1f}",
+            "-" if t_s is None else f"{m_s / t_s:.2f}"]
 
 
 if __name__ == "__main__":
