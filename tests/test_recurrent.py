@@ -451,3 +451,18 @@ def test_float32_fused_matches_float64():
     out64, _ = m64(mg.tensor(x, dtype=F64))
     assert out32.dtype == mg.float32
     np.testing.assert_allclose(out32.numpy(), out64.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("key", ["rnn_tanh", "lstm", "gru"])
+def test_empty_batch(key, fused):
+    """N = 0: shapes as torch, zero gradients; T = 0 is refused with a clear error."""
+    m = _make(key, 3, 4, 2, True, False, fused=fused)
+    x = mg.tensor(np.zeros((5, 0, 3)), dtype=F64, requires_grad=True)
+    out, *states = _call(m, x, None, None, None)
+    assert out.shape == (5, 0, 8) and all(s.shape == (4, 0, 4) for s in states)
+    (out.sum() + states[0].sum()).backward()
+    assert x.grad.shape == (5, 0, 3)
+    assert all(not to_numpy(p.grad).any() for p in m.parameters())
+    with pytest.raises(ValueError, match=r"expected at least one time step, got input \(0, 2, 3\)"):
+        m(mg.zeros(0, 2, 3, dtype=F64))

@@ -319,7 +319,7 @@ class FusedRecurrence(Function):
         # h_{t-1} W_hh^T runs T times: a contiguous W_hh^T makes that product up to ~25% faster.
         b.W_hhT = xp.ascontiguousarray(W_hh.T)
         # The input projection of every step at once: A (T, N, G*H).
-        A = xp.matmul(x.reshape(T * N, D), W_ih.T).reshape(T, N, -1)
+        A = xp.matmul(x.reshape(T * N, D), W_ih.T).reshape(T, N, W_ih.shape[0])
         if bias is not None:
             A += kind.fold_bias(*bias)
             b.b_hn = bias[1][2 * H:]
@@ -384,7 +384,7 @@ class FusedRecurrence(Function):
             dh_next, dh_prev = dh_prev, dh_next
             dc, dc_prev = dc_prev, dc
         # A now holds dA for every step: the rest is one matrix product each.
-        dA = A.reshape(T * N, -1)
+        dA = A.reshape(T * N, A.shape[2])
         # dx only when someone needs it (a first layer fed raw features does not)
         dx = (dA @ W_ih).reshape(T, N, D) if self.inputs[0].requires_grad else None
         dW_ih = dA.T @ x.reshape(T * N, D)

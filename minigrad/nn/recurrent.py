@@ -309,13 +309,13 @@ class _RNNBase(Module):
                 x = F.dropout(x, self.dropout, True)
         h_n = stack(h_n, axis=0)
         if unbatched:
-            x, h_n = x.reshape(T, dirs * H), h_n.reshape(-1, H)
+            x, h_n = x.reshape(T, dirs * H), h_n.reshape(h_n.shape[0], H)
         elif self.batch_first:
             x = x.transpose(0, 1)
         if self.mode != "LSTM":
             return x, h_n
         c_n = stack(c_n, axis=0)
-        return x, (h_n, c_n.reshape(-1, H) if unbatched else c_n)
+        return x, (h_n, c_n.reshape(c_n.shape[0], H) if unbatched else c_n)
 
     def _kind(self):
         return make_kind(self.mode, self.hidden_size, self.nonlinearity, self.reset_after)
