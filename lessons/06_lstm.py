@@ -357,46 +357,63 @@ common.savefig(fig, "06_rnn_vs_lstm_memory_task")
 # %% [markdown]
 # ## 6. The gates at work
 # Run the trained LSTM step by step with `lstm_step` from section 1 (the trained weights, in
-# the notes' layout) on one sequence whose key lies far back, and keep every gate.
+# the notes' layout) on a sequence whose key stands in the middle, keeping every gate. To see
+# what the memory holds, run a twin sequence that differs only in the key, and subtract: the
+# difference of the two memories, $\Delta C_t$, is what the key wrote into $C$.
 
 # %%
 lstm = models["LSTM"]
 Wt = notes_weights(lstm.rnn.weight_ih_l0, lstm.rnn.weight_hh_l0, lstm.rnn.bias_ih_l0, lstm.rnn.bias_hh_l0)
-far = int(np.argmax(test_dist))                           # the sequence with the farthest key
-seq = mg.tensor(test_x[far:far + 1])
-h, c = mg.zeros(1, hidden), mg.zeros(1, hidden)
-trace = {"i": [], "f": [], "o": [], "C": []}
+pick = int(np.argmin(np.abs(test_dist - T // 2)))          # a key half-way back
+key_at = T - int(test_dist[pick])
+twin = test_x[pick:pick + 1].copy()
+twin[0, key_at] = np.eye(2 * K, dtype=np.float32)[(test_key[pick] + 1) % K]   # another key, same place
+
+
+def run_gates(x):
+    """The gates i, f, o and the memory C of every step: {name: (hidden, T)}."""
+    h, c = mg.zeros(1, hidden), mg.zeros(1, hidden)
+    trace = {"i": [], "f": [], "o": [], "C": []}
+    with mg.no_grad():
+        for t in range(T):
+            h, c, g = lstm_step(mg.tensor(x[:, t]), h, c, Wt)
+            for name in ("i", "f", "o"):
+                trace[name].append(g[name].numpy()[0])
+            trace["C"].append(c.numpy()[0])
+    return {k: np.array(v).T for k, v in trace.items()}
+
+
+trace = run_gates(test_x[pick:pick + 1])
+delta = trace["C"] - run_gates(twin)["C"]                  # ΔC_t: (hidden, T), 0 before the key
 with mg.no_grad():
-    for t in range(T):
-        h, c, g = lstm_step(seq[:, t], h, c, Wt)
-        for name in ("i", "f", "o"):
-            trace[name].append(g[name].numpy()[0])
-        trace["C"].append(c.numpy()[0])
-trace = {k: np.array(v).T for k, v in trace.items()}      # (hidden, T) each
-key_at = T - int(test_dist[far])
-print(f"sequence {far}: key {test_key[far]} at step {key_at}, the LSTM says {int(lstm(seq).numpy().argmax())}")
-print(f"mean input gate at the key {trace['i'][:, key_at].mean():.2f}, elsewhere "
-      f"{np.delete(trace['i'], key_at, axis=1).mean():.2f}; mean forget gate {trace['f'].mean():.2f}")
+    said = [int(lstm(mg.tensor(x)).numpy().argmax()) for x in (test_x[pick:pick + 1], twin)]
+print(f"key at step {key_at}: the LSTM says {said[0]} for the sequence (key {test_key[pick]}) and {said[1]} for its twin")
+print(f"|ΔC| summed over units: {np.abs(delta[:, key_at]).sum():.2f} at the key, "
+      f"{np.abs(delta[:, -1]).sum():.2f} at the last step; mean forget gate {trace['f'].mean():.2f}")
 
 fig, axes = common.figure(2, 2, width=5.2, height=2.8)
 titles = {"i": ("input gate i_t", "输入门"), "f": ("forget gate f_t", "遗忘门"),
-          "o": ("output gate o_t", "输出门"), "C": ("memory C_t", "记忆细胞")}
+          "o": ("output gate o_t", "输出门"), "dC": ("what the key wrote: C_t - C_t(twin)", "记忆细胞")}
+shown = dict(trace, dC=delta)
 for ax, (name, (en, zh)) in zip(axes.ravel(), titles.items()):
-    lim = (0, 1) if name != "C" else (-np.abs(trace["C"]).max(), np.abs(trace["C"]).max())
-    im = ax.imshow(trace[name], aspect="auto", cmap="viridis" if name != "C" else "RdBu_r",
+    lim = (0, 1) if name != "dC" else (-np.abs(delta).max(), np.abs(delta).max())
+    im = ax.imshow(shown[name], aspect="auto", cmap="viridis" if name != "dC" else "RdBu_r",
                    vmin=lim[0], vmax=lim[1])
     ax.axvline(key_at, color="red", lw=1)
-    ax.set_title(common.label(en, zh) + " (red: the key)")
+    ax.set_title(common.label(en, zh) + " (red: the key)", fontsize=9)
     ax.set_xlabel("time step t")
     ax.set_ylabel("unit")
     fig.colorbar(im, ax=ax)
 common.savefig(fig, "06_lstm_gates")
 
 # %% [markdown]
-# The input gate opens where the key arrives, so the key enters the memory; on distractors it
-# lets little in. The forget gate stays near 1 on the units that hold the key, so $C_t$ keeps
-# it, unchanged, to the end — the "+" path of section 4 at work. The tanh RNN has no such
-# path: every distractor passes through $W$ and $\tanh$ and overwrites a little of the key.
+# Before the key the twins are identical, so $\Delta C_t = 0$. The key writes into the memory
+# through $i_t \odot \tilde C_t$, and from then on the difference is carried to the last step
+# by $C_t = f_t \odot C_{t-1} + \dots$: on the units that hold it the forget gate stays near 1,
+# the "+" path of section 4 at work. (The LSTM found its own way to do this: many units also
+# add up the distractors, step after step, which is why $C_t$ itself drifts; only the
+# difference shows the key.) The tanh RNN has no such path: every distractor passes through
+# $W$ and $\tanh$ and overwrites a little of the key.
 
 # %%
 rnn_all, rnn_far, _ = results["tanh RNN"]

@@ -218,28 +218,41 @@ for name, model in models.items():
 
 # %% [markdown]
 # ## 5. The gates at work
-# Run the trained GRU step by step with `gru_torch` on the test sequence whose key lies
-# farthest back, keeping the notes' $\Gamma_u$ (= 1 - z) and $\Gamma_r$.
+# Run the trained GRU step by step with `gru_torch` on a test sequence whose key stands in the
+# middle, keeping the notes' $\Gamma_u$ (= 1 - z) and $\Gamma_r$; and, as in lesson 06, run a twin
+# sequence that differs only in the key: the difference of the two memories, $\Delta c_t$, is
+# what the key wrote.
 
 # %%
 gru = models["GRU"]
 trained = nn.GRUCell(2 * K, hidden)
 trained.load_state_dict({"weight_ih": gru.rnn.weight_ih_l0, "weight_hh": gru.rnn.weight_hh_l0,
                          "bias_ih": gru.rnn.bias_ih_l0, "bias_hh": gru.rnn.bias_hh_l0})
-far = int(np.argmax(test_dist))
-seq = mg.tensor(test_x[far:far + 1])
-h = mg.zeros(1, hidden)
-trace = {"update Γu": [], "reset Γr": [], "c": []}
-with mg.no_grad():
-    for t in range(T):
-        h, g = gru_torch(seq[:, t], h, trained)
-        trace["update Γu"].append(g["update Γu"].numpy()[0])
-        trace["reset Γr"].append(g["reset Γr"].numpy()[0])
-        trace["c"].append(h.numpy()[0])
-trace = {k: np.array(v).T for k, v in trace.items()}            # (hidden, T)
-key_at = T - int(test_dist[far])
-print(f"key {test_key[far]} at step {key_at}: mean Γu there {trace['update Γu'][:, key_at].mean():.2f}, "
-      f"elsewhere {np.delete(trace['update Γu'], key_at, axis=1).mean():.2f}")
+pick = int(np.argmin(np.abs(test_dist - T // 2)))          # a key half-way back
+key_at = T - int(test_dist[pick])
+twin = test_x[pick:pick + 1].copy()
+twin[0, key_at] = np.eye(2 * K, dtype=np.float32)[(test_key[pick] + 1) % K]   # another key, same place
+
+
+def run_gates(x):
+    """Γu, Γr and the memory c of every step: {name: (hidden, T)}."""
+    h = mg.zeros(1, hidden)
+    trace = {"update Γu": [], "reset Γr": [], "c": []}
+    with mg.no_grad():
+        for t in range(T):
+            h, g = gru_torch(mg.tensor(x[:, t]), h, trained)
+            trace["update Γu"].append(g["update Γu"].numpy()[0])
+            trace["reset Γr"].append(g["reset Γr"].numpy()[0])
+            trace["c"].append(h.numpy()[0])
+    return {k: np.array(v).T for k, v in trace.items()}
+
+
+trace = run_gates(test_x[pick:pick + 1])
+trace["Δc"] = trace["c"] - run_gates(twin)["c"]            # 0 before the key
+G_u = trace["update Γu"]
+print(f"key at step {key_at}: mean Γu at the key {G_u[:, key_at].mean():.2f}, at the other steps "
+      f"{np.delete(G_u, key_at, axis=1).mean():.2f}; |Δc| summed over units: "
+      f"{np.abs(trace['Δc'][:, key_at]).sum():.2f} at the key, {np.abs(trace['Δc'][:, -1]).sum():.2f} at the last step")
 
 fig, axes = common.figure(2, 2, width=5.2, height=2.9)
 for name in models:
@@ -249,10 +262,10 @@ axes[0, 0].set_ylabel("cross-entropy")
 axes[0, 0].set_title(common.label("training loss on the memory task", "损失"))
 axes[0, 0].legend(fontsize=8)
 titles = {"update Γu": ("update gate Gamma_u = 1 - z", "更新门"), "reset Γr": ("reset gate Gamma_r", "重置门"),
-          "c": ("memory c_t = h_t", "记忆细胞")}
+          "Δc": ("what the key wrote: c_t - c_t(twin)", "记忆细胞")}
 for ax, (name, (en, zh)) in zip([axes[0, 1], axes[1, 0], axes[1, 1]], titles.items()):
-    lim = (0, 1) if name != "c" else (-1, 1)
-    im = ax.imshow(trace[name], aspect="auto", cmap="viridis" if name != "c" else "RdBu_r",
+    lim = (0, 1) if name != "Δc" else (-1, 1)
+    im = ax.imshow(trace[name], aspect="auto", cmap="viridis" if name != "Δc" else "RdBu_r",
                    vmin=lim[0], vmax=lim[1])
     ax.axvline(key_at, color="red", lw=1)
     ax.set_title(common.label(en, zh) + " (red: the key)", fontsize=9)
@@ -262,9 +275,9 @@ for ax, (name, (en, zh)) in zip([axes[0, 1], axes[1, 0], axes[1, 1]], titles.ite
 common.savefig(fig, "07_gru_vs_lstm_and_gates")
 
 # %% [markdown]
-# Where the key arrives the update gate opens ($\Gamma_u$ high: write the candidate); on the
-# distractors it stays low on the units holding the key, so $c^{<t>} \approx c^{<t-1>}$ — the
-# GRU's "+", $\Gamma_u * \tilde c + (1 - \Gamma_u) * c^{<t-1>}$, plays the role of the LSTM's.
+# The key's mark $\Delta c_t$ appears at the key and is carried to the end on the units whose
+# update gate stays low ($\Gamma_u \approx 0$: $c^{<t>} \approx c^{<t-1>}$) — the GRU's "+",
+# $\Gamma_u * \tilde c + (1 - \Gamma_u) * c^{<t-1>}$, plays the role of the LSTM's.
 # As the notes say: one gate fewer, a quarter fewer parameters, and about as good.
 
 # %%
