@@ -270,7 +270,7 @@ for name, (reverse, bidirectional, hidden, peeky) in variants.items():
     model = Seq2Seq(V, 16, hidden, bidirectional=bidirectional, peeky=peeky)
     accs = history[name] = []
     losses[name] = tasks.fit(model, data, epochs, lr=1e-2, desc=name, seed=run.seed,
-                             after_epoch=lambda e: accs.append(tasks.exact_match(model, data)[0]))
+                             after_epoch=lambda epoch, m: accs.append(tasks.exact_match(m, data)[0]))
     models[name] = (model, data)
     print(f"{name:17s} held-out exact match per epoch: "
           + "  ".join(f"{a:6.1%}" for a in accs))

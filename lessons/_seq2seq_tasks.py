@@ -71,7 +71,8 @@ def fit(model, task, epochs, lr, batch_size=128, desc="training", teacher_forcin
     step, gradient norm clipped at 5 (lesson 04), each batch trimmed to its longest row.
 
     teacher_forcing(epoch) -> the teacher-forcing ratio of that epoch (default: always 1,
-    plain teacher forcing); after_epoch(epoch) runs after each epoch (held-out accuracy, ...).
+    plain teacher forcing); after_epoch(epoch, model) runs after each epoch, in eval mode
+    (held-out accuracy, ...).
     Returns the loss of every step (a list of floats)."""
     train = task.train_arrays
     per_epoch = -(-len(train[0]) // batch_size)
@@ -101,7 +102,7 @@ def fit(model, task, epochs, lr, batch_size=128, desc="training", teacher_forcin
         common.set_postfix(bar, loss=losses[-1])
         if after_epoch is not None and (step + 1) % per_epoch == 0:
             model.eval()
-            after_epoch(epoch)
+            after_epoch(epoch, model)
             model.train()
     model.eval()
     return losses
@@ -137,7 +138,7 @@ def date_model(task, score="additive"):
                    pad_id=task.vocab.pad_id)
 
 
-DATE_EPOCHS, DATE_LR = 2, 1e-2
+DATE_EPOCHS, DATE_LR = 3, 1e-2
 
 
 def train_date_model(run, task, score="additive", after_epoch=None):
