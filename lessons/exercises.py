@@ -16,7 +16,8 @@ lesson with NotImplementedError until the student writes it:
     raise NotImplementedError("03_bptt_by_hand.py, exercise 1: ...")
 
 Everything outside the blocks, every ``check(...)`` included, is copied unchanged, so the
-lesson's checks grade the student's code. ``common.py`` is copied beside the lessons, and
+lesson's checks grade the student's code. ``common.py`` and the shared helper modules
+(``_name.py``) are copied beside the lessons, and
 figures go to ``OUT_DIR/out/``.
 
     python -m lessons.exercises OUT_DIR [LESSON ...]     (default: every lesson)
@@ -82,11 +83,14 @@ def student_copy(text, name):
 
 
 def write_student_copies(out_dir, lessons=None):
-    """Write the student copy of each lesson (default: all) and common.py into ``out_dir``.
+    """Write the student copy of each lesson (default: all), common.py and the helper
+    modules ``_name.py`` into ``out_dir``.
     Returns the written lesson paths."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "common.py", out_dir / "common.py")
+    for helper in HERE.glob("_[a-z]*.py"):       # helper modules some lessons share
+        shutil.copy(helper, out_dir / helper.name)
     written = []
     for path in lessons or lesson_files():
         path = pathlib.Path(path)
