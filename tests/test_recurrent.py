@@ -166,9 +166,9 @@ def test_layer_gradcheck(key, config, fused):
     assert mg.gradcheck(fn, leaves + params)
 
 
-@pytest.mark.parametrize("cell_cls,extra", [(nn.RNNCell, {}), (nn.RNNCell, {"nonlinearity": "relu"}),
-                                            (nn.LSTMCell, {}), (nn.GRUCell, {}),
-                                            (nn.GRUCell, {"reset_after": False})])
+@pytest.mark.parametrize("cell_cls,extra", [
+    (nn.RNNCell, {}), (nn.RNNCell, {"nonlinearity": "relu"}), (nn.LSTMCell, {}),
+    (nn.GRUCell, {}), (nn.GRUCell, {"reset_after": False})])
 def test_cell_gradcheck(cell_cls, extra):
     rng = np.random.default_rng(4)
     cell = cell_cls(3, 2, **extra).double()
@@ -247,7 +247,8 @@ def test_state_dict_keys_and_shapes_are_torchs():
     rnn = nn.RNN(10, 20).state_dict()
     assert list(rnn) == TORCH_KEYS["rnn"]
     assert rnn["weight_ih_l0"].shape == (20, 10) and rnn["bias_ih_l0"].shape == (20,)
-    assert list(nn.LSTMCell(10, 20).state_dict()) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    assert list(nn.LSTMCell(10, 20).state_dict()) == ["weight_ih", "weight_hh", "bias_ih",
+                                                      "bias_hh"]
     assert nn.GRUCell(10, 20).weight_hh.shape == (60, 20)
 
 
@@ -286,7 +287,8 @@ def test_gru_reset_before_is_the_notes_formula(fused):
     W_ih, W_hh = m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy()
     b_ih, b_hh = m.bias_ih_l0.numpy(), m.bias_hh_l0.numpy()
     # The notes write W[c, x]: one matrix over the concatenation; torch's rows split it in two.
-    W = [np.concatenate([W_hh[k * H:(k + 1) * H], W_ih[k * H:(k + 1) * H]], axis=1) for k in range(3)]
+    W = [np.concatenate([W_hh[k * H:(k + 1) * H], W_ih[k * H:(k + 1) * H]], axis=1)
+         for k in range(3)]
     b = [b_ih[k * H:(k + 1) * H] + b_hh[k * H:(k + 1) * H] for k in range(3)]
     W_r, W_u_torch, W_c = W
     b_r, b_u_torch, b_c = b
@@ -415,7 +417,8 @@ def test_clipping_bounds_an_exploding_rnns_update():
 # ----------------------------------------------------------------------------- errors
 
 def test_wrong_input_size_names_the_layer_and_shapes():
-    with pytest.raises(ValueError, match=r"LSTM: expected input of shape \(T, N, D\).*D=3.*\(5, 2, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"LSTM: expected input of shape \(T, N, D\).*D=3.*\(5, 2, 4\)"):
         nn.LSTM(3, 4)(mg.randn(5, 2, 4))
     with pytest.raises(ValueError, match=r"GRU: expected input of shape \(N, T, D\).*got \(5,\)"):
         nn.GRU(3, 4, batch_first=True)(mg.randn(5))
@@ -426,9 +429,11 @@ def test_wrong_input_size_names_the_layer_and_shapes():
 def test_wrong_state_shape_names_the_layer_and_shapes():
     with pytest.raises(ValueError, match=r"RNN: expected h0 of shape \(2, 2, 4\), got \(1, 2, 4\)"):
         nn.RNN(3, 4, bidirectional=True)(mg.randn(5, 2, 3), mg.zeros(1, 2, 4))
-    with pytest.raises(ValueError, match=r"LSTM: expected c0 of shape \(1, 2, 4\), got \(1, 3, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"LSTM: expected c0 of shape \(1, 2, 4\), got \(1, 3, 4\)"):
         nn.LSTM(3, 4)(mg.randn(5, 2, 3), (mg.zeros(1, 2, 4), mg.zeros(1, 3, 4)))
-    with pytest.raises(ValueError, match=r"LSTMCell: expected hidden state of shape \(2, 4\), got \(2, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"LSTMCell: expected hidden state of shape \(2, 4\), got \(2, 5\)"):
         nn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 5), mg.zeros(2, 4)))
 
 

@@ -76,7 +76,8 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
     if reset_after:
         n = (_gate(ax, 2, H) + r * _affine(h, w_hn, b_hn)).tanh()
     else:
-        n = (_gate(ax, 2, H) + _affine(r * h, w_hn, b_hn)).tanh()   # c~ = tanh(W_c[Gamma_r * c, x] + b_c)
+        # c~ = tanh(W_c [Gamma_r * c, x] + b_c)
+        n = (_gate(ax, 2, H) + _affine(r * h, w_hn, b_hn)).tanh()
     return (1 - z) * n + z * h          # c_t = Gamma_u * c~_t + (1 - Gamma_u) * c_{t-1}
 
 
@@ -158,7 +159,8 @@ class RNNCell(_CellBase):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
                  dtype=None):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
@@ -257,7 +259,8 @@ class _RNNBase(Module):
 
     def _layer_weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        return [getattr(self, n + sfx, None) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return [getattr(self, n + sfx, None) for n in names]
 
     def _check_state(self, s, want, unbatched, what):
         name = type(self).__name__
