@@ -408,12 +408,14 @@ common.savefig(fig, "06_lstm_gates")
 
 # %% [markdown]
 # Before the key the twins are identical, so $\Delta C_t = 0$. The key writes into the memory
-# through $i_t \odot \tilde C_t$, and from then on the difference is carried to the last step
-# by $C_t = f_t \odot C_{t-1} + \dots$: on the units that hold it the forget gate stays near 1,
-# the "+" path of section 4 at work. (The LSTM found its own way to do this: many units also
-# add up the distractors, step after step, which is why $C_t$ itself drifts; only the
-# difference shows the key.) The tanh RNN has no such path: every distractor passes through
-# $W$ and $\tanh$ and overwrites a little of the key.
+# through $i_t \odot \tilde C_t$, and from then on the difference never fades: it is carried to
+# the last step by $C_t = f_t \odot C_{t-1} + \dots$ with the forget gate near 1 — the "+" path of
+# section 4 at work — and it even grows, because the key also changed $h_t$ and, through $h_t$,
+# the gates: at the key some units switch their forget and output gates for the rest of the
+# sequence. (The LSTM found its own way to do this; many units also add up the distractors,
+# which is why $C_t$ itself drifts; the difference of the twins shows only the key.) The tanh
+# RNN has no such path: every distractor passes through $W$ and $\tanh$ and overwrites a
+# little of the key.
 
 # %%
 rnn_all, rnn_far, _ = results["tanh RNN"]
