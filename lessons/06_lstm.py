@@ -237,7 +237,7 @@ common.check(passed, "the fused layer passes mg.gradcheck with respect to x, h_0
 
 # %%
 T = run.pick(80, 12)
-steps = run.pick(400, 40)
+steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
@@ -261,7 +261,7 @@ def make_model(kind):
     return model
 
 
-test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), 2000, T, K)
+test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
 x, key, dist = common.remember_batch(run.rng, 4, T, K)
 print(f"T = {T}; 4 sequences as symbol ids (keys 0-3, distractors 4-7):")
 for row, k, d in zip(x.argmax(axis=2), key, dist):
@@ -286,7 +286,7 @@ def grad_by_step(model, x, key):
     return np.sqrt((g ** 2).sum(axis=2)).mean(axis=0)
 
 
-probe_x, probe_key, _ = common.remember_batch(np.random.default_rng(run.seed + 2), 256, T, K)
+probe_x, probe_key, _ = common.remember_batch(np.random.default_rng(run.seed + 2), run.pick(256, 64), T, K)
 models = {"tanh RNN": make_model("RNN"), "LSTM": make_model("LSTM")}
 before = {name: grad_by_step(m, probe_x, probe_key) for name, m in models.items()}
 for name, g in before.items():

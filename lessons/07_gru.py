@@ -177,7 +177,7 @@ for k, s in speed.items():
 
 # %%
 T = run.pick(80, 12)
-steps = run.pick(400, 40)
+steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
@@ -210,7 +210,7 @@ def batches(seed):
     return make
 
 
-test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), 2000, T, K)
+test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
 models, curves, results = {"GRU": make_model("GRU"), "LSTM": make_model("LSTM")}, {}, {}
 for name, model in models.items():
     start = time.perf_counter()
