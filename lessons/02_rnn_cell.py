@@ -123,7 +123,7 @@ h = mg.zeros(N, n_h)                                       # h_0 = 0
 hs = []
 for t in range(T):
     # BEGIN SOLUTION
-    # HINT: the same step_003 at every t, fed its own previous output
+    # HINT: h = step_003(...) at every t: the same step, fed its own previous output h
     h = step_003(xs[t], h)                                 # h_t = tanh(x_t U + h_{t-1} W + b_h)
     # END SOLUTION
     hs.append(h)
@@ -174,7 +174,7 @@ y_1m = mg.stack(outs, axis=1)
 # many-to-one: read everything, predict from the last state h_T
 _, h_n = rnn(x_seq)
 # BEGIN SOLUTION
-# HINT: h_n is (num_layers, N, n_h); the classifier reads the last layer's state: V(h_n[-1])
+# HINT: y_m1 = the output layer V applied to the last state; h_n is (num_layers, N, n_h): take h_n[-1]
 y_m1 = V(h_n[-1])                                          # ŷ = h_T V + b_y: (N, n_y)
 # END SOLUTION
 

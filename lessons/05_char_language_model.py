@@ -70,7 +70,8 @@ def cross_entropy_by_hand(z, y):
     """Mean over N*T of -log softmax(z)[y]. z (N, T, V) tensor, y (N, T) host ints."""
     # BEGIN SOLUTION
     # HINT: y_hat = exp(z - max z) / sum exp(z - max z) over the last axis (keepdims=True)
-    # HINT: loss_t = -log y_hat_t[y_t]: pick with one-hot y (np.eye(V)[y]) and sum over V; then the mean
+    # HINT: loss_t = -log y_hat_t[y_t]: multiply by the one-hot y, mg.tensor(np.eye(V, dtype=np.float32)[y]), and sum over V
+    # HINT: stay with tensor ops (.exp(), .log(), .sum(), .max()) so that backward works; return the mean over N*T
     e = (z - z.max(axis=-1, keepdims=True)).exp()
     y_hat = e / e.sum(axis=-1, keepdims=True)                  # ŷ_t = softmax(h_t V + b_y)
     one_hot = mg.tensor(np.eye(V, dtype=np.float32)[y])         # y_t one-hot: (N, T, V)

@@ -81,6 +81,7 @@ def lstm_step(x_t, h_prev, c_prev, Wn):
     # BEGIN SOLUTION
     # HINT: each gate: (hx @ W.T + b) then .sigmoid() (f, i, o) or .tanh() (C~); W, b = Wn["f"] etc.
     # HINT: C_t = f_t * C_{t-1} + i_t * C~_t  and  h_t = o_t * tanh(C_t)   (formula (7))
+    # HINT: name them f, i, C_new, o, c and h: the return line below uses these names
     f = (hx @ Wn["f"][0].T + Wn["f"][1]).sigmoid()      # f_t = σ(W_f·[h_{t-1}, x_t] + b_f)   ① forget gate
     i = (hx @ Wn["i"][0].T + Wn["i"][1]).sigmoid()      # i_t = σ(W_i·[h_{t-1}, x_t] + b_i)   ② input gate
     C_new = (hx @ Wn["C"][0].T + Wn["C"][1]).tanh()     # C~_t = tanh(W_C·[h_{t-1}, x_t] + b_C)

@@ -74,6 +74,7 @@ def gru_notes(x, c_prev, Wn):
     # BEGIN SOLUTION
     # HINT: Γ_r and Γ_u: sigmoid of (cx @ W.T + b); the candidate uses [Γ_r * c^{<t-1>}, x^{<t>}]
     # HINT: c^{<t>} = Γ_u * c~ + (1 - Γ_u) * c^{<t-1>}
+    # HINT: name them G_r, G_u, c_new (the candidate) and c: the return line below uses these names
     G_r = (cx @ Wn["r"][0].T + Wn["r"][1]).sigmoid()               # Γ_r = σ(W_r[c^{<t-1>}, x^{<t>}] + b_r)
     G_u = (cx @ Wn["u"][0].T + Wn["u"][1]).sigmoid()               # Γ_u = σ(W_u[c^{<t-1>}, x^{<t>}] + b_u)
     rcx = mg.cat([G_r * c_prev, x], axis=1)                        # [Γ_r * c^{<t-1>}, x^{<t>}]
@@ -113,7 +114,7 @@ def gru_torch(x, h, cell):
     r = (x @ wi_r.T + bi_r + h @ wh_r.T + bh_r).sigmoid()          # r = Γ_r
     z = (x @ wi_z.T + bi_z + h @ wh_z.T + bh_z).sigmoid()          # z = 1 - Γ_u
     # BEGIN SOLUTION
-    # HINT: n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn));  h' = (1 - z) * n + z * h
+    # HINT: n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn));  h_new = (1 - z) * n + z * h
     n = (x @ wi_n.T + bi_n + r * (h @ wh_n.T + bh_n)).tanh()       # n = c~, reset applied after the product
     h_new = (1 - z) * n + z * h                                    # h' = Γ_u * c~ + (1 - Γ_u) * h
     # END SOLUTION

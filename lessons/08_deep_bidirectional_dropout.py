@@ -63,6 +63,7 @@ def direction(x, sfx, reverse):
     h, out = mg.zeros(x.shape[1], H), [None] * x.shape[0]
     # BEGIN SOLUTION
     # HINT: visit t = T-1, ..., 0 when reverse, else 0, ..., T-1; h = tanh(x_t W_ih^T + h W_hh^T + b) (lesson 02)
+    # HINT: store each step's h in out[t] (its place in time, whichever way you walk)
     for t in (reversed(range(x.shape[0])) if reverse else range(x.shape[0])):
         h = (x[t] @ w_ih.T + h @ w_hh.T + b).tanh()      # a^{<t>} = tanh(W_a[a^{<t∓1>}, x^{<t>}] + b_a)
         out[t] = h
@@ -103,7 +104,7 @@ def layer_forward(inp, l):
 
 with mg.no_grad():
     # BEGIN SOLUTION
-    # HINT: layer 0 reads x; layer 1 reads layer 0's outputs (the whole (T, N, H) sequence)
+    # HINT: a1 = layer 0 over x; a2 = layer 1 over a1, the whole (T, N, H) sequence (use layer_forward)
     a1 = layer_forward(x, 0)                             # a^{[1]<t>}, t = 1..T
     a2 = layer_forward(a1, 1)                            # a^{[2]<t>}: reads a^{[1]<t>}
     # END SOLUTION

@@ -94,7 +94,7 @@ class AverageClassifier(nn.Module):
         e = self.embed(ids)                                         # e_t = E·o_t: (N, T, E)
         m = mg.tensor(mask.astype(np.float32)).reshape(*mask.shape, 1)   # m_t: (N, T, 1)
         # BEGIN SOLUTION
-        # HINT: mean over the real words only: sum over t of m_t e_t, divided by sum over t of m_t (axis=1)
+        # HINT: mean = over the real words only: sum over t of m_t e_t, divided by sum over t of m_t (axis=1)
         mean = (e * m).sum(axis=1) / m.sum(axis=1)                  # ē = Σ_t m_t e_t / Σ_t m_t: (N, E)
         # END SOLUTION
         return self.out(mean)
