@@ -1,0 +1,401 @@
+# %% [markdown]
+# # Lesson 15 — Beam search (集束搜索 / 束搜索)
+#
+# **Learning goals**
+# 1. See decoding as a search for $\arg\max_y P(y|x)$ and compare three searches on one
+#    small model: greedy (贪心), beam search with beam width $B$, and exhaustive search (穷举).
+# 2. Write beam search by hand and find it equal to `minigrad.decoding.beam_search`
+#    ($B = 1$ is greedy; a beam as wide as every prefix is exhaustive).
+# 3. Use length normalization (长度标准化) $\frac{1}{T_y^{\alpha}} \sum_t \log P(\hat y^{<t>}|x, \dots)$
+#    and watch $\alpha$ change the output length and the accuracy.
+# 4. Do the notes' error analysis (误差分析): for each wrong answer compare $P(y^*|x)$ with
+#    $P(\hat y|x)$ and say whether the search or the model is to blame.
+#
+# **Notes followed**
+# - `004_16c6108468aafaaa.txt`, "3.2 集束搜索": greedy takes $P(y^{<1>}|x)$, then
+#   $P(y^{<2>}|x, y^{<1>})$, ...; beam search keeps the $B$ most probable choices at each step
+#   (greedy is $B = 1$); "长度标准化": $\arg\max \prod_{t=1}^{T_y} P(\hat y^{<t>}|x, \hat y^{<1>}, \dots,
+#   \hat y^{<t-1>})$ underflows, so sum logs, and divide by $T_y^{\alpha}$ so short outputs are not
+#   favoured; "误差分析": $P(y^*|x) > P(\hat y|x)$ — the search failed (widen the beam);
+#   $P(y^*|x) \le P(\hat y|x)$ — the RNN is at fault (improve the model).
+# - `003_87c43a1a0841b2ba.txt`, "Beam-search": 穷举 vs Viterbi vs Beam search vs 贪心.
+# - `001_75697219922b5fde.txt`, "Exposure Bias": $P(y|x) = P(y_1|x) P(y_2|x, y_1) \cdots
+#   P(y_n|x, y_1, \dots, y_{n-1})$.
+#
+# **Claims checked** (default run: under a minute of CPU time): beam search equals the library's,
+# is greedy at $B = 1$ and exhaustive when as wide as every output; no search finds an output
+# more probable than exhaustive search's; a larger $\alpha$ never makes the outputs shorter; every
+# error the analysis blames on the model is also made by exhaustive search, and for every error
+# it blames on the search, exhaustive search found an output at least as probable as $y^*$.
+
+# %%
+import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+import copy
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad.data import addition
+from minigrad.decoding import beam_search, greedy_decode
+from minigrad.models import Seq2Seq
+
+import _seq2seq_tasks as tasks
+
+run = common.setup("Lesson 15: beam search")
+
+# %% [markdown]
+# ## 1. A small model that still makes mistakes
+# Two-digit addition read as written (lesson 13's plain model: it must guess whether the sum
+# reaches 100 from the first characters it writes), a one-directional LSTM of 128 units,
+# trained for 5 epochs only: far from perfect — a search has something to find. A second copy,
+# trained for 25 steps only, joins the length-normalization study.
+
+# %%
+task = tasks.Task(addition(run.pick(10_000, 700), seed=0, digits=2), run.pick(1_000, 100))
+vocab = task.vocab
+START, END = vocab.bos_id, vocab.eos_id
+
+
+def new_model():
+    return Seq2Seq(len(vocab), 16, 128, cell="lstm", pad_id=vocab.pad_id)
+
+
+mg.manual_seed(run.seed)
+model = new_model()
+tasks.fit(model, task, run.pick(5, 2), lr=1e-2, desc="addition model", seed=run.seed)
+early_model, first_batches = new_model(), copy.copy(task)      # the same problems, 25 batches
+keep = task.held_out + 128 * 25
+first_batches.src, first_batches.tgt = task.src[:keep], task.tgt[:keep]
+first_batches.src_len, first_batches.tgt_len = task.src_len[:keep], task.tgt_len[:keep]
+tasks.fit(early_model, first_batches, 1, lr=1e-2, desc="barely trained copy", seed=run.seed)
+greedy_acc, _ = tasks.exact_match(model, task)
+early_acc, _ = tasks.exact_match(early_model, task)
+print(f"greedy exact match on {task.held_out} held-out problems: {greedy_acc:.1%} "
+      f"(the model after 25 steps: {early_acc:.1%})")
+
+# %% [markdown]
+# ## 2. The search space
+# An answer is a few digits then `<END>` (at most 3 digits: $99 + 99 = 198$), so $T_y \le 4$.
+# All three searches look at the same outputs: up to 3 digits, then `<END>`. Every other
+# token (`+`, `<pad>`, ...) gets $\log P = -\infty$, and so does every digit at step 4 (the
+# state carries the step number $t$). The model's score of an output is
+# $\log P(y|x) = \sum_t \log P(y_t | x, y_{<t})$: a sum, no underflow.
+#
+# One decoder step is `model.step_fn(prev_tokens (K,), state) -> (log_probs (K, V), state)`:
+# K prefixes at once, which is all a search needs.
+
+# %%
+MAX_LEN = 4
+DIGITS = np.array([vocab[str(d)] for d in range(10)])
+allowed = np.full(len(vocab), -np.inf)
+allowed[np.append(DIGITS, END)] = 0.0
+only_end = np.full(len(vocab), -np.inf)
+only_end[END] = 0.0
+
+
+def make_step_fn(net):
+    """``net``'s decoder step with every token but the ten digits and <END> forbidden, and
+    <END> forced at step MAX_LEN. state = {"model": the model's state, "t": steps done (K,)}."""
+    def step_fn(prev, state):
+        log_probs, inner = net.step_fn(prev, state["model"])
+        t = state["t"] + 1
+        mask = np.where((t == MAX_LEN)[:, None], only_end, allowed)         # (K, V)
+        return mg.backend.to_numpy(log_probs.data) + mask, {"model": inner, "t": t}
+    return step_fn
+
+
+def make_start_state(net):
+    def start_state(i):
+        """The starting state for held-out problem i (leading dimension 1)."""
+        with mg.no_grad():
+            return {"model": net.initial_state(task.src[i:i + 1]), "t": np.zeros(1, dtype=np.int64)}
+    return start_state
+
+
+step_fn, start_state = make_step_fn(model), make_start_state(model)
+
+
+def text(tokens):
+    """An output as text: "" for <END> alone, a trailing … when cut at the length limit."""
+    return '"' + task.decode(tokens) + ("" if END in tokens else "…") + '"'
+
+
+i = 0
+log_probs, _ = step_fn(np.array([START]), start_state(i))
+top = np.argsort(-log_probs[0])[:4]
+print(f"{task.pairs[i][0]} = ?  first step, the 4 most probable tokens:",
+      ", ".join(f"{vocab.lookup_token(t)} ({np.exp(log_probs[0, t]):.2f})" for t in top))
+
+# %% [markdown]
+# ## 3. Beam search by hand
+# Keep the $B$ best prefixes. At each step extend every live prefix by every token (one call
+# of `step_fn` on all of them), add the log-probabilities, keep the best $B - (\text{finished})$
+# extensions; an extension that ends in `<END>` (or reaches the length limit) is finished.
+# Rank the finished ones by $\frac{1}{T_y^{\alpha}} \sum_t \log P$.
+
+# %%
+def take_rows(state, rows):
+    """Row rows[k] of every array in the (nested) state becomes row k."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {key: take_rows(value, rows) for key, value in state.items()}
+    if isinstance(state, tuple):
+        return tuple(take_rows(value, rows) for value in state)
+    if isinstance(state, mg.Tensor):
+        return state[mg.tensor(rows)]
+    return state[mg.backend.get_array_module(state).asarray(rows)]     # a raw (mask) array
+
+
+def my_beam_search(state, B, alpha=0.0, max_len=MAX_LEN):
+    """Returns the finished hypotheses [(tokens, normalized score)], best first."""
+    prefixes, sums, finished = [[]], np.zeros(1), []
+    for t in range(1, max_len + 1):
+        width = B - len(finished)
+        if width <= 0 or not prefixes:
+            break
+        prev = np.array([p[-1] if p else START for p in prefixes])
+        log_probs, state = step_fn(prev, state)                        # (K, V)
+        V = log_probs.shape[1]
+        # BEGIN SOLUTION
+        # HINT: total = sums[:, None] + log_probs, flattened to (K*V,); keep the `width` largest finite ones
+        # HINT: (np.argsort(-total, kind="stable")); candidate c extends prefix c // V with token c % V
+        total = (sums[:, None] + log_probs).reshape(-1)               # log P(prefix) + log P(y_t | ...)
+        best = np.argsort(-total, kind="stable")[:width]
+        best = best[np.isfinite(total[best])]
+        beams, tokens = best // V, best % V
+        # END SOLUTION
+        live = []
+        for b, tok, s in zip(beams, tokens, total[best]):
+            hyp = prefixes[b] + [int(tok)]
+            if tok == END or t == max_len:
+                finished.append((hyp, float(s)))
+            else:
+                live.append((b, hyp, s))
+        prefixes, sums = [h for _, h, _ in live], np.array([s for _, _, s in live])
+        if live:
+            state = take_rows(state, np.array([b for b, _, _ in live]))
+    ranked = [(hyp, s / len(hyp) ** alpha) for hyp, s in finished]
+    return sorted(ranked, key=lambda h: -h[1])
+
+
+for i in range(3):
+    for B, alpha in [(1, 0.0), (3, 0.0), (3, 0.7)]:
+        mine = my_beam_search(start_state(i), B, alpha)
+        library = beam_search(step_fn, start_state(i), START, END, B, MAX_LEN, alpha)
+        same = [h for h, _ in mine] == [h for h, _ in library] and np.allclose(
+            [s for _, s in mine], [s for _, s in library])
+        common.check(same, f"problem {i}, B = {B}, alpha = {alpha}: our beam search equals "
+                           "minigrad.decoding.beam_search")
+    greedy = greedy_decode(step_fn, start_state(i), START, END, MAX_LEN)
+    common.check(my_beam_search(start_state(i), 1)[0][0] == greedy[0],
+                 f"problem {i}: beam width 1 is greedy search")
+    print(f"{task.pairs[i][0]:>6s} = {task.pairs[i][1]:>3s}   beam (B = 3):",
+          ", ".join(f"{text(h)} ({s:.3f})" for h, s in my_beam_search(start_state(i), 3)))
+
+# %% [markdown]
+# ## 4. Exhaustive search
+# With at most 3 digits before `<END>` there are $1 + 10 + 100 + 1000 = 1111$ outputs: few
+# enough to score them all. Expanding every prefix, level by level, is beam search that never
+# prunes; we keep every output's summed log-probability and length, so that any $\alpha$ can
+# be applied afterwards.
+
+# %%
+def all_outputs(state, step_fn=step_fn, max_len=MAX_LEN):
+    """Every output (up to max_len - 1 digits, then <END>): (list of token lists, summed
+    log-probs (M,), lengths (M,))."""
+    prefixes, sums = [[]], np.zeros(1)
+    outputs, scores = [], []
+    for t in range(1, max_len + 1):
+        prev = np.array([p[-1] if p else START for p in prefixes])
+        log_probs, state = step_fn(prev, state)                        # (K, V)
+        # BEGIN SOLUTION
+        # HINT: every prefix can finish here: outputs += [p + [END] ...], scores gets sums + log_probs[:, END]
+        # HINT: and grows by every digit (not at the last step): sums[:, None] + log_probs[:, DIGITS], flattened
+        outputs += [p + [END] for p in prefixes]                       # finish every prefix here
+        scores.append(sums + log_probs[:, END])
+        if t == max_len:
+            break
+        sums = (sums[:, None] + log_probs[:, DIGITS]).reshape(-1)      # (K * 10,): every digit next
+        prefixes = [p + [int(d)] for p in prefixes for d in DIGITS]
+        # END SOLUTION
+        state = take_rows(state, np.repeat(np.arange(len(prev)), len(DIGITS)))
+    return outputs, np.concatenate(scores), np.array([len(o) for o in outputs])
+
+
+outputs, sums, lengths = all_outputs(start_state(0))
+print(f"{len(outputs)} outputs scored for {task.pairs[0][0]}; the best three:",
+      ", ".join(f"{text(outputs[k])} ({sums[k]:.3f})" for k in np.argsort(-sums)[:3]))
+for i in range(2):
+    outputs, sums, lengths = all_outputs(start_state(i))
+    wide = beam_search(step_fn, start_state(i), START, END, len(outputs), MAX_LEN)
+    common.check(wide[0][0] == outputs[int(sums.argmax())] and len(wide) == len(outputs) == 1111,
+                 f"problem {i}: a beam as wide as every output (1111) is exhaustive search")
+
+# %% [markdown]
+# ## 5. Greedy vs beam vs exhaustive on held-out problems
+# For each search: exact match, the mean $\log P(\hat y|x)$ of what it chose, and the time per
+# problem. Exhaustive search finds the most probable output *under the model* — which is not
+# always the right one.
+
+# %%
+n_eval = run.pick(300, 30)
+references = [[t for t in row if t != vocab.pad_id] for row in task.test_tgt[:n_eval, 1:].tolist()]
+t0 = time.perf_counter()
+exhaustive = [all_outputs(start_state(i)) for i in common.progress(range(n_eval), desc="exhaustive")]
+exhaustive_seconds = (time.perf_counter() - t0) / n_eval
+searches = {"greedy": 1, "beam 2": 2, "beam 3": 3, "beam 5": 5, "beam 10": 10}
+results = {}
+for name, B in searches.items():
+    t0 = time.perf_counter()
+    found = [beam_search(step_fn, start_state(i), START, END, B, MAX_LEN)[0] for i in range(n_eval)]
+    seconds = (time.perf_counter() - t0) / n_eval
+    results[name] = ([h for h, _ in found], np.array([s for _, s in found]), seconds)
+best = [int(s.argmax()) for _, s, _ in exhaustive]
+results["exhaustive"] = ([out[k] for (out, _, _), k in zip(exhaustive, best)],
+                         np.array([s[k] for (_, s, _), k in zip(exhaustive, best)]), exhaustive_seconds)
+print(f"{'search':11s} {'exact match':>11s} {'mean log P(ŷ|x)':>16s} {'ms / problem':>13s}")
+accuracy = {}
+for name, (hyps, scores, seconds) in results.items():
+    accuracy[name] = np.mean([h == r for h, r in zip(hyps, references)])
+    print(f"{name:11s} {accuracy[name]:11.1%} {scores.mean():16.4f} {1000 * seconds:13.1f}")
+top = results["exhaustive"][1]
+# 1e-5: float32 sums of the same log-probs computed in batches of different sizes
+common.check(all(np.all(scores <= top + 1e-5) for _, scores, _ in results.values()),
+             "no search finds an output more probable than exhaustive search's")
+
+fig, axes = common.figure(2)
+names = list(results)
+axes[0].bar(names, [100 * accuracy[n] for n in names])
+axes[0].set_ylabel("held-out exact match (%)")
+axes[0].set_ylim(min(100 * min(accuracy.values()) - 5, 90), 100)
+axes[1].bar(names, [1000 * results[n][2] for n in names])
+axes[1].set_ylabel("ms per problem")
+axes[1].set_yscale("log")
+for ax in axes:
+    ax.tick_params(axis="x", rotation=30)
+axes[0].set_title(common.label("greedy vs beam vs exhaustive", "贪心 / 束搜索 / 穷举"))
+common.savefig(fig, "15_search_comparison")
+
+# %% [markdown]
+# ## 6. Length normalization
+# Every $\log P$ is negative, so each extra token lowers the sum: with $\alpha = 0$ the search
+# prefers short outputs. Dividing by $T_y^{\alpha}$ pays that back: $\alpha = 1$ is the mean
+# log-probability per token; the notes' $\alpha$ tunes between (0.7 is common). Exhaustive
+# search shows the effect of $\alpha$ alone (no pruning), on the trained model and on the copy
+# trained for 25 steps, which is much less sure where an answer ends; beam 3 shows it in
+# practice.
+
+# %%
+alphas = [0.0, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0]
+early_step_fn, early_start = make_step_fn(early_model), make_start_state(early_model)
+early_exhaustive = [all_outputs(early_start(i), early_step_fn)
+                    for i in common.progress(range(n_eval), desc="exhaustive, 25-step model")]
+ref_len = np.mean([len(r) for r in references])
+study = {}
+for name, table in [("trained", exhaustive), ("after 25 steps", early_exhaustive)]:
+    lengths_, accs_ = [], []
+    for alpha in alphas:
+        # BEGIN SOLUTION
+        # HINT: for each problem (outputs, sums, lengths) pick the output with the largest sums / lengths ** alpha
+        picks = [out[int((s / n ** alpha).argmax())] for out, s, n in table]
+        # END SOLUTION
+        lengths_.append(np.mean([len(p) for p in picks]))
+        accs_.append(np.mean([p == r for p, r in zip(picks, references)]))
+    study[name] = (lengths_, accs_)
+beam_acc = []
+for alpha in alphas:
+    beams = [beam_search(step_fn, start_state(i), START, END, 3, MAX_LEN, alpha)[0][0]
+             for i in range(n_eval)]
+    beam_acc.append(np.mean([p == r for p, r in zip(beams, references)]))
+print(f"mean reference length {ref_len:.3f} tokens (<END> included)")
+print("alpha  | trained: length  exhaustive  beam 3 | after 25 steps: length  exhaustive")
+for k, alpha in enumerate(alphas):
+    print(f"{alpha:5.2f}  |          {study['trained'][0][k]:5.3f}  {study['trained'][1][k]:9.1%}  "
+          f"{beam_acc[k]:6.1%} |                 {study['after 25 steps'][0][k]:5.3f}  "
+          f"{study['after 25 steps'][1][k]:9.1%}")
+for name, (lengths_, _) in study.items():
+    common.check(all(b >= a - 1e-12 for a, b in zip(lengths_, lengths_[1:])),
+                 f"{name} model: a larger alpha never makes exhaustive search's outputs shorter")
+
+fig, axes = common.figure(2)
+for name, (lengths_, accs_) in study.items():
+    axes[0].plot(alphas, lengths_, "o-", label=f"{name} (exhaustive)")
+    axes[1].plot(alphas, [100 * a for a in accs_], "o-", label=f"{name} (exhaustive)")
+axes[1].plot(alphas, [100 * a for a in beam_acc], "s--", label="trained (beam 3)")
+axes[0].axhline(ref_len, ls="--", c="gray", label="references")
+axes[0].set_ylabel("mean output length (tokens, <END> included)")
+axes[1].set_ylabel("held-out exact match (%)")
+for ax in axes:
+    ax.set_xlabel("alpha")
+    ax.legend(fontsize=8)
+axes[0].set_title(common.label("length normalization", "长度标准化"))
+common.savefig(fig, "15_length_normalization")
+
+# %% [markdown]
+# ## 7. Error analysis: the search or the model?
+# For every problem a search gets wrong, score the right answer $y^*$ with the model (teacher
+# forcing, `model.score`) and compare with the search's $\hat y$ ($\alpha = 0$):
+# - $\log P(y^*|x) > \log P(\hat y|x)$: a more probable output existed and the search missed
+#   it: **the search's fault** — a wider beam would help;
+# - $\log P(y^*|x) \le \log P(\hat y|x)$: the model itself prefers the wrong answer: **the
+#   model's fault** — no search can fix it.
+
+# %%
+def error_analysis(name):
+    """Split the wrong answers of search ``name`` into (search's fault, model's fault)."""
+    hyps, scores, _ = results[name]
+    wrong = [i for i in range(n_eval) if hyps[i] != references[i]]
+    with mg.no_grad():
+        ref_scores = model.score(task.test_src[wrong], task.test_tgt[wrong]).numpy() if wrong else []
+    search_fault, model_fault = [], []
+    for i, ref_score in zip(wrong, ref_scores):
+        # BEGIN SOLUTION
+        # HINT: compare the right answer's log P(y*|x) (ref_score) with the search's log P(ŷ|x) (scores[i])
+        # HINT: greater: append (i, ref_score) to search_fault, otherwise to model_fault
+        (search_fault if ref_score > scores[i] else model_fault).append((i, ref_score))
+        # END SOLUTION
+    for i, ref_score in (search_fault[:3] + model_fault[:3]):
+        print(f"  {task.pairs[i][0]:>6s}: y* = {task.pairs[i][1]:>3s}  log P(y*|x) = {ref_score:7.3f}   "
+              f"ŷ = {text(hyps[i]):>5s}  log P(ŷ|x) = {scores[i]:7.3f}   -> "
+              f"{'search' if (i, ref_score) in search_fault else 'model'}")
+    print(f"{name} gets {len(wrong)} of {n_eval} wrong: {len(search_fault)} the search's fault, "
+          f"{len(model_fault)} the model's")
+    return search_fault, model_fault
+
+
+faults = {name: error_analysis(name) for name in ("greedy", "beam 3")}
+exhaustive_right = {i for i in range(n_eval) if results["exhaustive"][0][i] == references[i]}
+for name, (search_fault, model_fault) in faults.items():
+    common.check(not exhaustive_right & {i for i, _ in model_fault},
+                 f"{name}: every error blamed on the model is made by exhaustive search too")
+    common.check(all(top[i] >= ref_score - 1e-5 for i, ref_score in search_fault),
+                 f"{name}: for every error blamed on the search, exhaustive search found an output "
+                 "at least as probable as y* (so more probable than the search's)")
+
+fig, ax = common.figure(width=5.0)
+names = list(faults)
+ax.bar(names, [len(faults[n][1]) for n in names], label="model's fault", color="tab:blue")
+ax.bar(names, [len(faults[n][0]) for n in names], bottom=[len(faults[n][1]) for n in names],
+       label="search's fault", color="tab:orange")
+ax.set_ylabel(f"wrong answers (of {n_eval} held-out problems)")
+ax.set_title(common.label("error analysis", "误差分析"))
+ax.legend()
+common.savefig(fig, "15_error_analysis")
+
+# %% [markdown]
+# ## What the numbers say (seed 0, CPU)
+# - Greedy got 35.3% of 300 held-out problems right; beam search with $B \ge 2$ and exhaustive
+#   search 34.3%. The wider searches find *more probable* outputs (mean $\log P$ -1.548 against
+#   greedy's -1.556), yet not more *right* ones: the most probable answer under this model is
+#   sometimes wrong.
+# - Error analysis: of greedy's 194 errors, 1 is the search's fault; of beam 3's 197, none. The
+#   remedy is a better model — lesson 13's reversed input and peeky decoder, lesson 14's
+#   attention — not a wider beam. On short outputs with a small vocabulary this is typical;
+#   beam search earns its cost on long outputs (translation, summaries), where one early
+#   greedy choice decides many later words.
+# - Length normalization barely moves the trained model (its mean length equals the
+#   references'), but the model trained for 25 steps, unsure where an answer ends, goes from
+#   3.18 tokens at $\alpha = 0$ to 3.98 at $\alpha = 3$: with $\alpha = 0$ the search favours
+#   short outputs, exactly as the notes warn.
