@@ -169,7 +169,8 @@ def multi_head(x):
     Vx = F.linear(x, W[2 * E:], b[2 * E:])                      # x W^V
     # BEGIN SOLUTION
     # HINT: split: (N, T, E) -> reshape (N, T, heads, d_k) -> transpose(1, 2): (N, heads, T, d_k)
-    # HINT: out, _ = attention(...) on the split Q, K, V; concat: out.transpose(1, 2).reshape(N, T, E)
+    # HINT: out, _ = attention(...) on the split Q, K, V
+    # HINT: concat: out.transpose(1, 2).reshape(N, T, E)
     def split(t):
         return t.reshape(N, T, heads, d_k).transpose(1, 2)     # (N, heads, T, d_k)
     out, _ = attention(split(Qx), split(Kx), split(Vx))         # every head at once
@@ -198,7 +199,8 @@ def positional_encoding(max_len, d_model):
     PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)). A NumPy array (d_model even)."""
     # BEGIN SOLUTION
     # HINT: pos = np.arange(max_len)[:, None]; the exponents 2i are np.arange(0, d_model, 2)
-    # HINT: angle = pos / 10000 ** (2i / d_model); PE[:, 0::2] = sin(angle), PE[:, 1::2] = cos(angle)
+    # HINT: angle = pos / 10000 ** (2i / d_model)
+    # HINT: PE[:, 0::2] = np.sin(angle), PE[:, 1::2] = np.cos(angle)
     pos = np.arange(max_len)[:, None]                           # (max_len, 1)
     two_i = np.arange(0, d_model, 2)                            # 2i = 0, 2, 4, ...
     angle = pos / 10000.0 ** (two_i / d_model)                  # (max_len, d_model / 2)
@@ -263,7 +265,8 @@ mha, W, b = layer.self_attn, layer.self_attn.in_proj_weight, layer.self_attn.in_
 def layer_norm(x, gamma, beta, eps=1e-5):
     """gamma * (x - mean) / sqrt(var + eps) + beta over the last axis (biased variance)."""
     # BEGIN SOLUTION
-    # HINT: mu = x.mean(axis=-1, keepdims=True); var = ((x - mu) * (x - mu)).mean(axis=-1, keepdims=True)
+    # HINT: mu = x.mean(axis=-1, keepdims=True)
+    # HINT: var = ((x - mu) * (x - mu)).mean(axis=-1, keepdims=True)
     # HINT: return (x - mu) / (var + eps).sqrt() * gamma + beta
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) * (x - mu)).mean(axis=-1, keepdims=True)
@@ -275,7 +278,8 @@ def encoder_layer(x):
     """LayerNorm(x + MultiHead(x)), then LayerNorm(x1 + FFN(x1)), with layer's weights."""
     # BEGIN SOLUTION
     # HINT: x1 = layer_norm(x + multi_head(x), layer.norm1.weight, layer.norm1.bias)
-    # HINT: ffn = layer.linear2(layer.linear1(x1).relu()); y = layer_norm(x1 + ffn, norm2's weight, bias)
+    # HINT: ffn = layer.linear2(layer.linear1(x1).relu())
+    # HINT: return layer_norm(x1 + ffn, layer.norm2.weight, layer.norm2.bias)
     x1 = layer_norm(x + multi_head(x), layer.norm1.weight, layer.norm1.bias)   # residual + LN
     ffn = layer.linear2(layer.linear1(x1).relu())               # max(0, x W1 + b1) W2 + b2
     return layer_norm(x1 + ffn, layer.norm2.weight, layer.norm2.bias)
@@ -391,6 +395,7 @@ common.check(all(tok.decode(tok.encode(s)) == s for s in samples),
 # %%
 task = tasks.date_task(run)
 v = task.vocab
+date_epochs = run.pick(tasks.DATE_EPOCHS, 1)
 
 
 def held_out_accuracy(model):
@@ -409,7 +414,7 @@ def held_out_accuracy(model):
 def train_and_measure(name, model, lr):
     params = sum(p.numel() for p in model.parameters())
     t0 = time.perf_counter()
-    losses = tasks.fit(model, task, run.pick(tasks.DATE_EPOCHS, 1), lr, desc=name, seed=run.seed)
+    losses = tasks.fit(model, task, date_epochs, lr, desc=name, seed=run.seed)
     train_s = time.perf_counter() - t0
     acc, decode_s = held_out_accuracy(model)
     print(f"{name}: {params} parameters, training {train_s:.1f} s, held-out exact match "
@@ -442,9 +447,10 @@ axes[0].legend()
 names = list(results)
 axes[1].bar(names, [results[n]["train_s"] for n in names], color=["tab:blue", "tab:orange"])
 for k, n in enumerate(names):
-    axes[1].text(k, results[n]["train_s"], f"{results[n]['acc']:.1%}", ha="center", va="bottom")
-axes[1].set_ylabel("training seconds (label: held-out exact match)")
-axes[1].set_title("the date task, 3 epochs each")
+    axes[1].text(k, results[n]["train_s"], f"held-out {results[n]['acc']:.1%}", ha="center",
+                 va="bottom")
+axes[1].set_ylabel("training time (s)")
+axes[1].set_title(f"the date task, {date_epochs} epoch{'s' if date_epochs > 1 else ''} each")
 common.savefig(fig, "19_transformer_vs_rnn")
 
 # %% [markdown]

@@ -109,9 +109,10 @@ for row in range(2):
 inputs, targets = mask_tokens(train_ids, np.random.default_rng(2))
 real = train_ids != PAD_ID
 chosen = targets != IGNORE
-share = {"[MASK]": np.mean(inputs[chosen] == MASK_ID),
-         "random word": np.mean((inputs[chosen] != MASK_ID) & (inputs[chosen] != train_ids[chosen])),
-         "kept": np.mean(inputs[chosen] == train_ids[chosen])}
+seen, original = inputs[chosen], train_ids[chosen]
+share = {"[MASK]": np.mean(seen == MASK_ID),
+         "random word": np.mean((seen != MASK_ID) & (seen != original)),
+         "kept": np.mean(seen == original)}
 print(f"chosen: {chosen.sum() / real.sum():.2%} of {real.sum()} real tokens; of them "
       + ", ".join(f"{k} {v:.1%}" for k, v in share.items()))
 untouched = np.array_equal(inputs[~chosen], train_ids[~chosen])
@@ -122,7 +123,8 @@ common.check(abs(chosen.sum() / real.sum() - 0.15) < 0.01 and not chosen[~real].
              "nothing else changes")
 
 fig, ax = common.figure()
-ax.bar(list(share), [100 * v for v in share.values()], color=["tab:blue", "tab:orange", "tab:green"])
+ax.bar(list(share), [100 * v for v in share.values()],
+       color=["tab:blue", "tab:orange", "tab:green"])
 for k, (name, v) in enumerate(share.items()):
     ax.text(k, 100 * v + 1, f"{v:.1%}", ha="center")
 ax.set_ylabel("% of the chosen tokens")
@@ -246,8 +248,8 @@ for k, acc in by_kind.items():
 for n in range(4):
     real_t = test_ids[n] != PAD_ID
     print("input:     ", " ".join(itos[i] for i in x_test[n][real_t]))
-    print("prediction:", " ".join(f"[{itos[p]}]" if c else itos[i] for i, p, c in
-                                  zip(test_ids[n][real_t], predicted[n][real_t], chosen[n][real_t])))
+    row = zip(test_ids[n][real_t], predicted[n][real_t], chosen[n][real_t])
+    print("prediction:", " ".join(f"[{itos[p]}]" if c else itos[i] for i, p, c in row))
 
 fig, axes = common.figure(2)
 axes[0].plot(losses, lw=0.6)
