@@ -65,8 +65,6 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-
 import minigrad as mg  # noqa: E402
 from minigrad import nn, optim  # noqa: E402
 from minigrad.data import Vocab, addition, date_formats, minibatches, pad_batch  # noqa: E402
