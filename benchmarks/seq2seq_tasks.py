@@ -6,20 +6,23 @@ and wall time per epoch.
         reversed          the same, source read backwards ("57+61")
         reversed-peeky    reversed, and the encoder's summary fed to every decoder step
         attention         Seq2Seq(V, 16, 128, attention='dot'), source read backwards
-      reference: the DLS2 book's NumPy code, 25 epochs: 12% / 54% / 98.4% (first three)
+      25 epochs, Adam lr 3e-3. Reference: the DLS2 book's NumPy code, 25 epochs:
+      12% / 54% / 98.4% (the first three)
     date      "march 7, 1994" / "07/03/94" / ... -> "1994-03-07", 50,000 distinct, 1,000 held out:
-        attention         Seq2Seq(V, 16, H, attention='dot')
+        attention         Seq2Seq(V, 16, 128, attention='dot'), 2 epochs, Adam lr 3e-3
       reference: 99.9% after 3 epochs in the book's code, about 70 s an epoch
 
 Exact match: the greedy decoding of the held-out source equals the target, <END> included.
-Training: Adam with its learning rate decayed linearly to a tenth by the last step (the
-late epochs then settle instead of jittering), gradient norm clipped at 5, batch 128, teacher
-forcing, batches shuffled by a fixed seed. The held-out examples are the generator's first 1,000 (distinct sources, so
-none of them is trained on).
+Training: Adam with its learning rate decayed linearly to a tenth by the last step (the late
+epochs then settle instead of jittering), gradient norm clipped at 5, batch 128, teacher
+forcing, batches shuffled by a fixed seed. The held-out examples are the generator's first
+1,000 (distinct sources, so none of them is trained on). Times are training only (the
+held-out evaluations, --evals per epoch, are not counted).
 
-    OPENBLAS_NUM_THREADS is set from --threads before NumPy is imported.
-    python benchmarks/seq2seq_tasks.py --threads 2                     # everything
-    python benchmarks/seq2seq_tasks.py --runs date-attention --epochs 2
+    OPENBLAS_NUM_THREADS is set from --threads before NumPy is imported; on a machine whose
+    cores are busy, more threads than free cores make OpenBLAS spin and run far slower.
+    python benchmarks/seq2seq_tasks.py --threads 1 --evals 4           # everything (~35 min)
+    python benchmarks/seq2seq_tasks.py --runs date-attention --evals 4
     python benchmarks/seq2seq_tasks.py --quick                          # a smoke test
 """
 import argparse
