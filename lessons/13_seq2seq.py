@@ -290,6 +290,14 @@ axes[1].set_title(common.label("teacher forcing", "教师强制"))
 common.savefig(fig, "13_addition_variants")
 
 # %% [markdown]
+# What the curves say (seed 0, CPU): after 6 epochs plain 66%, reversed 99%, reversed + peeky
+# 99.6%, bi-directional 93%. Reversing the source and letting every decoder step see the
+# encoder's summary both shorten the path from the digits that decide an output character to
+# that character; peeky gets there in half the epochs. The bi-directional encoder, which reads
+# the source both ways, sits between plain and reversed. Lesson 14 removes the bottleneck
+# itself: with attention the decoder looks at every $\bar h_s$, not one summary vector.
+
+# %% [markdown]
 # ## 6. What the models answer
 # A few held-out problems, and what each model wrote (its greedy output up to `<END>`).
 
