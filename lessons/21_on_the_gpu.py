@@ -144,11 +144,12 @@ for name, (loss, grads) in results.items():
           f"largest relative gradient difference {relative_difference(grads, exact_grads):.1e}")
 
 # %%
-for name in [d for d in devices]:
+for name in devices:
     loss, grads = results[name]
     common.check(abs(loss - exact_loss) < 1e-5 * abs(exact_loss)
                  and relative_difference(grads, exact_grads) < 1e-4,
-                 f"the float32 model on '{name}' matches float64 within 1e-4 (loss and gradients)")
+                 f"the float32 model on '{name}' matches float64 (loss within 1e-5, gradients "
+                 "within 1e-4, relative)")
 if GPU:
     common.check(relative_difference(results["cuda"][1], results["cpu"][1]) < 1e-4,
                  "NumPy and CuPy gradients agree within 1e-4")
