@@ -156,14 +156,15 @@ dec = model.decoder
 src = task.test_src[:3]
 with mg.no_grad():
     state = model.initial_state(src)                    # memory h̄_s (N, S, H), hidden (N, L, H)
-    memory, mask = state["memory"], mg.tensor(state["mask"])
+    memory, mask = state["memory"], state["mask"]     # mask (N, S): True at real characters
     start = np.full((len(src), 1), vocab.bos_id)
     hidden = tuple(s.transpose(0, 1) for s in state["hidden"])     # (L, N, H), as nn.LSTM takes it
     h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
     # BEGIN SOLUTION
     # HINT: a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   (padding gets 0)
     # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8);  log p = F.log_softmax(dec.output(h̃_t))
-    a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   # (N, 1, S)
+    scores = dec.attention.scores(h, memory)           # score(h_t, h̄_s): (N, 1, S)
+    a_t = F.softmax(scores, axis=-1) if mask is None else F.masked_softmax(scores, mask[:, None], axis=-1)
     C_t = a_t @ memory                                  # (9) Σ_s a_t[s] h̄_s: (N, 1, H)
     h_tilde = dec.combine(mg.cat([C_t, h], axis=-1)).tanh()           # (8) tanh(W_c [C_t; h_t])
     log_p = F.log_softmax(dec.output(h_tilde))          # softmax(W_s h̃_t + b_s): (N, 1, V)
