@@ -28,10 +28,10 @@
 #   fixed-length vector, Decoder turns that vector into the variable-length target.
 # - `004_16c6108468aafaaa.txt`, "3.1 seq2seq模型".
 #
-# **Claims checked at the end** (default run: about 20 s on a 2-core CPU): after 6 epochs on 9,000 two-digit additions, the reversed input with a peeky
-# decoder gets at least 95% of the held-out problems right and learns fastest (highest
-# accuracy averaged over the epochs); reversing the input alone beats the plain model by at
-# least 20 points (seed 0: plain 66%, reversed 99%, reversed + peeky 99.6%, bi-directional 93%).
+# **Claims checked at the end** (default run: about 20 s on a 2-core CPU): after 6 epochs on
+# 9,000 two-digit additions, the reversed input with a peeky decoder gets at least 95% of the
+# held-out problems right and learns fastest (highest accuracy averaged over the epochs);
+# reversing the input alone beats the plain model by at least 20 points (seed 0: plain 66%, reversed 99%, reversed + peeky 99.6%, bi-directional 93%).
 
 # %%
 import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads

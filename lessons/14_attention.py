@@ -32,9 +32,9 @@
 # - `004_16c6108468aafaaa.txt`, "3.4 注意力模型": $\alpha^{<t,t'>} = \exp(e^{<t,t'>}) /
 #   \sum_{t'=1}^{T_x} \exp(e^{<t,t'>})$, $c^{<t>} = \sum_{t'} \alpha^{<t,t'>} a^{<t'>}$.
 #
-# **Claim checked at the end** (default run: about 45 s on a 2-core CPU): with the additive (MLP) score, 3 epochs on 16,000 dates give at least 99.5%
-# exact match on 1,000 held-out dates. The model is saved to `lessons/out/14_date_model.npz`
-# for lesson 16.
+# **Claim checked at the end** (default run: about 45 s on a 2-core CPU): with the additive
+# (MLP) score, 3 epochs on 16,000 dates give at least 99.5% exact match on 1,000 held-out
+# dates. The model is saved to `lessons/out/14_date_model.npz` for lesson 16.
 
 # %%
 import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
@@ -161,7 +161,8 @@ with mg.no_grad():
     h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
     # BEGIN SOLUTION
     # HINT: a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   (padding gets 0)
-    # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8);  log p = F.log_softmax(dec.output(h̃_t))
+    # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8)
+    # HINT: log p = F.log_softmax(dec.output(h̃_t))
     scores = dec.attention.scores(h, memory)           # score(h_t, h̄_s): (N, 1, S)
     a_t = F.softmax(scores, axis=-1) if mask is None else F.masked_softmax(scores, mask[:, None], axis=-1)
     C_t = a_t @ memory                                  # (9) Σ_s a_t[s] h̄_s: (N, 1, H)

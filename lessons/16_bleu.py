@@ -163,10 +163,12 @@ weak_acc, weak_out = tasks.exact_match(weak, task)
 systems = {
     "lesson 14 model": (hyps, accuracy),
     "cut after the month": ([h[:7] for h in hyps], 0.0),
-    "constant 2000-01-01": ([list("2000-01-01")] * len(hyps), np.mean([t == "2000-01-01" for _, t in task.test_pairs])),
+    "constant 2000-01-01": ([list("2000-01-01")] * len(hyps),
+                            np.mean([t == "2000-01-01" for _, t in task.test_pairs])),
     "after 100 steps": ([list(task.decode(o)) for o in weak_out], weak_acc),
 }
-print(f"{'system':22s} {'exact match':>11s} {'BLEU-4':>7s} {'BP':>6s}  " + "  ".join(f"P_{n}" for n in range(1, 5)))
+print(f"{'system':22s} {'exact match':>11s} {'BLEU-4':>7s} {'BP':>6s}  "
+      + "  ".join(f"P_{n}" for n in range(1, 5)))
 scores = {}
 for name, (cands, exact) in systems.items():
     scores[name] = metrics.bleu(cands, refs, max_n=4)

@@ -86,7 +86,8 @@ def mixed_input_loss(model, src, tgt, x):
             break
         # BEGIN SOLUTION
         # HINT: guess = the argmax over the vocabulary of logits.data[:, 0] (the model's own word, no gradient)
-        # HINT: coin = mg.backend.rng_for(xp).random(N) < x; tokens = xp.where(coin, the target tgt_dev[:, t + 1], guess)
+        # HINT: coin = mg.backend.rng_for(xp).random(N) < x
+        # HINT: tokens = xp.where(coin, the target tgt_dev[:, t + 1], guess)
         guess = logits.data[:, 0].argmax(axis=-1)                 # 生成 label
         coin = mg.backend.rng_for(xp).random(N) < x               # target with probability x
         tokens = xp.where(coin, tgt_dev[:, t + 1], guess)         # (1 - x)·generated + x·target
@@ -201,8 +202,9 @@ def exposure(model):
             continue
         for j in range(first + 1, len(ref)):
             # BEGIN SOLUTION
-            # HINT: count the position (n), whether the free-running output is right there (own: j < len(out)
-            # HINT: and out[j] == ref[j]) and whether the teacher-forced prediction is (true: forced[i, j] == ref[j])
+            # HINT: count the position (n), whether the free-running output is right there
+            # HINT: (own: j < len(out) and out[j] == ref[j]) and whether the teacher-forced
+            # HINT: prediction is (true: forced[i, j] == ref[j])
             n += 1
             own += j < len(out) and out[j] == ref[j]
             true += forced[i, j] == ref[j]
