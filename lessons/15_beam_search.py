@@ -22,7 +22,7 @@
 # - `001_75697219922b5fde.txt`, "Exposure Bias": $P(y|x) = P(y_1|x) P(y_2|x, y_1) \cdots
 #   P(y_n|x, y_1, \dots, y_{n-1})$.
 #
-# **Claims checked** (default run: about 20 s on a 2-core CPU): beam search equals the library's,
+# **Claims checked** (default run: about 15 s on a 2-core CPU): beam search equals the library's,
 # is greedy at $B = 1$ and exhaustive when as wide as every output; no search finds an output
 # more probable than exhaustive search's; a larger $\alpha$ never makes the outputs shorter; every
 # error the analysis blames on the model is also made by exhaustive search, and for every error

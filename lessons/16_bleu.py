@@ -19,7 +19,7 @@
 #   as the reference (BM), otherwise an exponential penalty; $Bleu = BP \cdot \exp(\frac{1}{N}
 #   \sum_{n=1}^{N} \log P_n)$.
 #
-# **Claims checked** (default run: about 7 s with lesson 14's checkpoint, about 20 s without
+# **Claims checked** (default run: about 5 s with lesson 14's checkpoint, about 20 s without
 # it): the hand-computed counts, precisions, BP and BLEU equal
 # `minigrad.metrics`; lesson 14's model scores a corpus BLEU of at least 0.99 on the held-out dates.
 
