@@ -242,21 +242,9 @@ steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
-class Classifier(nn.Module):
-    """Many-to-one (lesson 02): a recurrent layer reads x (N, T, 2K), Linear on h_T -> (N, K)."""
-
-    def __init__(self, kind):
-        super().__init__()
-        self.rnn = getattr(nn, kind)(2 * K, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, K)
-
-    def forward(self, x):
-        return self.out(self.rnn(x)[0][:, -1])
-
-
 def make_model(kind):
     mg.manual_seed(run.seed)
-    model = Classifier(kind)
+    model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
     if kind == "LSTM":
         model.rnn.bias_ih_l0.data[hidden:2 * hidden] += 3.0     # b_f = 3: the rows of f
     return model
@@ -312,18 +300,10 @@ def accuracy_by_distance(model):
     return float(right.mean()), float(right[far].mean()), right
 
 
-def batches(seed):
-    rng = np.random.default_rng(seed)
-
-    def make(step):
-        x, key, _ = common.remember_batch(rng, batch, T, K)
-        return (mg.tensor(x),), key
-    return make
-
-
 curves, results = {}, {}
 for name, model in models.items():
-    curves[name] = common.train_classifier(model, batches(run.seed), steps, lr=0.01, desc=name)
+    make_batch = common.memory_batches(run.seed, batch, T, K)
+    curves[name] = common.train_classifier(model, make_batch, steps, lr=0.01, desc=name)
     results[name] = accuracy_by_distance(model)
     print(f"{name:8s} accuracy {results[name][0]:.1%} overall, {results[name][1]:.1%} with the key "
           f"more than {T // 2} steps back (chance: 25%)")

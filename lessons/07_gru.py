@@ -182,40 +182,20 @@ steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
-class Classifier(nn.Module):
-    """Many-to-one: a recurrent layer reads x (N, T, 2K), Linear on h_T -> (N, K)."""
-
-    def __init__(self, kind):
-        super().__init__()
-        self.rnn = getattr(nn, kind)(2 * K, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, K)
-
-    def forward(self, x):
-        return self.out(self.rnn(x)[0][:, -1])
-
-
 def make_model(kind):
     mg.manual_seed(run.seed)
-    model = Classifier(kind)
+    model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
     gate = {"LSTM": (1, 3.0), "GRU": (1, 2.0)}[kind]               # (gate row block, bias): f and z
     model.rnn.bias_ih_l0.data[gate[0] * hidden:(gate[0] + 1) * hidden] += gate[1]
     return model
-
-
-def batches(seed):
-    rng = np.random.default_rng(seed)
-
-    def make(step):
-        x, key, _ = common.remember_batch(rng, batch, T, K)
-        return (mg.tensor(x),), key
-    return make
 
 
 test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
 models, curves, results = {"GRU": make_model("GRU"), "LSTM": make_model("LSTM")}, {}, {}
 for name, model in models.items():
     start = time.perf_counter()
-    curves[name] = common.train_classifier(model, batches(run.seed), steps, lr=0.01, desc=name)
+    make_batch = common.memory_batches(run.seed, batch, T, K)
+    curves[name] = common.train_classifier(model, make_batch, steps, lr=0.01, desc=name)
     seconds = time.perf_counter() - start
     with mg.no_grad():
         right = model(mg.tensor(test_x)).numpy().argmax(axis=1) == test_key

@@ -321,6 +321,34 @@ def remember_batch(rng, n, T, keys=4):
     return np.eye(2 * keys, dtype=np.float32)[seq], key, distance
 
 
+def memory_classifier(kind, keys, hidden):
+    """The many-to-one model of the memory task (lesson 02's kind): ``nn.<kind>`` (RNN, LSTM
+    or GRU) reads x (N, T, 2*keys); a Linear layer on the last hidden state h_T names the key."""
+    from minigrad import nn
+
+    class MemoryClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(2 * keys, hidden, batch_first=True)
+            self.out = nn.Linear(hidden, keys)
+
+        def forward(self, x):
+            return self.out(self.rnn(x)[0][:, -1])          # y_hat = h_T V + b_y
+
+    return MemoryClassifier()
+
+
+def memory_batches(seed, batch, T, keys):
+    """``make_batch(step)`` for ``train_classifier``: a fresh memory-task batch each step."""
+    import minigrad as mg
+    rng = np.random.default_rng(seed)
+
+    def make(step):
+        x, key, _ = remember_batch(rng, batch, T, keys)
+        return (mg.tensor(x),), key
+    return make
+
+
 def train_classifier(model, make_batch, steps, lr, desc, clip=1.0, every=10):
     """Adam on the cross-entropy of ``model(*inputs)`` against ``targets``, where
     ``make_batch(step)`` returns (inputs tuple, targets); gradients clipped by norm (lesson 04).
