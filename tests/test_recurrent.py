@@ -471,3 +471,16 @@ def test_empty_batch(key, fused):
     assert all(not to_numpy(p.grad).any() for p in m.parameters())
     with pytest.raises(ValueError, match=r"expected at least one time step, got input \(0, 2, 3\)"):
         m(mg.zeros(0, 2, 3, dtype=F64))
+
+
+def test_initial_state_keyword_is_h0_as_the_api_says_and_hx_as_torch():
+    x = mg.randn(5, 2, 3)
+    lstm, gru = nn.LSTM(3, 4), nn.GRU(3, 4)
+    h = mg.randn(1, 2, 4)
+    by_h0 = lstm(x, h0=(h, h))[0].numpy()
+    np.testing.assert_array_equal(lstm(x, hx=(h, h))[0].numpy(), by_h0)
+    np.testing.assert_array_equal(lstm(x, (h, h))[0].numpy(), by_h0)
+    assert not np.allclose(lstm(x)[0].numpy(), by_h0)         # the state was really used
+    np.testing.assert_array_equal(gru(x, h0=h)[1].numpy(), gru(x, hx=h)[1].numpy())
+    with pytest.raises(TypeError, match="GRU: pass the initial state as h0 or as hx, not both"):
+        gru(x, h0=h, hx=h)

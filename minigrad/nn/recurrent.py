@@ -272,8 +272,15 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: expected {what} of shape {shown}, got {got}")
         return s
 
-    def forward(self, x, hx=None, lengths=None):
+    def forward(self, x, h0=None, lengths=None, *, hx=None):
+        """x (T, N, D), or (N, T, D) with batch_first, or unbatched (T, D);
+        h0 (L*dirs, N, H) or None (zeros), for the LSTM a pair (h0, c0); ``hx`` is torch's
+        name for it. lengths (N,): each sequence's real length (padding after it)."""
         name = type(self).__name__
+        if hx is not None:
+            if h0 is not None:
+                raise TypeError(f"{name}: pass the initial state as h0 or as hx, not both")
+            h0 = hx
         D, H = self.input_size, self.hidden_size
         dirs = 2 if self.bidirectional else 1
         if x.ndim not in (2, 3) or x.shape[-1] != D:
@@ -289,7 +296,8 @@ class _RNNBase(Module):
         if T == 0:
             raise ValueError(f"{name}: expected at least one time step, got input {x.shape}")
         want = (self.num_layers * dirs, N, H)
-        h0, c0 = (hx if hx is not None else (None, None)) if self.mode == "LSTM" else (hx, None)
+        state = h0
+        h0, c0 = (state if state is not None else (None, None)) if self.mode == "LSTM" else (state, None)
         h0 = self._check_state(h0, want, unbatched, "h0")
         c0 = self._check_state(c0, want, unbatched, "c0")
         mask = None if lengths is None else _lengths_mask(lengths, T, N, x, name)
