@@ -363,3 +363,14 @@ def test_cross_entropy_training_with_the_layers_learns():
         loss.backward()
         opt.step()
     assert loss.item() < 0.15
+
+
+def test_module_to_casts_gradients_with_the_parameters():
+    layer = nn.Linear(3, 2)
+    layer(mg.randn(4, 3)).sum().backward()
+    before = layer.weight.grad.copy()
+    same = layer.weight
+    layer.to(dtype=mg.float64)
+    assert layer.weight is same                      # an optimizer keeps the same Parameter
+    assert layer.weight.dtype == mg.float64 and layer.weight.grad.dtype == mg.float64
+    np.testing.assert_allclose(mg.backend.to_numpy(layer.weight.grad), mg.backend.to_numpy(before))

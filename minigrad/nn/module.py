@@ -166,19 +166,21 @@ class Module:
             p.grad = None
 
     def to(self, device=None, dtype=None):
-        """Move (and/or cast) every parameter and buffer in place; the Parameter objects stay
-        the same, so an optimizer made earlier still updates them."""
+        """Move (and/or cast) every parameter and buffer in place, gradients with them; the
+        Parameter objects stay the same, so an optimizer made earlier still updates them."""
         device = None if device is None else backend.check_device(device)
-        tensors = list(self.parameters()) + [t for _, t, _ in self.named_buffers()]
-        for t in tensors:
-            data = t.data
+
+        def moved(array):
             if device is not None:
-                data = backend.to_device(data, device)
-            if dtype is not None and data.dtype.kind == "f":
-                data = data.astype(dtype)
-            t.data = data
+                array = backend.to_device(array, device)
+            if dtype is not None and array.dtype.kind == "f":
+                array = array.astype(dtype)
+            return array
+
+        for t in list(self.parameters()) + [t for _, t, _ in self.named_buffers()]:
+            t.data = moved(t.data)
             if t.grad is not None:
-                t.grad = None
+                t.grad = moved(t.grad)
         return self
 
     def cuda(self):
