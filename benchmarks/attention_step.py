@@ -51,9 +51,8 @@ def batch(V, N, S, T, seed=0):
     return rng.integers(0, V, size=(N, S)), rng.integers(0, V, size=(N, T + 1))
 
 
-def mg_stepper(model, src, tgt):
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-
+def stepper(model, opt, src, tgt):
+    """One Adam training step as a callable; minigrad and torch share this API."""
     def step():
         opt.zero_grad()
         loss = model.loss(src, tgt)
@@ -93,29 +92,17 @@ def torch_model(V, D, H):
     return TorchSeq2Seq()
 
 
-def torch_stepper(model, src, tgt):
-    src, tgt = torch.from_numpy(src), torch.from_numpy(tgt)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        loss = model.loss(src, tgt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
-
-
 def run(name):
     V, D, H, N, S, T = CONFIGS[name]
     mg.manual_seed(0)
     model = Seq2Seq(V, D, H, cell="lstm", attention="dot")
     src, tgt = batch(V, N, S, T)
-    steppers = {"minigrad": mg_stepper(model, src, tgt)}
+    steppers = {"minigrad": stepper(model, optim.Adam(model.parameters(), lr=1e-3), src, tgt)}
     if torch is not None:
         tm = torch_model(V, D, H)
         tm.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
-        steppers["torch"] = torch_stepper(tm, src, tgt)
+        steppers["torch"] = stepper(tm, torch.optim.Adam(tm.parameters(), lr=1e-3),
+                                    torch.from_numpy(src), torch.from_numpy(tgt))
         losses = {k: s() for k, s in steppers.items()}      # the first step: the same loss
         if abs(losses["minigrad"] - losses["torch"]) > 1e-4 * abs(losses["torch"]):
             raise SystemExit(f"{name}: the two models differ: first losses {losses}")
