@@ -112,6 +112,15 @@ class Tensor:
     is_leaf = property(lambda self: self.creator is None)
 
     @property
+    def array(self):
+        """The backend array itself (numpy.ndarray on 'cpu', cupy.ndarray on 'cuda')."""
+        return self.data
+
+    @array.setter
+    def array(self, value):
+        self.data = value
+
+    @property
     def T(self):
         return self.transpose()
 
