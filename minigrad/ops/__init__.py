@@ -5,12 +5,13 @@ from .elementwise import (abs, add, div, exp, log, mul, neg, pow, relu, sigmoid,
 from .index import getitem, where
 from .linalg import matmul
 from .reduce import max, mean, sum
-from .shape import (astype, broadcast_to, cat, flatten, permute, reshape, squeeze, stack,
-                    transpose, unsqueeze)
+from .shape import (astype, broadcast_to, cat, clone, flatten, permute, reshape, squeeze, stack,
+                    to, transpose, unsqueeze)
+from . import inplace
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
            "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "sum", "astype",
-           "broadcast_to", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
+           "broadcast_to", "cat", "clone", "flatten", "permute", "reshape", "squeeze", "stack",
            "transpose", "unsqueeze"]
 
 
@@ -47,10 +48,11 @@ def _install():
         setattr(T, op, _compare(op))
     for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
                  "reshape", "permute", "transpose", "unsqueeze", "squeeze", "flatten",
-                 "broadcast_to", "matmul", "astype"):
+                 "broadcast_to", "matmul", "astype", "to", "clone"):
         setattr(T, name, globals()[name])
     T.view = reshape
     T.expand = broadcast_to
+    inplace.install(T)
 
 
 _install()

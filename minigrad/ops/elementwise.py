@@ -9,6 +9,9 @@ from .broadcast import unbroadcast
 
 
 class Add(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a + b
 
@@ -18,6 +21,9 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a - b
 
@@ -27,6 +33,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saves_output = False
+
     def forward(self, a, b):
         return a * b
 
@@ -36,6 +44,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saves_output = False
+
     def forward(self, a, b):
         return a / b
 
@@ -46,6 +56,9 @@ class Div(Function):
 
 
 class Neg(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return -x
 
@@ -55,6 +68,7 @@ class Neg(Function):
 
 class Pow(Function):
     """x ** p, for a tensor exponent too: d/dx = p x^(p-1), d/dp = x^p log x."""
+    saves_output = True
 
     def forward(self, x, p):
         self.y = x ** p
@@ -73,6 +87,9 @@ class Pow(Function):
 
 
 class Exp(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).exp(x)
         return self.y
@@ -82,6 +99,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    saves_output = False
+
     def forward(self, x):
         return get_array_module(x).log(x)
 
@@ -90,6 +109,9 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).sqrt(x)
         return self.y
@@ -99,6 +121,9 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).tanh(x)
         return self.y
@@ -108,6 +133,9 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         # 0.5 (1 + tanh(x/2)) equals 1 / (1 + e^-x) and never overflows.
         xp = get_array_module(x)
@@ -119,6 +147,9 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         self.mask = x > 0
         return x * self.mask
@@ -128,6 +159,8 @@ class Relu(Function):
 
 
 class Abs(Function):
+    saves_output = False
+
     def forward(self, x):
         return get_array_module(x).abs(x)
 

@@ -25,6 +25,8 @@ def _is_basic(idx):
 class GetItem(Function):
     """``y = x[idx]``. Backward puts ``gy`` back where it came from; with integer arrays an
     element picked twice receives both gradients (a scatter-add, not an assignment)."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, idx):
         self.idx = idx
@@ -45,6 +47,8 @@ class GetItem(Function):
 
 class Where(Function):
     """``where(cond, a, b)``: a where cond is true, else b. ``cond`` gets no gradient."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, cond):
         self.cond = cond
@@ -60,17 +64,23 @@ class Where(Function):
                 unbroadcast(xp.where(self.cond, zero, gy), b.shape))
 
 
-def getitem(x, idx):
+def prepare_index(x, idx):
+    """``idx`` as backend arrays, slices and ints on ``x``'s device; a boolean mask as the
+    integer arrays it selects."""
     idx = _plain_index(idx)
     if not isinstance(idx, tuple) and hasattr(idx, "dtype") and idx.dtype == bool:
-        idx = idx.nonzero()      # a boolean mask as the integer arrays it selects
+        idx = idx.nonzero()
     xp = backend.get_array_module(x.array)
     if isinstance(idx, tuple):
         idx = tuple(xp.asarray(i) if hasattr(i, "dtype") and backend.device_of(i) != x.device
                     else i for i in idx)
     elif hasattr(idx, "dtype") and backend.device_of(idx) != x.device:
         idx = xp.asarray(idx)
-    return GetItem(idx)(x)
+    return idx
+
+
+def getitem(x, idx):
+    return GetItem(prepare_index(x, idx))(x)
 
 
 def where(cond, a, b):

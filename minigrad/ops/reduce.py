@@ -29,6 +29,9 @@ def _spread(gy, shape, axes):
 
 
 class Sum(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
 
@@ -42,6 +45,8 @@ class Sum(Function):
 
 class Max(Function):
     """Max over ``axis``; where several elements tie for the max they share its gradient."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims

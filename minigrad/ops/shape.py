@@ -9,6 +9,9 @@ from ..tensor import Function, as_tensor
 
 
 class Reshape(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -21,6 +24,8 @@ class Reshape(Function):
 
 class Transpose(Function):
     """Permute the axes; backward applies the inverse permutation."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, axes):
         self.axes = axes
@@ -33,6 +38,9 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -45,6 +53,9 @@ class BroadcastTo(Function):
 
 
 class Cast(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
 
@@ -57,6 +68,8 @@ class Cast(Function):
 
 class ToDevice(Function):
     """Copy to another device; the gradient is copied back to where the input was."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, device):
         self.device = device
@@ -69,7 +82,22 @@ class ToDevice(Function):
         return backend.to_device(gy, self.source)
 
 
+class Clone(Function):
+    """A copy with its own storage; the gradient passes through unchanged."""
+    saves_inputs = ()
+    saves_output = False
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
 class Cat(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -84,6 +112,9 @@ class Cat(Function):
 
 
 class Stack(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -162,6 +193,20 @@ def astype(x, dtype):
 
 def to_device(x, device):
     return ToDevice(backend.check_device(device))(x)
+
+
+def to(x, device=None, dtype=None):
+    """A copy on ``device`` and/or with ``dtype``; differentiable (gradients flow back)."""
+    out = x
+    if device is not None and backend.check_device(device) != x.device:
+        out = to_device(out, device)
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        out = out.astype(dtype)
+    return out
+
+
+def clone(x):
+    return Clone()(x)
 
 
 def _as_tensors(ts, op):
