@@ -7,7 +7,7 @@ never modified in place.
 import math
 
 from . import backend
-from .tensor import Tensor
+from .tensor import Tensor, _bump
 
 
 class Optimizer:
@@ -43,6 +43,7 @@ class Optimizer:
                 if group.get("weight_decay", 0):
                     g = g + group["weight_decay"] * p.array
                 self._update(p, g, state, group, xp)
+                _bump(p)     # as torch: a graph that saved p's old values now refuses backward
 
     def _update(self, p, g, state, group, xp):
         raise NotImplementedError

@@ -320,3 +320,14 @@ def test_a_custom_backward_with_a_wrong_shape_or_count_raises_naming_the_op():
     with pytest.raises(RuntimeError, match=re.escape(
             "TooMany.backward returned 2 gradient(s) for 1 input(s)")):
         TooMany()(W).sum().backward()
+
+
+def test_an_optimizer_step_counts_as_an_in_place_change():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    x = mg.tensor([3.0, 4.0], requires_grad=True)
+    loss = (w * x).sum()                     # Mul keeps w for x's gradient
+    loss.backward(retain_graph=True)
+    mg.optim.SGD([w], lr=0.1).step()
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="input 0 of Mul"):
+        loss.backward()
