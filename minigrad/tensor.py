@@ -232,6 +232,8 @@ class Tensor:
         storage (its shape and dtype may change).
     ``grad``: a tensor of this tensor's shape, or None; backward adds into it until cleared.
     ``creator``: the Function call that produced it (None for leaves).
+    ``_version``: how many in-place ops changed its storage; a backward that needs values
+        changed since they were saved raises (see "versions" at the end of this file).
 
     ``minigrad.ops`` installs the operators ``+ - * / ** @``, unary ``-``, comparisons,
     ``t[idx]`` and ``t[idx] = v``, the in-place operators ``+= -= *= /=``, and the methods

@@ -331,3 +331,24 @@ def test_an_optimizer_step_counts_as_an_in_place_change():
     assert w._version == 1
     with pytest.raises(RuntimeError, match="input 0 of Mul"):
         loss.backward()
+
+
+@pytest.mark.gpu
+def test_a_gpu_tensor_refuses_np_asarray_and_changes_in_place_on_the_gpu():
+    t = mg.tensor([1.0, 2.0], device="cuda")
+    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(\) first"):
+        np.asarray(t)
+    assert mg.backend.to_numpy(t).tolist() == [1.0, 2.0]
+    t[0] = 5.0
+    t += 1
+    t.clamp_(max=4.0).normal_()
+    assert t.device == "cuda" and mg.backend.is_cupy_array(t.array)
+    x = mg.tensor([1.0, 2.0, 3.0], device="cuda", dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([7.0], device="cuda", dtype=mg.float64, requires_grad=True)
+
+    def assign(x, v):
+        y = x.clone()
+        y[1:] = v
+        return y
+
+    assert mg.gradcheck(assign, [x, v])
