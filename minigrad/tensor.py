@@ -598,8 +598,9 @@ def _release(fn):
 # checks nothing.
 #
 # A tensor shares its counter with ``detach()`` (as in torch; ``.data`` does not share it,
-# also as in torch) and with the copy of itself that an in-place op leaves in the graph.
-# Views made by ops (``x[0]``, ``x.view(...)``) have counters of their own.
+# also as in torch) and with the stand-in that a recorded in-place op leaves in its place in
+# the graph when the stand-in shares the storage. Views made by ops (``x[0]``,
+# ``x.view(...)``) have counters of their own, and writes into ``t.array`` count for nothing.
 
 class _VersionCounter:
     __slots__ = ("count", "stamps")
