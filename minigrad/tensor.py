@@ -237,8 +237,8 @@ class Tensor:
 
     ``minigrad.ops`` installs the operators ``+ - * / ** @``, unary ``-``, comparisons,
     ``t[idx]`` and ``t[idx] = v``, the in-place operators ``+= -= *= /=``, and the methods
-    exp, log, sqrt, tanh, sigmoid, relu, abs, sum, mean, max, reshape, view, permute,
-    transpose, unsqueeze, squeeze, flatten, broadcast_to, expand, matmul, astype, to, and
+    exp, log, sqrt, tanh, sigmoid, relu, abs, sum, mean, max, norm, reshape, view, permute,
+    transpose, unsqueeze, squeeze, flatten, broadcast_to, expand, matmul, astype, to, clone, and
     the in-place methods named with a final ``_`` (add_, mul_, zero_, copy_, ...; see
     ``minigrad.ops.inplace``).
     """

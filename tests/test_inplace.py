@@ -49,6 +49,7 @@ def test_grad_is_a_tensor_with_torchs_methods():
     g = p.grad
     (p * p).sum().backward()                 # accumulates into the same tensor
     assert p.grad is g and g.numpy().tolist() == [4.0, -8.0]
+    assert p.grad.norm().item() == pytest.approx(np.hypot(4.0, 8.0))
     p.data.add_(p.grad, alpha=-0.25)         # the manual SGD step of many tutorials
     assert p.numpy().tolist() == [0.0, 0.0]
     p.grad.zero_()

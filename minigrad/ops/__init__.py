@@ -4,13 +4,13 @@ from .elementwise import (abs, add, div, exp, log, mul, neg, pow, relu, sigmoid,
                           tanh)
 from .index import getitem, where
 from .linalg import matmul
-from .reduce import max, mean, sum
+from .reduce import max, mean, norm, sum
 from .shape import (astype, broadcast_to, cat, clone, flatten, permute, reshape, squeeze, stack,
                     to, transpose, unsqueeze)
 from . import inplace
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
-           "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "sum", "astype",
+           "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "norm", "sum", "astype",
            "broadcast_to", "cat", "clone", "flatten", "permute", "reshape", "squeeze", "stack",
            "transpose", "unsqueeze"]
 
@@ -48,7 +48,7 @@ def _install():
         setattr(T, op, _compare(op))
     for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
                  "reshape", "permute", "transpose", "unsqueeze", "squeeze", "flatten",
-                 "broadcast_to", "matmul", "astype", "to", "clone"):
+                 "broadcast_to", "matmul", "astype", "to", "clone", "norm"):
         setattr(T, name, globals()[name])
     T.view = reshape
     T.expand = broadcast_to
