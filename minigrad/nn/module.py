@@ -41,6 +41,13 @@ class Module:
     """Base class of every layer. Subclasses set parameters and sub-modules as attributes in
     ``__init__`` and write ``forward``."""
 
+    def __new__(cls, *args, **kwargs):
+        # The arguments the module is built with, as given: mg.save stores a whole module as
+        # its class, these arguments and its state_dict (no pickle), and mg.load rebuilds it.
+        self = super().__new__(cls)
+        object.__setattr__(self, "_init_args", (args, kwargs))
+        return self
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
