@@ -460,7 +460,9 @@ def _read_npz(fp, reader, file_size):
                                     "safetensors.torch.save_file and load that")
             raise reader.refuse(f"it has no {HEADER} header; a plain numpy.savez file is read "
                                 "with numpy.load")
-        header_array = _read_npy_member(z, members[HEADER + ".npy"], reader, file_size)
+        # The header gets the same cap, but counted apart: max_bytes bounds the arrays.
+        header_array = _read_npy_member(z, members[HEADER + ".npy"],
+                                        _Reader(reader.name, reader.max_bytes), file_size)
         try:
             header = json.loads(str(header_array[()]))
         except (ValueError, IndexError, RecursionError) as e:
