@@ -450,7 +450,8 @@ def _read_npz(fp, reader, file_size):
     try:
         z = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
-        raise reader.refuse(f"it starts like a zip file but is damaged: {e}") from None
+        raise reader.refuse(f"it starts like a zip file but is damaged or cut short: {e}") \
+            from None
     with z:
         members = {i.filename: i for i in z.infolist()}
         if HEADER + ".npy" not in members:
@@ -545,7 +546,7 @@ def _imported_class(modname, qualname, reader):
     full = f"{modname}.{qualname}"
     obj = sys.modules.get(modname)
     if not isinstance(obj, types.ModuleType):
-        raise reader.refuse(f"it holds a {full}, but module {modname!r} is not imported; "
+        raise reader.refuse(f"it holds {full}, but module {modname!r} is not imported; "
                             "mg.load never imports what a file names: import the module that "
                             "defines the model first, if you trust the file")
     for part in qualname.split("."):
@@ -553,7 +554,7 @@ def _imported_class(modname, qualname, reader):
                  else type.__dict__["__dict__"].__get__(obj) if isinstance(obj, type) else {})
         obj = space.get(part)
         if obj is None:
-            raise reader.refuse(f"it holds a {full}, which is not defined in the imported "
+            raise reader.refuse(f"it holds {full}, which is not defined in the imported "
                                 f"module {modname!r}")
     if not (isinstance(obj, type) and issubclass(obj, Module)):
         raise reader.refuse(f"it names {full}, which is not an nn.Module subclass; mg.load "
@@ -600,7 +601,8 @@ class _Decoder:
         # The stored state was read (within max_bytes, each array checked against the file)
         # before this constructor runs.
         state = {k: self.value(v) for k, v in node["state"]} if with_state else None
-        call = f"{qualname}(*{args!r:.60}, **{kwargs!r:.60})"
+        call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        call = f"{qualname}({call if len(call) < 80 else call[:76] + ' ...'})"
         try:
             m = cls(*args, **kwargs)
         except Exception as e:  # noqa: BLE001  (whatever the constructor raises)

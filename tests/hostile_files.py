@@ -202,7 +202,7 @@ HOSTILE = [
      r"its safetensors header claims 1099511627776 bytes, but the file has 9"),
     ("truncated .safetensors", st_truncated, {}, NOT_READABLE),
     ("module from a module not imported", module_not_imported, WHOLE,
-     r"it holds a evil_payload.Net, but module 'evil_payload' is not imported; mg.load never "
+     r"it holds evil_payload.Net, but module 'evil_payload' is not imported; mg.load never "
      r"imports"),
     ("module naming os.system", module_os_system, WHOLE,
      r"it names os.system, which is not an nn.Module subclass"),
@@ -211,6 +211,7 @@ HOSTILE = [
     ("module with a huge declared state", module_huge_state, WHOLE,
      r"array 'weight' declares shape \(100000, 100000\) float32 = 37.3 GiB"),
     ("module whose state does not fit its class", module_wrong_shape, WHOLE,
-     r"parameter 'weight' is stored with shape \(5, 5\), but the rebuilt Linear"),
+     r"parameter 'weight' is stored with shape \(5, 5\), but the rebuilt Linear\(2, 3\) "
+     r"has \(3, 2\)"),
     ("header nested 100000 deep", deep_nesting, {}, NOT_READABLE),
 ]
