@@ -102,7 +102,8 @@ class _Encoder:
             name = f"__array{len(self.arrays)}"
             while name in self.arrays:
                 name += "_"
-        self.arrays[name] = np.ascontiguousarray(backend.to_numpy(value))
+        # C order for safetensors; not np.ascontiguousarray, which turns a 0-d array into 1-d.
+        self.arrays[name] = np.require(backend.to_numpy(value), requirements="C")
         return {"__array__": name}
 
     def value(self, obj, path):
@@ -288,7 +289,10 @@ def _atomic_write(path, write):
             write(fp)
             fp.flush()
             os.fsync(fp.fileno())
-            os.replace(tmp, path)        # still locked: no cleanup can take it for stale
+            if fcntl is not None:
+                os.replace(tmp, path)    # still locked: no cleanup can take it for stale
+        if fcntl is None:
+            os.replace(tmp, path)        # Windows renames only a closed file
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

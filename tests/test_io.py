@@ -484,3 +484,45 @@ def test_save_never_removes_the_temporary_of_a_save_still_running(tmp_path):
         running.close()                                       # the running save dies
     mg.save({"w": np.ones(1)}, tmp_path / "m.npz")
     assert os.listdir(tmp_path) == ["m.npz"]
+
+
+# --------------------------------------------------------------------- any array round-trips
+
+from hypothesis import example, given, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+DTYPES = st.sampled_from([np.float32, np.float64, np.float16, np.int64, np.int32, np.int8,
+                          np.uint8, np.bool_])
+
+
+@given(arrays=st.dictionaries(
+           st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
+                   max_size=8),
+           DTYPES.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3,
+                                                                    min_side=0, max_side=3))),
+           max_size=4),
+       format=st.sampled_from(["npz", "safetensors"]), fortran=st.booleans())
+@example(arrays={"0": np.array(0, np.float32)}, format="npz", fortran=False)   # 0-d stays 0-d
+def test_any_flat_dict_of_arrays_round_trips(arrays, format, fortran):
+    if fortran:
+        arrays = {k: np.asfortranarray(v) for k, v in arrays.items()}
+    buf = io.BytesIO()
+    mg.save(arrays, buf, format=format)
+    buf.seek(0)
+    back = mg.load(buf)
+    assert set(back) == set(arrays)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        np.testing.assert_array_equal(back[k], v)
+
+
+@pytest.mark.gpu
+def test_map_location_cuda_puts_arrays_and_modules_on_the_gpu(tmp_path):
+    model = small_model()
+    mg.save({"sd": model.state_dict(), "model": model}, tmp_path / "m.npz")
+    back = mg.load(tmp_path / "m.npz", weights_only=False, map_location="cuda")
+    assert all(mg.backend.is_cupy_array(v) for v in back["sd"].values())
+    assert all(p.device == "cuda" for p in back["model"].parameters())
+    mg.save(back["model"], tmp_path / "g.npz")                     # saved from the GPU
+    again = mg.load(tmp_path / "g.npz", weights_only=False)
+    np.testing.assert_array_equal(again[2].weight.numpy(), model[2].weight.numpy())
