@@ -566,6 +566,26 @@ def _imported_class(modname, qualname, reader):
     return obj
 
 
+class _ParameterBudget:
+    """What the constructors of a module being rebuilt may give to parameters: a few times the
+    stored state (room for a dtype wider than the file's, and for a layer passed as an argument
+    and copied, as TransformerEncoder does), and no more."""
+
+    def __init__(self, state_bytes, reader, call):
+        self.left = 4 * state_bytes + 16 * 2 ** 20
+        self.reader, self.call = reader, call
+
+    def charge(self, name, param):
+        nbytes = param.array.nbytes
+        if nbytes > self.left:
+            raise self.reader.refuse(
+                f"rebuilding {self.call} asked for a parameter {name!r} of shape "
+                f"{tuple(param.shape)} {param.dtype} = {_size(nbytes)}, more than the state "
+                f"stored in the file accounts for ({_size(self.left)} left); its constructor "
+                "arguments do not fit its weights")
+        self.left -= nbytes
+
+
 class _Decoder:
     def __init__(self, arrays, reader, weights_only):
         self.arrays, self.reader, self.weights_only = arrays, reader, weights_only
@@ -597,21 +617,35 @@ class _Decoder:
                 f"mg.load: {self.reader.name} holds a whole nn.Module ({modname}.{qualname}); "
                 "pass weights_only=False to rebuild it (only an already-imported nn.Module "
                 "subclass is ever called), or save model.state_dict() instead")
+        from .nn.module import parameter_budget
         cls = _imported_class(modname, qualname, self.reader)
-        args = [self.value(a) for a in node["args"]]
-        kwargs = {k: self.value(v) for k, v in node["kwargs"]}
-        if not all(isinstance(k, str) for k in kwargs):
-            raise self.reader.refuse(f"it gives {qualname} a keyword that is not a string")
         # The stored state was read (within max_bytes, each array checked against the file)
-        # before this constructor runs.
+        # before any constructor runs, and bounds what the constructors may allocate.
         state = {k: self.value(v) for k, v in node["state"]} if with_state else None
-        call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
-        call = f"{qualname}({call if len(call) < 80 else call[:76] + ' ...'})"
+        budget = parameter_budget.get()
+        token = None
+        if budget is None:
+            budget = _ParameterBudget(sum(a.nbytes for a in self.arrays.values()), self.reader,
+                                      qualname)
+            token = parameter_budget.set(budget)
         try:
-            m = cls(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001  (whatever the constructor raises)
-            raise self.reader.refuse(f"rebuilding {call} failed: {type(e).__name__}: {e}") \
-                from None
+            args = [self.value(a) for a in node["args"]]     # modules given as arguments
+            kwargs = {k: self.value(v) for k, v in node["kwargs"]}
+            if not all(isinstance(k, str) for k in kwargs):
+                raise self.reader.refuse(f"it gives {qualname} a keyword that is not a string")
+            call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+            call = f"{qualname}({call if len(call) < 80 else call[:76] + ' ...'})"
+            budget.call = call
+            try:
+                m = cls(*args, **kwargs)
+            except CheckpointError:
+                raise
+            except Exception as e:  # noqa: BLE001  (whatever the constructor raises)
+                raise self.reader.refuse(f"rebuilding {call} failed: {type(e).__name__}: {e}") \
+                    from None
+        finally:
+            if token is not None:
+                parameter_budget.reset(token)
         if state is None:
             return m
         own = m.state_dict()

@@ -156,6 +156,14 @@ def module_huge_state(folder):
                         [("weight", _npy_header((10 ** 5, 10 ** 5), "<f4") + bytes(64))])
 
 
+def module_huge_arguments(folder):
+    """nn.Linear(50000, 50000) (10 GB of float32 once initialised) with a 1-element state."""
+    w = io.BytesIO()
+    np.lib.format.write_array(w, np.ones((1, 1), np.float32))
+    return _module_file(os.path.join(folder, "huge_arguments.npz"), "minigrad.nn.layers",
+                        "Linear", [50000, 50000, False], [("weight", w.getvalue())])
+
+
 def module_wrong_shape(folder):
     """nn.Linear(2, 3) with a stored weight of another shape."""
     w = io.BytesIO()
@@ -214,4 +222,14 @@ HOSTILE = [
      r"parameter 'weight' is stored with shape \(5, 5\), but the rebuilt Linear\(2, 3\) "
      r"has \(3, 2\)"),
     ("header nested 100000 deep", deep_nesting, {}, NOT_READABLE),
+]
+
+# Measured by peak resident memory, not tracemalloc: the constructor's np.zeros does ask for
+# 10 GB, which the OS grants lazily (or refuses at once), and the rebuild stops before an
+# initialiser touches a page of it.
+HOSTILE_RSS = [
+    ("module whose arguments ask for 10 GB", module_huge_arguments, WHOLE,
+     r"rebuilding Linear\(50000, 50000, False\) (asked for a parameter 'weight' of shape "
+     r"\(50000, 50000\) float32 = 9.3 GiB, more than the state stored in the file accounts "
+     r"for|failed: MemoryError)"),
 ]
