@@ -49,6 +49,9 @@ HEADER = "__minigrad__"
 DEFAULT_MAX_BYTES = 4 * 2 ** 30
 _CHUNK = 1 << 20                         # bytes read or inflated at a time
 _SAFETENSORS_MAX_HEADER = 100 * 2 ** 20  # the package's own limit on its JSON header
+# The __minigrad__ JSON text (4 bytes a character in .npy): parsed into Python objects many
+# times its size, so it gets a cap of its own, far above any real checkpoint's.
+_HEADER_MAX_BYTES = 256 * 2 ** 20
 # Where a non-seekable stream is read into memory first: the arrays plus this much of headers.
 _STREAM_SLACK = 64 * 2 ** 20
 
@@ -465,9 +468,10 @@ def _read_npz(fp, reader, file_size):
                                     "safetensors.torch.save_file and load that")
             raise reader.refuse(f"it has no {HEADER} header; a plain numpy.savez file is read "
                                 "with numpy.load")
-        # The header gets the same cap, but counted apart: max_bytes bounds the arrays.
-        header_array = _read_npy_member(z, members[HEADER + ".npy"],
-                                        _Reader(reader.name, reader.max_bytes), file_size)
+        # The header is counted apart from the arrays, which max_bytes bounds.
+        header_array = _read_npy_member(
+            z, members[HEADER + ".npy"],
+            _Reader(reader.name, min(reader.max_bytes, _HEADER_MAX_BYTES)), file_size)
         try:
             header = json.loads(str(header_array[()]))
         except (ValueError, IndexError, RecursionError) as e:
@@ -501,6 +505,10 @@ def _read_safetensors(fp, reader, file_size, path):
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         raise reader.refuse(f"its safetensors header is damaged: {e}") from None
+    if file_size - 8 - length > reader.used:
+        # The package wants the data to be the tensors exactly; refused before it is read.
+        raise reader.refuse(f"it holds {file_size - 8 - length} bytes of data where its "
+                            f"tensors declare {reader.used}")
     # Within the cap: now the package itself checks the offsets and reads the data.
     st = _safetensors()
     try:

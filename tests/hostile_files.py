@@ -122,6 +122,13 @@ def st_header_length(folder):
     return path
 
 
+def st_trailing_data(folder):
+    """A 16-byte tensor followed by 8 MiB of data no tensor declares."""
+    return _safetensors_file(os.path.join(folder, "trailing.safetensors"),
+                             {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+                             bytes(16 + 8 * MiB))
+
+
 def st_truncated(folder):
     path = os.path.join(folder, "truncated.safetensors")
     mg.save({"w": np.ones(MiB // 8)}, path)
@@ -208,6 +215,8 @@ HOSTILE = [
      r"array 'w' declares shape \(10000000000,\) F64 = 74.5 GiB"),
     ("safetensors header length past the end", st_header_length, {},
      r"its safetensors header claims 1099511627776 bytes, but the file has 9"),
+    ("safetensors data beyond its tensors", st_trailing_data, {},
+     r"it holds 8388624 bytes of data where its tensors declare 16"),
     ("truncated .safetensors", st_truncated, {}, NOT_READABLE),
     ("module from a module not imported", module_not_imported, WHOLE,
      r"it holds evil_payload.Net, but module 'evil_payload' is not imported; mg.load never "

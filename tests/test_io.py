@@ -12,6 +12,7 @@ import pytest
 import minigrad as mg
 import minigrad.io
 from minigrad import nn, optim
+from minigrad.models.language_model import RNNLanguageModel
 
 
 def small_model():
@@ -92,7 +93,8 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, m
 
 
 def test_save_rejects_what_it_cannot_store_without_writing(tmp_path):
-    with pytest.raises(TypeError, match=r"mg.save: cannot store a object \(at x\); only arrays, tensors"):
+    with pytest.raises(TypeError, match=r"mg.save: cannot store a object \(at x\); only "
+                                        r"arrays, tensors"):
         mg.save({"x": object()}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match=r"mg.save: dict keys must be str or int, got \(1, 2\)"):
         mg.save({(1, 2): 1}, tmp_path / "x.npz")
@@ -108,8 +110,8 @@ def test_a_plain_npz_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "plain.npz"
     np.savez(path, w=np.ones(2))
     with pytest.raises(ValueError, match=r"mg.load: .*plain.npz is not a readable minigrad "
-                                         r"checkpoint \(it has no __minigrad__ header; a plain numpy.savez "
-                                         r"file is read with numpy.load\)"):
+                                         r"checkpoint \(it has no __minigrad__ header; a "
+                                         r"plain numpy.savez file is read with numpy.load\)"):
         mg.load(path)
 
 
@@ -391,7 +393,8 @@ def test_nested_modules_dtypes_and_module_arguments_rebuild(tmp_path):
     layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0)
     models = [nn.Sequential(nn.Embedding(5, 3), nn.GRU(3, 4, num_layers=2)).double(),
               TiedLM(6, 3, tie=False, dtype=mg.float64),
-              nn.TransformerEncoder(layer, 2)]
+              nn.TransformerEncoder(layer, 2),
+              RNNLanguageModel(9, 4, 4, cell="gru", tie_weights=True, pad_id=0)]
     for i, model in enumerate(models):
         mg.save({"model": model, "step": i}, tmp_path / "m.npz")
         back = mg.load(tmp_path / "m.npz", weights_only=False)

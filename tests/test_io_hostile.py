@@ -18,18 +18,32 @@ from .hostile_files import HOSTILE, HOSTILE_RSS
 PEAK_LIMIT = 50 * 2 ** 20
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Each hostile file built once for the module (the zip bombs take a moment to deflate)."""
+    folder, paths = str(tmp_path_factory.mktemp("hostile")), {}
+
+    def get(build):
+        if build not in paths:
+            paths[build] = build(folder)
+        return paths[build]
+    return get
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["path", "open file"])
 @pytest.mark.parametrize("build, kwargs, match", [h[1:] for h in HOSTILE],
                          ids=[h[0] for h in HOSTILE])
-def test_a_hostile_file_raises_the_clear_error_with_little_memory(tmp_path, capfd, build, kwargs,
-                                                                  match):
-    path = build(str(tmp_path))
-    tracemalloc.start()
-    try:
-        with pytest.raises(mg.io.CheckpointError, match=match) as err:
-            mg.load(path, **kwargs)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def test_a_hostile_file_raises_the_clear_error_with_little_memory(built, capfd, build, kwargs,
+                                                                  match, as_file):
+    path = built(build)
+    with open(path, "rb") as f:
+        tracemalloc.start()
+        try:
+            with pytest.raises(mg.io.CheckpointError, match=match) as err:
+                mg.load(f if as_file else path, **kwargs)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
     assert str(err.value).startswith(f"mg.load: {path} ")
     assert peak < PEAK_LIMIT, f"peak {peak / 2 ** 20:.1f} MiB"
     assert "pwned" not in capfd.readouterr().out
