@@ -21,6 +21,7 @@ Reading is bounded before anything is allocated: every array's declared size cou
 ``max_bytes``, a stored member must hold the bytes it declares, and a compressed member is
 inflated in small chunks that stop as soon as it passes its declared size.
 """
+import contextlib
 import errno
 import io
 import json
@@ -118,7 +119,7 @@ class _Encoder:
         if hasattr(obj, "shape") and hasattr(obj, "dtype") and not isinstance(obj, np.generic):
             return self.array(obj, path)                  # a NumPy or CuPy array
         if isinstance(obj, dict):
-            bad = [k for k in obj if not isinstance(k, (str, int)) or isinstance(k, bool)]
+            bad = [k for k in obj if not isinstance(k, (str, int))]
             if bad:
                 raise TypeError(f"mg.save: dict keys must be str or int, got {bad[0]!r}")
             return {"__dict__": [[k, self.value(v, path + [str(k)])] for k, v in obj.items()]}
@@ -148,7 +149,7 @@ class _Encoder:
         node = {"__module__": [cls.__module__, cls.__qualname__],
                 "args": [self.argument(a, f"argument {i + 1}", what, fix)
                          for i, a in enumerate(args)],
-                "kwargs": [[k, self.argument(v, f"argument {k}=", what, fix)]
+                "kwargs": [[k, self.argument(v, f"argument {k!r}", what, fix)]
                            for k, v in kwargs.items()]}
         if with_state:
             node["state"] = [[k, self.array(v.array, path + [k])]
@@ -230,10 +231,15 @@ def _lock(fp):
         fcntl.flock(fp.fileno(), fcntl.LOCK_EX)
 
 
+def _temporary_prefix(base):
+    # Named after the target (cut to stay within the 255 bytes a file name may have).
+    return f".{base[:200]}.tmp-"
+
+
 def _new_temporary(folder, base):
     """Create and lock a temporary file named after the target: ``.m.npz.tmp-<random>``."""
     while True:
-        tmp = os.path.join(folder, f".{base}.tmp-{uuid.uuid4().hex[:16]}")
+        tmp = os.path.join(folder, _temporary_prefix(base) + uuid.uuid4().hex[:16])
         # A fresh name opened exclusively: unlike mkstemp's (always 0600), the file gets the
         # usual permissions, so a checkpoint is as readable as any other file the user writes.
         fp = open(tmp, "xb")
@@ -258,7 +264,7 @@ def _remove_stale_temporaries(folder, base):
     """
     if fcntl is None:
         return
-    prefix = f".{base}.tmp-"
+    prefix = _temporary_prefix(base)
     try:
         entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
     except OSError:
@@ -297,7 +303,7 @@ def _atomic_write(path, write):
         if fcntl is None:
             os.replace(tmp, path)        # Windows renames only a closed file
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
     _remove_stale_temporaries(folder, os.path.basename(path))
@@ -763,8 +769,8 @@ def _load(fp, name, path, weights_only, device, max_bytes):
     except CheckpointError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError, EOFError, IndexError,
-            RecursionError) as e:
-        # Whatever else a damaged file trips (a bad CRC, a malformed tree entry) is a corrupt
-        # checkpoint too.
+            RuntimeError) as e:
+        # Whatever else a damaged file trips (a bad CRC, a malformed tree entry, an encrypted
+        # member, an unknown compression method) is a corrupt checkpoint too.
         raise reader.refuse(f"{type(e).__name__}: {e}") from None
     return obj if device is None else _moved(obj, device)

@@ -529,3 +529,22 @@ def test_map_location_cuda_puts_arrays_and_modules_on_the_gpu(tmp_path):
     mg.save(back["model"], tmp_path / "g.npz")                     # saved from the GPU
     again = mg.load(tmp_path / "g.npz", weights_only=False)
     np.testing.assert_array_equal(again[2].weight.numpy(), model[2].weight.numpy())
+
+
+@pytest.mark.parametrize("patch", ["encrypted", "unknown compression"])
+def test_zip_members_it_cannot_read_are_refused_clearly(tmp_path, patch):
+    path = tmp_path / "m.npz"
+    mg.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):      # local and central headers
+        pos = data.find(sig)
+        while pos >= 0:
+            if patch == "encrypted":
+                data[pos + at] |= 1
+            else:
+                data[pos + at + 2:pos + at + 4] = (99).to_bytes(2, "little")
+            pos = data.find(sig, pos + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"is not a readable minigrad checkpoint \(.*(encrypt|"
+                                         r"compression)"):
+        mg.load(path)
