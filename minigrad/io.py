@@ -137,7 +137,15 @@ class _Encoder:
                         + hint)
 
     def module(self, m, path, with_state):
-        cls = type(m)
+        node = self.recipe(type(m), *m._init_args, path)
+        if with_state:
+            node["state"] = [[k, self.array(v.array, path + [k])]
+                             for k, v in m.state_dict().items()]
+            node["training"] = bool(m.training)
+        return node
+
+    def recipe(self, cls, args, kwargs, path):
+        """A module's class and the constructor arguments it recorded (see Module.__new__)."""
         what = f"mg.save: cannot store the {cls.__name__} " + (
             f"at {'/'.join(path)} " if path else "") + "as a whole module"
         fix = ("; save its state_dict() instead (mg.save(model.state_dict(), f)) and rebuild "
@@ -145,28 +153,23 @@ class _Encoder:
         if "<locals>" in cls.__qualname__:
             raise TypeError(f"{what}: its class is defined inside a function, so no file can "
                             f"name it{fix}")
-        args, kwargs = m.__dict__.get("_init_args", ((), {}))
-        node = {"__module__": [cls.__module__, cls.__qualname__],
+        return {"__module__": [cls.__module__, cls.__qualname__],
                 "args": [self.argument(a, f"argument {i + 1}", what, fix)
                          for i, a in enumerate(args)],
                 "kwargs": [[k, self.argument(v, f"argument {k!r}", what, fix)]
                            for k, v in kwargs.items()]}
-        if with_state:
-            node["state"] = [[k, self.array(v.array, path + [k])]
-                             for k, v in m.state_dict().items()]
-            node["training"] = bool(m.training)
-        return node
 
     def argument(self, a, where, what, fix):
-        """A constructor argument: JSON values, dtypes, and modules (rebuilt from their own
-        arguments; their weights come from the outer module's state_dict)."""
-        from .nn.module import Module
+        """A recorded constructor argument: JSON values, dtypes, and modules given as
+        arguments (rebuilt from their own arguments; their weights come from the outer
+        module's state_dict)."""
+        from .nn.module import ModuleSpec, Unrecorded
         if a is None or isinstance(a, (bool, int, float, str)):
             return a
         if isinstance(a, np.generic):
             return a.item()
-        if isinstance(a, Module):
-            return self.module(a, [], with_state=False)
+        if isinstance(a, ModuleSpec):
+            return self.recipe(a.cls, a.args, a.kwargs, [])
         if isinstance(a, (np.dtype, type)) and _dtype_name(a) in _DTYPE_NAMES:
             return {"__dtype__": _dtype_name(a)}
         if isinstance(a, (list, tuple)):
@@ -174,8 +177,9 @@ class _Encoder:
                     "tuple": isinstance(a, tuple)}
         if isinstance(a, dict) and all(isinstance(k, str) for k in a):
             return {"__dict__": [[k, self.argument(v, where, what, fix)] for k, v in a.items()]}
-        raise TypeError(f"{what}: its constructor's {where} is a {type(a).__name__}, which a "
-                        f"checkpoint cannot hold without pickle{fix}")
+        kind = a.type_name if isinstance(a, Unrecorded) else type(a).__name__
+        raise TypeError(f"{what}: its constructor's {where} is a {kind}, which a checkpoint "
+                        f"cannot hold without pickle{fix}")
 
 
 def _dtype_name(d):

@@ -1,5 +1,6 @@
 """mg.save / mg.load: round trips of model and optimizer state, atomic writes, and clear
 errors for files that are not minigrad checkpoints (never unpickled)."""
+import copy
 import io
 import os
 import pickle
@@ -356,10 +357,19 @@ class TiedLM(nn.Module):
 
 
 def test_a_module_records_its_constructor_arguments():
-    lin = nn.Linear(3, 4, bias=False)
-    assert lin._init_args == ((3, 4), {"bias": False})
-    seq = nn.Sequential(lin, nn.Tanh())
-    assert seq._init_args[0][0] is lin
+    lin = nn.Linear(3, 4, bias=False, dtype=mg.float64)
+    assert lin._init_args == ((3, 4), {"bias": False, "dtype": np.float64})
+    # A module argument is kept as its recipe, not itself: no weights are held.
+    seq = nn.Sequential(lin, nn.Dropout(0.1))
+    spec = seq._init_args[0][0]
+    assert isinstance(spec, nn.module.ModuleSpec) and spec.cls is nn.Linear
+    assert spec.args == (3, 4) and spec.kwargs["bias"] is False
+    # Anything else is not kept either, and the module still copies (TransformerEncoder
+    # deep-copies its layer; ModuleList takes a generator).
+    held = TakesAnArray(np.ones((2, 2)))
+    assert isinstance(held._init_args[0][0], nn.module.Unrecorded)
+    clone = copy.deepcopy(nn.ModuleList(nn.Linear(2, 2) for _ in range(2)))
+    assert len(clone) == 2
 
 
 @pytest.mark.parametrize("suffix", ["npz", "safetensors"])
