@@ -1,7 +1,10 @@
 """mg.save / mg.load: round trips of model and optimizer state, atomic writes, and clear
 errors for files that are not minigrad checkpoints (never unpickled)."""
+import copy
+import io
 import os
 import pickle
+import sys
 import zipfile
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import minigrad as mg
 import minigrad.io
 from minigrad import nn, optim
+from minigrad.models.language_model import RNNLanguageModel
 
 
 def small_model():
@@ -78,11 +82,11 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, m
     mg.save({"w": np.ones(3)}, path)
     before = path.read_bytes()
 
-    def disk_full(f, **arrays):
+    def disk_full(f, arrays, header):
         f.write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(minigrad.io.np, "savez", disk_full)
+    monkeypatch.setattr(minigrad.io, "_write_npz", disk_full)
     with pytest.raises(OSError, match="No space left on device"):
         mg.save({"w": np.zeros(3)}, path)
     assert path.read_bytes() == before
@@ -90,7 +94,8 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, m
 
 
 def test_save_rejects_what_it_cannot_store_without_writing(tmp_path):
-    with pytest.raises(TypeError, match="mg.save: cannot store a object; only arrays, tensors"):
+    with pytest.raises(TypeError, match=r"mg.save: cannot store a object \(at x\); only "
+                                        r"arrays, tensors"):
         mg.save({"x": object()}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match=r"mg.save: dict keys must be str or int, got \(1, 2\)"):
         mg.save({(1, 2): 1}, tmp_path / "x.npz")
@@ -106,7 +111,8 @@ def test_a_plain_npz_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "plain.npz"
     np.savez(path, w=np.ones(2))
     with pytest.raises(ValueError, match=r"mg.load: .*plain.npz is not a readable minigrad "
-                                         r"checkpoint \(it has no __minigrad__ header\)"):
+                                         r"checkpoint \(it has no __minigrad__ header; a "
+                                         r"plain numpy.savez file is read with numpy.load\)"):
         mg.load(path)
 
 
@@ -133,11 +139,13 @@ def test_a_damaged_header_raises_a_clear_error(tmp_path, header):
         mg.load(path)
 
 
-def test_a_newer_version_is_rejected(tmp_path):
+def test_a_newer_version_is_rejected_naming_the_version(tmp_path):
     path = tmp_path / "new.npz"
     np.savez(path, __minigrad__=np.array('{"format": "minigrad-checkpoint", "version": 99, '
-                                         '"tree": null}'))
-    with pytest.raises(ValueError, match="it is version 99, newer than this minigrad"):
+                                         '"minigrad": "7.1.0", "tree": null}'))
+    with pytest.raises(ValueError, match=r"it was written by minigrad 7\.1\.0 in checkpoint "
+                                         r"format version 99; this minigrad .* reads versions "
+                                         r"up to 2: upgrade minigrad"):
         mg.load(path)
 
 
@@ -181,7 +189,7 @@ def test_checkpoint_is_a_zip_of_npy_files(tmp_path):
     path = tmp_path / "m.npz"
     mg.save({"w": np.ones(2)}, path)
     with zipfile.ZipFile(path) as z:
-        assert sorted(z.namelist()) == ["__minigrad__.npy", "a0.npy"]
+        assert sorted(z.namelist()) == ["__minigrad__.npy", "w.npy"]
 
 
 @pytest.mark.gpu
@@ -194,3 +202,359 @@ def test_gpu_state_saves_to_the_host_and_loads_back_onto_the_gpu(tmp_path):
     other.load_state_dict(sd)
     assert all(p.device == "cuda" for p in other.parameters())
     np.testing.assert_array_equal(other[2].weight.numpy(), model[2].weight.numpy())
+
+
+# ---------------------------------------------------------------- names, old files, open files
+
+def test_a_state_dict_is_stored_under_its_own_names(tmp_path):
+    lstm = nn.LSTM(3, 4, num_layers=2)
+    mg.save(lstm.state_dict(), tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as z:           # plain NumPy, no minigrad needed
+        assert set(z.files) == set(lstm.state_dict()) | {"__minigrad__"}
+        np.testing.assert_array_equal(z["weight_ih_l0"], lstm.weight_ih_l0.numpy())
+    # Nested structures join the names with "/"; names unfit for a file path are numbered.
+    mg.save({"model": lstm.state_dict(), "optim": {"state": {0: np.ones(2)}},
+             "odd": {"a b/../c": np.zeros(1)}}, tmp_path / "n.npz")
+    with np.load(tmp_path / "n.npz") as z:
+        np.testing.assert_array_equal(z["model/bias_hh_l1"], lstm.bias_hh_l1.numpy())
+        np.testing.assert_array_equal(z["optim/state/0"], np.ones(2))
+        assert not any(".." in k for k in z.files)
+    back = mg.load(tmp_path / "n.npz")
+    assert set(back["odd"]) == {"a b/../c"} and back["optim"]["state"][0].tolist() == [1, 1]
+
+
+def test_a_checkpoint_in_the_version_1_format_still_loads():
+    # Written by the mg.save of minigrad 0.1.0 (arrays under "a0", "a1", ...).
+    path = os.path.join(os.path.dirname(__file__), "data", "checkpoint_v1.npz")
+    ckpt = mg.load(path)
+    assert ckpt["epoch"] == 7 and ckpt["note"] == "v1" and ckpt["shape"] == (2, 3)
+    np.testing.assert_array_equal(ckpt["ids"], np.arange(4))
+    np.testing.assert_allclose(ckpt["model"]["bias"], [-0.27686763, -0.1350002], rtol=1e-6)
+    assert ckpt["model"]["weight"].shape == (2, 3) and ckpt["model"]["weight"].dtype == np.float32
+    assert ckpt["optim"]["param_groups"][0]["momentum"] == 0.9
+    np.testing.assert_allclose(ckpt["optim"]["state"][1]["momentum_buffer"], [4, 4])
+    model = nn.Linear(3, 2)
+    model.load_state_dict(ckpt["model"])
+    np.testing.assert_array_equal(model.bias.numpy(), ckpt["model"]["bias"])
+
+
+@pytest.mark.parametrize("format", ["npz", "safetensors"])
+def test_an_open_file_round_trips_and_stays_the_callers(tmp_path, format):
+    sd = small_model().state_dict()
+    with open(tmp_path / "f.bin", "wb") as f:
+        f.write(b"")
+        mg.save(sd, f, format=format)
+        assert not f.closed
+    with open(tmp_path / "f.bin", "rb") as f:
+        back = mg.load(f)                                 # the format is told by its bytes
+        assert not f.closed
+    assert list(back) == list(sd) or format == "safetensors"
+    for k, v in sd.items():
+        np.testing.assert_array_equal(back[k], v.numpy())
+    buf = io.BytesIO()
+    mg.save({"x": np.arange(3), "n": 1}, buf, format=format)
+    buf.seek(0)
+    assert mg.load(buf)["n"] == 1
+
+
+def test_a_non_seekable_stream_loads():
+    buf = io.BytesIO()
+    mg.save({"x": np.arange(3)}, buf)
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data):
+            self.src = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self.src.readinto(b)
+
+    np.testing.assert_array_equal(mg.load(Pipe(buf.getvalue()))["x"], np.arange(3))
+
+
+def test_text_mode_files_and_unknown_formats_are_refused(tmp_path):
+    with open(tmp_path / "t.txt", "w") as f:
+        with pytest.raises(TypeError, match=r"mg.save: expected a path or a file opened for "
+                                            r"binary writing \('wb'\), got TextIOWrapper in text"):
+            mg.save({"x": 1}, f)
+    with open(tmp_path / "t.txt") as f:
+        with pytest.raises(TypeError, match=r"mg.load: .*binary reading \('rb'\)"):
+            mg.load(f)
+    with pytest.raises(ValueError, match="format must be 'npz' or 'safetensors', got 'pt'"):
+        mg.save({"x": 1}, io.BytesIO(), format="pt")
+
+
+def test_a_path_is_saved_by_its_suffix(tmp_path):
+    mg.save({"w": np.ones(2)}, tmp_path / "m.pt")            # a torch-style name: npz inside
+    assert (tmp_path / "m.pt").read_bytes()[:4] == b"PK\x03\x04"
+    mg.save({"w": np.ones(2)}, tmp_path / "m.safetensors")
+    assert (tmp_path / "m.safetensors").read_bytes()[8:9] == b"{"
+    assert mg.load(tmp_path / "m.pt")["w"].tolist() == mg.load(tmp_path / "m.safetensors")["w"]\
+        .tolist() == [1, 1]
+
+
+# ---------------------------------------------------------------------------- safetensors
+
+def test_safetensors_files_are_read_by_the_safetensors_package(tmp_path):
+    import safetensors.numpy
+    model = small_model()
+    mg.save(model.state_dict(), tmp_path / "m.safetensors")
+    read = safetensors.numpy.load_file(tmp_path / "m.safetensors")
+    assert set(read) == set(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert read[k].dtype == v.dtype
+        np.testing.assert_array_equal(read[k], v.numpy())
+    # And a file the package wrote (as from PyTorch or Hugging Face) loads as a flat dict.
+    safetensors.numpy.save_file({"emb.weight": np.eye(3, dtype=np.float32)},
+                                tmp_path / "hf.safetensors")
+    back = mg.load(tmp_path / "hf.safetensors")
+    assert list(back) == ["emb.weight"] and back["emb.weight"].dtype == np.float32
+    np.testing.assert_array_equal(back["emb.weight"], np.eye(3))
+
+
+def test_safetensors_keeps_minigrad_structure(tmp_path):
+    mg.manual_seed(0)
+    model = small_model()
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    train_steps(model, opt, 1)
+    mg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 1},
+            tmp_path / "c.safetensors")
+    back = mg.load(tmp_path / "c.safetensors")
+    assert back["epoch"] == 1 and back["optim"]["param_groups"][0]["lr"] == 0.01
+    opt2 = optim.Adam(small_model().parameters())
+    opt2.load_state_dict(back["optim"])
+    np.testing.assert_array_equal(back["model"]["2.bias"], model[2].bias.numpy())
+
+
+def test_safetensors_errors_are_ours(tmp_path, monkeypatch):
+    with pytest.raises(TypeError, match="safetensors cannot hold array 'names' of dtype <U3"):
+        mg.save({"names": np.array(["abc"])}, tmp_path / "s.safetensors")
+    assert os.listdir(tmp_path) == []
+    monkeypatch.setitem(sys.modules, "safetensors", None)      # as if it were not installed
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"need the safetensors package: pip install -e "
+                                          r"'\.\[safetensors\]'"):
+        mg.save({"w": np.ones(1)}, tmp_path / "s.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------------- whole modules
+
+class TiedLM(nn.Module):
+    """A user's model, defined at module level so a file can name it."""
+
+    def __init__(self, vocab, hidden, *, tie=True, dtype=None):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, hidden, dtype=dtype)
+        self.out = nn.Linear(hidden, vocab, dtype=dtype)
+        if tie:
+            self.out.weight = self.emb.weight
+
+    def forward(self, x):
+        return self.out(self.emb(x))
+
+
+def test_a_module_records_its_constructor_arguments():
+    lin = nn.Linear(3, 4, bias=False, dtype=mg.float64)
+    assert lin._init_args == ((3, 4), {"bias": False, "dtype": np.float64})
+    # A module argument is kept as its recipe, not itself: no weights are held.
+    seq = nn.Sequential(lin, nn.Dropout(0.1))
+    spec = seq._init_args[0][0]
+    assert isinstance(spec, nn.module.ModuleSpec) and spec.cls is nn.Linear
+    assert spec.args == (3, 4) and spec.kwargs["bias"] is False
+    # Anything else is not kept either, and the module still copies (TransformerEncoder
+    # deep-copies its layer; ModuleList takes a generator).
+    held = TakesAnArray(np.ones((2, 2)))
+    assert isinstance(held._init_args[0][0], nn.module.Unrecorded)
+    clone = copy.deepcopy(nn.ModuleList(nn.Linear(2, 2) for _ in range(2)))
+    assert len(clone) == 2
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+def test_a_whole_module_saves_and_rebuilds_without_pickle(tmp_path, suffix):
+    mg.manual_seed(0)
+    model = TiedLM(7, 4, tie=True)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    x = mg.tensor([[1, 2, 3]])
+    opt.zero_grad()
+    mg.functional.cross_entropy(model(x), [[2, 3, 4]]).backward()
+    opt.step()
+    model.eval()
+    path = tmp_path / f"whole.{suffix}"
+    mg.save(model, path)
+    with pytest.raises(ValueError, match=r"holds a whole nn.Module \(tests.test_io.TiedLM\); "
+                                         r"pass weights_only=False"):
+        mg.load(path)
+    back = mg.load(path, weights_only=False, map_location="cpu")
+    assert type(back) is TiedLM and back.training is False
+    assert back.out.weight is back.emb.weight                  # the constructor tied them again
+    np.testing.assert_array_equal(back(x).numpy(), model(x).numpy())
+    assert all(p.grad is None for p in back.parameters())      # gradients are not saved
+    # The state_dict is there under its own names.
+    if suffix == "npz":
+        with np.load(path) as z:
+            np.testing.assert_array_equal(z["emb.weight"], model.emb.weight.numpy())
+
+
+def test_nested_modules_dtypes_and_module_arguments_rebuild(tmp_path):
+    mg.manual_seed(1)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0)
+    models = [nn.Sequential(nn.Embedding(5, 3), nn.GRU(3, 4, num_layers=2)).double(),
+              TiedLM(6, 3, tie=False, dtype=mg.float64),
+              nn.TransformerEncoder(layer, 2),
+              RNNLanguageModel(9, 4, 4, cell="gru", tie_weights=True, pad_id=0)]
+    for i, model in enumerate(models):
+        mg.save({"model": model, "step": i}, tmp_path / "m.npz")
+        back = mg.load(tmp_path / "m.npz", weights_only=False)
+        assert back["step"] == i and type(back["model"]) is type(model)
+        for (k, p), (k2, q) in zip(model.state_dict().items(), back["model"].state_dict().items()):
+            assert k == k2 and p.dtype == q.dtype
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def local_class():
+    class Local(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+    return Local()
+
+
+class TakesAnArray(nn.Module):
+    def __init__(self, table):
+        super().__init__()
+        self.w = nn.Parameter(mg.tensor(table))
+
+
+@pytest.mark.parametrize("obj, match", [
+    (local_class(), r"the Local as a whole module: its class is defined inside a function"),
+    (TakesAnArray(np.ones((2, 2))), r"its constructor's argument 1 is a ndarray, which a "
+                                    r"checkpoint cannot hold without pickle"),
+    ({"m": nn.Sequential(TakesAnArray(np.ones(2)))}, r"the TakesAnArray as a whole module"),
+])
+def test_what_cannot_be_stored_says_to_save_the_state_dict(tmp_path, obj, match):
+    with pytest.raises(TypeError, match=match + r".*save its state_dict\(\) instead"):
+        mg.save(obj, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match=r"cannot store a SGD; .* Save its state_dict\(\)"):
+        mg.save(optim.SGD(small_model().parameters(), lr=1), tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_map_location(tmp_path):
+    mg.save({"w": np.ones(2)}, tmp_path / "m.npz")
+    assert isinstance(mg.load(tmp_path / "m.npz", map_location="cpu")["w"], np.ndarray)
+
+    class Device:                                  # torch.device-like: has .type
+        type = "cpu"
+
+    assert mg.load(tmp_path / "m.npz", map_location=Device())["w"].tolist() == [1, 1]
+    with pytest.raises(ValueError, match=r"map_location takes 'cpu', 'cuda' or a device, got "
+                                         r"'tpu'"):
+        mg.load(tmp_path / "m.npz", map_location="tpu")
+
+
+# ----------------------------------------------------------- errors name what the user gave
+
+def test_a_missing_folder_is_named(tmp_path):
+    folder = tmp_path / "runs" / "exp1"
+    with pytest.raises(FileNotFoundError, match=f"mg.save: cannot write .*: folder "
+                                                f"{folder} does not exist"):
+        mg.save({"w": np.ones(1)}, folder / "m.npz")
+    with pytest.raises(FileNotFoundError, match=f"folder {folder} does not exist"):
+        mg.load(folder / "m.npz")
+    assert not any(".tmp-" in n for n in os.listdir(tmp_path))
+
+
+def test_a_file_that_is_not_a_checkpoint_says_so_without_talk_of_pickles(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_bytes(b"garbage bytes, not a zip file")
+    with pytest.raises(ValueError) as err:
+        mg.load(path)
+    assert "is not a readable minigrad checkpoint (it starts with b'garbage " in str(err.value)
+    assert "pickle" not in str(err.value)
+
+
+# ------------------------------------------------------------------ stale temporary files
+
+def test_save_removes_stale_temporaries_of_its_target_only(tmp_path):
+    mg.save({"w": np.ones(1)}, tmp_path / "m.npz")
+    (tmp_path / ".m.npz.tmp-killed1").write_bytes(b"PK half")       # left by kill -9
+    (tmp_path / ".other.npz.tmp-killed2").write_bytes(b"PK half")   # another target's
+    mg.save({"w": np.ones(1)}, tmp_path / "m.npz")
+    assert sorted(os.listdir(tmp_path)) == [".other.npz.tmp-killed2", "m.npz"]
+
+
+@pytest.mark.skipif(minigrad.io.fcntl is None, reason="no fcntl: stale files are not removed")
+def test_save_never_removes_the_temporary_of_a_save_still_running(tmp_path):
+    running = open(tmp_path / ".m.npz.tmp-running", "xb")
+    minigrad.io.fcntl.flock(running.fileno(), minigrad.io.fcntl.LOCK_EX)
+    try:
+        mg.save({"w": np.ones(1)}, tmp_path / "m.npz")
+        assert (tmp_path / ".m.npz.tmp-running").exists()
+    finally:
+        running.close()                                       # the running save dies
+    mg.save({"w": np.ones(1)}, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+# --------------------------------------------------------------------- any array round-trips
+
+from hypothesis import example, given, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+DTYPES = st.sampled_from([np.float32, np.float64, np.float16, np.int64, np.int32, np.int8,
+                          np.uint8, np.bool_])
+
+
+@given(arrays=st.dictionaries(
+           st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
+                   max_size=8),
+           DTYPES.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3,
+                                                                    min_side=0, max_side=3))),
+           max_size=4),
+       format=st.sampled_from(["npz", "safetensors"]), fortran=st.booleans())
+@example(arrays={"0": np.array(0, np.float32)}, format="npz", fortran=False)   # 0-d stays 0-d
+def test_any_flat_dict_of_arrays_round_trips(arrays, format, fortran):
+    if fortran:
+        arrays = {k: np.asfortranarray(v) for k, v in arrays.items()}
+    buf = io.BytesIO()
+    mg.save(arrays, buf, format=format)
+    buf.seek(0)
+    back = mg.load(buf)
+    assert set(back) == set(arrays)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        np.testing.assert_array_equal(back[k], v)
+
+
+@pytest.mark.gpu
+def test_map_location_cuda_puts_arrays_and_modules_on_the_gpu(tmp_path):
+    model = small_model()
+    mg.save({"sd": model.state_dict(), "model": model}, tmp_path / "m.npz")
+    back = mg.load(tmp_path / "m.npz", weights_only=False, map_location="cuda")
+    assert all(mg.backend.is_cupy_array(v) for v in back["sd"].values())
+    assert all(p.device == "cuda" for p in back["model"].parameters())
+    mg.save(back["model"], tmp_path / "g.npz")                     # saved from the GPU
+    again = mg.load(tmp_path / "g.npz", weights_only=False)
+    np.testing.assert_array_equal(again[2].weight.numpy(), model[2].weight.numpy())
+
+
+@pytest.mark.parametrize("patch", ["encrypted", "unknown compression"])
+def test_zip_members_it_cannot_read_are_refused_clearly(tmp_path, patch):
+    path = tmp_path / "m.npz"
+    mg.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):      # local and central headers
+        pos = data.find(sig)
+        while pos >= 0:
+            if patch == "encrypted":
+                data[pos + at] |= 1
+            else:
+                data[pos + at + 2:pos + at + 4] = (99).to_bytes(2, "little")
+            pos = data.find(sig, pos + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"is not a readable minigrad checkpoint \(.*(encrypt|"
+                                         r"compression)"):
+        mg.load(path)

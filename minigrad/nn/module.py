@@ -3,6 +3,7 @@
 Assigning a Parameter or a Module to an attribute registers it under that name, so
 ``named_parameters()`` and ``state_dict()`` give torch's dotted names ("encoder.weight_ih_l0").
 """
+import contextvars
 from collections import OrderedDict
 
 import numpy as np
@@ -37,9 +38,65 @@ def _as_host_array(value, name):
         raise TypeError(f"load_state_dict: value for {name!r} is not an array ({e})") from None
 
 
+# Set by mg.load while it rebuilds a whole module from a file: an object whose
+# ``charge(name, param)`` raises once the constructors have given parameters more bytes than
+# the file's own state accounts for. Arguments from a hostile file could ask for any size;
+# this stops the rebuild at the first parameter past the budget, before an initialiser writes
+# to (and so commits) its memory.
+parameter_budget = contextvars.ContextVar("minigrad_parameter_budget", default=None)
+
+
+def _charge(name, param):
+    budget = parameter_budget.get()
+    if budget is not None and param is not None:
+        budget.charge(name, param)
+
+
+class ModuleSpec:
+    """A module given as a constructor argument, recorded as its recipe (its class and its own
+    recorded arguments) rather than itself: no weights are kept alive, and the outer module's
+    state_dict holds the weights that matter."""
+    __slots__ = ("cls", "args", "kwargs")
+
+    def __init__(self, cls, args, kwargs):
+        self.cls, self.args, self.kwargs = cls, args, kwargs
+
+
+class Unrecorded:
+    """Stands for a constructor argument that a checkpoint cannot hold (an array, a generator,
+    any other object); saving the whole module then says to save its state_dict instead."""
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name):
+        self.type_name = type_name
+
+
+def _record(value):
+    """A constructor argument as mg.save can store it: JSON values, dtypes and classes as they
+    are, containers copied, modules as their recipe, anything else as ``Unrecorded``."""
+    if value is None or isinstance(value, (bool, int, float, str, np.generic, np.dtype, type)):
+        return value
+    if isinstance(value, Module):
+        args, kwargs = value._init_args
+        return ModuleSpec(type(value), args, kwargs)
+    if type(value) in (list, tuple):
+        return type(value)(_record(v) for v in value)
+    if type(value) is dict:
+        return {k: _record(v) for k, v in value.items()}
+    return Unrecorded(type(value).__name__)
+
+
 class Module:
     """Base class of every layer. Subclasses set parameters and sub-modules as attributes in
     ``__init__`` and write ``forward``."""
+
+    def __new__(cls, *args, **kwargs):
+        # The arguments the module is built with: mg.save stores a whole module as its class,
+        # these arguments and its state_dict (no pickle), and mg.load rebuilds it.
+        self = super().__new__(cls)
+        object.__setattr__(self, "_init_args", (tuple(_record(a) for a in args),
+                                                {k: _record(v) for k, v in kwargs.items()}))
+        return self
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -53,6 +110,7 @@ class Module:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  "before assigning attributes")
         if isinstance(value, Parameter) or (value is None and name in params):
+            _charge(name, value)
             self._modules.pop(name, None)
             params[name] = value                 # None: an optional parameter left out
         elif isinstance(value, Module):
@@ -66,6 +124,7 @@ class Module:
     def register_parameter(self, name, param):
         """Register ``param``, or None for an optional one such as a missing bias (it then
         shows in neither ``parameters()`` nor ``state_dict()``, as in torch)."""
+        _charge(name, param)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 

@@ -1,0 +1,88 @@
+"""What does mg.load do with a hostile checkpoint file?
+
+For each file of tests/hostile_files.py (a huge declared shape, zip bombs, forged safetensors
+headers, truncated files, garbage, module files naming os.system, a class never imported, or
+constructor arguments far larger than their weights), builds it in a temporary folder and
+prints its size, the error mg.load raises, the time that took (one call, wall clock, tracing
+off), the peak memory Python allocated meanwhile (tracemalloc, a second call) and, on Linux,
+how much the peak resident memory grew (a third call, in a forked child whose high-water mark
+starts afresh). tracemalloc counts memory asked for even if never touched: for the module
+whose arguments ask for 10 GB it shows the constructor's lazily granted np.zeros, which the
+resident figure shows was never used.
+
+    python benchmarks/hostile_checkpoints.py
+"""
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minigrad as mg  # noqa: E402
+from tests.hostile_files import HOSTILE, HOSTILE_RSS  # noqa: E402
+
+
+def size(n):
+    if n >= 2 ** 30:
+        return f"{n / 2 ** 30:.1f} GiB"
+    return f"{n / 2 ** 20:.1f} MiB" if n >= 2 ** 20 else f"{n / 2 ** 10:.1f} KiB"
+
+
+def attempt(path, kwargs):
+    try:
+        mg.load(path, **kwargs)
+    except Exception as e:  # noqa: BLE001  (the point is to show whatever it raises)
+        return f"{type(e).__name__}: {e}".replace(path, os.path.basename(path))
+    return "(loaded without an error)"
+
+
+def peak_rss_growth(path, kwargs):
+    """Peak resident memory growth of one load, in a forked child; None where unsupported."""
+    if not (hasattr(os, "fork") and os.path.exists("/proc/self/status")):
+        return None
+
+    def hwm():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            before = hwm()
+            attempt(path, kwargs)
+            os.write(write, str(hwm() - before).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        growth = int(f.read())
+    os.waitpid(pid, 0)
+    return growth
+
+
+def main():
+    print(f"mg.load on hostile files (minigrad {mg.__version__}, default max_bytes = "
+          f"{mg.io.DEFAULT_MAX_BYTES / 2 ** 30:.0f} GiB)\n")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, build, kwargs, _ in HOSTILE + HOSTILE_RSS:
+            path = build(folder)
+            start = time.perf_counter()
+            error = attempt(path, kwargs)
+            seconds = time.perf_counter() - start
+            tracemalloc.start()
+            attempt(path, kwargs)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            rss = peak_rss_growth(path, kwargs)
+            extra = f", load({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs \
+                else ""
+            rss = "" if rss is None else f", resident memory +{size(rss)}"
+            print(f"- {name} ({size(os.path.getsize(path))} file{extra}): "
+                  f"{seconds * 1e3:.1f} ms, tracemalloc peak {size(peak)}{rss}\n    {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Hostile checkpoint files, built small on disk: each claims far more than it holds, inflates
+far past what it declares, is cut short, or names something other than a model to rebuild.
+
+``HOSTILE`` lists (name, build, load keywords, the error ``mg.load`` must raise). Shared by
+tests/test_io_hostile.py and benchmarks/hostile_checkpoints.py.
+"""
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+import minigrad as mg
+
+MiB = 2 ** 20
+
+
+def _npy_header(shape, descr="<f8"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                                "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def _header_member(tree, version=2):
+    buf = io.BytesIO()
+    text = json.dumps({"format": "minigrad-checkpoint", "version": version, "tree": tree})
+    np.lib.format.write_array(buf, np.array(text))
+    return buf.getvalue()
+
+
+def _state_tree(names):
+    return {"__dict__": [[n, {"__array__": n}] for n in names]}
+
+
+def _npz(path, tree, members=(), deflated=()):
+    """A zip holding the minigrad header for ``tree`` and ``members`` (name -> bytes, stored);
+    ``deflated`` (name -> iterable of byte chunks) are compressed while written, so a large
+    inflated size never sits in memory here either."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__minigrad__.npy", _header_member(tree))
+        for name, data in dict(members).items():
+            z.writestr(name + ".npy", data)
+        for name, chunks in dict(deflated).items():
+            info = zipfile.ZipInfo(name + ".npy")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(info, "w", force_zip64=True) as m:
+                for chunk in chunks:
+                    m.write(chunk)
+    return path
+
+
+def huge_shape(folder):
+    """1 KB that declares 10^10 float64 (74.5 GiB)."""
+    return _npz(os.path.join(folder, "huge_shape.npz"), _state_tree(["w"]),
+                {"w": _npy_header((10 ** 10,)) + bytes(64)})
+
+
+def forged_size(folder):
+    """Declares 2^24 float64 (128 MiB, under the cap) and holds 64 bytes of it."""
+    return _npz(os.path.join(folder, "forged_size.npz"), _state_tree(["w"]),
+                {"w": _npy_header((2 ** 24,)) + bytes(64)})
+
+
+def zip_bomb(folder):
+    """64 KB deflated that declares 16 float64 and inflates to 64 MiB."""
+    zeros = bytes(MiB)
+    return _npz(os.path.join(folder, "zip_bomb.npz"), _state_tree(["w"]),
+                deflated={"w": [_npy_header((16,))] + [zeros] * 64})
+
+
+def zip_bomb_declared(folder):
+    """64 KB deflated that truly inflates to the 64 MiB it declares; loaded with a 16 MiB
+    cap, as a user loading files from others would."""
+    zeros = bytes(MiB)
+    return _npz(os.path.join(folder, "zip_bomb_declared.npz"), _state_tree(["w"]),
+                deflated={"w": [_npy_header((8 * MiB,))] + [zeros] * 64})
+
+
+def truncated(folder):
+    """A real 1 MiB checkpoint cut in half."""
+    path = os.path.join(folder, "truncated.npz")
+    mg.save({"w": np.ones(MiB // 8)}, path)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    return path
+
+
+def garbage(folder):
+    path = os.path.join(folder, "garbage.npz")
+    with open(path, "wb") as f:
+        f.write(np.random.default_rng(0).bytes(4096))
+    return path
+
+
+def _safetensors_file(path, header, data=b""):
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+    return path
+
+
+def st_offsets_past_end(folder):
+    """A safetensors header whose tensor runs 3984 bytes past the end of the file."""
+    return _safetensors_file(os.path.join(folder, "offsets.safetensors"),
+                             {"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}},
+                             bytes(16))
+
+
+def st_huge_shape(folder):
+    return _safetensors_file(os.path.join(folder, "huge.safetensors"),
+                             {"w": {"dtype": "F64", "shape": [10 ** 10],
+                                    "data_offsets": [0, 8 * 10 ** 10]}}, bytes(16))
+
+
+def st_header_length(folder):
+    """The first 8 bytes claim a 1 TiB header."""
+    path = os.path.join(folder, "header_length.safetensors")
+    with open(path, "wb") as f:
+        f.write((2 ** 40).to_bytes(8, "little") + b'{"w": {}}')
+    return path
+
+
+def st_trailing_data(folder):
+    """A 16-byte tensor followed by 8 MiB of data no tensor declares."""
+    return _safetensors_file(os.path.join(folder, "trailing.safetensors"),
+                             {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+                             bytes(16 + 8 * MiB))
+
+
+def st_truncated(folder):
+    path = os.path.join(folder, "truncated.safetensors")
+    mg.save({"w": np.ones(MiB // 8)}, path)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    return path
+
+
+def _module_file(path, module, qualname, args, state=()):
+    tree = {"__module__": [module, qualname], "args": args, "kwargs": [],
+            "state": [[n, {"__array__": n}] for n, _ in state], "training": True}
+    return _npz(path, tree, dict(state))
+
+
+def module_not_imported(folder):
+    return _module_file(os.path.join(folder, "not_imported.npz"), "evil_payload", "Net", [])
+
+
+def module_os_system(folder):
+    return _module_file(os.path.join(folder, "os_system.npz"), "os", "system", ["echo pwned"])
+
+
+def module_not_a_module(folder):
+    return _module_file(os.path.join(folder, "not_a_module.npz"), "collections", "OrderedDict",
+                        [])
+
+
+def module_huge_state(folder):
+    """nn.Linear(100000, 100000) (40 GB if built), its weight declared in a 1 KB file."""
+    return _module_file(os.path.join(folder, "huge_module.npz"), "minigrad.nn.layers", "Linear",
+                        [10 ** 5, 10 ** 5],
+                        [("weight", _npy_header((10 ** 5, 10 ** 5), "<f4") + bytes(64))])
+
+
+def module_huge_arguments(folder):
+    """nn.Linear(50000, 50000) (10 GB of float32 once initialised) with a 1-element state."""
+    w = io.BytesIO()
+    np.lib.format.write_array(w, np.ones((1, 1), np.float32))
+    return _module_file(os.path.join(folder, "huge_arguments.npz"), "minigrad.nn.layers",
+                        "Linear", [50000, 50000, False], [("weight", w.getvalue())])
+
+
+def module_wrong_shape(folder):
+    """nn.Linear(2, 3) with a stored weight of another shape."""
+    w = io.BytesIO()
+    np.lib.format.write_array(w, np.ones((5, 5), np.float32))
+    b = io.BytesIO()
+    np.lib.format.write_array(b, np.ones(3, np.float32))
+    return _module_file(os.path.join(folder, "wrong_shape.npz"), "minigrad.nn.layers", "Linear",
+                        [2, 3], [("weight", w.getvalue()), ("bias", b.getvalue())])
+
+
+def deep_nesting(folder):
+    """A header nested 100000 lists deep."""
+    text = '{"format": "minigrad-checkpoint", "version": 2, "tree": ' + \
+        '{"__list__": [' * 100000 + "1" + "]}" * 100000 + "}"
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.array(text))
+    path = os.path.join(folder, "deep.npz")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__minigrad__.npy", buf.getvalue())
+    return path
+
+
+NOT_READABLE = "is not a readable minigrad checkpoint"
+WHOLE = {"weights_only": False}
+HOSTILE = [
+    ("huge declared shape", huge_shape, {},
+     r"array 'w' declares shape \(10000000000,\) float64 = 74.5 GiB, which passes "
+     r"max_bytes=4294967296 \(4.0 GiB\)"),
+    ("declared size not in the file", forged_size, {},
+     r"array 'w' declares shape \(16777216,\) float64 = 134217728 bytes, but the file holds "
+     r"64 bytes for it"),
+    ("zip bomb (inflates past its declared size)", zip_bomb, {},
+     r"array 'w' declares 128 bytes, but its compressed data inflates past 1048576 bytes"),
+    ("zip bomb (declared, over max_bytes)", zip_bomb_declared, {"max_bytes": 16 * MiB},
+     r"array 'w' declares shape \(8388608,\) float64 = 64.0 MiB, which passes "
+     r"max_bytes=16777216"),
+    ("truncated .npz", truncated, {}, NOT_READABLE),
+    ("garbage bytes", garbage, {}, r"it starts with b'.*', where a minigrad \.npz"),
+    ("safetensors offsets past the end", st_offsets_past_end, {},
+     r"the safetensors package refused it"),
+    ("safetensors huge declared shape", st_huge_shape, {},
+     r"array 'w' declares shape \(10000000000,\) F64 = 74.5 GiB"),
+    ("safetensors header length past the end", st_header_length, {},
+     r"its safetensors header claims 1099511627776 bytes, but the file has 9"),
+    ("safetensors data beyond its tensors", st_trailing_data, {},
+     r"it holds 8388624 bytes of data where its tensors declare 16"),
+    ("truncated .safetensors", st_truncated, {}, NOT_READABLE),
+    ("module from a module not imported", module_not_imported, WHOLE,
+     r"it holds evil_payload.Net, but module 'evil_payload' is not imported; mg.load never "
+     r"imports"),
+    ("module naming os.system", module_os_system, WHOLE,
+     r"it names os.system, which is not an nn.Module subclass"),
+    ("module naming a class that is not a Module", module_not_a_module, WHOLE,
+     r"it names collections.OrderedDict, which is not an nn.Module subclass"),
+    ("module with a huge declared state", module_huge_state, WHOLE,
+     r"array 'weight' declares shape \(100000, 100000\) float32 = 37.3 GiB"),
+    ("module whose state does not fit its class", module_wrong_shape, WHOLE,
+     r"parameter 'weight' is stored with shape \(5, 5\), but the rebuilt Linear\(2, 3\) "
+     r"has \(3, 2\)"),
+    ("header nested 100000 deep", deep_nesting, {}, NOT_READABLE),
+]
+
+# Measured by peak resident memory, not tracemalloc: the constructor's np.zeros does ask for
+# 10 GB, which the OS grants lazily (or refuses at once), and the rebuild stops before an
+# initialiser touches a page of it.
+HOSTILE_RSS = [
+    ("module whose arguments ask for 10 GB", module_huge_arguments, WHOLE,
+     r"rebuilding Linear\(50000, 50000, False\) (asked for a parameter 'weight' of shape "
+     r"\(50000, 50000\) float32 = 9.3 GiB, more than the state stored in the file accounts "
+     r"for|failed: MemoryError)"),
+]
