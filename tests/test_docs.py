@@ -106,3 +106,75 @@ def test_nothing_points_outside_the_repository():
     offenders = [f"{name}: {m.group(0)}" for name, text in tracked_text_files()
                  for m in outside.finditer(text)]
     assert not offenders, "references to files outside the repository:\n" + "\n".join(offenders)
+
+
+# ----------------------------------------------------------------------------- docs/api.md
+
+API_PAGE = ROOT / "docs" / "api.md"
+# the modules (and classes) whose public names the page must name, each under its own
+# "## `name`" heading
+DOCUMENTED = ["minigrad", "minigrad.Tensor", "minigrad.cuda", "minigrad.nn", "minigrad.nn.Module",
+              "minigrad.nn.init", "minigrad.nn.utils", "minigrad.functional", "minigrad.optim",
+              "minigrad.optim.Optimizer", "minigrad.decoding", "minigrad.metrics",
+              "minigrad.data", "minigrad.models"]
+
+
+def public_names(dotted):
+    """A module's ``__all__``; without one, the names it defines itself that do not start with
+    '_' (not imported modules or helpers). A class: its attributes not starting with '_'."""
+    import importlib
+    import inspect
+    import types
+    try:
+        obj = importlib.import_module(dotted)
+    except ImportError:
+        module, _, name = dotted.rpartition(".")
+        obj = getattr(importlib.import_module(module), name)
+    if inspect.isclass(obj):
+        return sorted(n for n in dir(obj) if not n.startswith("_"))
+    if hasattr(obj, "__all__"):
+        return list(obj.__all__)
+    return sorted(n for n, v in vars(obj).items() if not n.startswith("_")
+                  and not isinstance(v, types.ModuleType)
+                  and (getattr(v, "__module__", None) or "").startswith(dotted))
+
+
+def api_sections():
+    text = API_PAGE.read_text(encoding="utf-8")
+    parts = re.split(r"^## `([\w.]+)`[ \t]*$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def test_api_page_names_every_public_name():
+    sections = api_sections()
+    missing = []
+    for dotted in DOCUMENTED:
+        body = sections.get(dotted)
+        if body is None:
+            missing.append(f"{dotted}: no section headed ## `{dotted}`")
+            continue
+        # a name is documented when it starts or ends a code span: `name(...)`, `mg.name`
+        spans = re.findall(r"`([^`\n]+)`", body)
+        for name in public_names(dotted):
+            pattern = re.compile(rf"(^|[.\s]){re.escape(name)}($|[(\s.,=\[])")
+            if not any(pattern.search(span) for span in spans):
+                missing.append(f"{dotted}.{name}")
+    assert not missing, ("docs/api.md lacks these public names (add each, with its signature, "
+                         "shapes and meaning, under its module's heading):\n  "
+                         + "\n  ".join(missing))
+
+
+def test_api_page_links_resolve():
+    # the page's own anchors (#minigradnn ...) point at its headings
+    text = API_PAGE.read_text(encoding="utf-8")
+    anchors = {re.sub(r"[^\w-]", "", h.lower().replace(" ", "-"))
+               for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    for target in re.findall(r"\]\(#([^)]+)\)", text):
+        assert target in anchors, f"docs/api.md links to #{target}, which is no heading"
+
+
+def test_readme_links_the_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/api.md" in readme and "docs/course-notes.md" in readme
+    for link in re.findall(r"\]\(((?!https?:|#)[^)]+)\)", readme):
+        assert (ROOT / link).exists(), f"README links to {link}, which is not in the repository"
