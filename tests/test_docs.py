@@ -178,3 +178,22 @@ def test_readme_links_the_docs():
     assert "docs/api.md" in readme and "docs/course-notes.md" in readme
     for link in re.findall(r"\]\(((?!https?:|#)[^)]+)\)", readme):
         assert (ROOT / link).exists(), f"README links to {link}, which is not in the repository"
+
+
+def test_the_notes_page_lists_every_lesson_that_cites_a_section():
+    text = NOTES_PAGE.read_text(encoding="utf-8")
+    parts = re.split(r"^## Notes (\d{3}) ", text, flags=re.M)
+    listed = {}
+    for number, body in zip(parts[1::2], parts[2::2]):
+        for title, lessons in re.findall(r"^\| 「([^」]+)」 \|.*\| ([^|]*) \|$", body, flags=re.M):
+            listed[number, title] = {x.strip() for x in lessons.split(",")}
+    unlisted = []
+    for path in lesson_files():
+        if not path.name[:2].isdigit():
+            continue
+        for match in CITATION.finditer(path.read_text(encoding="utf-8")):
+            for title in re.findall(r"「([^」\n]+)」", match.group(2)):
+                if path.name[:2] not in listed.get((match.group(1), title), ()):
+                    unlisted.append(f"notes {match.group(1)}「{title}」: lesson {path.name[:2]}")
+    assert not unlisted, ("docs/course-notes.md's lessons column misses:\n"
+                          + "\n".join(sorted(set(unlisted))))
