@@ -11,10 +11,10 @@
 # 5. Train a tiny network with gradient descent (梯度下降) written by hand.
 #
 # **Notes followed**
-# - `004_16c6108468aafaaa.txt`, "1.2 循环神经网络 — 前向传播" (forward propagation, 前向传播):
+# - notes 004「1.2 循环神经网络」「前向传播」 (forward propagation):
 #   $a^{<t>} = g_1(W_{aa} a^{<t-1>} + W_{ax} x^{<t>} + b_a)$, $\hat y^{<t>} = g_2(W_{ya} a^{<t>} + b_y)$,
 #   with $x^{<t>}$ of shape $(n_x, m)$ and $a^{<t>}$ of shape $(n_a, m)$ (one column per example).
-# - `003_87c43a1a0841b2ba.txt`, "RNN — BPTT": training by backpropagation (反向传播) through the
+# - notes 003「RNN」, BPTT: training by backpropagation (反向传播) through the
 #   recorded computation; this lesson does it for one step, lesson 03 for a whole sequence.
 #
 # Run: `python lessons/01_tensors_autograd.py [--quick] [--device cuda]`. Default run: a few

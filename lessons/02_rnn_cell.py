@@ -2,25 +2,25 @@
 # # Lesson 02 — The RNN cell (循环神经网络单元)
 #
 # **Learning goals**
-# 1. Write one step of a recurrent neural network (循环神经网络 RNN) in the notation of notes 003,
+# 1. Write one step of a recurrent neural network (循环神经网络 RNN) in the notation of notes 003「RNN」,
 #    $h_t = \tanh(x_t U + h_{t-1} W + b_h)$, with row vectors.
-# 2. Write the same step in the notation of notes 004, $a^{<t>} = \tanh(W_a[a^{<t-1>}, x^{<t>}] + b_a)$,
+# 2. Write the same step in the notation of notes 004「前向传播」, $a^{<t>} = \tanh(W_a[a^{<t-1>}, x^{<t>}] + b_a)$,
 #    with column vectors and one stacked matrix, and prove the two equal.
 # 3. Find both inside the library's `nn.RNNCell` and `nn.RNN`: the same numbers.
 # 4. See parameter sharing (参数共享): one cell, applied at every time step.
-# 5. Know the kinds of RNN (不同类型的循环神经网络) by their shapes: one-to-one, one-to-many,
+# 5. Know the kinds of RNN (notes 004「不同类型的循环神经网络」) by their shapes: one-to-one, one-to-many,
 #    many-to-one, many-to-many of equal and of different lengths.
 #
 # **Notes followed**
-# - `003_87c43a1a0841b2ba.txt`, "RNN及变种 — RNN", formula (1):
+# - notes 003「RNN」(1):
 #   $h_t = f(x_t U + h_{t-1} W + b_h)$, $\hat y_t = \mathrm{softmax}(h_t V + b_y)$, $f = \tanh$;
 #   $x_t$ is $1 \times n_x$, $h_t$ is $1 \times n_h$, $U$ is $n_x \times n_h$, $W$ is $n_h \times n_h$.
-# - `004_16c6108468aafaaa.txt`, "1.2 循环神经网络 — 前向传播":
+# - notes 004「1.2 循环神经网络」「前向传播」:
 #   $a^{<t>} = g_1(W_{aa} a^{<t-1>} + W_{ax} x^{<t>} + b_a) = g_1(W_a[a^{<t-1>}, x^{<t>}] + b_a)$,
 #   $\hat y^{<t>} = g_2(W_{ya} a^{<t>} + b_y)$; $x^{<t>}$ is $(n_x, m)$, $a^{<t>}$ is $(n_a, m)$;
-#   and "不同类型的循环神经网络" (the kinds of RNN).
-# - `000_b4186f3d6e1ec203.txt`, "1、rnn 的基本原理": "将当前输入 $x_t$ 与上一时刻的 $h_{t-1}$
-#   进行 concat，紧接着进行全连接得到 $h_t$" — concatenate, then one fully connected layer.
+#   and notes 004「不同类型的循环神经网络」 (the kinds of RNN).
+# - notes 000「1、rnn 的基本原理」: join $x_t$ and $h_{t-1}$ into one vector, then one fully
+#   connected layer gives $h_t$.
 #
 # Run: `python lessons/02_rnn_cell.py [--quick] [--device cuda]` (a few seconds).
 
@@ -112,7 +112,7 @@ common.check(err < 1e-6, "our step equals nn.RNNCell")
 # %% [markdown]
 # ## 4. Unrolling in time: one cell, shared by every step
 # A sequence $x_1 \dots x_T$ is read by applying the *same* cell at each step (参数共享,
-# parameter sharing), starting from $h_0 = 0$ ("初始激活结果 $a^{<0>}$ 可以为零向量").
+# parameter sharing), starting from $h_0 = 0$ (notes 004 lets $a^{<0>}$ be the zero vector).
 # The parameters do not grow with $T$. `nn.RNN` runs this loop for a whole batch of sequences
 # (time-major: $(T, N, n_x)$, or $(N, T, n_x)$ with `batch_first=True`).
 
@@ -141,7 +141,7 @@ common.check(np.allclose(h_n.numpy()[0], hs.numpy()[-1], atol=1e-6), "h_n is the
 
 # %% [markdown]
 # ## 5. The kinds of RNN, by their shapes
-# From notes 004, "不同类型的循环神经网络". The cell is always the same; what changes is where
+# From notes 004「不同类型的循环神经网络」. The cell is always the same; what changes is where
 # inputs go in and where outputs $\hat y^{<t>}$ come out. Below each is built from an
 # `nn.RNN` and an output layer $\hat y_t = h_t V + b_y$ (`nn.Linear`), with $n_y$ classes.
 #
@@ -163,7 +163,7 @@ x_seq = mg.randn(N, T_x, n_x)
 # one-to-one: a single step from h_0 = 0
 y_11 = V(rnn(x_seq[:, :1])[0][:, 0])
 
-# one-to-many: the input once, then each output becomes the next input (notes 004, 文本生成)
+# one-to-many: the input once, then each output becomes the next input (notes 004「一种应用:文本生成」)
 x, state, outs = x_seq[:, :1], None, []
 for t in range(T_y):
     h_seq, state = rnn(x, state)                           # one step: (N, 1, n_h)

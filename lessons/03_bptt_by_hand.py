@@ -9,7 +9,7 @@
 # 4. See from formula (5) why the gradient reaching distant steps vanishes (梯度消失) when
 #    $W$ is small and explodes (梯度爆炸) when it is large.
 #
-# **Notes followed** — `003_87c43a1a0841b2ba.txt`, "RNN及变种 — RNN":
+# **Notes followed** — notes 003「RNN」(1)-(5):
 # - (1) $h_t = f(x_t U + h_{t-1} W + b_h)$, $\hat y_t = \mathrm{softmax}(h_t V + b_y)$, $f = \tanh$;
 #   row vectors: $x_t$ is $1 \times n_x$, $h_t$ is $1 \times n_h$, $U$ is $n_x \times n_h$,
 #   $W$ is $n_h \times n_h$, $V$ is $n_h \times \text{vocab\_size}$ (a batch stacks $N$ rows).

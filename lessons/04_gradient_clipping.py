@@ -9,11 +9,11 @@
 #    and the same run train once the gradients are clipped.
 #
 # **Notes followed**
-# - `003_87c43a1a0841b2ba.txt`, "RNN": "对于梯度爆炸，可以通过梯度裁剪的方法避免"
+# - notes 003「RNN」(6): exploding gradients are kept in check by clipping them,
 #   $$\boldsymbol g \leftarrow \min\Big(\frac{\theta}{\|\boldsymbol g\|}, 1\Big)\, \boldsymbol g \qquad (6)$$
 #   and the RNN of formula (1), $h_t = \tanh(x_t U + h_{t-1} W + b_h)$, trained by BPTT (lesson 03).
-# - `000_b4186f3d6e1ec203.txt`, "2、LSTM 的基本原理 — ④为何能解决梯度消失？":
-#   "减缓梯度爆炸的方式：梯度截断" (the remedy for exploding gradients: clipping).
+# - notes 000「2、LSTM 的基本原理」「④为何能解决梯度消失？」: the note names clipping
+#   (梯度截断) as the remedy for exploding gradients.
 #
 # **Claim checked at the end** (default run, about 5 s on a laptop CPU): without clipping the
 # run diverges (its loss ends above where it started); clipped by norm it adds 12-bit binary

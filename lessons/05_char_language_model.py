@@ -3,7 +3,7 @@
 #
 # **Learning goals**
 # 1. Write the softmax cross-entropy loss (交叉熵) of the RNN language model by hand, formulas
-#    (2) and (3) of notes 003, and its gradient $\hat y - y$; find both equal to the library's.
+#    (2) and (3) of notes 003「RNN」, and its gradient $\hat y - y$; find both equal to the library's.
 # 2. Measure a language model by its perplexity (困惑度), $\mathrm{PPL} = \exp(\text{Loss} / \#\text{tokens})$,
 #    and know its landmarks: the vocabulary size for a uniform guess, less for letter frequencies.
 # 3. Train the tanh RNN language model of formula (1) on generated English, with truncated BPTT
@@ -12,10 +12,10 @@
 #    with the sampling temperature (温度).
 #
 # **Notes followed**
-# - `003_87c43a1a0841b2ba.txt`, "RNN — 对于RNNLM": (1) $h_t = \tanh(x_t U + h_{t-1} W + b_h)$,
+# - notes 003「RNN」(1)-(3), the RNN language model: (1) $h_t = \tanh(x_t U + h_{t-1} W + b_h)$,
 #   $\hat y_t = \mathrm{softmax}(h_t V + b_y)$; (2) $\text{loss}_t = -y_t \log \hat y_t$ (one-hot $y_t$);
 #   (3) $\text{Loss} = \sum_t^T \text{loss}_t$; trained by BPTT (lesson 03) with clipping (6) (lesson 04).
-# - `004_16c6108468aafaaa.txt`, "1.2 — 一种应用:文本生成": text generation is one-to-many; each
+# - notes 004「一种应用:文本生成」: text generation is one-to-many; each
 #   step's output $\hat y^{<t>}$ is drawn from and fed in as the next input.
 #
 # **Claim checked at the end** (default run, well under a minute on a 2-core laptop CPU):

@@ -9,12 +9,13 @@
 #    prove it equal to autograd and to finite differences (`mg.gradcheck`). Do the same for the
 #    library's fused layer `nn.LSTM`, whose BPTT over the whole sequence is hand-written.
 # 3. See why the "+" of the cell update keeps gradients alive (梯度消失 vanishing gradients,
-#    notes 000 ④): the gradient that reaches each earlier step, RNN against LSTM.
+#    notes 000「④为何能解决梯度消失？」): the gradient that reaches each earlier step, RNN
+#    against LSTM.
 # 4. Train both on a long-range memory task: the tanh RNN fails, the LSTM learns it.
 # 5. Look at the gates at work while the LSTM remembers.
 #
 # **Notes followed**
-# - `003_87c43a1a0841b2ba.txt`, "LSTM", formula (7):
+# - notes 003「LSTM」(7):
 #   $$\begin{aligned}
 #   f_t &= \sigma(W_f \cdot [h_{t-1}, x_t] + b_f) && \text{忘记门 forget gate}\\
 #   i_t &= \sigma(W_i \cdot [h_{t-1}, x_t] + b_i) && \text{input gate}\\
@@ -23,11 +24,11 @@
 #   o_t &= \sigma(W_O [h_{t-1}, x_t] + b_O) && \text{output gate}\\
 #   h_t &= o_t \odot \tanh(C_t)
 #   \end{aligned} \qquad (7)$$
-# - `000_b4186f3d6e1ec203.txt`, "2、LSTM 的基本原理": ①遗忘门 (the forget gate filters $c(t-1)$),
-#   ②输入门 ($i_t$ filters the candidate $\tilde c_t$, which "is the RNN's structure"),
-#   ③输出门, and ④为何能解决梯度消失？ — "$c(t)$ 的更新用了一个“+”号，在反向更新时，会减缓一定的梯度消失"
-#   (the cell update is a sum, which slows the vanishing of gradients).
-# - `004_16c6108468aafaaa.txt`, "1.3 长短期记忆网络LSTM" (the same gates as $\Gamma_u$, $\Gamma_f$, $\Gamma_o$).
+# - notes 000「2、LSTM 的基本原理」: the forget gate ① scales each entry of $c(t-1)$ by a
+#   number in (0, 1); the input gate ② scales the candidate $\tilde c_t$, itself an RNN step;
+#   the output gate ③ filters $\tanh(c_t)$; and notes 000「④为何能解决梯度消失？」: because
+#   the cell update adds, the gradient flowing back through it shrinks less.
+# - notes 004「1.3 长短期记忆网络LSTM」 (the same gates as $\Gamma_u$, $\Gamma_f$, $\Gamma_o$).
 #
 # **Claim checked at the end** (default run, about a minute on a 2-core laptop CPU): on
 # sequences of 80 symbols, the LSTM names the key on at least 95% of new sequences, also when
@@ -257,7 +258,7 @@ for row, k, d in zip(x.argmax(axis=2), key, dist):
     print(f"  key {k} at {d:2d} steps from the end: {' '.join(map(str, row[:24]))}{' ...' if T > 24 else ''}")
 
 # %% [markdown]
-# ## 4. Why the "+" keeps gradients (notes 000 ④)
+# ## 4. Why the "+" keeps gradients (notes 000「④为何能解决梯度消失？」)
 # In the RNN each step multiplies the gradient by $\partial h_t / \partial h_{t-1} = \mathrm{diag}(1 - h_t^2)\, W$
 # (lesson 03, formula (5)): a product of many such factors shrinks exponentially. In the LSTM
 # the memory has its own path: from $C_t = f_t \odot C_{t-1} + i_t \odot \tilde C_t$,

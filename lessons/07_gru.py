@@ -10,18 +10,17 @@
 # 4. Look at the update and reset gates while the GRU remembers.
 #
 # **Notes followed**
-# - `004_16c6108468aafaaa.txt`, "1.3 门控循环单元GRU":
+# - notes 004「1.3 门控循环单元GRU」:
 #   $$\begin{aligned}
 #   \Gamma_r &= \sigma(W_r[c^{<t-1>}, x^{<t>}] + b_r) && \text{相关门 / 重置门 reset gate}\\
 #   \tilde c^{<t>} &= \tanh(W_c[\Gamma_r * c^{<t-1>}, x^{<t>}] + b_c) && \text{candidate memory}\\
 #   \Gamma_u &= \sigma(W_u[c^{<t-1>}, x^{<t>}] + b_u) && \text{更新门 update gate}\\
 #   c^{<t>} &= \Gamma_u * \tilde c^{<t>} + (1 - \Gamma_u) * c^{<t-1>}, \quad a^{<t>} = c^{<t>}
 #   \end{aligned}$$
-# - `000_b4186f3d6e1ec203.txt`, "3、GRU 结构": two gates, reset and update; "$(1-z_t)$ 对 $h(t-1)$
-#   过滤，$z_t$ 对预输出 $h(t)$ 进行过滤，然后相加" — and "lstm 与 gru 的比较？ gru 比 lstm 少用一个门，
-#   参数更少，速度更快 … 效果上基本没差别" (one gate fewer, fewer parameters, faster; about
-#   as good).
-# - `003_87c43a1a0841b2ba.txt`, "GRU" (the figure of the cell).
+# - notes 000「3、GRU 结构」: two gates, reset and update; the new state is the sum of
+#   $(1 - z_t)$ times $h(t-1)$ and $z_t$ times the candidate. Compared with the LSTM, the note
+#   says, a GRU has one gate fewer, so fewer parameters and more speed, and works about as well.
+# - notes 003「GRU」 (the figure of the cell).
 #
 # **Claim checked at the end** (default run, about a minute on a 2-core laptop CPU): on
 # lesson 06's task with sequences of 80 symbols, the GRU and the LSTM both name the key on at
@@ -162,7 +161,7 @@ for k, s in speed.items():
     print(f"{k:5s} forward + backward of T={Tt}, N={Nb}: {1000 * s:6.1f} ms ({s / speed['LSTM']:.2f} x LSTM)")
 
 # %% [markdown]
-# "速度更快" (faster) is about the arithmetic: a GRU does 3/4 of an LSTM's matrix products. At
+# "Faster" (notes 000「3、GRU 结构」) is about the arithmetic: a GRU does 3/4 of an LSTM's matrix products. At
 # this small size, though, the time goes less into the products than into the many small
 # elementwise operations of each step, and a GRU step (with its reset gate inside the
 # candidate) has about as many as an LSTM step; so here the two take about the same time per

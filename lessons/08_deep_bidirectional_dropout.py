@@ -14,15 +14,15 @@
 #    do it, a bidirectional one can.
 #
 # **Notes followed**
-# - `000_b4186f3d6e1ec203.txt`, "1、rnn 的基本原理": "双向 rnn 能从正、反两个方面去考虑 … 注意：双向 rnn
-#   的输出 $= 2 * \text{hidden\_size}$" (the output of a bidirectional RNN is 2 * hidden_size), and
-#   "机器翻译最初用到多层 rnn，一般 2~4 效果最优" (2-4 layers work best).
-# - `004_16c6108468aafaaa.txt`, "1.4 双向循环神经网络BRNN":
-#   $y^{<t>} = g(W_y[\overleftarrow{a}^{<t>}, \overrightarrow{a}^{<t>}] + b_y)$ — "BRNN 必须对完整的输入序列使用"
-#   (it needs the whole sequence); and "1.5 深度循环神经网络DRNN":
+# - notes 000「1、rnn 的基本原理」: a bidirectional RNN reads the sequence both ways, so its
+#   output is $2 \times \text{hidden\_size}$ wide; early translation models stacked RNN layers,
+#   2 to 4 working best.
+# - notes 004「1.4 双向循环神经网络BRNN」:
+#   $y^{<t>} = g(W_y[\overleftarrow{a}^{<t>}, \overrightarrow{a}^{<t>}] + b_y)$, which needs the
+#   whole sequence before the first output; and notes 004「1.5 深度循环神经网络DRNN」:
 #   $a^{[l]<t>} = g(W_a^{[l]}[a^{[l]<t-1>}, a^{[l-1]<t>}] + b_a^{[l]})$, each layer with its own weights.
-# - `003_87c43a1a0841b2ba.txt`, "RNN中的DropOut": with $p$ the dropout rate,
-#   `is_drop = True if random(0, 1) < p else False; if x_i not is_drop: x_i = x_i / (1 - p)`.
+# - notes 003「RNN中的DropOut」: with $p$ the dropout rate, each value is dropped with
+#   probability $p$, and a kept value $x_i$ becomes $x_i / (1 - p)$.
 #
 # **Claim checked at the end** (default run, well under a minute): tagging "teddy" as part of a
 # person's name or not, which only the next word decides, the one-way RNN is right at most 70%
@@ -279,8 +279,9 @@ common.savefig(fig, "08_one_way_vs_bidirectional")
 # %% [markdown]
 # The one-way RNN gets every other word right (even *roosevelt* and *bears*, which come after
 # *teddy*), but on *teddy* itself it can do no better than a coin: the word that decides has not
-# arrived yet. The backward direction brings it. The price (notes 004, 1.4): a bidirectional RNN
-# needs the whole sequence before its first output, so it cannot generate text word by word.
+# arrived yet. The backward direction brings it. The price (notes 004「1.4 双向循环神经网络BRNN」):
+# a bidirectional RNN needs the whole sequence before its first output, so it cannot generate
+# text word by word.
 
 # %%
 one_way, both_ways = results["one-way RNN"][0], results["bidirectional RNN"][0]

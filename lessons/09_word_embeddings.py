@@ -9,13 +9,13 @@
 #    is what `nn.Embedding` does — with the same gradient.
 # 4. Learn $E$ as a by-product of a small neural language model (语言模型).
 #
-# **Notes followed** — `004_16c6108468aafaaa.txt`:
-# - "2.1 词汇表示与词嵌入": one-hot vectors are long and all orthogonal; an embedding gives each
+# **Notes followed** — notes 004:
+# - notes 004「2.1 词汇表示与词嵌入」: one-hot vectors are long and all orthogonal; an embedding gives each
 #   word a value per semantic feature (gender, royal, age, food, ...).
-# - "2.2 词向量的类比推理": $sim(u, v) = \dfrac{u^T v}{\|u\|_2 \|v\|_2}$; for man : woman = king : ?,
+# - notes 004「2.2 词向量的类比推理」: $sim(u, v) = \dfrac{u^T v}{\|u\|_2 \|v\|_2}$; for man : woman = king : ?,
 #   find $w$ maximising $sim(e_w, e_{king} - e_{man} + e_{woman})$.
-# - "2.3 词嵌入矩阵": $E$ is $m \times n$ ($m$ features, $n$ words) and $e_j = E \cdot o_j$.
-# - "2.4 学习词嵌入": $E$ is learned by training a language model to predict the next word.
+# - notes 004「2.3 词嵌入矩阵」: $E$ is $m \times n$ ($m$ features, $n$ words) and $e_j = E \cdot o_j$.
+# - notes 004「2.4 学习词嵌入」: $E$ is learned by training a language model to predict the next word.
 #
 # **Claim checked at the end** (default run, a few seconds on a laptop CPU): the language model
 # reaches a perplexity (困惑度) below 3.5 on the generated corpus, and its embeddings put

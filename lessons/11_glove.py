@@ -8,12 +8,12 @@
 #    $f(X_{ij})$, and see what $f$ is for.
 # 3. Train the vectors, average the two tables, and solve the planted analogies.
 #
-# **Notes followed** — `004_16c6108468aafaaa.txt`, "2.4 学习词嵌入 — GloVe":
+# **Notes followed** — notes 004「2.4 学习词嵌入」「GloVe」:
 # $$J = \sum_{i=1}^{N} \sum_{j=1}^{N} f(X_{ij}) \big(\theta_i^T e_j + b_i + b_j - \log X_{ij}\big)^2$$
 # - $\theta_i$, $e_j$: the two vector tables; $b_i$, $b_j$ their biases (two separate bias
 #   vectors, written $b$ and $\tilde b$ below).
 # - $f$ is a weight (加权项): $f(0) = 0$, so pairs never seen (where $\log X_{ij} = -\infty$) drop
-#   out ("$0 \cdot \log 0 = 0$"), and it keeps very frequent pairs (stop words, 停用词) from
+#   out ($0 \cdot \log 0$ counts as 0), and it keeps very frequent pairs (stop words, 停用词) from
 #   dominating and rare ones from counting too little. We use the GloVe paper's
 #   $f(x) = (x / x_{max})^{\alpha}$ for $x < x_{max}$, else $1$, with $\alpha = 3/4$.
 # - $\theta$ and $e$ play symmetric roles, so the final vector of word $w$ is their average.

@@ -11,15 +11,13 @@
 # 4. See where word order matters: "not good" — the average cannot tell it from "good", the RNN can.
 #
 # **Notes followed**
-# - `004_16c6108468aafaaa.txt`, "2.5 应用:情感分类": "一种方法是将句子的One-Hot表示与词嵌入矩阵相乘，得到词向量，
-#   再将词向量求平均值，最后通过一个全连接层得到输出结果 … 但忽略了词的顺序和上下文关系" (average the
-#   word vectors, then a fully connected layer — simple, but blind to word order); "另一种方法是再得到
-#   词向量后，输入到循环神经网络层，将循环神经网络最后一个时间节点的结果输入全连接层进行预测"
-#   (feed the vectors to an RNN and classify from its last step); and "当文本长度不同时 … 以最长的文本
-#   长度为标准设置时间节点，其他文本长度不足的部分设置为空，用0向量来代表其词向量" (pad to the
-#   longest text with zero vectors).
-# - `004_16c6108468aafaaa.txt`, "2.3 词嵌入矩阵": $e_i = E \cdot o_i$ (an `nn.Embedding` lookup, lesson 09).
-# - `004_16c6108468aafaaa.txt`, "1.2 — 不同类型的循环神经网络": many-to-one, "应用:文本分类".
+# - notes 004「2.5 应用:情感分类」, two classifiers: look up each word's vector, average the
+#   vectors of the sentence and classify the average with one fully connected layer (simple,
+#   any length, but blind to word order); or feed the vectors to an RNN and classify its last
+#   hidden state (better, slower). Texts of different lengths are padded to the longest, the
+#   padding words standing for zero vectors.
+# - notes 004「2.3 词嵌入矩阵」: $e_i = E \cdot o_i$ (an `nn.Embedding` lookup, lesson 09).
+# - notes 004「不同类型的循环神经网络」: many-to-one, used for text classification.
 #
 # **Claim checked at the end** (default run, well under a minute on a 2-core laptop CPU): on new
 # reviews the RNN is right at least 97% of the time, also on the negated ones ("not good"); the
@@ -64,7 +62,7 @@ train_y, test_y = np.array(train_y), np.array(test_y)
 # %% [markdown]
 # ## 2. Padding, the mask and the lengths
 # A batch must be rectangular, so every review is padded to the longest with the `<pad>` id
-# (0), whose embedding row is kept at zero (`padding_idx`): the notes' "用0向量来代表其词向量".
+# (0), whose embedding row is kept at zero (`padding_idx`): the zero vector the notes pad with.
 # `pad_batch` also returns the mask (True at real words) and each review's length.
 
 # %%
@@ -208,8 +206,8 @@ common.savefig(fig, "12_sentiment_average_vs_rnn")
 # each word, $s_{not} + s_{good} < 0 < s_{good}$ and $s_{bad} < 0 < s_{not} + s_{bad}$ ask for
 # $s_{not} < 0$ and $s_{not} > 0$. So at most about half of the negated reviews can be right
 # (here it gives up on all of them and follows the sentiment word). The RNN reads "not" first
-# and lets it change how the next word is taken in: word order, the thing the notes say the
-# average "忽略了" (ignores).
+# and lets it change how the next word is taken in: word order, which the notes say the
+# average ignores.
 
 # %%
 avg_all, _, avg_neg = results["averaged embeddings"]

@@ -14,19 +14,20 @@
 #    problems: plain, reversed input (输入反转), peeky decoder — and a bi-directional encoder.
 #
 # **Notes followed**
-# - `000_b4186f3d6e1ec203.txt`, "一、1 rnn 的基本原理": 双向 rnn 的输出 $= 2 \cdot \text{hidden\_size}$;
-#   "4、Seq2Seq 结构 — 4.1 encoder 结构" (rnn, 可双向) and "4.2 decoder 结构" (单向 rnn,
-#   <START> 作为首次输入, <END> 作为截止); "三、Layer 与 Model 模型搭建" (encoder and decoder as
-#   layers, the whole seq2seq as a model); "四、训练过程中的 Exposure Bias — Teacher forcing"
-#   (将 target_label 直接作为下一次输入).
-# - `001_75697219922b5fde.txt`, "Encoder-Decoder结构", "Seq2Seq训练 — cross-entropy loss 交叉熵"
-#   and "Teacher Forcing": the model factorises
+# - notes 000「1、rnn 的基本原理」: a bidirectional RNN's output is $2 \cdot \text{hidden\_size}$ wide;
+#   notes 000「4、Seq2Seq 结构」「4.1 encoder 结构」 (an RNN, possibly bidirectional) and
+#   notes 000「4.2 decoder 结构」 (a one-way RNN, started by `<START>`, stopped by `<END>`);
+#   notes 000「三、Layer 与 Model 模型搭建」 (encoder and decoder as layers, the whole seq2seq as
+#   a model); notes 000「四、训练过程中的 Exposure Bias」 (teacher forcing: the true previous
+#   word is the next input).
+# - notes 001「Encoder-Decoder结构」「Teacher Forcing」 and「Seq2Seq训练」 (the cross-entropy
+#   loss): the model factorises
 #   $P(y|x) = P(y_1|x)\,P(y_2|x, y_1) \cdots P(y_n|x, y_1, \dots, y_{n-1})$
 #   and is trained on $J = -\frac{1}{N} \sum_{n} \log \hat y_n$, the cross-entropy of each true
 #   next word.
-# - `002_c22a661847ce1186.txt`, "1. seq2seq是什么": Encoder turns the variable-length signal into a
-#   fixed-length vector, Decoder turns that vector into the variable-length target.
-# - `004_16c6108468aafaaa.txt`, "3.1 seq2seq模型".
+# - notes 002「1.seq2seq是什么」: the encoder maps a sequence of any length to a vector of fixed
+#   size, the decoder maps that vector to a sequence of any length.
+# - notes 004「3.1 seq2seq模型」.
 #
 # **Claims checked at the end** (default run: about 20 s on a 2-core CPU): after 6 epochs on
 # 9,000 two-digit additions, the reversed input with a peeky decoder gets at least 95% of the
@@ -72,8 +73,9 @@ common.check(all(row[0] == START and END in row for row in task.tgt.tolist()),
 # ## 2. The encoder layer: a bi-directional LSTM
 # The forward LSTM reads $x_1 \dots x_S$, the backward one $x_S \dots x_1$; each source
 # position gets both: $\bar h_s = [\overrightarrow{h}_s ; \overleftarrow{h}_s]$, so the output is
-# $2 \times$ hidden_size wide (notes 000). The encoder's summary of the whole source is the
-# forward LSTM's last state beside the backward LSTM's last state (which it reached at $s = 1$).
+# $2 \times$ hidden_size wide (notes 000「1、rnn 的基本原理」). The encoder's summary of the whole
+# source is the forward LSTM's last state beside the backward LSTM's last state (which it
+# reached at $s = 1$).
 # Padded positions are skipped (`lengths`), so the backward LSTM starts at each row's own
 # last character.
 
@@ -165,7 +167,7 @@ class Decoder(nn.Module):
 #
 # **Teacher forcing (教师强制).** In training the decoder's input at step $t$ is the *true*
 # $y_{t-1}$: the target shifted right by one. So all $T$ steps run in one call of the LSTM,
-# and the loss is the cross-entropy of each true next word (001):
+# and the loss is the cross-entropy of each true next word (notes 001「Seq2Seq训练」):
 #
 # | decoder input  | `<START>` | 1 | 2 | 5 |
 # |---|---|---|---|---|

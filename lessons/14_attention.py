@@ -14,22 +14,22 @@
 #    "07/03/94", ...) into ISO dates ("1994-03-07"), and read its attention heatmaps.
 #
 # **Notes followed**
-# - `000_b4186f3d6e1ec203.txt`, "二、Attention 原理与应用": the steps ① encoder hidden_states,
+# - notes 000「二、Attention 原理与应用」: the steps ① encoder hidden_states,
 #   ② score of the decoder's previous output $o(t-1)$ against every hidden_state,
 #   ③ normalise into attention_weight, ④ multiply and reduce_sum into the context_vector,
 #   ⑥ fuse $o(t-1)$ with the context_vector as the next input (the notes number no ⑤);
-#   "Score 计算方式": $\bar h_t W \bar h_s$ and $v_a^T \tanh(W_1 h_t + W_2 \bar h_s)$ (MLP, the
+#   notes 000「Score 计算方式」: $\bar h_t W \bar h_s$ and $v_a^T \tanh(W_1 h_t + W_2 \bar h_s)$ (MLP, the
 #   project's choice), and the plain dot product.
-# - `001_75697219922b5fde.txt`, "Attention机制": $\alpha_{ts} = \dfrac{\exp(score(h_t, \bar h_s))}
+# - notes 001「Attention机制」: $\alpha_{ts} = \dfrac{\exp(score(h_t, \bar h_s))}
 #   {\sum_{s=1}^{S} \exp(score(h_t, \bar h_s))}$, $Context = \sum_s \alpha_{ts} \bar h_s$,
 #   Luong's multiplicative and Bahdanau's additive style.
-# - `002_c22a661847ce1186.txt`, "2.增加attention的seq2seq": the decoder's RNN gives $h_t$, attention
-#   gives $C_t$, $[h_t; C_t]$ goes through a fully connected layer and softmax; attention
-#   variants 1-3 (dot when sizes agree, a weight matrix when not, a one-layer network).
-# - `003_87c43a1a0841b2ba.txt`, "Attention": (8) $\tilde h_t = \tanh(W_c [C_t; h_t])$,
-#   (9) $C_t = \bar h_s \odot a_t$ (weighted sum over $s$); "global-attention (soft attention)"
-#   and "local-attention (hard attention)".
-# - `004_16c6108468aafaaa.txt`, "3.4 注意力模型": $\alpha^{<t,t'>} = \exp(e^{<t,t'>}) /
+# - notes 002「2.增加attention的seq2seq」: the decoder's RNN gives $h_t$, attention gives
+#   $C_t$, $[h_t; C_t]$ goes through a fully connected layer and softmax; notes 002
+#  「attention计算的变体」 1-3 (dot when sizes agree, a weight matrix when not, a one-layer network).
+# - notes 003「Attention」(8)(9): (8) $\tilde h_t = \tanh(W_c [C_t; h_t])$,
+#   (9) $C_t = \bar h_s \odot a_t$ (weighted sum over $s$); notes 003「global-attention」 (soft
+#   attention) and notes 003「local-attention」 (hard attention).
+# - notes 004「3.4 注意力模型」: $\alpha^{<t,t'>} = \exp(e^{<t,t'>}) /
 #   \sum_{t'=1}^{T_x} \exp(e^{<t,t'>})$, $c^{<t>} = \sum_{t'} \alpha^{<t,t'>} a^{<t'>}$.
 #
 # **Claim checked at the end** (default run: about 35 s on a 2-core CPU): with the additive
@@ -90,8 +90,9 @@ common.check(np.allclose(context_vector.numpy(), context_lib.numpy(), atol=1e-6)
 # %% [markdown]
 # ## 2. Three scores side by side
 # The score measures how well the decoder state $h_t$ (the query) matches each encoder state
-# $\bar h_s$ (notes 000 "Score 计算方式", 002 attention variants 1-3):
-# - dot: $score = h_t^T \bar h_s$ — no parameters ("不太好": nothing to learn), needs equal sizes;
+# $\bar h_s$ (notes 000「Score 计算方式」, notes 002「attention计算的变体」 1-3):
+# - dot: $score = h_t^T \bar h_s$ — no parameters (the note finds this weak: nothing to
+#   learn), needs equal sizes;
 # - general (Luong): $score = h_t^T W \bar h_s$ — a trained $W$, sizes may differ;
 # - additive / MLP (Bahdanau, the notes' project): $score = v^T \tanh(W_1 h_t + W_2 \bar h_s)$.
 #
@@ -137,11 +138,11 @@ for name, layer in layers.items():
 
 # %% [markdown]
 # ## 3. One attentional decoder step, formulas (8) and (9)
-# After the decoder's RNN has produced $h_t$ (notes 002: "RNN处理输入, 产生输出和新的隐藏状态"):
+# After the decoder's RNN has produced $h_t$ (notes 002「2.增加attention的seq2seq」):
 # - $a_t = \mathrm{softmax}_s(score(h_t, \bar h_s))$,
 # - (9) $C_t = \sum_s a_t[s]\, \bar h_s$ (the notes write $\bar h_s \odot a_t$ for the weighted sum),
-# - (8) $\tilde h_t = \tanh(W_c [C_t; h_t])$ — "把 h4 和 C4 拼接成一个向量",
-# - $p(y_t | y_{<t}, x) = \mathrm{softmax}(W_s \tilde h_t + b_s)$ — "连接全连接层和softmax".
+# - (8) $\tilde h_t = \tanh(W_c [C_t; h_t])$ — the state and the context joined into one vector,
+# - $p(y_t | y_{<t}, x) = \mathrm{softmax}(W_s \tilde h_t + b_s)$ — a fully connected layer, then softmax.
 #
 # We take a (small, untrained) `minigrad.models.Seq2Seq` with additive attention, run its
 # decoder's LSTM one step from `<START>` ourselves, and do the rest by hand.
@@ -176,7 +177,7 @@ common.check(np.allclose(log_p.numpy()[:, 0], library_log_p.numpy(), atol=1e-5),
              "a_t, (9), (8), FC + softmax by hand give the library decoder's log-probabilities")
 
 # %% [markdown]
-# ## 4. Global and local attention (003)
+# ## 4. Global and local attention (notes 003「global-attention」「local-attention」)
 # **Global (soft) attention** weighs every source position: everything above. **Local
 # attention** (Luong et al. 2015) looks only at a window $[p_t - D, p_t + D]$ around an
 # aligned position $p_t$ and favours its centre:
@@ -264,7 +265,7 @@ fig, axes = common.figure(2, 2, width=6.0, height=3.4)
 for ax, text, src_row, out in zip(axes.flat, examples, ex_src, ex_out):
     tgt_in = np.array([[vocab.bos_id] + out[:-1]])                     # <START> ŷ_1 .. ŷ_{T-1}
     a = model.attention_weights(src_row[None, :len(text)], tgt_in).numpy()[0]   # (T, S)
-    ax.imshow(a, cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    im = ax.imshow(a, cmap="viridis", aspect="auto", vmin=0, vmax=1)
     ax.set_xticks(range(len(text)))
     ax.set_xticklabels(list(text), fontsize=7)
     ax.set_yticks(range(len(out)))
@@ -272,6 +273,7 @@ for ax, text, src_row, out in zip(axes.flat, examples, ex_src, ex_out):
     ax.set_title(f"{text} -> {task.decode(out)}", fontsize=9)
 fig.supxlabel("source character (encoder position s)")
 fig.supylabel("output character (decoder step t)")
+fig.colorbar(im, ax=axes, shrink=0.8, label="attention weight a_t(s)")
 common.savefig(fig, "14_attention_heatmaps")
 
 # %% [markdown]
@@ -296,12 +298,13 @@ local_p, _ = local_weights(scores, p=global_w.argmax(axis=1), D=3)
 fig, axes = common.figure(3, width=4.2, height=3.2)
 for ax, (name, w) in zip(axes, [("global", global_w), ("local-m, p_t = t", local_m),
                                 ("local-p, p_t = argmax", local_p)]):
-    ax.imshow(w, cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    im = ax.imshow(w, cmap="viridis", aspect="auto", vmin=0, vmax=1)
     ax.set_xticks(range(len(text)))
     ax.set_xticklabels(list(text), fontsize=6)
     ax.set_yticks(range(T))
     ax.set_yticklabels(vocab.lookup_tokens(ex_out[0]), fontsize=6)
     ax.set_title(name, fontsize=9)
+fig.colorbar(im, ax=axes, shrink=0.8, label="attention weight")
 common.savefig(fig, "14_global_vs_local")
 mass = {name: float(np.mean([w[t, global_w[t].argmax()] > 0 for t in range(T)]))
         for name, w in [("local-m", local_m), ("local-p", local_p)]}

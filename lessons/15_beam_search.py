@@ -12,14 +12,14 @@
 #    $P(\hat y|x)$ and say whether the search or the model is to blame.
 #
 # **Notes followed**
-# - `004_16c6108468aafaaa.txt`, "3.2 集束搜索": greedy takes $P(y^{<1>}|x)$, then
+# - notes 004「3.2 集束搜索」「集束搜索」: greedy takes $P(y^{<1>}|x)$, then
 #   $P(y^{<2>}|x, y^{<1>})$, ...; beam search keeps the $B$ most probable choices at each step
-#   (greedy is $B = 1$); "长度标准化": $\arg\max \prod_{t=1}^{T_y} P(\hat y^{<t>}|x, \hat y^{<1>}, \dots,
+#   (greedy is $B = 1$); notes 004「长度标准化」: $\arg\max \prod_{t=1}^{T_y} P(\hat y^{<t>}|x, \hat y^{<1>}, \dots,
 #   \hat y^{<t-1>})$ underflows, so sum logs, and divide by $T_y^{\alpha}$ so short outputs are not
-#   favoured; "误差分析": $P(y^*|x) > P(\hat y|x)$ — the search failed (widen the beam);
+#   favoured; notes 004「误差分析」: $P(y^*|x) > P(\hat y|x)$ — the search failed (widen the beam);
 #   $P(y^*|x) \le P(\hat y|x)$ — the RNN is at fault (improve the model).
-# - `003_87c43a1a0841b2ba.txt`, "Beam-search": 穷举 vs Viterbi vs Beam search vs 贪心.
-# - `001_75697219922b5fde.txt`, "Exposure Bias": $P(y|x) = P(y_1|x) P(y_2|x, y_1) \cdots
+# - notes 003「Beam-search」: exhaustive search, Viterbi, beam search and greedy search compared.
+# - notes 001「Exposure Bias」: $P(y|x) = P(y_1|x) P(y_2|x, y_1) \cdots
 #   P(y_n|x, y_1, \dots, y_{n-1})$.
 #
 # **Claims checked** (default run: about 15 s on a 2-core CPU): beam search equals the library's,

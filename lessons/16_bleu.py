@@ -10,9 +10,9 @@
 # 3. Score lesson 14's date model with BLEU, and see what BLEU rewards that exact match does
 #    not (partial credit) and what it punishes (short outputs).
 #
-# **Notes followed** — `004_16c6108468aafaaa.txt`, "3.3 Bleu得分":
+# **Notes followed** — notes 004「3.3 Bleu得分」:
 # - the candidate's n-grams are the denominator; each n-gram counts in the numerator at most as
-#   many times as it appears in a reference (出现了 n 次, 最终也只能计数 n 次):
+#   many times as it appears in a reference (its count is clipped):
 #   $P_n = \dfrac{\sum_{n\text{-gram} \in \hat y} count_{clip}(n\text{-gram})}
 #   {\sum_{n\text{-gram} \in \hat y} count(n\text{-gram})}$;
 # - short candidates are penalised: BP = 1 when the machine translation (MT) is at least as long

@@ -14,12 +14,12 @@
 #    character right when it reads its own output, and when it reads the true one?
 #
 # **Notes followed**
-# - `000_b4186f3d6e1ec203.txt`, "四、训练过程中的 Exposure Bias": teacher forcing feeds the
+# - notes 000「四、训练过程中的 Exposure Bias」: teacher forcing feeds the
 #   target_label as the next input (fast, stable convergence) but causes exposure bias — good
 #   in training, poor at prediction; the joint probability multiplies the small errors of each
 #   step; remedies ① adversarial noise, ② beam_search at prediction, ③ a coefficient $x$ decaying
-#   by epoch: decode input $= (1 - x) \cdot$ 生成 label $+ \; x \cdot$ target_label.
-# - `001_75697219922b5fde.txt`, "Seq2Seq训练 — Teacher Forcing" and "Exposure Bias":
+#   by epoch: decoder input $= (1 - x) \cdot \text{generated} + x \cdot \text{target}$.
+# - notes 001「Seq2Seq训练」「Teacher Forcing」 and「Exposure Bias」:
 #   $P(y|x) = P(y_1|x) P(y_2|x, y_1) \cdots P(y_n|x, y_1, \dots, y_{n-1})$; i. Scheduled Sampling.
 #
 # **Claims checked** (default run: about 30 s on a 2-core CPU): the hand-written mixed-input

@@ -11,16 +11,15 @@
 # 3. Train the same seq2seq with and without the prior on the same data and measure the
 #    difference on held-out dialogues: ROUGE-1 (word overlap), BLEU and exact match.
 #
-# **Notes followed** — `000_b4186f3d6e1ec203.txt`, "训练拔高点 — Seq2Seq训练 — 其他训练技巧-先验知识",
-# and `001_75697219922b5fde.txt`, "Seq2Seq训练 — 其他训练技巧-先验知识":
+# **Notes followed** — notes 000「训练拔高点」「其他训练技巧-先验知识」 and
+# notes 001「Seq2Seq训练」「其他训练技巧-先验知识」:
 # - $\underline{X} = (x_1, x_2, \dots, x_{|V|})$, $x_i = 1$ if word $i$ occurs in the source
 #   (出现), $x_i = 0$ if not (没有出现) — one vector per source, of vocabulary size;
 # - $\hat{\underline{y}} = S \otimes \underline{X} + t = (s_1 x_1 + t_1, \dots, s_{|V|} x_{|V|} + t_{|V|})$,
 #   with trained parameters $S$ and $t$ (both of size $|V|$);
 # - $\underline{y}\_ = \mathrm{softmax}(\hat{\underline{y}})$, $P_i = e^{y_i} / \sum_j e^{y_j}$, the prior;
 # - prediction $= (\underline{y}\_ + \underline{y}) / 2$, with $\underline{y}$ the decoder's own softmax;
-# - the vocabulary $V$ is that of the sources and the summaries together
-#   ("vocab 词典 V 是 context 与 label 总和").
+# - the vocabulary $V$ is that of the sources and the summaries together.
 #
 # **Claim checked at the end** (default run, 15-35 s on a 2-core CPU): trained on 1,000
 # dialogues for 10 epochs, the seq2seq with the prior scores at least 0.04 more ROUGE-1 F1 on

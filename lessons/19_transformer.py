@@ -16,20 +16,21 @@
 # 6. Train a small transformer on the date task of lesson 14 and compare it with the
 #    attention RNN, in accuracy and in speed.
 #
-# **Notes followed** — `002_c22a661847ce1186.txt`, "3.transformer" (输入编码, transformer 结构,
-# attention 机制), and `003_87c43a1a0841b2ba.txt`, "参考 — Attention Is All You Need":
-# - $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\dfrac{QK^T}{\sqrt{d_k}}\right) V$, softmax by
-#   rows ("按行计算softmax"); without the scale "Q和K的点积的标量的方差,会随着dk维度的增加而增大"
-#   and the softmax turns sharp ("尖锐"), so the gradients shrink;
+# **Notes followed** — notes 002「3.transformer」「输入编码」「transformer 结构」「attention 机制」,
+# and notes 003「参考」 (Vaswani et al., *Attention Is All You Need*):
+# - $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\dfrac{QK^T}{\sqrt{d_k}}\right) V$, softmax
+#   over each row; without the scale the variance of $q \cdot k$ grows with $d_k$, the softmax
+#   turns sharp, and the gradients shrink;
 # - $\mathrm{MultiHead}(Q, K, V) = \mathrm{Concat}(head_1, \dots, head_h) W^O$,
 #   $head_i = \mathrm{Attention}(Q W_i^Q, K W_i^K, V W_i^V)$;
 # - $PE_{(pos, 2i)} = \sin(pos / 10000^{2i/d_{model}})$, $PE_{(pos, 2i+1)} = \cos(pos / 10000^{2i/d_{model}})$;
-#   "最终输入是BPE和PE按照位相加": the input is the token embedding plus PE, element by element;
-# - each sub-layer as $\mathrm{LayerNorm}(x + \mathrm{Sublayer}(x))$ ("resnet的残差连接" and
-#   "将一个向量变成均值为0,方差为1的分布"); $\mathrm{FFN}(x) = \max(0, x W_1 + b_1) W_2 + b_2$
-#   ("两层mlp网络");
-# - BPE: "这里全新的分词方式" — subword units, so no word is out of vocabulary;
-# - why at all: "rnn是序列计算,顺序执行,不能并行" — attention computes all positions at once.
+#   the input is the token embedding plus PE, element by element;
+# - each sub-layer as $\mathrm{LayerNorm}(x + \mathrm{Sublayer}(x))$: a residual connection, and
+#   a normalization to mean 0 and variance 1; $\mathrm{FFN}(x) = \max(0, x W_1 + b_1) W_2 + b_2$,
+#   a two-layer MLP;
+# - BPE splits words into learned subword units, so no word is out of vocabulary;
+# - why at all: an RNN computes one step after the other and cannot run in parallel;
+#   attention computes all positions at once.
 #
 # **Claim checked at the end** (default run: about 50 s of CPU time, about two minutes on a
 # busy 2-core CPU): trained as lesson 14's RNN is (3 epochs on 16,000 dates), a 2-layer
@@ -218,7 +219,7 @@ common.check(np.allclose(PE, library, atol=1e-6),
              "the hand-made table equals nn.sinusoidal_positional_encoding")
 
 # %% [markdown]
-# Relative positions ("每个词的位置是取决于相对位置"): $PE_{pos+k}$ is a rotation of $PE_{pos}$ in
+# Relative positions (notes 002「输入编码」): $PE_{pos+k}$ is a rotation of $PE_{pos}$ in
 # every column pair, so the dot product $PE_{pos} \cdot PE_{pos+k}
 # = \sum_i \cos(k / 10000^{2i/d_{model}})$ depends on $k$ alone, not on where $pos$ is.
 
@@ -294,7 +295,7 @@ common.check(np.allclose(yn, layer(x).numpy(), atol=1e-5),
              "the encoder layer by hand equals nn.TransformerEncoderLayer")
 
 # %% [markdown]
-# Why both tricks (002: "避免网络过深之后,导致梯度消失"; "防止梯度消失和梯度爆炸"): stack $L$
+# Why both tricks (notes 002「transformer 结构」: against vanishing and exploding gradients): stack $L$
 # feed-forward blocks four ways and measure the gradient that reaches the input,
 # $\lVert \partial (y \cdot r) / \partial x \rVert$ for a fixed random $r$:
 # plain $x \leftarrow \mathrm{FFN}(x)$; normalized $x \leftarrow \mathrm{LayerNorm}(\mathrm{FFN}(x))$;
@@ -338,7 +339,7 @@ common.check(grads["plain"][-1] < 1e-6 * grads["plain"][0] and deep[0] / 3 < dee
 # %% [markdown]
 # ## 6. Byte-pair encoding (BPE)
 # Splitting on spaces gives a vocabulary as large as the text's distinct words, knows nothing
-# of unseen words, and makes "cat" and "cats" unrelated symbols (002, "输入编码"). BPE starts
+# of unseen words, and makes "cat" and "cats" unrelated symbols (notes 002「输入编码」). BPE starts
 # from the bytes of the text and repeats one move: the most frequent pair of adjacent symbols
 # becomes a new symbol. Merges stay inside a word: the text is cut into chunks of "spaces +
 # one word" first. Below, the first merge by hand, then `minigrad.data.BPETokenizer`.
@@ -477,12 +478,13 @@ src_chars = list(task.test_pairs[i][0])
 tgt_chars = ["<START>"] + list(task.test_pairs[i][1])
 fig, axes = common.figure(4, width=3.4, height=3.2)
 for head, ax in enumerate(axes):
-    ax.imshow(cross[head][:, :len(src_chars)], cmap="viridis", aspect="auto")
+    im = ax.imshow(cross[head][:, :len(src_chars)], cmap="viridis", aspect="auto", vmin=0, vmax=1)
     ax.set_xticks(range(len(src_chars)), src_chars, fontsize=7)
     ax.set_yticks(range(len(tgt_chars)), tgt_chars, fontsize=7)
     ax.set_title(f"head {head + 1}")
     ax.set_xlabel("source character")
 axes[0].set_ylabel("decoder input (step)")
+fig.colorbar(im, ax=axes, shrink=0.8, label="attention weight")
 fig.suptitle(f"cross-attention of the last decoder layer: {task.test_pairs[i][0]!r}")
 common.savefig(fig, "19_cross_attention_heads")
 

@@ -10,15 +10,15 @@
 #    measure its masked-token accuracy against baselines that see less: the most frequent
 #    word, and the best guess from the word on the left (a one-directional model's view).
 #
-# **Notes followed** — `002_c22a661847ce1186.txt`, "3.transformer — bert效果好的原因" and
-# "mask也会带来问题":
-# - "随机mask掉15%的词,当做完形填空一样去预测这些mask的位置": 15% of the words are chosen and
-#   predicted; only they are scored. Too few, and pre-training gets little supervision (训练时间
-#   变长); too many, and too little text is left to rebuild them from.
-# - "80%的时间去mask一个词,10%的时间随机替换这个词,10%的时间用原来的文本": the 80/10/10 rule,
-#   against the mismatch between pre-training (with `[MASK]`) and fine-tuning (without).
+# **Notes followed** — notes 002「bert效果好的原因」 and「mask也会带来问题」:
+# - 15% of the words are chosen at random and predicted, as in a cloze test; only they are
+#   scored. Too few, and pre-training gets little supervision and takes longer; too many, and
+#   too little text is left to rebuild them from.
+# - of the chosen words, 80% are replaced by `[MASK]`, 10% by a random word and 10% kept: the
+#   80/10/10 rule, against the mismatch between pre-training (with `[MASK]`) and fine-tuning
+#   (without).
 # - the encoder is the transformer encoder of lesson 19: self-attention over the whole
-#   sentence, so every position sees its left and its right ("双向").
+#   sentence, so every position sees its left and its right (bidirectional, 双向).
 #
 # **Claim checked at the end** (default run, about 15 s on a laptop CPU): on held-out
 # sentences the model recovers at least 60% of the chosen words, at least 10 points more than
@@ -206,7 +206,7 @@ print(f"loss {np.mean(losses[:10]):.3f} (first 10 steps) -> {np.mean(losses[-10:
 # whose most probable word is the original one, split by what the model was shown there.
 # - **most frequent word**: always guess the commonest word of the training text;
 # - **left neighbour**: guess the word most often seen after the word on the left in the
-#   training text (the view of a left-to-right language model, 002: "单向的语言模型").
+#   training text (the view of a left-to-right language model, notes 002「bert效果好的原因」).
 #   When the left word is itself masked or missing, fall back to the most frequent word.
 
 # %%
@@ -272,9 +272,9 @@ common.savefig(fig, "20_masked_lm")
 # ("... sleeps" or "... sleep") tells singular from plural. Where it was shown a random word,
 # the word in front of it is a lie it must see through, which is what the 10% teaches it;
 # where the word was kept, it is right almost always. Trusting a real word is what the model
-# needs after pre-training, when no `[MASK]` appears any more (002: "下游任务不会出现mask").
-# Only the chosen 15% are scored: the other 85% of the positions give no training signal
-# (002: "15%的词受到有监督,其它词不会受到监督"), one of the costs the notes list.
+# needs after pre-training, when no `[MASK]` appears any more (notes 002「mask也会带来问题」).
+# Only the chosen 15% are scored: the other 85% of the positions give no training signal, one
+# of the costs the notes list (notes 002「bert存在的问题」).
 
 # %%
 target, margin = run.pick(0.60, 0.15), run.pick(0.10, -0.5)

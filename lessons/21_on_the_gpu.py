@@ -12,11 +12,11 @@
 #    computes every position at once, a recurrent layer walks the steps one after another.
 #
 # **Notes followed** — all of them (the models of lessons 13-20); the one line about hardware
-# is in `002_c22a661847ce1186.txt`, "3.transformer":
-# - "为什么需要它?因为rnn是序列计算,顺序执行,不能并行" — an RNN computes
-#   $h_t = f(x_t U + h_{t-1} W + b_h)$ (003 (1)), so step $t$ must wait for step $t-1$;
-# - "Q和K的计算可以并行,互不干扰,方便在gpu上并行计算" — attention computes
-#   $\mathrm{softmax}(QK^T / \sqrt{d_k})\,V$ for all positions in a few large matrix products.
+# is in notes 002「3.transformer」「attention 机制」:
+# - an RNN computes one step after the other and cannot run in parallel: with
+#   $h_t = f(x_t U + h_{t-1} W + b_h)$ (notes 003「RNN」(1)), step $t$ must wait for step $t-1$;
+# - queries and keys are computed independently, in parallel, which suits a GPU: attention
+#   computes $\mathrm{softmax}(QK^T / \sqrt{d_k})\,V$ for all positions in a few large matrix products.
 #
 # **Without a GPU** (`mg.cuda.is_available()` is False, as on the machine these lessons are
 # written on) the lesson says so, runs the NumPy half of every step, and its checks compare
@@ -67,7 +67,8 @@ if GPU:
 # ## 2. Code that runs on both: take the array module from the input
 # Every op of minigrad starts with `xp = mg.backend.get_array_module(a)`: NumPy for a NumPy
 # array, CuPy for a CuPy array, with the same functions (`xp.exp`, `xp.zeros`, ...). Write the
-# softmax of the notes, $P_i = e^{y_i} / \sum_j e^{y_j}$ (001 先验知识), that way, on raw arrays.
+# softmax of the notes, $P_i = e^{y_i} / \sum_j e^{y_j}$ (notes 001「其他训练技巧-先验知识」), that
+# way, on raw arrays.
 # Subtracting the row's maximum first changes nothing mathematically and keeps $e^{y}$ finite.
 
 # %%
@@ -268,7 +269,7 @@ common.savefig(fig, "21_timings")
 # $T$ small matrix products run one after another whatever the hardware, so a GPU gains
 # little on it (each step is too small to fill the device, and launching a kernel costs
 # microseconds); the transformer layer's few large products over all positions are what a GPU
-# is built for. That is the notes' argument for the transformer (002, 3): not better
+# is built for. That is the notes' argument for the transformer (notes 002「3.transformer」): not better
 # accuracy first, but computation that can run in parallel.
 
 # %%

@@ -14,6 +14,9 @@ Options (command line, or environment for notebooks and tests):
     --device cuda      MINIGRAD_DEVICE=cuda   run on the GPU (CuPy); the default is the CPU
     --seed N                                  the random seed (default 0)
     MINIGRAD_LESSONS_OUT=DIR                  write figures to DIR instead of lessons/out/
+
+A quick run writes its figures to lessons/out/quick/ (unless MINIGRAD_LESSONS_OUT says
+otherwise) and titles each one "(quick run)", so it never replaces a real run's figures.
 """
 import argparse
 import os
@@ -60,6 +63,8 @@ class Run:
 
 # ----------------------------------------------------------------------------- set-up
 
+_runs = []      # the Run of this lesson, once setup() has been called: figures ask run.quick
+
 def in_notebook():
     """True inside a Jupyter kernel (the lesson opened as a notebook)."""
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
@@ -71,16 +76,26 @@ def _env_flag(name):
 
 
 def parse_args(description=None, argv=None):
-    """--quick, --device, --seed; a notebook has no command line, so only the environment."""
+    """--quick, --device, --seed; a notebook has no command line, so only the environment.
+    ``args.device_from`` says what chose the device, for error messages: '--device cuda',
+    'MINIGRAD_DEVICE=cuda' or the default."""
     parser = argparse.ArgumentParser(description=(description or "").strip().split("\n")[0])
     parser.add_argument("--quick", action="store_true", default=_env_flag("MINIGRAD_QUICK"),
                         help="tiny data and few epochs: runs in seconds (also MINIGRAD_QUICK=1)")
-    parser.add_argument("--device", default=os.environ.get("MINIGRAD_DEVICE", "cpu") or "cpu",
+    parser.add_argument("--device", default=None,
                         help="'cpu' (NumPy) or 'cuda' (CuPy); also MINIGRAD_DEVICE")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if argv is None:
         argv = [] if in_notebook() else sys.argv[1:]
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    env = os.environ.get("MINIGRAD_DEVICE", "").strip()
+    if args.device is not None:
+        args.device_from = f"--device {args.device}"
+    elif env:
+        args.device, args.device_from = env, f"MINIGRAD_DEVICE={env}"
+    else:
+        args.device, args.device_from = "cpu", "the default device"
+    return args
 
 
 def _report_failed_check(kind, value, tb):
@@ -94,9 +109,12 @@ def _report_failed_check(kind, value, tb):
 def setup(description=None, seed=None, argv=None):
     """Read the options, move minigrad to the device, seed everything; returns a ``Run``."""
     args = parse_args(description, argv)
-    device = mg.backend.check_device(args.device)
+    try:
+        device = mg.backend.check_device(args.device)
+    except ValueError as e:
+        raise SystemExit(f"{args.device_from}: {e}") from None
     if device == "cuda" and not mg.cuda.is_available():
-        raise SystemExit("--device cuda: no usable GPU (mg.cuda.is_available() is False); "
+        raise SystemExit(f"{args.device_from}: no usable GPU (mg.cuda.is_available() is False); "
                          "install CuPy with pip install -e '.[gpu]' or run on the CPU")
     mg.set_default_device(device)
     seed = args.seed if seed is None else seed
@@ -104,6 +122,7 @@ def setup(description=None, seed=None, argv=None):
     if not in_notebook():
         sys.excepthook = _report_failed_check
     run = Run(args.quick, device, seed)
+    _runs[:] = [run]
     print(f"{pathlib.Path(sys.argv[0]).name if not in_notebook() else 'notebook'}: "
           f"quick={run.quick} device={run.device} seed={run.seed}")
     return run
@@ -172,14 +191,31 @@ def plot_curve(name, values, xlabel, ylabel, title, logy=False):
     return savefig(fig, name)
 
 
+def is_quick():
+    """Whether this is a quick run (the lesson's options, or MINIGRAD_QUICK before setup)."""
+    return _runs[0].quick if _runs else _env_flag("MINIGRAD_QUICK")
+
+
 def out_dir():
-    path = pathlib.Path(os.environ.get("MINIGRAD_LESSONS_OUT") or HERE / "out")
+    """Where figures and checkpoints go: MINIGRAD_LESSONS_OUT if set, else lessons/out/, or
+    lessons/out/quick/ in a quick run, so that a quick run never replaces the real figures."""
+    chosen = os.environ.get("MINIGRAD_LESSONS_OUT")
+    path = pathlib.Path(chosen) if chosen else HERE / "out" / ("quick" if is_quick() else "")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+QUICK_TITLE = "(quick run)"
+
+
 def savefig(fig, name):
-    """Write ``fig`` to ``<out>/<name>.png``, show it inline in a notebook, close it."""
+    """Write ``fig`` to ``<out>/<name>.png``, show it inline in a notebook, close it.
+    A quick run's figure says so in its title: tiny data and few epochs, not the lesson's
+    result."""
+    if is_quick():
+        title = fig.get_suptitle()
+        fig.suptitle(f"{title} {QUICK_TITLE}" if title else
+                     f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result")
     path = out_dir() / f"{name}.png"
     fig.savefig(path, dpi=100)
     if in_notebook():
@@ -194,21 +230,27 @@ def savefig(fig, name):
 
 def progress(iterable=None, desc=None, total=None, **kwargs):
     """A tqdm progress bar around ``iterable``; a plain iterable when tqdm is not installed.
-    In a notebook the widget bar is used when ipywidgets is there, the text bar otherwise."""
+
+    In a terminal the bar redraws in place. In a notebook it is a widget when ipywidgets is
+    installed; otherwise, and when the output is a file or a pipe (a log, a test), the bar is
+    written only when it starts and when it ends, on one line of stdout, instead of a stream
+    of redraws on stderr."""
     try:
+        from tqdm import tqdm
         if in_notebook():
             try:
                 import ipywidgets  # noqa: F401 - only to know whether widget bars can draw
                 from tqdm.notebook import tqdm
             except ImportError:
-                from tqdm import tqdm
-        else:
-            from tqdm import tqdm
+                kwargs = {"file": sys.stdout, "mininterval": float("inf"), **kwargs}
+        elif not sys.stderr.isatty():
+            kwargs = {"file": sys.stdout, "mininterval": float("inf"), "ascii": True, **kwargs}
     except ImportError:
         if desc:
             print(f"{desc} ...")
         return iterable if iterable is not None else range(total or 0)
-    return tqdm(iterable, desc=desc, total=total, mininterval=0.5, **kwargs)
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, desc=desc, total=total, **kwargs)
 
 
 def set_postfix(bar, **values):
@@ -243,7 +285,7 @@ def nearest(E, itos, word, k=5):
 
 def solve_analogies(E, itos, analogies):
     """For each (a, b, c, d): the word w != a, b, c maximising sim(e_w, e_a - e_b + e_c)
-    (notes 004 2.2; the 3CosAdd rule). Returns (answers, fraction where answer == d)."""
+    (notes 004「2.2 词向量的类比推理」; the 3CosAdd rule). Returns (answers, fraction where answer == d)."""
     stoi = {w: i for i, w in enumerate(itos)}
     if not analogies:
         return [], 0.0

@@ -1,8 +1,28 @@
-"""minigrad: a from-scratch NumPy/CuPy deep-learning framework for learning sequence models.
+"""minigrad: a small deep-learning framework, written from scratch on NumPy (and CuPy for a
+GPU), for learning and teaching sequence models.
+
+It has a readable autograd engine (``Tensor``, ``Function``, ``backward``); RNN, LSTM and GRU
+layers whose backpropagation through time is written by hand; attention, seq2seq, a
+transformer; beam search and BLEU. Names and arguments follow PyTorch: ``nn.Module``,
+``nn.LSTM``, ``optim.Adam``, ``F.cross_entropy``, ``state_dict``.
+
+Where to start:
+    python -m minigrad                          versions, BLAS, GPU, where the lessons are
+    python lessons/01_tensors_autograd.py       the first of the numbered lessons
+    docs/api.md                                 every public name, with shapes
+    mg.gradcheck(fn, inputs)                    prove a backward right (float64)
 
     import minigrad as mg
     from minigrad import nn, optim
     import minigrad.functional as F
+
+    x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    loss = F.cross_entropy(nn.Linear(3, 2)(x), [1])
+    loss.backward()                             # x.grad, and the layer's weight.grad, bias.grad
+
+Shapes are written with N (batch), T (time steps), D (input features), H (hidden size) and
+V (vocabulary size). The sub-modules: nn, functional, optim, decoding, metrics, data, models,
+cuda, backend.
 """
 import numpy as _np
 

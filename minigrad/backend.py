@@ -27,9 +27,18 @@ def _cupy():
         import cupy
     except ImportError as e:
         raise RuntimeError(
-            "device 'cuda' needs CuPy and an NVIDIA GPU: pip install -e '.[gpu]' "
+            f"device 'cuda'{_cuda_origin()} needs CuPy and an NVIDIA GPU: pip install -e '.[gpu]' "
             f"(CuPy could not be imported: {e})") from None
     return cupy
+
+
+def _cuda_origin():
+    """Who asked for 'cuda', for the error above: the environment variable when it set the
+    default device, else the code (a device= argument, .to('cuda'), set_default_device)."""
+    env = os.environ.get("MINIGRAD_DEVICE", "").strip()
+    if _state["device"] is None and env.lower().startswith("cuda"):
+        return f" (MINIGRAD_DEVICE={env} in the environment; unset it to use the CPU)"
+    return ""
 
 
 def is_cupy_array(a):
