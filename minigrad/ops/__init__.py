@@ -1,17 +1,21 @@
 """The differentiable ops, one file per family, and the Tensor methods that call them."""
 from ..tensor import Tensor, as_tensor
-from .elementwise import (abs, add, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub,
-                          tanh)
-from .index import getitem, where
+from .elementwise import (abs, add, clamp, cos, div, exp, log, mul, neg, pow, relu, sigmoid,
+                          sin, sqrt, sub, tanh)
+from .index import gather, getitem, index_select, masked_fill, topk, tril, triu, where
 from .linalg import matmul
-from .reduce import max, mean, sum
-from .shape import (astype, broadcast_to, cat, flatten, permute, reshape, squeeze, stack,
-                    transpose, unsqueeze)
+from .methods import chunk, narrow, split
+from .methods import install as _install_torch_methods
+from .reduce import all, any, argmax, argmin, max, mean, min, sum
+from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
+                    reshape, squeeze, stack, t, transpose, unsqueeze)
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
-           "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "sum", "astype",
-           "broadcast_to", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
-           "transpose", "unsqueeze"]
+           "sub", "tanh", "sin", "cos", "clamp", "getitem", "where", "gather", "index_select",
+           "masked_fill", "topk", "tril", "triu", "matmul", "max", "min", "mean", "sum",
+           "argmax", "argmin", "all", "any", "astype", "broadcast_to", "expand", "repeat", "t",
+           "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack", "transpose",
+           "unsqueeze", "narrow", "split", "chunk"]
 
 
 def _compare(op):
@@ -50,7 +54,7 @@ def _install():
                  "broadcast_to", "matmul", "astype"):
         setattr(T, name, globals()[name])
     T.view = reshape
-    T.expand = broadcast_to
+    _install_torch_methods(T)
 
 
 _install()

@@ -135,6 +135,42 @@ class Abs(Function):
         return gy * get_array_module(gy).sign(self.inputs[0].data)
 
 
+class Sin(Function):
+    def forward(self, x):
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).cos(self.inputs[0].data)
+
+
+class Cos(Function):
+    def forward(self, x):
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        return -gy * get_array_module(gy).sin(self.inputs[0].data)
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the gradient passes where x is inside [lo, hi] (at a bound too,
+    as torch) and is 0 where x was clipped."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.inside = xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            self.inside &= x >= self.lo
+        if self.hi is not None:
+            self.inside &= x <= self.hi
+        return xp.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        return gy * self.inside
+
+
 def _pair(a, b):
     """Both operands as tensors; a Python number takes the other's dtype and device."""
     if isinstance(a, Tensor):
@@ -193,3 +229,18 @@ def relu(x):
 
 def abs(x):                     # noqa: A001 - the op's name
     return Abs()(x)
+
+
+def sin(x):
+    return Sin()(x)
+
+
+def cos(x):
+    return Cos()(x)
+
+
+def clamp(x, min=None, max=None):          # noqa: A002 - torch's argument names
+    """Values clipped into [min, max] (either bound may be None, as in torch)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min=, max= or both")
+    return Clamp(min, max)(x)

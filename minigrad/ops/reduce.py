@@ -3,8 +3,11 @@
 Backward spreads the incoming gradient back over the reduced axes: evenly for sum, to the
 arg-max positions for max.
 """
+import collections
+
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
+from .dims import accepts_dim
 
 
 def _axes(axis, ndim):
@@ -48,7 +51,7 @@ class Max(Function):
 
     def forward(self, x):
         self.axes = _axes(self.axis, x.ndim)
-        if any(x.shape[a] == 0 for a in self.axes):
+        if 0 in [x.shape[a] for a in self.axes]:
             raise ValueError(f"max: cannot reduce over an empty axis of shape {tuple(x.shape)}")
         y = x.max(axis=self.axes, keepdims=True)
         self.mask = x == y
@@ -61,10 +64,12 @@ class Max(Function):
         return gy * self.mask / count
 
 
+@accepts_dim
 def sum(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
     return Sum(axis, keepdims)(x)
 
 
+@accepts_dim
 def mean(x, axis=None, keepdims=False):
     """sum / count: its gradient is the sum's, divided by count. (Empty: NaN, as in NumPy.)"""
     axes = _axes(axis, x.ndim)
@@ -75,5 +80,77 @@ def mean(x, axis=None, keepdims=False):
     return total / count if count else total * float("nan")
 
 
-def max(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
-    return Max(axis, keepdims)(x)
+# torch.return_types.max/min/topk: a tuple that also has .values and .indices
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _extreme(op, x, dim, keepdim, axis, keepdims):
+    """max/min in all three forms torch and NumPy give them (see ``max``)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}() got both axis= and dim= (they are the same argument): pass one")
+    sign = 1 if op == "max" else -1
+    if isinstance(dim, Tensor):                        # torch.max(a, b): elementwise
+        from .index import where
+        return where((x >= dim) if sign > 0 else (x <= dim), x, dim)
+    if dim is None:                                    # NumPy form: a tensor
+        y = Max(axis, keepdims or keepdim)(x if sign > 0 else -x)
+        return y if sign > 0 else -y
+    if not isinstance(dim, int):
+        raise TypeError(f"{op}(dim=...) takes one int axis and returns (values, indices); "
+                        f"for several axes use {op}(axis={dim!r})")
+    y = Max(dim, keepdim)(x if sign > 0 else -x)
+    return ValuesIndices(y if sign > 0 else -y, _arg(op, x, dim, keepdim))
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A001
+    """The largest element, as NumPy and as torch have it:
+    ``max(axis=None, keepdims=False)`` -> a tensor (over several axes if ``axis`` is a tuple);
+    ``max(dim, keepdim=False)`` -> ``(values, indices)`` along one axis, as torch;
+    ``max(other_tensor)`` -> the elementwise maximum.
+    Where elements tie for the max they share its gradient."""
+    return _extreme("max", x, dim, keepdim, axis, keepdims)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A001
+    """The smallest element, in ``max``'s three forms."""
+    return _extreme("min", x, dim, keepdim, axis, keepdims)
+
+
+def _arg(op, x, axis, keepdims):
+    data = x.data if isinstance(x, Tensor) else x
+    xp = get_array_module(data)
+    if axis is None:
+        if data.size == 0:
+            raise ValueError(f"arg{op}: the tensor is empty")
+        i = getattr(xp, "arg" + op)(data.reshape(-1))
+        return Tensor._wrap(xp.asarray(i, dtype=xp.int64).reshape((1,) * data.ndim if keepdims else ()))
+    axis = _axes(axis, data.ndim)[0] if data.ndim else 0
+    if data.ndim and data.shape[axis] == 0:
+        raise ValueError(f"arg{op}: cannot reduce over an empty axis of shape {tuple(data.shape)}")
+    i = getattr(xp, "arg" + op)(data, axis=axis) if data.ndim else xp.asarray(0)
+    if keepdims and data.ndim:
+        i = xp.expand_dims(i, axis)
+    return Tensor._wrap(i.astype(xp.int64))
+
+
+@accepts_dim
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element along ``axis`` (of the flattened tensor if None), int64;
+    the first one where several tie. No gradient."""
+    return _arg("max", x, axis, keepdims)
+
+
+@accepts_dim
+def argmin(x, axis=None, keepdims=False):
+    return _arg("min", x, axis, keepdims)
+
+
+@accepts_dim
+def all(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
+    """True where every element (along ``axis``) is nonzero. A bool tensor, no gradient."""
+    return Tensor._wrap(get_array_module(x.data).asarray(x.data.all(axis=axis, keepdims=keepdims)))
+
+
+@accepts_dim
+def any(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
+    return Tensor._wrap(get_array_module(x.data).asarray(x.data.any(axis=axis, keepdims=keepdims)))

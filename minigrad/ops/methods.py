@@ -1,0 +1,158 @@
+"""torch's Tensor methods that are made of other ops: views and splits (``narrow``, ``chunk``,
+``split``, ``view_as``, ...), factories on a tensor (``new_zeros``, ...), dtype conversions
+(``type``, ``int``, ``bool``, ...) and comparisons by name (``eq``, ``lt``, ...).
+
+``install(Tensor)`` puts them on the Tensor class; ``minigrad.ops`` calls it.
+"""
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor
+from .dims import accepts_dim
+from .index import getitem
+from .shape import _axis, astype, broadcast_to, reshape
+
+
+@accepts_dim
+def narrow(x, axis, start, length):
+    """The slice ``start:start + length`` along ``axis`` (torch's ``narrow``)."""
+    axis = _axis("narrow", axis, x.ndim)
+    n = x.shape[axis]
+    start = start + n if start < 0 else start
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise ValueError(f"narrow: start {start} and length {length} do not fit axis {axis} "
+                         f"of size {n}")
+    return getitem(x, (slice(None),) * axis + (slice(start, start + length),))
+
+
+@accepts_dim
+def split(x, split_size_or_sections, axis=0):
+    """Pieces along ``axis``: of ``split_size`` each (the last may be smaller), or of the
+    listed sizes, which must add up to the axis's size (torch's ``split``)."""
+    axis = _axis("split", axis, x.ndim)
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - s) for s in range(0, n, size)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} add up to {sum(sizes)}, but axis {axis} "
+                             f"has size {n}")
+    starts = np.cumsum([0] + sizes[:-1]).tolist()
+    return tuple(narrow(x, axis, s, k) for s, k in zip(starts, sizes))
+
+
+@accepts_dim
+def chunk(x, chunks, axis=0):
+    """``chunks`` pieces along ``axis`` (fewer if the axis is short), each of size
+    ceil(n / chunks) but the last (torch's ``chunk``)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[_axis("chunk", axis, x.ndim)]
+    return split(x, max(1, math.ceil(n / chunks)), axis)
+
+
+def _view(x, *shape):
+    """torch's ``view``: a reshape (minigrad arrays are never non-contiguous views of another
+    layout that a reshape could not express)."""
+    return reshape(x, *shape)
+
+
+def _new(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        from ..creation import full
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return full(tuple(size), fill, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+    return method
+
+
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    from ..creation import full
+    return full(tuple(size), fill_value, dtype=dtype or self.dtype,
+                device=device or self.device, requires_grad=requires_grad)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    """A new leaf from ``data``, with this tensor's dtype and device unless given."""
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype,
+                  device=device or self.device)
+
+
+def tensor_type(self, dtype=None):
+    """Without an argument, torch's type string ('torch.FloatTensor', 'torch.cuda.LongTensor',
+    ...). With a dtype (``mg.long``, ``'torch.LongTensor'``, ``mg.LongTensor``, ...), a copy
+    converted to it (differentiable, as ``to(dtype=)``)."""
+    if dtype is None:
+        return dtypes.type_name(self.dtype, self.device)
+    target = getattr(dtype, "dtype", None) or dtypes.from_type_name(dtype)
+    return astype(self, target if target is not None else np.dtype(dtype))
+
+
+def _compare(op):
+    def method(self, other):
+        return getattr(self, op)(other)
+    method.__name__ = op.strip("_")
+    return method
+
+
+def _cast(dtype):
+    def method(self):
+        return astype(self, dtype)
+    return method
+
+
+def _equal(a, b):
+    """torch.equal: same shape and the same values (a Python bool)."""
+    a_data = a.data
+    b_data = b.data if isinstance(b, Tensor) else np.asarray(b)
+    return tuple(a_data.shape) == tuple(b_data.shape) and bool((a_data == b_data).all())
+
+
+def install(T):
+    from . import elementwise as E, index as I, reduce as R, shape as S
+    for name, fn in {"sin": E.sin, "cos": E.cos, "clamp": E.clamp, "clip": E.clamp,
+                     "min": R.min, "argmax": R.argmax, "argmin": R.argmin, "all": R.all,
+                     "any": R.any, "gather": I.gather, "index_select": I.index_select,
+                     "masked_fill": I.masked_fill, "topk": I.topk, "tril": I.tril,
+                     "triu": I.triu, "repeat": S.repeat, "movedim": S.movedim, "expand": S.expand, "t": S.t,
+                     "clone": S.clone, "narrow": narrow, "split": split, "chunk": chunk,
+                     "view": _view, "new_full": new_full, "new_tensor": new_tensor,
+                     "type": tensor_type, "equal": _equal}.items():
+        setattr(T, name, fn)
+    T.pow = E.pow
+    T.view_as = lambda self, other: reshape(self, other.shape)
+    T.reshape_as = lambda self, other: reshape(self, other.shape)
+    T.expand_as = lambda self, other: broadcast_to(self, other.shape)
+    T.type_as = lambda self, other: astype(self, other.dtype)
+    T.contiguous = lambda self: self            # minigrad's arrays need no re-layout
+    T.dim = lambda self: self.ndim
+    T.ndimension = T.dim
+    T.nelement = lambda self: self.numel()
+    T.is_cuda = property(lambda self: self.device == "cuda")
+    T.new_zeros, T.new_ones, T.new_empty = _new(0), _new(1), _new(0)
+    for name, op in [("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", "__le__"),
+                     ("gt", "__gt__"), ("ge", "__ge__")]:
+        setattr(T, name, _compare(op))
+    for name, dtype in [("float", np.float32), ("double", np.float64), ("half", np.float16),
+                        ("long", np.int64), ("int", np.int32), ("short", np.int16),
+                        ("char", np.int8), ("byte", np.uint8), ("bool", np.bool_)]:
+        setattr(T, name, _cast(dtype))
+    T.size = _size
+
+
+def _size(self, dim=None):
+    """The shape (a tuple), or the size of axis ``dim``."""
+    if dim is None:
+        return self.shape
+    return self.shape[_axis("size", dim, self.ndim)]
+
+
+__all__ = ["narrow", "split", "chunk", "install"]
