@@ -1,10 +1,13 @@
 """``minigrad.nn``: layers as Modules with torch's names."""
 from . import init, utils
+from .activation import Identity, LogSoftmax, Softmax
 from .attention import Attention, MultiheadAttention
 from .layers import Dropout, Embedding, LayerNorm, Linear, ReLU, Sigmoid, Tanh
+from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .transformer import (PositionalEncoding, TransformerDecoder, TransformerDecoderLayer,
+from .transformer import (PositionalEncoding, Transformer, TransformerDecoder,
+                          TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask, sinusoidal_positional_encoding)
 
@@ -12,4 +15,5 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embeddi
            "LayerNorm", "Tanh", "ReLU", "Sigmoid", "init", "utils", "RNNCell", "LSTMCell", "GRUCell",
            "RNN", "LSTM", "GRU", "Attention", "MultiheadAttention", "TransformerEncoderLayer",
            "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "PositionalEncoding",
-           "sinusoidal_positional_encoding", "generate_square_subsequent_mask"]
+           "sinusoidal_positional_encoding", "generate_square_subsequent_mask", "Transformer",
+           "Softmax", "LogSoftmax", "Identity", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss"]

@@ -1,0 +1,42 @@
+"""Softmax, LogSoftmax and Identity as modules, with torch's ``dim``."""
+from .. import functional as F
+from .module import Module
+
+
+def _implicit_dim(ndim):
+    # torch's legacy choice when no dim is given (it warns): 0 for 0-, 1- and 3-D, else 1.
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """softmax along ``dim`` (torch's legacy choice of axis when None; give it)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, axis=_implicit_dim(x.ndim) if self.dim is None else self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log softmax along ``dim``: the input NLLLoss expects."""
+
+    def forward(self, x):
+        return F.log_softmax(x, axis=_implicit_dim(x.ndim) if self.dim is None else self.dim)
+
+
+class Identity(Module):
+    """Returns its input (a placeholder layer); takes and ignores any arguments, as torch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+__all__ = ["Softmax", "LogSoftmax", "Identity"]
