@@ -20,8 +20,8 @@ from .gradcheck import gradcheck
 from .io import load, save
 from .ops import (abs, all, any, argmax, argmin, cat, chunk, clamp, clone, cos, exp, flatten,
                   gather, index_select, log, masked_fill, matmul, max, mean, min, movedim,
-                  narrow, permute, pow, relu, repeat, reshape, sigmoid, sin, split, sqrt, squeeze,
-                  stack, sum, t, tanh, topk, transpose, tril, triu, unsqueeze, where)
+                  narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, split, sqrt,
+                  squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unsqueeze, where)
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
 from . import decoding, metrics  # noqa: E402
@@ -72,7 +72,8 @@ def _typed_tensor(dtype_name):
     return make
 
 
-FloatTensor, DoubleTensor, HalfTensor = (_typed_tensor(n) for n in ("float32", "float64", "float16"))
+FloatTensor, DoubleTensor = _typed_tensor("float32"), _typed_tensor("float64")
+HalfTensor = _typed_tensor("float16")
 LongTensor, IntTensor, ShortTensor = (_typed_tensor(n) for n in ("int64", "int32", "int16"))
 CharTensor, ByteTensor, BoolTensor = (_typed_tensor(n) for n in ("int8", "uint8", "bool"))
 
@@ -94,7 +95,7 @@ __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_en
            "abs", "pow", "clamp", "clip", "matmul", "bmm", "tril", "triu", "max", "min", "sum",
            "mean", "argmax", "argmin", "all", "any", "topk", "gather", "index_select",
            "masked_fill", "softmax", "log_softmax", "transpose", "permute", "reshape",
-           "flatten", "squeeze", "unsqueeze", "movedim", "t", "clone", "repeat", "narrow",
+           "flatten", "squeeze", "unsqueeze", "movedim", "t", "clone", "repeat", "narrow", "norm",
            "split", "chunk", "is_tensor", "numel", "from_numpy", "FloatTensor", "DoubleTensor",
            "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",
            "BoolTensor", "bool_"] + list(_dtypes.DTYPES)

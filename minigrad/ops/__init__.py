@@ -4,7 +4,7 @@ from .elementwise import (abs, add, clamp, cos, div, exp, log, mul, neg, pow, re
                           sin, sqrt, sub, tanh)
 from .index import gather, getitem, index_select, masked_fill, topk, tril, triu, where
 from .linalg import matmul
-from .methods import chunk, narrow, split
+from .methods import chunk, narrow, norm, split
 from .methods import install as _install_torch_methods
 from .reduce import all, any, argmax, argmin, max, mean, min, sum
 from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
@@ -14,8 +14,8 @@ __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigm
            "sub", "tanh", "sin", "cos", "clamp", "getitem", "where", "gather", "index_select",
            "masked_fill", "topk", "tril", "triu", "matmul", "max", "min", "mean", "sum",
            "argmax", "argmin", "all", "any", "astype", "broadcast_to", "expand", "repeat", "t",
-           "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack", "transpose",
-           "unsqueeze", "narrow", "split", "chunk"]
+           "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
+           "transpose", "unsqueeze", "narrow", "split", "chunk", "norm"]
 
 
 def _compare(op):

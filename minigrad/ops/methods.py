@@ -57,6 +57,22 @@ def chunk(x, chunks, axis=0):
     return split(x, max(1, math.ceil(n / chunks)), axis)
 
 
+@accepts_dim
+def norm(x, p=2, axis=None, keepdims=False):
+    """The p-norm over ``axis`` (all elements if None): p = 2 (Euclidean), 1, or inf (max |x|),
+    as ``torch.norm``/``Tensor.norm``. Made of checked ops; like sqrt, its gradient at a
+    zero vector is not defined (torch picks 0; here it is NaN)."""
+    from .elementwise import abs as _abs
+    from .reduce import max as _max, sum as _sum
+    if p == 2 or p == "fro":
+        return _sum(x * x, axis, keepdims).sqrt()
+    if p == 1:
+        return _sum(_abs(x), axis, keepdims)
+    if p == float("inf"):
+        return _max(_abs(x), axis=axis, keepdims=keepdims)
+    raise ValueError(f"norm: p must be 1, 2, 'fro' or inf, got {p!r}")
+
+
 def _view(x, *shape):
     """torch's ``view``: a reshape (minigrad arrays are never non-contiguous views of another
     layout that a reshape could not express)."""
@@ -122,10 +138,12 @@ def install(T):
                      "min": R.min, "argmax": R.argmax, "argmin": R.argmin, "all": R.all,
                      "any": R.any, "gather": I.gather, "index_select": I.index_select,
                      "masked_fill": I.masked_fill, "topk": I.topk, "tril": I.tril,
-                     "triu": I.triu, "repeat": S.repeat, "movedim": S.movedim, "expand": S.expand, "t": S.t,
+                     "triu": I.triu, "repeat": S.repeat, "movedim": S.movedim,
+                     "expand": S.expand, "t": S.t,
                      "clone": S.clone, "narrow": narrow, "split": split, "chunk": chunk,
                      "view": _view, "new_full": new_full, "new_tensor": new_tensor,
-                     "type": tensor_type, "equal": _equal}.items():
+                     "type": tensor_type, "equal": _equal,
+                     "norm": norm}.items():
         setattr(T, name, fn)
     T.pow = E.pow
     T.view_as = lambda self, other: reshape(self, other.shape)
@@ -155,4 +173,4 @@ def _size(self, dim=None):
     return self.shape[_axis("size", dim, self.ndim)]
 
 
-__all__ = ["narrow", "split", "chunk", "install"]
+__all__ = ["narrow", "split", "chunk", "norm", "install"]

@@ -123,7 +123,8 @@ def _arg(op, x, axis, keepdims):
         if data.size == 0:
             raise ValueError(f"arg{op}: the tensor is empty")
         i = getattr(xp, "arg" + op)(data.reshape(-1))
-        return Tensor._wrap(xp.asarray(i, dtype=xp.int64).reshape((1,) * data.ndim if keepdims else ()))
+        shape = (1,) * data.ndim if keepdims else ()
+        return Tensor._wrap(xp.asarray(i, dtype=xp.int64).reshape(shape))
     axis = _axes(axis, data.ndim)[0] if data.ndim else 0
     if data.ndim and data.shape[axis] == 0:
         raise ValueError(f"arg{op}: cannot reduce over an empty axis of shape {tuple(data.shape)}")
