@@ -97,7 +97,7 @@ def multinomial(probs, num_samples, replacement=False):
     replacement a category is drawn at most once. Drawn from minigrad's seeded generator
     (``mg.manual_seed``); int64 on ``probs``' device, shape (num_samples,) or (N, num_samples).
     """
-    p = backend.to_numpy(probs.data if isinstance(probs, Tensor) else np.asarray(probs))
+    p = backend.to_numpy(probs.array if isinstance(probs, Tensor) else np.asarray(probs))
     if p.ndim not in (1, 2) or p.shape[-1] == 0:
         raise ValueError(f"multinomial: probs must be (C,) or (N, C) with C > 0, got {p.shape}")
     rows = p.reshape(-1, p.shape[-1]).astype(np.float64)

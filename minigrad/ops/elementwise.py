@@ -140,7 +140,7 @@ class Sin(Function):
         return get_array_module(x).sin(x)
 
     def backward(self, gy):
-        return gy * get_array_module(gy).cos(self.inputs[0].data)
+        return gy * get_array_module(gy).cos(self.inputs[0].array)
 
 
 class Cos(Function):
@@ -148,7 +148,7 @@ class Cos(Function):
         return get_array_module(x).cos(x)
 
     def backward(self, gy):
-        return -gy * get_array_module(gy).sin(self.inputs[0].data)
+        return -gy * get_array_module(gy).sin(self.inputs[0].array)
 
 
 class Clamp(Function):

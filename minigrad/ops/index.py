@@ -130,9 +130,9 @@ def where(cond, a, b):
 
 
 def _index_array(op, index, like, dtype_kinds="iu"):
-    data = index.data if isinstance(index, Tensor) else index
+    data = index.array if isinstance(index, Tensor) else index
     data = backend.to_device(data, like.device) if hasattr(data, "dtype") else \
-        backend.get_array_module(like.data).asarray(data)
+        backend.get_array_module(like.array).asarray(data)
     if data.dtype.kind not in dtype_kinds:
         raise TypeError(f"{op}: index must hold integers, got dtype {data.dtype}")
     return data
@@ -190,8 +190,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):      # noqa: A002 - torch's a
     n = x.shape[axis]
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} is out of range for a dimension of size {n}")
-    xp = backend.get_array_module(x.data)
-    order = xp.argsort(-x.data if largest else x.data, axis=axis, kind="stable")
+    xp = backend.get_array_module(x.array)
+    order = xp.argsort(-x.array if largest else x.array, axis=axis, kind="stable")
     idx = xp.take(order, xp.arange(k), axis=axis).astype(xp.int64)
     return ValuesIndices(Gather(axis, idx)(x), Tensor._wrap(idx))
 

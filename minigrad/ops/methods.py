@@ -97,7 +97,7 @@ def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=Fals
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     """A new leaf from ``data``, with this tensor's dtype and device unless given."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype,
                   device=device or self.device)
 
@@ -127,8 +127,8 @@ def _cast(dtype):
 
 def _equal(a, b):
     """torch.equal: same shape and the same values (a Python bool)."""
-    a_data = a.data
-    b_data = b.data if isinstance(b, Tensor) else np.asarray(b)
+    a_data = a.array
+    b_data = b.array if isinstance(b, Tensor) else np.asarray(b)
     return tuple(a_data.shape) == tuple(b_data.shape) and bool((a_data == b_data).all())
 
 

@@ -117,7 +117,7 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A
 
 
 def _arg(op, x, axis, keepdims):
-    data = x.data if isinstance(x, Tensor) else x
+    data = x.array if isinstance(x, Tensor) else x
     xp = get_array_module(data)
     if axis is None:
         if data.size == 0:
@@ -149,9 +149,11 @@ def argmin(x, axis=None, keepdims=False):
 @accepts_dim
 def all(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
     """True where every element (along ``axis``) is nonzero. A bool tensor, no gradient."""
-    return Tensor._wrap(get_array_module(x.data).asarray(x.data.all(axis=axis, keepdims=keepdims)))
+    a = x.array
+    return Tensor._wrap(get_array_module(a).asarray(a.all(axis=axis, keepdims=keepdims)))
 
 
 @accepts_dim
 def any(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
-    return Tensor._wrap(get_array_module(x.data).asarray(x.data.any(axis=axis, keepdims=keepdims)))
+    a = x.array
+    return Tensor._wrap(get_array_module(a).asarray(a.any(axis=axis, keepdims=keepdims)))
