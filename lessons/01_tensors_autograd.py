@@ -31,8 +31,10 @@ run = common.setup("Lesson 01: tensors and autograd")
 # %% [markdown]
 # ## 1. Tensors
 # A tensor (张量) is an n-dimensional array plus what autograd needs. Python floats become
-# float32; integers stay integers. `t.data` is the backend array: NumPy on the CPU, CuPy on
+# float32; integers stay integers. `t.array` is the backend array: NumPy on the CPU, CuPy on
 # the GPU — the lesson never touches it with NumPy directly, so `--device cuda` works.
+# `t.data`, as in PyTorch, is not an array: it is a tensor sharing `t`'s storage but cut from
+# the graph, so whatever is done to it is never differentiated.
 
 # %%
 x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -125,7 +127,7 @@ def loss_of_W_ax():
 def numeric_grad(f, param, eps):
     """Central differences of f() with respect to every element of param (nudged in place)."""
     grad = np.zeros(param.shape)
-    flat = param.data.reshape(-1)                    # a view: nudging it nudges the parameter
+    flat = param.array.reshape(-1)                    # a view: nudging it nudges the parameter
     for i in range(flat.size):
         old = flat[i].item()
         # BEGIN SOLUTION
@@ -184,7 +186,7 @@ print("made under no_grad: requires_grad =", y.requires_grad)
 # ## 6. Gradient descent by hand
 # Fit $\sin(x)$ on $[-3, 3]$ with a one-hidden-layer tanh network. The update is
 # $\theta \leftarrow \theta - \eta\, \partial L/\partial \theta$ (learning rate 学习率 $\eta$), written on
-# `p.data` so it is not recorded in the graph.
+# `p.array` so it is not recorded in the graph.
 
 # %%
 n_points, hidden = run.pick(256, 64), 32
@@ -203,7 +205,7 @@ for step in bar:
     for p in net.parameters():
         # BEGIN SOLUTION
         # HINT: θ ← θ - η ∂L/∂θ, in place on p.data (p.grad has the same shape)
-        p.data -= lr * p.grad
+        p.array -= lr * p.grad
         # END SOLUTION
     losses.append(loss.item())
     if step % 100 == 0:

@@ -74,7 +74,7 @@ def random_grads(seed):
     params = [mg.zeros(4, 3, requires_grad=True), mg.zeros(5, requires_grad=True)]
     rng = np.random.default_rng(seed)
     for p in params:
-        p.grad = mg.tensor(rng.standard_normal(p.shape) * 3).data     # a backend array
+        p.grad = mg.tensor(rng.standard_normal(p.shape) * 3).array     # a backend array
     return params
 
 
@@ -164,7 +164,7 @@ def train(clip, label):
             clip(params)
         with mg.no_grad():
             for q_ in params:
-                q_.data -= lr * q_.grad                      # θ ← θ - η g
+                q_.array -= lr * q_.grad                      # θ ← θ - η g
         losses.append(loss.item())
         if step % 25 == 0:
             common.set_postfix(bar, loss=losses[-1], grad_norm=norms[-1])

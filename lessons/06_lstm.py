@@ -246,7 +246,7 @@ def make_model(kind):
     mg.manual_seed(run.seed)
     model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
     if kind == "LSTM":
-        model.rnn.bias_ih_l0.data[hidden:2 * hidden] += 3.0     # b_f = 3: the rows of f
+        model.rnn.bias_ih_l0.array[hidden:2 * hidden] += 3.0     # b_f = 3: the rows of f
     return model
 
 

@@ -186,7 +186,7 @@ def make_model(kind):
     mg.manual_seed(run.seed)
     model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
     gate = {"LSTM": (1, 3.0), "GRU": (1, 2.0)}[kind]               # (gate row block, bias): f and z
-    model.rnn.bias_ih_l0.data[gate[0] * hidden:(gate[0] + 1) * hidden] += gate[1]
+    model.rnn.bias_ih_l0.array[gate[0] * hidden:(gate[0] + 1) * hidden] += gate[1]
     return model
 
 

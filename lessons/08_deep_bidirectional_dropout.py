@@ -146,7 +146,7 @@ def dropout(x, p, training):
     """Notes 003's pseudo-code for a whole tensor at once."""
     if not training or p == 0:
         return x                                          # at test time: identity
-    xp = mg.backend.get_array_module(x.data)
+    xp = mg.backend.get_array_module(x.array)
     u = mg.tensor(mg.backend.rng_for(xp).random(x.shape))       # random(0, 1) for every x_i
     # BEGIN SOLUTION
     # HINT: is_drop = u < p; a kept x_i becomes x_i / (1 - p), a dropped one 0 (mg.where(cond, a, b))

@@ -127,13 +127,13 @@ def draw_batch(pairs, rng):
 
 # %%
 with mg.no_grad():
-    saved = Theta.data
-    Theta.data = (mg.randn(V, D) * 0.3).data
+    saved = Theta.array
+    Theta.array = (mg.randn(V, D) * 0.3).array
     c_b, t_b = draw_batch(pairs[:64], np.random.default_rng(0))
     loss_b, s_b = sgns_loss(c_b, t_b)
     s = s_b.numpy().astype(np.float64)
     reference = np.mean(np.log1p(np.exp(-s[:, 0])) + np.log1p(np.exp(s[:, 1:])).sum(axis=1))
-    Theta.data = saved
+    Theta.array = saved
 print(f"sgns_loss {loss_b.item():.6f}, reference {reference:.6f}")
 common.check(abs(loss_b.item() - reference) < 1e-4 * max(1.0, reference),
              "the negative-sampling loss matches -log σ(θ_t·e_c) - Σ log σ(-θ_n·e_c)")

@@ -209,7 +209,7 @@ class Seq2Seq(nn.Module):
                 # HINT: one decoder step on tokens (N, 1); the next tokens are the argmax of the logits (N, 1, V)
                 # HINT: over the last axis, brought to the host with mg.backend.to_numpy
                 logits, state = self.decoder(tokens, state, summary)
-                tokens = mg.backend.to_numpy(logits.data.argmax(axis=-1))      # (N, 1)
+                tokens = mg.backend.to_numpy(logits.array.argmax(axis=-1))      # (N, 1)
                 # END SOLUTION
                 steps.append(tokens[:, 0])
         outputs = []

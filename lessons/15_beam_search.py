@@ -101,7 +101,7 @@ def make_step_fn(net):
         log_probs, inner = net.step_fn(prev, state["model"])
         t = state["t"] + 1
         mask = np.where((t == MAX_LEN)[:, None], only_end, allowed)         # (K, V)
-        return mg.backend.to_numpy(log_probs.data) + mask, {"model": inner, "t": t}
+        return mg.backend.to_numpy(log_probs.array) + mask, {"model": inner, "t": t}
     return step_fn
 
 

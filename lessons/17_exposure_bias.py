@@ -75,7 +75,7 @@ def mixed_input_loss(model, src, tgt, x):
     """Cross-entropy of tgt[:, 1:] when the decoder reads the mix of targets and its own
     guesses: src (N, S), tgt (N, T+1) = <START> y <END> <pad>..., x the target share."""
     state = model.initial_state(src)
-    xp = mg.backend.get_array_module(state["memory"].data)
+    xp = mg.backend.get_array_module(state["memory"].array)
     tgt_dev = xp.asarray(tgt)
     N, T = tgt.shape[0], tgt.shape[1] - 1
     tokens, steps = tgt_dev[:, 0], []                            # every row starts at <START>
@@ -85,10 +85,10 @@ def mixed_input_loss(model, src, tgt, x):
         if t + 1 == T:
             break
         # BEGIN SOLUTION
-        # HINT: guess = the argmax over the vocabulary of logits.data[:, 0] (the model's own word, no gradient)
+        # HINT: guess = the argmax over the vocabulary of logits.array[:, 0] (the model's own word, no gradient)
         # HINT: coin = mg.backend.rng_for(xp).random(N) < x
         # HINT: tokens = xp.where(coin, the target tgt_dev[:, t + 1], guess)
-        guess = logits.data[:, 0].argmax(axis=-1)                 # 生成 label
+        guess = logits.array[:, 0].argmax(axis=-1)                 # 生成 label
         coin = mg.backend.rng_for(xp).random(N) < x               # target with probability x
         tokens = xp.where(coin, tgt_dev[:, t + 1], guess)         # (1 - x)·generated + x·target
         # END SOLUTION

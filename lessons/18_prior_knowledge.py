@@ -131,8 +131,8 @@ def prior_prediction(logits, X, S, t):
 
 layer = PriorKnowledge(V)
 with mg.no_grad():
-    layer.S.data = (mg.randn(V) * 2).data
-    layer.t.data = (mg.randn(V) * 0.5).data
+    layer.S.array = (mg.randn(V) * 2).array
+    layer.t.array = (mg.randn(V) * 0.5).array
     Xt = mg.tensor(X)
     logits = mg.randn(4, 3, V)
     mine = prior_prediction(logits, Xt, layer.S, layer.t)

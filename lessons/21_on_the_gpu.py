@@ -2,7 +2,7 @@
 # # Lesson 21 — On the GPU (图形处理器): the same model on NumPy and CuPy
 #
 # **Learning goals**
-# 1. Know where a tensor's numbers live: `t.data` is a `numpy.ndarray` on `'cpu'` and a
+# 1. Know where a tensor's numbers live: `t.array` is a `numpy.ndarray` on `'cpu'` and a
 #    `cupy.ndarray` on `'cuda'`; code that takes its array module from its input
 #    (`xp = mg.backend.get_array_module(a)`) runs on both unchanged.
 # 2. Run the same model, with the same weights, on both: the loss and every gradient agree
@@ -57,10 +57,10 @@ else:
           "NVIDIA GPU: pip install -e '.[gpu]' and run the lesson again.")
 
 x = mg.tensor([[1.0, 2.0, 3.0]], device="cpu")
-print(f"on 'cpu': x.data is a {type(x.data).__module__}.{type(x.data).__name__}")
+print(f"on 'cpu': x.array is a {type(x.array).__module__}.{type(x.array).__name__}")
 if GPU:
     xg = x.to("cuda")
-    print(f"on 'cuda': x.to('cuda').data is a {type(xg.data).__module__}.{type(xg.data).__name__}")
+    print(f"on 'cuda': x.to('cuda').array is a {type(xg.array).__module__}.{type(xg.array).__name__}")
 
 # %% [markdown]
 # ## 2. Code that runs on both: take the array module from the input
@@ -84,8 +84,8 @@ def softmax_rows(a):
 
 for device in devices:
     logits = mg.randn(4, 7, device=device) * 30          # large scores: exp would overflow
-    mine = softmax_rows(logits.data)
-    same_kind = type(mine) is type(logits.data)
+    mine = softmax_rows(logits.array)
+    same_kind = type(mine) is type(logits.array)
     err = np.abs(mg.backend.to_numpy(mine) - F.softmax(logits).numpy()).max()
     print(f"{device}: softmax_rows returns a {type(mine).__module__}.{type(mine).__name__}, "
           f"max |difference from F.softmax| = {err:.2e}")

@@ -47,7 +47,7 @@ def _leaves(state):
 
 
 def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 def _state_rows(state, who):

@@ -132,8 +132,8 @@ def _check_target(op, logits, target, ignore_index):
     if isinstance(target, Tensor) and target.device != logits.device:
         raise RuntimeError(f"{op}: logits are on {logits.device} but target is on "
                            f"{target.device}; move one with .to(device)")
-    t = target.data if isinstance(target, Tensor) else target
-    xp = backend.get_array_module(logits.data)
+    t = target.array if isinstance(target, Tensor) else target
+    xp = backend.get_array_module(logits.array)
     t = backend.to_device(t, logits.device) if hasattr(t, "dtype") else xp.asarray(t)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
@@ -176,7 +176,7 @@ def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     t = _check_target("nll_loss", log_probs, target, ignore_index)
-    xp = backend.get_array_module(log_probs.data)
+    xp = backend.get_array_module(log_probs.array)
     valid = t != ignore_index
     C = log_probs.shape[-1]
     flat = reshape(log_probs, (t.size, C))
@@ -255,8 +255,8 @@ class Embedding(Function):
 
 def embedding(input, weight, padding_idx=None):   # noqa: A002 - torch's argument name
     """input: integer indices of any shape (...); weight: (V, D) -> (..., D)."""
-    idx = input.data if isinstance(input, Tensor) else input
-    xp = backend.get_array_module(weight.data)
+    idx = input.array if isinstance(input, Tensor) else input
+    xp = backend.get_array_module(weight.array)
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
@@ -282,7 +282,7 @@ class Linear(Function):
         return y.reshape(x.shape[:-1] + (W.shape[0],))
 
     def backward(self, gy):
-        x, W = self.inputs[0].data, self.inputs[1].data
+        x, W = self.inputs[0].array, self.inputs[1].array
         M = math.prod(x.shape[:-1])
         g2 = gy.reshape(M, gy.shape[-1])                     # (M, O); -1 is ambiguous for size 0
         gx = (g2 @ W).reshape(x.shape)                       # (..., I)
@@ -353,10 +353,10 @@ class MaskedSoftmax(Function):
 
 def _mask_array(op, name, mask, like):
     """``mask`` (Tensor, NumPy/CuPy array or list) as a backend array on ``like``'s device."""
-    data = mask.data if isinstance(mask, Tensor) else mask
+    data = mask.array if isinstance(mask, Tensor) else mask
     if hasattr(data, "dtype"):
         return backend.to_device(data, like.device)
-    return backend.get_array_module(like.data).asarray(data)
+    return backend.get_array_module(like.array).asarray(data)
 
 
 def _check_broadcast(op, name, shape, target):
@@ -419,7 +419,7 @@ def _merge_mask_parts(*parts):
 
 def _causal_mask(L, S, like):
     """(L, S) bool, True where key j <= query i: each position sees itself and the past."""
-    xp = backend.get_array_module(like.data)
+    xp = backend.get_array_module(like.array)
     return xp.tril(xp.ones((L, S), dtype=bool))
 
 

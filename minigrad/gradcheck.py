@@ -45,7 +45,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
         with no_grad():
             total = 0.0
             for o, r in zip(_outputs(fn, inputs), weights):
-                total += float((o.data * r).sum())
+                total += float((o.array * r).sum())
             return total
 
     with enable_grad():
@@ -67,8 +67,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
         numeric = np.zeros(x.shape)
         # A C-ordered copy (ascontiguousarray would turn a 0-d input into 1-d), so that
         # the flat view below nudges x itself.
-        x.data = backend.get_array_module(x.data).array(x.data, order="C")
-        flat = x.data.reshape(-1)            # a view: nudging it nudges x
+        x.array = backend.get_array_module(x.array).array(x.array, order="C")
+        flat = x.array.reshape(-1)            # a view: nudging it nudges x
         for k in range(flat.size):
             old = flat[k].item()
             flat[k] = old + eps

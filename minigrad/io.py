@@ -20,7 +20,7 @@ VERSION = 1
 
 def _encode(obj, arrays):
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if hasattr(obj, "shape") and hasattr(obj, "dtype"):         # numpy or cupy array
         key = f"a{len(arrays)}"
         arrays[key] = backend.to_numpy(obj)

@@ -138,7 +138,7 @@ def sentence_bleu(candidate, references, max_n=4, weights=None, smooth=None):
 def perplexity(mean_nll):
     """exp(mean negative log-likelihood per token), e.g. of ``F.cross_entropy``'s mean loss.
     A model that guesses uniformly among V tokens has perplexity V."""
-    value = mean_nll.data if isinstance(mean_nll, Tensor) else mean_nll
+    value = mean_nll.array if isinstance(mean_nll, Tensor) else mean_nll
     value = backend.to_numpy(value) if backend.is_cupy_array(value) else np.asarray(value)
     if value.size != 1:
         raise ValueError(f"perplexity: expected a scalar mean NLL, got shape {value.shape}")

@@ -1,6 +1,6 @@
 """Optimizers, each following torch's update rule to the letter (the docstrings give it).
 
-Parameters are updated in place (``p.data``), so the Parameter objects a Module holds stay the
+Parameters are updated in place (``p.array``), so the Parameter objects a Module holds stay the
 same. Gradients are never modified in place.
 """
 import math
@@ -37,10 +37,10 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 state = self.state.setdefault(id(p), {})
-                xp = backend.get_array_module(p.data)
+                xp = backend.get_array_module(p.array)
                 g = p.grad
                 if group.get("weight_decay", 0):
-                    g = g + group["weight_decay"] * p.data
+                    g = g + group["weight_decay"] * p.array
                 self._update(p, g, state, group, xp)
 
     def _update(self, p, g, state, group, xp):
@@ -104,7 +104,7 @@ class SGD(Optimizer):
                 b += (1 - group["dampening"]) * g
             b = state["momentum_buffer"]
             g = g + m * b if group["nesterov"] else b
-        p.data -= group["lr"] * g
+        p.array -= group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -123,10 +123,10 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p.array)
+            state["exp_avg_sq"] = xp.zeros_like(p.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -139,7 +139,7 @@ class Adam(Optimizer):
             v = state["max_exp_avg_sq"]
         step_size = group["lr"] / (1 - b1 ** t)
         denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + group["eps"]
-        p.data -= step_size * m / denom
+        p.array -= step_size * m / denom
 
 
 class Adagrad(Optimizer):
@@ -155,11 +155,11 @@ class Adagrad(Optimizer):
     def _update(self, p, g, state, group, xp):
         if not state:
             state["step"] = 0
-            state["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = xp.full_like(p.array, group["initial_accumulator_value"])
         state["step"] += 1
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
-        p.data -= clr * g / (xp.sqrt(state["sum"]) + group["eps"])
+        p.array -= clr * g / (xp.sqrt(state["sum"]) + group["eps"])
 
 
 class RMSprop(Optimizer):
@@ -179,11 +179,11 @@ class RMSprop(Optimizer):
         alpha = group["alpha"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p.array)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p.array)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p.array)
         state["step"] += 1
         s = state["square_avg"]
         s *= alpha
@@ -199,6 +199,6 @@ class RMSprop(Optimizer):
             b = state["momentum_buffer"]
             b *= group["momentum"]
             b += g / avg
-            p.data -= group["lr"] * b
+            p.array -= group["lr"] * b
         else:
-            p.data -= group["lr"] * g / avg
+            p.array -= group["lr"] * g / avg

@@ -73,7 +73,7 @@ def _as_array(data, dtype, device):
     """Backend array for ``data``: Python floats take the default dtype, ints stay ints,
     arrays keep their dtype unless one is given."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if device is None:
         device = backend.device_of(data) if backend.is_cupy_array(data) else backend.default_device()
     xp = backend.xp_for(device)
@@ -89,36 +89,44 @@ def _as_array(data, dtype, device):
 class Tensor:
     """An n-dimensional array that remembers how it was made.
 
-    ``data``: the backend array (numpy.ndarray on 'cpu', cupy.ndarray on 'cuda').
-    ``grad``: a backend array of ``data``'s shape, or None; gradients add up until cleared.
+    ``array``: the backend array (numpy.ndarray on 'cpu', cupy.ndarray on 'cuda').
+    ``data``: a tensor sharing ``array``, detached from the graph (torch's ``.data``).
+    ``grad``: a backend array of ``array``'s shape, or None; gradients add up until cleared.
     ``creator``: the Function call that produced it (None for leaves).
     """
     __array_priority__ = 1000      # so that ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
-        self.data = _as_array(data, dtype, device)
+        self.array = _as_array(data, dtype, device)
         self.grad = None
         self.creator = None
         self.requires_grad = bool(requires_grad)
         self._retain_grad = False
-        if self.requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only floating tensors can require grad, got dtype {self.data.dtype}")
+        if self.requires_grad and self.array.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require grad, got dtype {self.array.dtype}")
 
     # -- properties -------------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)         # a tuple for NumPy and CuPy
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    device = property(lambda self: backend.device_of(self.data))
+    shape = property(lambda self: self.array.shape)         # a tuple for NumPy and CuPy
+    ndim = property(lambda self: self.array.ndim)
+    dtype = property(lambda self: self.array.dtype)
+    device = property(lambda self: backend.device_of(self.array))
     is_leaf = property(lambda self: self.creator is None)
 
     @property
-    def array(self):
-        """The backend array itself (numpy.ndarray on 'cpu', cupy.ndarray on 'cuda')."""
-        return self.data
+    def data(self):
+        """A tensor sharing this one's storage, detached from the graph (as in torch):
+        ``p.data.add_(p.grad, alpha=-lr)`` updates ``p`` without recording anything."""
+        return Tensor._wrap(self.array)
 
-    @array.setter
-    def array(self, value):
-        self.data = value
+    @data.setter
+    def data(self, value):
+        # As in torch, ``p.data = x`` replaces the storage (shape and dtype may change) and
+        # keeps the tensor's identity, so modules and optimizers holding ``p`` see the change.
+        if isinstance(value, Tensor):
+            value = value.array
+        elif not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+            value = _as_array(value, None, self.device)
+        self.array = value
 
     @property
     def T(self):
@@ -128,10 +136,10 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
-        return len(self.data)
+        return len(self.array)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -148,26 +156,26 @@ class Tensor:
     def _wrap(cls, array, requires_grad=False):
         """A tensor around a backend array as it is: same object, same device."""
         t = cls.__new__(cls)
-        t.data, t.grad, t.creator, t._retain_grad = array, None, None, False
+        t.array, t.grad, t.creator, t._retain_grad = array, None, None, False
         t.requires_grad = requires_grad
         return t
 
     # -- conversions ------------------------------------------------------------------
     def numpy(self):
         """A NumPy copy of the data, wherever the tensor lives."""
-        return np.array(backend.to_numpy(self.data), copy=True)
+        return np.array(backend.to_numpy(self.array), copy=True)
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item(): only one-element tensors, got shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
-        return backend.to_numpy(self.data).tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def detach(self):
         """The same values, cut from the graph (for truncated BPTT: carry ``h.detach()``)."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self.array)
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` and/or with ``dtype``; differentiable (gradients flow back)."""
@@ -217,15 +225,15 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph "
                                "(was it made under no_grad, or from tensors that need no grad?)")
-        xp = backend.get_array_module(self.data)
+        xp = backend.get_array_module(self.array)
         if grad is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(f"backward(): grad can be implied only for a one-element "
                                    f"tensor; this one has shape {self.shape}, pass grad=")
-            grad = xp.ones_like(self.data)
+            grad = xp.ones_like(self.array)
         else:
             grad = _as_array(grad, self.dtype, self.device)
-            if grad.shape != self.data.shape:
+            if grad.shape != self.array.shape:
                 raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, "
                                  f"expected the tensor's shape {self.shape}")
         _run_backward(self, grad, retain_graph)
@@ -326,9 +334,9 @@ class Function:
     def __call__(self, *inputs):
         inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
         # Arrays of one type are on one device; only a mix needs the (slower) device check.
-        if len(inputs) > 1 and len({type(x.data) for x in inputs}) > 1:
+        if len(inputs) > 1 and len({type(x.array) for x in inputs}) > 1:
             self._check_one_device(inputs)
-        ys = self.forward(*[x.data for x in inputs])
+        ys = self.forward(*[x.array for x in inputs])
         single = not isinstance(ys, tuple)
         if single:
             ys = (ys,)
@@ -343,7 +351,7 @@ class Function:
             if not single:      # only a multi-output op can have an output nobody used
                 self._shapes = [(y.shape, y.dtype) for y in ys]
             for o in outputs:
-                o.requires_grad = o.data.dtype.kind == "f"
+                o.requires_grad = o.array.dtype.kind == "f"
                 o.creator = self
         return outputs[0] if single else tuple(outputs)
 
@@ -356,7 +364,7 @@ class Function:
 
     def _fill_missing(self, gys):
         # An output nobody used gets a zero gradient, so backward can always do arithmetic.
-        xp = backend.get_array_module(*[x.data for x in self.inputs])
+        xp = backend.get_array_module(*[x.array for x in self.inputs])
         return [xp.zeros(s, dtype=d) if g is None else g for g, (s, d) in zip(gys, self._shapes)]
 
     def release(self):
@@ -377,7 +385,7 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.ndarray):
-        xp = backend.get_array_module(like.data)
+        xp = backend.get_array_module(like.array)
         dtype = like.dtype if like.dtype.kind == "f" or isinstance(x, int) else None
         return Tensor._wrap(xp.asarray(x, dtype=dtype))
     return Tensor(x)

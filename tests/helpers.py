@@ -55,5 +55,5 @@ def grad_of(t):
 
 
 def on_device(array):
-    """A NumPy array as a backend array on the default device (to set ``.grad`` or ``.data``)."""
-    return mg.tensor(np.asarray(array)).data
+    """A NumPy array as a backend array on the default device (to set ``.grad`` or ``.array``)."""
+    return mg.tensor(np.asarray(array)).array

@@ -110,8 +110,8 @@ def test_manual_seed_reseeds_the_generators():
 def test_tensors_move_between_devices():
     x = mg.tensor([[1.0, 2.0]], device="cpu")
     y = x.to("cuda")
-    assert y.device == "cuda" and backend.is_cupy_array(y.data)
-    assert backend.get_array_module(y.data).__name__ == "cupy"
+    assert y.device == "cuda" and backend.is_cupy_array(y.array)
+    assert backend.get_array_module(y.array).__name__ == "cupy"
     np.testing.assert_array_equal(y.numpy(), x.numpy())
     assert y.to("cpu").device == "cpu"
 

@@ -213,7 +213,7 @@ def test_greedy_batch_equals_one_at_a_time():
     tables = np.log(rng.dirichlet(np.ones(V), size=(N, V + 1)))     # one Markov model per row
 
     def step_fn(prev, state):
-        rows = mg.backend.to_numpy(state.data)
+        rows = mg.backend.to_numpy(state.array)
         return tables[rows, mg.backend.to_numpy(prev)], state
 
     batch = decoding.greedy_decode_batch(step_fn, mg.tensor(np.arange(N)), V, 0, max_len=6)

@@ -142,7 +142,7 @@ def test_prior_knowledge_stays_finite_where_a_softmax_underflows():
 
 
 def test_source_word_vector_marks_each_source_word_once_and_skips_padding():
-    src = mg.tensor(np.array([[3, 3, 5, 0], [4, 0, 0, 0]])).data
+    src = mg.tensor(np.array([[3, 3, 5, 0], [4, 0, 0, 0]])).array
     X = mg.backend.to_numpy(source_word_vector(src, 6, ignore_ids=(0,)))
     np.testing.assert_array_equal(X, [[0, 0, 0, 1, 0, 1], [0, 0, 0, 0, 1, 0]])
 
@@ -157,8 +157,8 @@ def test_prior_knowledge_rejects_mismatched_shapes():
 
 def test_prior_model_puts_more_mass_on_source_words_once_S_is_positive():
     model = seq2seq(prior=True)
-    model.decoder.prior.S.data[:] = 5.0
-    model.decoder.prior.t.data[:] = 0.0
+    model.decoder.prior.S.array[:] = 5.0
+    model.decoder.prior.t.array[:] = 0.0
     src, tgt = batch(pad_source=False)
     log_p = model(src, tgt[:, :-1]).numpy()                 # (N, T, V)
     without = F.log_softmax(model.decoder_logits(src, tgt[:, :-1])[0]).numpy()

@@ -152,7 +152,7 @@ def test_load_state_dict_round_trips_and_copies():
     b.load_state_dict(a.state_dict())
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)
-    a.head[0].weight.data[...] = 7                         # b holds copies, not views
+    a.head[0].weight.array[...] = 7                         # b holds copies, not views
     assert not (b.head[0].weight.numpy() == 7).any()
     b.load_state_dict({k: v.numpy() for k, v in a.state_dict().items()})   # NumPy arrays too
     np.testing.assert_array_equal(b.head[0].weight.numpy(), 7)
@@ -254,8 +254,8 @@ def test_layer_norm_initialisation_matches_torch():
 @given(shapes(min_dims=1, max_dims=2), st.integers(1, 5), seeds)
 def test_layer_norm_layer_matches_numpy(lead, D, seed):
     ln = nn.LayerNorm(D, eps=1e-5)
-    ln.weight.data = on_device(values(D, seed + 1).astype(np.float32))
-    ln.bias.data = on_device(values(D, seed + 2).astype(np.float32))
+    ln.weight.array = on_device(values(D, seed + 1).astype(np.float32))
+    ln.bias.array = on_device(values(D, seed + 2).astype(np.float32))
     x = values(lead + (D,), seed).astype(np.float32)
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)

@@ -20,7 +20,7 @@ def run(make_opt, p0, grads):
     out = []
     for g in grads:
         opt.zero_grad()
-        p.grad = mg.tensor(g, dtype=mg.float64).data
+        p.grad = mg.tensor(g, dtype=mg.float64).array
         opt.step()
         out.append(p.numpy())
     return out
@@ -186,7 +186,7 @@ def test_state_dict_round_trip_continues_exactly(make):
         p.grad = on_device(g)
         opt.step()
     q, opt2 = fresh()
-    q.data = on_device(saved_p.copy())
+    q.array = on_device(saved_p.copy())
     opt2.load_state_dict(saved)
     for g in grads[2:]:
         q.grad = on_device(g)

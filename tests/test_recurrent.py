@@ -385,8 +385,8 @@ def test_gradient_vanishes_in_rnn_and_survives_in_lstm_with_forget_bias():
     with mg.no_grad():
         for m in (rnn, lstm):
             for p in m.parameters():
-                p.data = p.data * 0.3          # small weights: |dh_j/dh_{j-1}| < 1
-        lstm.bias_ih_l0.data[H:2 * H] = 4.0     # forget gate ~ 1: the cell keeps its memory
+                p.array = p.array * 0.3          # small weights: |dh_j/dh_{j-1}| < 1
+        lstm.bias_ih_l0.array[H:2 * H] = 4.0     # forget gate ~ 1: the cell keeps its memory
     g_rnn = _grad_reaching_each_step(rnn, T)
     g_lstm = _grad_reaching_each_step(lstm, T)
     assert g_rnn[0] < 1e-8 * g_rnn[-1]                            # vanished
@@ -399,7 +399,7 @@ def test_clipping_bounds_an_exploding_rnns_update():
     mg.manual_seed(0)
     rnn = nn.RNN(4, 16, nonlinearity="relu").double()
     with mg.no_grad():
-        rnn.weight_hh_l0.data = mg.backend.to_device(2.0 * np.eye(16), rnn.weight_hh_l0.device)
+        rnn.weight_hh_l0.array = mg.backend.to_device(2.0 * np.eye(16), rnn.weight_hh_l0.device)
     x = _rand(np.random.default_rng(13), 30, 2, 4, grad=False)
     out, _ = rnn(x)
     out[-1].sum().backward()

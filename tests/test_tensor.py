@@ -21,10 +21,10 @@ def test_new_tensors_follow_torchs_dtype_rules():
 
 
 def test_zero_dimensional_results_and_gradients_are_arrays_not_scalars():
-    array_type = type(mg.zeros(1).data)
+    array_type = type(mg.zeros(1).array)
     x = mg.tensor(2.0, requires_grad=True)
     y = x * 3 + 1
-    assert type(y.data) is array_type and y.shape == ()
+    assert type(y.array) is array_type and y.shape == ()
     y.backward()
     assert type(x.grad) is array_type and x.grad.shape == ()
 
@@ -64,7 +64,7 @@ def test_a_tensor_used_twice_gets_both_gradients():
 def test_each_leaf_owns_its_gradient_array():
     a = mg.tensor([1.0, 2.0], requires_grad=True)
     b = mg.tensor([3.0, 4.0], requires_grad=True)
-    seed = mg.tensor([1.0, 1.0]).data
+    seed = mg.tensor([1.0, 1.0]).array
     (a + b).backward(seed)                # Add hands the same array to both inputs
     a.grad *= 0                           # in place, as a user might
     np.testing.assert_array_equal(grad_of(b), [1.0, 1.0])
@@ -306,7 +306,7 @@ class _WrongSquare(mg.Function):
         return x * x
 
     def backward(self, gy):
-        return gy * 3 * self.inputs[0].data
+        return gy * 3 * self.inputs[0].array
 
 
 def test_an_unused_output_gets_a_zero_gradient():

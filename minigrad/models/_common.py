@@ -12,11 +12,11 @@ RECURRENT_LAYERS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}      # names in 
 def token_ids(tokens, like, owner, ndim=2):
     """``tokens`` (Tensor, NumPy/CuPy array or nested list of ints) as an integer backend
     array on the device of the parameter ``like``, checked to have ``ndim`` axes."""
-    data = tokens.data if isinstance(tokens, Tensor) else tokens
+    data = tokens.array if isinstance(tokens, Tensor) else tokens
     if hasattr(data, "dtype"):
         ids = backend.to_device(data, like.device)
     else:
-        ids = backend.get_array_module(like.data).asarray(data)
+        ids = backend.get_array_module(like.array).asarray(data)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{owner}: token ids must be integers, got dtype {ids.dtype}")
     if ids.ndim != ndim:
@@ -58,9 +58,9 @@ def detach_state(state):
 
 def zero_state(cell, num_layers, hidden_size, batch_size, like):
     """The all-zero batch-first state (N, L, H) (LSTM: a pair of them) on ``like``'s device."""
-    xp = backend.get_array_module(like.data)
+    xp = backend.get_array_module(like.array)
     h = Tensor._wrap(xp.zeros((batch_size, num_layers, hidden_size), dtype=like.dtype))
-    return (h, Tensor._wrap(h.data.copy())) if cell == "lstm" else h
+    return (h, Tensor._wrap(h.array.copy())) if cell == "lstm" else h
 
 
 def sequence_log_prob(log_probs, targets, ignore_index):

@@ -188,7 +188,7 @@ class Seq2Seq(nn.Module):
         state = {"memory": memory, "mask": mask, "hidden": hidden, "feed": None,
                  "summary": None, "source_words": None}
         if self.decoder.input_feeding:
-            state["feed"] = Tensor._wrap(backend.get_array_module(top.data).zeros_like(top.data))
+            state["feed"] = Tensor._wrap(backend.get_array_module(top.array).zeros_like(top.array))
         if self.decoder.peeky:
             state["summary"] = top
         if self.decoder.prior is not None:
@@ -232,7 +232,7 @@ class Seq2Seq(nn.Module):
             tokens = tgt_in[:, t + 1]
             if teacher_forcing_ratio < 1.0:
                 with no_grad():
-                    guess = self.decoder.log_probs(logits[:, 0], state).data.argmax(axis=-1)
+                    guess = self.decoder.log_probs(logits[:, 0], state).array.argmax(axis=-1)
                 coin = backend.rng_for(xp).random(N) < teacher_forcing_ratio
                 tokens = xp.where(coin, tokens, guess)
         return cat(steps, axis=1), state

@@ -42,7 +42,7 @@ class TransformerSeq2Seq(nn.Module):
             # N(0, 1/D), scaled by sqrt(D) in forward: unit-sized vectors, the size of PE's
             nn.init.normal_(emb.weight, std=d_model ** -0.5)
             if pad_id is not None:
-                emb.weight.data[pad_id] = 0
+                emb.weight.array[pad_id] = 0
         self.positional = nn.PositionalEncoding(d_model, dropout, max_len, batch_first=True)
         layer = dict(d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward,
                      dropout=dropout, batch_first=True, norm_first=norm_first)
@@ -99,7 +99,7 @@ class TransformerSeq2Seq(nn.Module):
         """The decoding state for ``src`` (N, S): the memory, the source padding mask, and
         the tokens fed so far ("prefix", (N, 0) at the start). Call under ``mg.no_grad()``."""
         memory, padding = self.encode(src)
-        xp = backend.get_array_module(memory.data)
+        xp = backend.get_array_module(memory.array)
         prefix = xp.zeros((memory.shape[0], 0), dtype=xp.int64)
         return {"memory": memory, "padding": padding, "prefix": prefix}
 

@@ -350,7 +350,7 @@ class FusedRecurrence(Function):
         return out, b.h[last]
 
     def backward(self, gout, gh_n, *gc_n):
-        x, h0, c0, W_ih, W_hh, bias = self._unpack([t.data for t in self.inputs])
+        x, h0, c0, W_ih, W_hh, bias = self._unpack([t.array for t in self.inputs])
         kind, b, A, mask = self.kind, self.b, self.A, self.mask
         xp = b.xp
         T, N, D = x.shape

@@ -6,7 +6,7 @@ from .. import backend
 
 
 def _fill(param, values):
-    param.data = backend.to_device(values.astype(param.dtype), param.device)
+    param.array = backend.to_device(values.astype(param.dtype), param.device)
     return param
 
 
@@ -19,12 +19,12 @@ def normal_(param, mean=0.0, std=1.0):
 
 
 def zeros_(param):
-    param.data = param.data * 0
+    param.array = param.array * 0
     return param
 
 
 def ones_(param):
-    param.data = param.data * 0 + 1
+    param.array = param.array * 0 + 1
     return param
 
 

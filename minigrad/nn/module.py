@@ -16,7 +16,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True, dtype=None, device=None):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         super().__init__(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
     def __repr__(self):
@@ -26,7 +26,7 @@ class Parameter(Tensor):
 def _as_host_array(value, name):
     """A state_dict value (Tensor, NumPy/CuPy array, torch tensor, list) as an array."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "cpu"):        # a torch tensor
         return value.detach().cpu().numpy()
     if hasattr(value, "shape") and hasattr(value, "dtype"):
@@ -149,7 +149,7 @@ class Module:
         for k, t in own.items():
             if k in incoming and tuple(incoming[k].shape) == t.shape:
                 value = backend.to_device(incoming[k], t.device)
-                t.data = backend.get_array_module(t.data).array(value, dtype=t.dtype, copy=True)
+                t.array = backend.get_array_module(t.array).array(value, dtype=t.dtype, copy=True)
         return missing, unexpected
 
     # -- modes and devices ------------------------------------------------------------
@@ -178,7 +178,7 @@ class Module:
             return array
 
         for t in list(self.parameters()) + [t for _, t, _ in self.named_buffers()]:
-            t.data = moved(t.data)
+            t.array = moved(t.array)
             if t.grad is not None:
                 t.grad = moved(t.grad)
         return self

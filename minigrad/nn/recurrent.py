@@ -96,7 +96,7 @@ def _new_param(device, dtype, *shape):
 
 
 def _zeros_like_state(x, shape):
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     return Tensor._wrap(xp.zeros(shape, dtype=x.dtype))
 
 
@@ -202,7 +202,7 @@ class GRUCell(_CellBase):
 def _lengths_mask(lengths, T, N, x, name):
     """lengths (N,) ints -> mask (T, N, 1) bool on x's device: True at real steps."""
     if isinstance(lengths, Tensor):
-        lengths = lengths.data
+        lengths = lengths.array
     # lengths are a few host integers: checked and turned into a mask on the host, then moved
     lengths = np.asarray(backend.to_numpy(lengths) if hasattr(lengths, "dtype") else lengths)
     if lengths.shape != (N,) or lengths.dtype.kind not in "iu":

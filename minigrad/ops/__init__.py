@@ -21,8 +21,8 @@ __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigm
 def _compare(op):
     """Comparisons give boolean tensors and no gradient."""
     def method(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(getattr(self.data, op)(other))
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(self.array, op)(other))
     return method
 
 

@@ -32,7 +32,7 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return unbroadcast(gy * b.data, a.shape), unbroadcast(gy * a.data, b.shape)
+        return unbroadcast(gy * b.array, a.shape), unbroadcast(gy * a.array, b.shape)
 
 
 class Div(Function):
@@ -41,8 +41,8 @@ class Div(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = gy / b.data
-        return unbroadcast(ga, a.shape), unbroadcast(-ga * a.data / b.data, b.shape)
+        ga = gy / b.array
+        return unbroadcast(ga, a.shape), unbroadcast(-ga * a.array / b.array, b.shape)
 
 
 class Neg(Function):
@@ -63,11 +63,11 @@ class Pow(Function):
     def backward(self, gy):
         x, p = self.inputs
         xp = get_array_module(gy)
-        gx = gy * p.data * x.data ** (p.data - 1)
+        gx = gy * p.array * x.array ** (p.array - 1)
         gp = None
         if p.requires_grad:
             # d/dp x^p = x^p log x, taken as 0 where x <= 0 (x^p is not differentiable in p there)
-            logx = xp.log(xp.where(x.data > 0, x.data, 1))
+            logx = xp.log(xp.where(x.array > 0, x.array, 1))
             gp = unbroadcast(gy * self.y * logx, p.shape)
         return unbroadcast(gx, x.shape), gp
 
@@ -86,7 +86,7 @@ class Log(Function):
         return get_array_module(x).log(x)
 
     def backward(self, gy):
-        return gy / self.inputs[0].data
+        return gy / self.inputs[0].array
 
 
 class Sqrt(Function):
@@ -132,7 +132,7 @@ class Abs(Function):
         return get_array_module(x).abs(x)
 
     def backward(self, gy):
-        return gy * get_array_module(gy).sign(self.inputs[0].data)
+        return gy * get_array_module(gy).sign(self.inputs[0].array)
 
 
 class Sin(Function):

@@ -14,7 +14,7 @@ def _plain_index(idx):
     """Tensors and lists inside an index become backend arrays."""
     def one(i):
         if isinstance(i, Tensor):
-            return i.data
+            return i.array
         if isinstance(i, list):
             return np.asarray(i)
         return i
@@ -109,7 +109,7 @@ def getitem(x, idx):
     idx = _plain_index(idx)
     if not isinstance(idx, tuple) and hasattr(idx, "dtype") and idx.dtype == bool:
         idx = idx.nonzero()      # a boolean mask as the integer arrays it selects
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     if isinstance(idx, tuple):
         idx = tuple(xp.asarray(i) if hasattr(i, "dtype") and backend.device_of(i) != x.device
                     else i for i in idx)
@@ -119,13 +119,13 @@ def getitem(x, idx):
 
 
 def where(cond, a, b):
-    cond = cond.data if isinstance(cond, Tensor) else cond
+    cond = cond.array if isinstance(cond, Tensor) else cond
     if isinstance(a, Tensor) or not isinstance(b, Tensor):
         a = as_tensor(a)
         b = as_tensor(b, like=a)
     else:
         a = as_tensor(a, like=b)
-    xp = backend.get_array_module(a.data, b.data)
+    xp = backend.get_array_module(a.array, b.array)
     return Where(xp.asarray(cond, dtype=bool))(a, b)
 
 

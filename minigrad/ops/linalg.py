@@ -17,7 +17,7 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
-        a, b = self.inputs[0].data, self.inputs[1].data
+        a, b = self.inputs[0].array, self.inputs[1].array
         # View 1-D operands as (1, k) and (k, 1) matrices, and gy to match.
         A = a[None, :] if a.ndim == 1 else a
         B = b[:, None] if b.ndim == 1 else b
