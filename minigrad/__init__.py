@@ -78,9 +78,21 @@ LongTensor, IntTensor, ShortTensor = (_typed_tensor(n) for n in ("int64", "int32
 CharTensor, ByteTensor, BoolTensor = (_typed_tensor(n) for n in ("int8", "uint8", "bool"))
 
 
+# torch's names a program may reach for that minigrad leaves out on purpose, and what to do.
+_LEFT_OUT = {
+    "jit": "minigrad runs eagerly and has no compiler: call the model directly",
+    "compile": "minigrad runs eagerly and has no compiler: call the model directly",
+    "sparse_coo_tensor": "minigrad has dense tensors only: use mg.zeros and index assignment",
+    "sparse_csr_tensor": "minigrad has dense tensors only: use mg.zeros and index assignment",
+    "autocast": "minigrad has no mixed precision: pick one dtype (mg.set_default_dtype)",
+}
+
+
 def __getattr__(name):
     if name in _dtypes.MISSING:
         raise _dtypes.missing(name)
+    if name in _LEFT_OUT:
+        raise AttributeError(f"minigrad has no {name!r}: {_LEFT_OUT[name]}")
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 

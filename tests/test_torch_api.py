@@ -340,3 +340,26 @@ def test_flatten_parameters_is_a_no_op():
         before = {k: v.numpy() for k, v in m.state_dict().items()}
         assert m.flatten_parameters() is None
         assert all(np.array_equal(before[k], v.numpy()) for k, v in m.state_dict().items())
+
+
+def test_left_out_names_say_what_to_do_instead():
+    with pytest.raises(AttributeError, match="minigrad has no 'jit': minigrad runs eagerly"):
+        mg.jit      # noqa: B018
+    with pytest.raises(AttributeError, match="dense tensors only"):
+        mg.sparse_coo_tensor      # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
+        mg.nonsense      # noqa: B018
+    with pytest.raises(NotImplementedError, match=r"pass the real lengths.*lengths=lengths"):
+        nn.utils.rnn.pack_padded_sequence(mg.zeros(3, 2, 4), [3, 2])
+
+
+def test_pad_sequence_pads_after_each_sequence_and_passes_gradients():
+    a = mg.tensor([[1.0], [2.0]], requires_grad=True)
+    b = mg.tensor([[3.0], [4.0], [5.0]], requires_grad=True)
+    out = nn.utils.rnn.pad_sequence([a, b], padding_value=-1.0)
+    assert out.shape == (3, 2, 1)
+    np.testing.assert_array_equal(out.numpy()[:, :, 0], [[1, 3], [2, 4], [-1, 5]])
+    assert nn.utils.rnn.pad_sequence([a, b], batch_first=True).shape == (2, 3, 1)
+    (out * mg.tensor([[[1.0], [2.0]]])).sum().backward()
+    np.testing.assert_array_equal(grad_of(a), [[1], [1]])
+    np.testing.assert_array_equal(grad_of(b), [[2], [2], [2]])

@@ -43,3 +43,6 @@ def clip_grad_value_(parameters, clip_value):
     for p in _with_grads(parameters):
         xp = backend.get_array_module(p.grad)
         p.grad = xp.clip(p.grad, -clip_value, clip_value)
+
+
+from . import packing as rnn  # noqa: E402,F401  (torch's nn.utils.rnn)
