@@ -14,8 +14,8 @@ import numpy as _np
 
 from . import backend, cuda
 from .backend import device, get_default_dtype, manual_seed, set_default_device, set_default_dtype
-from .creation import (arange, empty, eye, full, multinomial, ones, ones_like, rand, randint,
-                       randn, zeros, zeros_like)
+from .creation import (arange, empty, eye, full, full_like, multinomial, ones, ones_like, rand,
+                       rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck
 from .io import load, save
 from .ops import (abs, all, any, argmax, argmin, cat, chunk, clamp, clone, cos, exp, flatten,
@@ -100,7 +100,8 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "manual_seed", "gradcheck", "cat", "stack", "where", "zeros", "ones",
-           "zeros_like", "ones_like", "randn", "rand", "randint", "arange", "full", "empty", "eye",
+           "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "randn", "rand",
+           "randint", "arange", "full", "empty", "eye",
            "multinomial", "save", "load", "set_default_dtype", "get_default_dtype",
            "set_default_device", "device", "cuda", "nn", "optim", "functional", "decoding",
            "metrics", "backend", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "sin", "cos",

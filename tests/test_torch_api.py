@@ -363,3 +363,24 @@ def test_pad_sequence_pads_after_each_sequence_and_passes_gradients():
     (out * mg.tensor([[[1.0], [2.0]]])).sum().backward()
     np.testing.assert_array_equal(grad_of(a), [[1], [1]])
     np.testing.assert_array_equal(grad_of(b), [[2], [2], [2]])
+
+
+def test_to_takes_torch_s_positional_forms_and_softmax_methods_take_dim():
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert x.to(mg.long).dtype == np.int64 and x.to(np.float64).dtype == np.float64
+    assert x.to("cpu", mg.float64).dtype == np.float64
+    assert x.to(mg.device("cpu")) is x and x.to(mg.tensor([1])).dtype == np.int64
+    assert x.to(copy=True) is not x
+    np.testing.assert_allclose(x.softmax(dim=1).numpy(), F.softmax(x, dim=1).numpy())
+    np.testing.assert_allclose(x.log_softmax(0).numpy(), F.log_softmax(x, axis=0).numpy())
+    assert x.softmax(-1, dtype=mg.float64).dtype == np.float64
+    x.to(mg.float64).sum().backward()
+    assert grad_of(x).dtype == np.float32                     # the cast is differentiable
+
+
+def test_like_factories_and_the_multinomial_method():
+    x = mg.zeros(2, 3, dtype=mg.float64)
+    assert mg.full_like(x, 7).numpy().tolist() == [[7.0] * 3] * 2
+    assert mg.randn_like(x).dtype == np.float64 and mg.rand_like(x).shape == (2, 3)
+    mg.manual_seed(1)
+    assert mg.tensor([0.0, 1.0]).multinomial(1).tolist() == [1]

@@ -12,7 +12,7 @@ from .. import dtypes
 from ..tensor import Tensor
 from .dims import accepts_dim
 from .index import getitem
-from .shape import _axis, astype, broadcast_to, reshape
+from .shape import _axis, astype, broadcast_to, clone, reshape
 
 
 @accepts_dim
@@ -112,6 +112,36 @@ def tensor_type(self, dtype=None):
     return astype(self, target if target is not None else np.dtype(dtype))
 
 
+def _is_dtype(obj):
+    return isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic))
+
+
+def _to_torch_style(original):
+    """``to`` in torch's forms too: ``t.to(mg.long)``, ``t.to(device)``, ``t.to(device,
+    dtype)``, ``t.to(other_tensor)`` (its device and dtype)."""
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False):
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif _is_dtype(a):
+                dtype = a
+            else:
+                device = a
+        out = original(self, device=device, dtype=dtype)
+        return clone(out) if copy and out is self else out
+    to.__doc__ = original.__doc__
+    return to
+
+
+def _softmax(name):
+    def method(self, dim=-1, dtype=None):
+        from .. import functional      # the fused softmax ops live above this layer
+        x = self if dtype is None else astype(self, dtype)
+        return getattr(functional, name)(x, dim)
+    method.__name__ = name
+    return method
+
+
 def _compare(op):
     def method(self, other):
         return getattr(self, op)(other)
@@ -164,6 +194,14 @@ def install(T):
                         ("char", np.int8), ("byte", np.uint8), ("bool", np.bool_)]:
         setattr(T, name, _cast(dtype))
     T.size = _size
+    T.to = _to_torch_style(T.to)
+    T.softmax, T.log_softmax = _softmax("softmax"), _softmax("log_softmax")
+    T.multinomial = _multinomial
+
+
+def _multinomial(self, num_samples, replacement=False):
+    from ..creation import multinomial
+    return multinomial(self, num_samples, replacement)
 
 
 def _size(self, dim=None):
