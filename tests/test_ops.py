@@ -574,3 +574,16 @@ def test_composed_torch_forms_gradcheck(shape, data, seed):
     np.testing.assert_array_equal(x.masked_fill(mask, -1.0).numpy(), np.where(mask, -1, x.numpy()))
     assert mg.gradcheck(lambda x: x.masked_fill(mg.tensor(mask), 0.5), [x])
     assert mg.gradcheck(lambda x: x.movedim(axis, 0), [x])
+
+
+@covers(E.Gelu)
+@given(shapes(), seeds, st.sampled_from(["none", "tanh"]))
+def test_gelu_gradchecks_in_both_forms(shape, seed, approximate):
+    x = leaf(values(shape, seed, low=-4.0, high=4.0))
+    v = x.numpy()
+    from math import erf
+    exact = v * 0.5 * (1 + np.vectorize(erf)(v / np.sqrt(2))) if v.size else v
+    tanh_form = 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3)))
+    np.testing.assert_allclose(E.gelu(x, approximate).numpy(),
+                               exact if approximate == "none" else tanh_form, atol=1e-15)
+    assert mg.gradcheck(lambda x: E.gelu(x, approximate=approximate), [x])

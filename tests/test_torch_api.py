@@ -384,3 +384,15 @@ def test_like_factories_and_the_multinomial_method():
     assert mg.randn_like(x).dtype == np.float64 and mg.rand_like(x).shape == (2, 3)
     mg.manual_seed(1)
     assert mg.tensor([0.0, 1.0]).multinomial(1).tolist() == [1]
+
+
+def test_gelu_in_functional_module_and_transformer_layer():
+    x = mg.tensor([-1.0, 0.0, 2.0], dtype=mg.float64)
+    np.testing.assert_allclose(F.gelu(x).numpy(), [-0.15865525393145707, 0.0, 1.9544997361036416])
+    np.testing.assert_allclose(nn.GELU(approximate="tanh")(x).numpy(),
+                               F.gelu(x, approximate="tanh").numpy())
+    assert abs(F.gelu(x, approximate="tanh").numpy()[0] + 0.15880800939172324) < 1e-12
+    with pytest.raises(ValueError, match="gelu: approximate must be"):
+        F.gelu(x, approximate="fast")
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, activation="gelu")
+    assert layer(mg.randn(3, 2, 4)).shape == (3, 2, 4)

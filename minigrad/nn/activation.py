@@ -1,4 +1,4 @@
-"""Softmax, LogSoftmax and Identity as modules, with torch's ``dim``."""
+"""Softmax, LogSoftmax, GELU and Identity as modules, with torch's arguments."""
 from .. import functional as F
 from .module import Module
 
@@ -29,6 +29,20 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, axis=_implicit_dim(x.ndim) if self.dim is None else self.dim)
 
 
+class GELU(Module):
+    """x Phi(x), Phi the standard normal CDF; ``approximate='tanh'`` for the tanh form."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
 class Identity(Module):
     """Returns its input (a placeholder layer); takes and ignores any arguments, as torch."""
 
@@ -39,4 +53,4 @@ class Identity(Module):
         return x
 
 
-__all__ = ["Softmax", "LogSoftmax", "Identity"]
+__all__ = ["Softmax", "LogSoftmax", "GELU", "Identity"]

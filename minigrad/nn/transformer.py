@@ -12,7 +12,7 @@ import copy
 import numpy as np
 
 from .. import backend
-from ..ops import relu
+from ..ops import gelu, relu
 from ..tensor import Tensor
 from .attention import MultiheadAttention
 from .init import xavier_uniform_
@@ -25,7 +25,9 @@ def _activation(activation):
         return activation
     if activation == "relu":
         return relu
-    raise ValueError(f"Transformer layer: activation must be 'relu' or a callable, "
+    if activation == "gelu":
+        return gelu
+    raise ValueError(f"Transformer layer: activation must be 'relu', 'gelu' or a callable, "
                      f"got {activation!r}")
 
 

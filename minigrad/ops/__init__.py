@@ -1,7 +1,7 @@
 """The differentiable ops, one file per family, and the Tensor methods that call them."""
 from ..tensor import Tensor, as_tensor
-from .elementwise import (abs, add, clamp, cos, div, exp, log, mul, neg, pow, relu, sigmoid,
-                          sin, sqrt, sub, tanh)
+from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, pow, relu,
+                          sigmoid, sin, sqrt, sub, tanh)
 from .index import gather, getitem, index_select, masked_fill, topk, tril, triu, where
 from .linalg import matmul
 from .methods import chunk, narrow, norm, split
@@ -11,7 +11,7 @@ from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, 
                     reshape, squeeze, stack, t, transpose, unsqueeze)
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
-           "sub", "tanh", "sin", "cos", "clamp", "getitem", "where", "gather", "index_select",
+           "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather", "index_select",
            "masked_fill", "topk", "tril", "triu", "matmul", "max", "min", "mean", "sum",
            "argmax", "argmin", "all", "any", "astype", "broadcast_to", "expand", "repeat", "t",
            "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack",

@@ -3,6 +3,10 @@
 Each backward is the derivative of its forward times the incoming gradient ``gy``, summed
 back to each input's shape where NumPy broadcast it.
 """
+import math
+
+import numpy as np
+
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
@@ -171,6 +175,45 @@ class Clamp(Function):
         return gy * self.inside
 
 
+def _erf(x):
+    """The error function elementwise: CuPy's kernel on the GPU; on the CPU ``math.erf`` per
+    element (NumPy has no erf), exact but slow on big arrays."""
+    xp = get_array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    return np.asarray(_np_erf(x), dtype=x.dtype)
+
+
+class Gelu(Function):
+    """x * Phi(x), Phi the standard normal CDF (Hendrycks and Gimpel), as torch's default;
+    ``approximate='tanh'``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    d/dx x Phi(x) = Phi(x) + x phi(x)."""
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if self.approximate == "tanh":
+            self.u = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+            return 0.5 * x * (1 + self.u)
+        self.cdf = 0.5 * (1 + _erf(x / math.sqrt(2.0)))
+        return x * self.cdf
+
+    def backward(self, gy):
+        x = self.inputs[0].array
+        if self.approximate == "tanh":
+            du = (1 - self.u ** 2) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x ** 2)
+            return gy * (0.5 * (1 + self.u) + 0.5 * x * du)
+        pdf = get_array_module(x).exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return gy * (self.cdf + x * pdf)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_np_erf = np.frompyfunc(math.erf, 1, 1)
+
+
 def _pair(a, b):
     """Both operands as tensors; a Python number takes the other's dtype and device."""
     if isinstance(a, Tensor):
@@ -244,3 +287,10 @@ def clamp(x, min=None, max=None):          # noqa: A002 - torch's argument names
     if min is None and max is None:
         raise ValueError("clamp: give min=, max= or both")
     return Clamp(min, max)(x)
+
+
+def gelu(x, approximate="none"):
+    """GELU(x) = x Phi(x) (``approximate='none'``, torch's default) or its tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu(approximate)(x)
