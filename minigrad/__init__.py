@@ -18,10 +18,10 @@ from .creation import (arange, empty, eye, full, full_like, multinomial, ones, o
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck
 from .io import load, save
-from .ops import (abs, all, any, argmax, argmin, cat, chunk, clamp, clone, cos, exp, flatten,
-                  gather, index_select, log, masked_fill, matmul, max, mean, min, movedim,
-                  narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, split, sqrt,
-                  squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unsqueeze, where)
+from .ops import (abs, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos, cumsum,
+                  exp, flatten, gather, index_select, log, masked_fill, matmul, max, mean, min, movedim,
+                  narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, sort, split,
+                  sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unsqueeze, where)
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
 from . import decoding, metrics  # noqa: E402
@@ -107,7 +107,7 @@ __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_en
            "metrics", "backend", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "sin", "cos",
            "abs", "pow", "clamp", "clip", "matmul", "bmm", "tril", "triu", "max", "min", "sum",
            "mean", "argmax", "argmin", "all", "any", "topk", "gather", "index_select",
-           "masked_fill", "softmax", "log_softmax", "transpose", "permute", "reshape",
+           "masked_fill", "sort", "argsort", "cumsum", "softmax", "log_softmax", "transpose", "permute", "reshape",
            "flatten", "squeeze", "unsqueeze", "movedim", "t", "clone", "repeat", "narrow", "norm",
            "split", "chunk", "is_tensor", "numel", "from_numpy", "FloatTensor", "DoubleTensor",
            "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",

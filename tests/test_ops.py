@@ -587,3 +587,24 @@ def test_gelu_gradchecks_in_both_forms(shape, seed, approximate):
     np.testing.assert_allclose(E.gelu(x, approximate).numpy(),
                                exact if approximate == "none" else tanh_form, atol=1e-15)
     assert mg.gradcheck(lambda x: E.gelu(x, approximate=approximate), [x])
+
+
+@covers(R.Cumsum)
+@given(shapes(min_dims=1), st.data(), seeds)
+def test_cumsum_gradchecks(shape, data, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = leaf(values(shape, seed))
+    np.testing.assert_allclose(mg.cumsum(x, dim=axis).numpy(), np.cumsum(x.numpy(), axis))
+    assert mg.gradcheck(lambda x: x.cumsum(axis), [x])
+
+
+@covers(I.Gather)
+@given(shapes(min_dims=1), st.data(), st.booleans(), seeds)
+def test_sort_values_gradcheck_and_indices_sort(shape, data, descending, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = leaf(distinct(shape, seed))
+    v, i = x.sort(dim=axis, descending=descending)
+    ref = np.sort(x.numpy(), axis)
+    np.testing.assert_array_equal(v.numpy(), np.flip(ref, axis) if descending else ref)
+    np.testing.assert_array_equal(mg.argsort(x, axis, descending).numpy(), i.numpy())
+    assert mg.gradcheck(lambda x: mg.sort(x, axis, descending)[0], [x])

@@ -396,3 +396,12 @@ def test_gelu_in_functional_module_and_transformer_layer():
         F.gelu(x, approximate="fast")
     layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, activation="gelu")
     assert layer(mg.randn(3, 2, 4)).shape == (3, 2, 4)
+
+
+def test_integer_and_bool_tensors_reduce_and_sort_without_wrapping():
+    u = mg.tensor([3, 1, 2], dtype=mg.uint8)
+    assert u.min().item() == 1 and u.max(dim=0).indices.item() == 0
+    assert u.topk(2).indices.tolist() == [0, 2] and u.sort(descending=True).values.tolist() == [3, 2, 1]
+    b = mg.tensor([[True, False], [True, True]])
+    assert b.min().item() is False and b.max(1).values.tolist() == [True, True]
+    assert mg.tensor([2, 2, 1]).sort().indices.tolist() == [2, 0, 1]          # stable

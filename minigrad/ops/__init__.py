@@ -2,17 +2,18 @@
 from ..tensor import Tensor, as_tensor
 from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, pow, relu,
                           sigmoid, sin, sqrt, sub, tanh)
-from .index import gather, getitem, index_select, masked_fill, topk, tril, triu, where
+from .index import (argsort, gather, getitem, index_select, masked_fill, sort, topk, tril, triu,
+                    where)
 from .linalg import matmul
 from .methods import chunk, narrow, norm, split
 from .methods import install as _install_torch_methods
-from .reduce import all, any, argmax, argmin, max, mean, min, sum
+from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, sum
 from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
                     reshape, squeeze, stack, t, transpose, unsqueeze)
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
            "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather", "index_select",
-           "masked_fill", "topk", "tril", "triu", "matmul", "max", "min", "mean", "sum",
+           "masked_fill", "topk", "sort", "argsort", "cumsum", "tril", "triu", "matmul", "max", "min", "mean", "sum",
            "argmax", "argmin", "all", "any", "astype", "broadcast_to", "expand", "repeat", "t",
            "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
            "transpose", "unsqueeze", "narrow", "split", "chunk", "norm"]

@@ -191,9 +191,33 @@ def topk(x, k, dim=-1, largest=True, sorted=True):      # noqa: A002 - torch's a
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} is out of range for a dimension of size {n}")
     xp = backend.get_array_module(x.array)
-    order = xp.argsort(-x.array if largest else x.array, axis=axis, kind="stable")
-    idx = xp.take(order, xp.arange(k), axis=axis).astype(xp.int64)
+    order = _order(x, axis, descending=largest)
+    idx = xp.take(order, xp.arange(k), axis=axis)
     return ValuesIndices(Gather(axis, idx)(x), Tensor._wrap(idx))
+
+
+def _order(x, axis, descending):
+    """argsort along ``axis``, stable (ties keep the lower index first), as int64."""
+    xp = backend.get_array_module(x.array)
+    key = x.array.astype(xp.int64) if x.dtype.kind in "ub" else x.array     # -key must not wrap
+    return xp.argsort(-key if descending else key, axis=axis, kind="stable").astype(xp.int64)
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` sorted along ``dim``, as torch.sort; values are differentiable.
+    The sort is always stable."""
+    if x.ndim == 0:
+        return ValuesIndices(x, Tensor._wrap(backend.get_array_module(x.array).zeros((), "int64")))
+    axis = _axis("sort", dim, x.ndim)
+    idx = _order(x, axis, descending)
+    return ValuesIndices(Gather(axis, idx)(x), Tensor._wrap(idx))
+
+
+def argsort(x, dim=-1, descending=False, stable=False):
+    """The indices that sort ``x`` along ``dim`` (stable), int64. No gradient."""
+    if x.ndim == 0:
+        return Tensor._wrap(backend.get_array_module(x.array).zeros((), "int64"))
+    return Tensor._wrap(_order(x, _axis("argsort", dim, x.ndim), descending))
 
 
 def tril(x, diagonal=0):

@@ -69,6 +69,29 @@ def sum(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
     return Sum(axis, keepdims)(x)
 
 
+class Cumsum(Function):
+    """Running sums along ``axis``; each input element feeds every later output, so its
+    gradient is the sum of gy from its position to the end (a reversed running sum)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, self.axis), axis=self.axis), self.axis)
+
+
+@accepts_dim
+def cumsum(x, axis):
+    """Running sums along ``axis`` (torch.cumsum(x, dim))."""
+    if x.ndim == 0:
+        return x
+    return Cumsum(_axes(axis, x.ndim)[0])(x)
+
+
 @accepts_dim
 def mean(x, axis=None, keepdims=False):
     """sum / count: its gradient is the sum's, divided by count. (Empty: NaN, as in NumPy.)"""
@@ -92,14 +115,20 @@ def _extreme(op, x, dim, keepdim, axis, keepdims):
     if isinstance(dim, Tensor):                        # torch.max(a, b): elementwise
         from .index import where
         return where((x >= dim) if sign > 0 else (x <= dim), x, dim)
-    if dim is None:                                    # NumPy form: a tensor
-        y = Max(axis, keepdims or keepdim)(x if sign > 0 else -x)
-        return y if sign > 0 else -y
-    if not isinstance(dim, int):
+    if dim is not None and not isinstance(dim, int):
         raise TypeError(f"{op}(dim=...) takes one int axis and returns (values, indices); "
                         f"for several axes use {op}(axis={dim!r})")
-    y = Max(dim, keepdim)(x if sign > 0 else -x)
-    return ValuesIndices(y if sign > 0 else -y, _arg(op, x, dim, keepdim))
+    over, keep = (axis, keepdims or keepdim) if dim is None else (dim, keepdim)
+    if x.dtype.kind == "f":
+        # min is -max(-x): Max's backward (ties share the gradient) serves both.
+        y = Max(over, keep)(x if sign > 0 else -x)
+        y = y if sign > 0 else -y
+    else:                                              # integers and bools: no gradient
+        if 0 in [x.shape[a] for a in _axes(over, x.ndim)]:
+            raise ValueError(f"{op}: cannot reduce over an empty axis of shape {x.shape}")
+        y = Tensor._wrap(get_array_module(x.array).asarray(
+            getattr(x.array, op)(axis=_axes(over, x.ndim), keepdims=keep)))
+    return y if dim is None else ValuesIndices(y, _arg(op, x, dim, keepdim))
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A001
