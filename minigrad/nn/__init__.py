@@ -1,6 +1,6 @@
 """``minigrad.nn``: layers as Modules with torch's names."""
 from . import init, utils
-from .activation import GELU, Identity, LogSoftmax, Softmax
+from .activation import GELU, Flatten, Identity, LogSoftmax, Softmax
 from .attention import Attention, MultiheadAttention
 from .layers import Dropout, Embedding, LayerNorm, Linear, ReLU, Sigmoid, Tanh
 from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -16,4 +16,4 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embeddi
            "RNN", "LSTM", "GRU", "Attention", "MultiheadAttention", "TransformerEncoderLayer",
            "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "PositionalEncoding",
            "sinusoidal_positional_encoding", "generate_square_subsequent_mask", "Transformer",
-           "Softmax", "LogSoftmax", "GELU", "Identity", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss"]
+           "Softmax", "LogSoftmax", "GELU", "Flatten", "Identity", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss"]

@@ -1,4 +1,4 @@
-"""Softmax, LogSoftmax, GELU and Identity as modules, with torch's arguments."""
+"""Softmax, LogSoftmax, GELU, Flatten and Identity as modules, with torch's arguments."""
 from .. import functional as F
 from .module import Module
 
@@ -43,6 +43,20 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class Flatten(Module):
+    """Axes ``start_dim``..``end_dim`` merged into one (torch's defaults keep the batch axis)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
 class Identity(Module):
     """Returns its input (a placeholder layer); takes and ignores any arguments, as torch."""
 
@@ -53,4 +67,4 @@ class Identity(Module):
         return x
 
 
-__all__ = ["Softmax", "LogSoftmax", "GELU", "Identity"]
+__all__ = ["Softmax", "LogSoftmax", "GELU", "Flatten", "Identity"]
