@@ -19,9 +19,10 @@ from .creation import (arange, empty, eye, full, full_like, multinomial, ones, o
 from .gradcheck import gradcheck
 from .io import load, save
 from .ops import (abs, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos, cumsum,
-                  exp, flatten, gather, index_select, log, masked_fill, matmul, max, mean, min, movedim,
-                  narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, sort, split,
-                  sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unsqueeze, where)
+                  exp, flatten, gather, index_select, log, masked_fill, matmul, max, mean, min,
+                  movedim, narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, sort,
+                  split, sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu,
+                  unsqueeze, where)
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
 from . import decoding, metrics  # noqa: E402
@@ -101,14 +102,13 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "manual_seed", "gradcheck", "cat", "stack", "where", "zeros", "ones",
            "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "randn", "rand",
-           "randint", "arange", "full", "empty", "eye",
-           "multinomial", "save", "load", "set_default_dtype", "get_default_dtype",
-           "set_default_device", "device", "cuda", "nn", "optim", "functional", "decoding",
-           "metrics", "backend", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "sin", "cos",
-           "abs", "pow", "clamp", "clip", "matmul", "bmm", "tril", "triu", "max", "min", "sum",
-           "mean", "argmax", "argmin", "all", "any", "topk", "gather", "index_select",
-           "masked_fill", "sort", "argsort", "cumsum", "softmax", "log_softmax", "transpose", "permute", "reshape",
-           "flatten", "squeeze", "unsqueeze", "movedim", "t", "clone", "repeat", "narrow", "norm",
-           "split", "chunk", "is_tensor", "numel", "from_numpy", "FloatTensor", "DoubleTensor",
-           "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",
-           "BoolTensor", "bool_"] + list(_dtypes.DTYPES)
+           "randint", "arange", "full", "empty", "eye", "multinomial", "save", "load",
+           "set_default_dtype", "get_default_dtype", "set_default_device", "device", "cuda", "nn",
+           "optim", "functional", "decoding", "metrics", "backend", "exp", "log", "tanh", "sqrt",
+           "sigmoid", "relu", "sin", "cos", "abs", "pow", "clamp", "clip", "matmul", "bmm", "tril",
+           "triu", "max", "min", "sum", "mean", "argmax", "argmin", "all", "any", "topk", "gather",
+           "index_select", "masked_fill", "sort", "argsort", "cumsum", "softmax", "log_softmax",
+           "transpose", "permute", "reshape", "flatten", "squeeze", "unsqueeze", "movedim", "t",
+           "clone", "repeat", "narrow", "norm", "split", "chunk", "is_tensor", "numel",
+           "from_numpy", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+           "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "bool_"] + list(_dtypes.DTYPES)

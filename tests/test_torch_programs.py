@@ -56,7 +56,7 @@ def assert_gradients_match_finite_differences(loss_fn, params, per_param=2, eps=
             p.array[idx] = old
             numeric = (up - down) / (2 * eps)
             assert abs(numeric - g[idx]) <= 1e-6 + 1e-4 * abs(numeric), \
-                f"parameter {tuple(p.shape)} at {idx}: backward {g[idx]}, finite differences {numeric}"
+                f"parameter {tuple(p.shape)} at {idx}: backward {g[idx]}, numeric {numeric}"
 
 
 # ----------------------------------------------------------------------------- char RNN classifier
@@ -242,7 +242,7 @@ def test_tied_weight_lstm_language_model_trains():
         lambda: criterion(model(data, hidden)[0], targets), list(model.parameters()))
 
 
-# ----------------------------------------------------------------------------- GRU seq2seq + attention
+# ----------------------------------------------------------------------------- GRU seq2seq
 
 SOS_token, EOS_token, MAX_LENGTH = 0, 1, 6
 
@@ -444,8 +444,9 @@ def test_transformer_language_model_trains():
     after = evaluate()
     assert after < 0.3 * before, (before, after)
     data, targets = get_batch(train_data, 0, bptt=6)
-    some = [model.input_emb.weight, model.decoder.weight,
-            model.encoder.layers[0].self_attn.in_proj_weight, model.encoder.layers[0].linear1.weight]
+    layer = model.encoder.layers[0]
+    some = [model.input_emb.weight, model.decoder.weight, layer.self_attn.in_proj_weight,
+            layer.linear1.weight]
     assert_gradients_match_finite_differences(
         lambda: criterion(model(data).view(-1, ntokens), targets), some)
 

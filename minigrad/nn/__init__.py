@@ -12,8 +12,9 @@ from .transformer import (PositionalEncoding, Transformer, TransformerDecoder,
                           generate_square_subsequent_mask, sinusoidal_positional_encoding)
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "Dropout",
-           "LayerNorm", "Tanh", "ReLU", "Sigmoid", "init", "utils", "RNNCell", "LSTMCell", "GRUCell",
-           "RNN", "LSTM", "GRU", "Attention", "MultiheadAttention", "TransformerEncoderLayer",
-           "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "PositionalEncoding",
-           "sinusoidal_positional_encoding", "generate_square_subsequent_mask", "Transformer",
-           "Softmax", "LogSoftmax", "GELU", "Flatten", "Identity", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss"]
+           "LayerNorm", "Tanh", "ReLU", "Sigmoid", "init", "utils", "RNNCell", "LSTMCell",
+           "GRUCell", "RNN", "LSTM", "GRU", "Attention", "MultiheadAttention",
+           "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+           "TransformerDecoder", "PositionalEncoding", "sinusoidal_positional_encoding",
+           "generate_square_subsequent_mask", "Transformer", "Softmax", "LogSoftmax", "GELU",
+           "Flatten", "Identity", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss"]

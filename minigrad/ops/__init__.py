@@ -12,11 +12,12 @@ from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, 
                     reshape, squeeze, stack, t, transpose, unsqueeze)
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
-           "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather", "index_select",
-           "masked_fill", "topk", "sort", "argsort", "cumsum", "tril", "triu", "matmul", "max", "min", "mean", "sum",
-           "argmax", "argmin", "all", "any", "astype", "broadcast_to", "expand", "repeat", "t",
-           "clone", "movedim", "cat", "flatten", "permute", "reshape", "squeeze", "stack",
-           "transpose", "unsqueeze", "narrow", "split", "chunk", "norm"]
+           "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather",
+           "index_select", "masked_fill", "topk", "sort", "argsort", "cumsum", "tril", "triu",
+           "matmul", "max", "min", "mean", "sum", "argmax", "argmin", "all", "any", "astype",
+           "broadcast_to", "expand", "repeat", "t", "clone", "movedim", "cat", "flatten",
+           "permute", "reshape", "squeeze", "stack", "transpose", "unsqueeze", "narrow", "split",
+           "chunk", "norm"]
 
 
 def _compare(op):
