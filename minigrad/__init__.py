@@ -9,6 +9,7 @@ A program written for PyTorch runs with ``import minigrad as torch``: the functi
 and ``mg.device`` are torch's.
 """
 import builtins as _builtins
+import types as _types
 
 import numpy as _np
 
@@ -18,12 +19,14 @@ from .creation import (arange, empty, eye, full, full_like, multinomial, ones, o
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck
 from .io import load, save
+from .ops import add, div, mul, neg, sub  # noqa: F401  (torch.add(a, b), ...)
 from .ops import (abs, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos, cumsum,
                   exp, flatten, gather, index_select, log, masked_fill, matmul, max, mean, min,
                   movedim, narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, sort,
                   split, sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu,
                   unsqueeze, where)
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import _grad_enabled
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
 from . import decoding, metrics  # noqa: E402
 from .functional import log_softmax, softmax  # noqa: E402
@@ -34,6 +37,29 @@ from . import dtypes as _dtypes  # noqa: E402
 globals().update(_dtypes.DTYPES)
 bool_ = _dtypes.DTYPES["bool"]
 clip = clamp
+
+
+class set_grad_enabled:
+    """Turn recording on or off: as a call (``mg.set_grad_enabled(False)``) or as a ``with``
+    block, which restores the previous mode when it ends."""
+
+    def __init__(self, mode):
+        self.previous = is_grad_enabled()
+        _grad_enabled[0] = _builtins.bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _grad_enabled[0] = self.previous
+
+
+inference_mode = no_grad      # torch's faster no_grad; here the same thing
+
+# torch.backends.cudnn settings that programs set for reproducibility: accepted, and without
+# effect (minigrad's GPU kernels come from CuPy, and a seeded run is already repeatable).
+backends = _types.SimpleNamespace(cudnn=_types.SimpleNamespace(deterministic=False,
+                                                                 benchmark=False, enabled=True))
 
 
 def is_tensor(obj):
@@ -111,4 +137,5 @@ __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_en
            "transpose", "permute", "reshape", "flatten", "squeeze", "unsqueeze", "movedim", "t",
            "clone", "repeat", "narrow", "norm", "split", "chunk", "is_tensor", "numel",
            "from_numpy", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
-           "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "bool_"] + list(_dtypes.DTYPES)
+           "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "bool_", "add", "sub", "mul",
+           "div", "neg", "set_grad_enabled", "inference_mode", "backends"] + list(_dtypes.DTYPES)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from . import backend
-from .ops import gelu, relu, reshape, sigmoid, sum as _sum, tanh, where
+from .ops import gelu, one_hot, relu, reshape, sigmoid, sum as _sum, tanh, where
 from .ops.dims import accepts_dim
 from .tensor import Function, Tensor, as_tensor
 
@@ -316,7 +316,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout",
-           "embedding", "linear", "layer_norm", "tanh", "relu", "sigmoid", "gelu", "l1_loss"]
+           "embedding", "linear", "layer_norm", "tanh", "relu", "sigmoid", "gelu", "l1_loss", "one_hot"]
 
 
 # ----------------------------------------------------------------------------- attention

@@ -408,3 +408,51 @@ def test_integer_and_bool_tensors_reduce_and_sort_without_wrapping():
     b = mg.tensor([[True, False], [True, True]])
     assert b.min().item() is False and b.max(1).values.tolist() == [True, True]
     assert mg.tensor([2, 2, 1]).sort().indices.tolist() == [2, 0, 1]          # stable
+
+
+def test_arithmetic_methods_and_function_forms():
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert x.add(1, alpha=2).dtype == np.float32
+    np.testing.assert_array_equal(x.add(x, alpha=-1).numpy(), np.zeros((2, 2)))
+    np.testing.assert_array_equal(x.sub(1).numpy(), x.numpy() - 1)
+    np.testing.assert_array_equal(x.mul(x).div(2).neg().numpy(), -x.numpy() ** 2 / 2)
+    np.testing.assert_array_equal(mg.add(x, x).numpy(), 2 * x.numpy())
+    np.testing.assert_array_equal(x.mm(x).numpy(), x.numpy() @ x.numpy())
+    with pytest.raises(ValueError, match="mm: expected two matrices"):
+        x.mm(mg.ones(2))
+    np.testing.assert_array_equal(F.one_hot(mg.tensor([0, 2, 1])).numpy(), np.eye(3)[[0, 2, 1]])
+    assert F.one_hot(mg.tensor([[1]]), num_classes=4).shape == (1, 1, 4)
+    with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 2\)"):
+        F.one_hot(mg.tensor([2]), 2)
+
+
+def test_grad_mode_switches_and_seeding_names():
+    with mg.set_grad_enabled(False):
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    mg.set_grad_enabled(False)
+    try:
+        assert (mg.ones(1, requires_grad=True) * 2).creator is None
+    finally:
+        mg.set_grad_enabled(True)
+    with mg.inference_mode():
+        assert not mg.is_grad_enabled()
+    mg.backends.cudnn.deterministic = True          # accepted, as torch programs set it
+    mg.cuda.manual_seed(5)
+    a = mg.randn(3)
+    mg.manual_seed(5)
+    np.testing.assert_array_equal(a.numpy(), mg.randn(3).numpy())
+
+
+def test_module_apply_visits_children_first_and_named_children():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh(), nn.Linear(3, 1)))
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "Tanh", "Linear", "Sequential", "Sequential"]
+    assert [name for name, _ in model.named_children()] == ["0", "1"]
+
+    def init_weights(m):
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.weight)
+    model.apply(init_weights)
+    assert all(not p.numpy().any() for n, p in model.named_parameters() if n.endswith("weight"))

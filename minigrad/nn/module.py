@@ -88,6 +88,17 @@ class Module:
     def children(self):
         return (m for m in self._modules.values() if m is not None)
 
+    def named_children(self):
+        return ((name, m) for name, m in self._modules.items() if m is not None)
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module, children first, then on this one (torch's
+        order; e.g. ``model.apply(init_weights)``). Returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix=""):
         seen = set()
         for mprefix, m in self.named_modules(prefix):

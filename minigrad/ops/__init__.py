@@ -2,8 +2,8 @@
 from ..tensor import Tensor, as_tensor
 from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, pow, relu,
                           sigmoid, sin, sqrt, sub, tanh)
-from .index import (argsort, gather, getitem, index_select, masked_fill, sort, topk, tril, triu,
-                    where)
+from .index import (argsort, gather, getitem, index_select, masked_fill, one_hot, sort, topk, tril,
+                    triu, where)
 from .linalg import matmul
 from .methods import chunk, narrow, norm, split
 from .methods import install as _install_torch_methods
@@ -13,7 +13,7 @@ from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, 
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
            "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather",
-           "index_select", "masked_fill", "topk", "sort", "argsort", "cumsum", "tril", "triu",
+           "index_select", "masked_fill", "one_hot", "topk", "sort", "argsort", "cumsum", "tril", "triu",
            "matmul", "max", "min", "mean", "sum", "argmax", "argmin", "all", "any", "astype",
            "broadcast_to", "expand", "repeat", "t", "clone", "movedim", "cat", "flatten",
            "permute", "reshape", "squeeze", "stack", "transpose", "unsqueeze", "narrow", "split",

@@ -220,6 +220,18 @@ def argsort(x, dim=-1, descending=False, stable=False):
     return Tensor._wrap(_order(x, _axis("argsort", dim, x.ndim), descending))
 
 
+def one_hot(x, num_classes=-1):
+    """Integer class indices (...) -> int64 one-hot vectors (..., num_classes), as torch's
+    F.one_hot (num_classes=-1: the largest index + 1). No gradient."""
+    idx = _index_array("one_hot", x, x if isinstance(x, Tensor) else Tensor(x))
+    xp = backend.get_array_module(idx)
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (bool((idx < 0).any()) or bool((idx >= num_classes).any())):
+        raise IndexError(f"one_hot: class values must be in [0, {num_classes})")
+    return Tensor._wrap((idx[..., None] == xp.arange(num_classes)).astype(xp.int64))
+
+
 def tril(x, diagonal=0):
     """The lower triangle of the last two axes (diagonal ``diagonal`` and below)."""
     if x.ndim < 2:

@@ -177,6 +177,9 @@ def install(T):
                      "norm": norm}.items():
         setattr(T, name, fn)
     T.pow = E.pow
+    T.add = lambda self, other, alpha=1: E.add(self, _scaled(other, alpha))
+    T.sub = lambda self, other, alpha=1: E.sub(self, _scaled(other, alpha))
+    T.mul, T.div, T.neg, T.mm = E.mul, E.div, E.neg, _mm
     T.view_as = lambda self, other: reshape(self, other.shape)
     T.reshape_as = lambda self, other: reshape(self, other.shape)
     T.expand_as = lambda self, other: broadcast_to(self, other.shape)
@@ -203,6 +206,21 @@ def install(T):
 def _multinomial(self, num_samples, replacement=False):
     from ..creation import multinomial
     return multinomial(self, num_samples, replacement)
+
+
+def _scaled(other, alpha):
+    """alpha * other for torch's ``add(other, alpha=)``: a number stays a Python number, so
+    the tensor's dtype decides the result's."""
+    return other if alpha == 1 else other * alpha
+
+
+def _mm(a, b):
+    """The product of two matrices (torch.mm: 2-D only; ``matmul`` broadcasts)."""
+    from .linalg import matmul
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expected two matrices, got {a.shape} and {b.shape}; "
+                         "use matmul for other shapes")
+    return matmul(a, b)
 
 
 def _size(self, dim=None):
