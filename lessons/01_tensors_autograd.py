@@ -127,7 +127,7 @@ def loss_of_W_ax():
 def numeric_grad(f, param, eps):
     """Central differences of f() with respect to every element of param (nudged in place)."""
     grad = np.zeros(param.shape)
-    flat = param.array.reshape(-1)                    # a view: nudging it nudges the parameter
+    flat = param.array.reshape(-1)   # the backend array, viewed flat: nudging it nudges the parameter
     for i in range(flat.size):
         old = flat[i].item()
         # BEGIN SOLUTION
@@ -185,8 +185,11 @@ print("made under no_grad: requires_grad =", y.requires_grad)
 # %% [markdown]
 # ## 6. Gradient descent by hand
 # Fit $\sin(x)$ on $[-3, 3]$ with a one-hidden-layer tanh network. The update is
-# $\theta \leftarrow \theta - \eta\, \partial L/\partial \theta$ (learning rate 学习率 $\eta$), written on
-# `p.array` so it is not recorded in the graph.
+# $\theta \leftarrow \theta - \eta\, \partial L/\partial \theta$ (learning rate 学习率 $\eta$), written
+# as in PyTorch: `p -= lr * p.grad` inside `mg.no_grad()`. `-=` changes the parameter itself (an
+# in-place op), and `no_grad` keeps the update out of the graph; with grad enabled, minigrad,
+# like PyTorch, refuses to change a leaf that requires grad in place. (`p.grad` is a tensor of
+# `p`'s shape; `p.data.add_(p.grad, alpha=-lr)` is the older spelling of the same step.)
 
 # %%
 n_points, hidden = run.pick(256, 64), 32
@@ -202,11 +205,12 @@ for step in bar:
     loss = ((net(xs) - ys) ** 2).mean()                   # L = mean (ŷ - y)²
     net.zero_grad()
     loss.backward()
-    for p in net.parameters():
-        # BEGIN SOLUTION
-        # HINT: θ ← θ - η ∂L/∂θ, in place on p.data (p.grad has the same shape)
-        p.array -= lr * p.grad
-        # END SOLUTION
+    with mg.no_grad():
+        for p in net.parameters():
+            # BEGIN SOLUTION
+            # HINT: θ ← θ - η ∂L/∂θ, in place: p -= ... (p.grad has the same shape)
+            p -= lr * p.grad
+            # END SOLUTION
     losses.append(loss.item())
     if step % 100 == 0:
         common.set_postfix(bar, loss=losses[-1])

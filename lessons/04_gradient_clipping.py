@@ -34,22 +34,21 @@ run = common.setup("Lesson 04: gradient clipping")
 # $\|\boldsymbol g\|$ is the norm of *all* gradients taken as one long vector, so every
 # parameter is scaled by the same factor and the update keeps its direction. Clipping by
 # value instead clamps every element into $[-c, c]$ on its own.
-# A gradient `p.grad` is a backend array (NumPy or CuPy): take its array module with
-# `mg.backend.get_array_module` so that the same lines run on the GPU.
+# A gradient `p.grad` is a tensor of `p`'s shape, as in PyTorch, so the clipping is written
+# with tensor ops and runs unchanged on the GPU. Both functions change the gradients in place
+# (`g.mul_(s)`, `g.clamp_(lo, hi)`), as `clip_grad_norm_` does: the trailing `_` says so.
 
 # %%
 def clip_by_norm(params, theta):
     """Formula (6) on the joint gradient of ``params``, in place; returns ||g|| before."""
     grads = [p.grad for p in params if p.grad is not None]
-    xp = mg.backend.get_array_module(grads[0])
     # BEGIN SOLUTION
-    # HINT: ||g|| = sqrt(sum over parameters of sum(g**2)); scale = min(theta / ||g||, 1)
-    # HINT: then multiply every p.grad by scale (assign a new array: p.grad = p.grad * scale)
-    norm = float(xp.sqrt(sum((g * g).sum() for g in grads)))
+    # HINT: ||g|| = sqrt(sum over parameters of (g * g).sum().item()); scale = min(theta / ||g||, 1)
+    # HINT: then scale every gradient in place: g.mul_(scale)
+    norm = sum((g * g).sum().item() for g in grads) ** 0.5
     scale = min(theta / (norm + 1e-12), 1.0)              # min(θ/||g||, 1); 1e-12: no 0/0
-    for p in params:
-        if p.grad is not None:
-            p.grad = p.grad * scale                        # g ← min(θ/||g||, 1) g
+    for g in grads:
+        g.mul_(scale)                                      # g ← min(θ/||g||, 1) g
     # END SOLUTION
     return norm
 
@@ -58,10 +57,9 @@ def clip_by_value(params, c):
     """Clamp every gradient element into [-c, c], in place."""
     for p in params:
         if p.grad is not None:
-            xp = mg.backend.get_array_module(p.grad)
             # BEGIN SOLUTION
-            # HINT: xp.clip(array, low, high)
-            p.grad = xp.clip(p.grad, -c, c)
+            # HINT: p.grad.clamp_(low, high)
+            p.grad.clamp_(-c, c)
             # END SOLUTION
 
 
@@ -74,7 +72,7 @@ def random_grads(seed):
     params = [mg.zeros(4, 3, requires_grad=True), mg.zeros(5, requires_grad=True)]
     rng = np.random.default_rng(seed)
     for p in params:
-        p.grad = mg.tensor(rng.standard_normal(p.shape) * 3).array     # a backend array
+        p.grad = mg.tensor(rng.standard_normal(p.shape) * 3)
     return params
 
 
@@ -159,12 +157,12 @@ def train(clip, label):
         for q_ in params:
             q_.grad = None
         loss.backward()
-        norms.append(float(np.sqrt(sum(float((q_.grad ** 2).sum()) for q_ in params))))
+        norms.append(float(np.sqrt(sum((q_.grad ** 2).sum().item() for q_ in params))))
         if clip is not None:
             clip(params)
         with mg.no_grad():
             for q_ in params:
-                q_.array -= lr * q_.grad                      # θ ← θ - η g
+                q_ -= lr * q_.grad                            # θ ← θ - η g, in place
         losses.append(loss.item())
         if step % 25 == 0:
             common.set_postfix(bar, loss=losses[-1], grad_norm=norms[-1])

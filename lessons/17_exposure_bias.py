@@ -85,7 +85,7 @@ def mixed_input_loss(model, src, tgt, x):
         if t + 1 == T:
             break
         # BEGIN SOLUTION
-        # HINT: guess = the argmax over the vocabulary of logits.array[:, 0] (the model's own word, no gradient)
+        # HINT: guess = the argmax over the vocabulary of logits.array[:, 0] (.array: the backend array under the tensor; the model's own word, no gradient)
         # HINT: coin = mg.backend.rng_for(xp).random(N) < x
         # HINT: tokens = xp.where(coin, the target tgt_dev[:, t + 1], guess)
         guess = logits.array[:, 0].argmax(axis=-1)                 # 生成 label

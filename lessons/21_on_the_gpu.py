@@ -3,7 +3,8 @@
 #
 # **Learning goals**
 # 1. Know where a tensor's numbers live: `t.array` is a `numpy.ndarray` on `'cpu'` and a
-#    `cupy.ndarray` on `'cuda'`; code that takes its array module from its input
+#    `cupy.ndarray` on `'cuda'` (`t.data`, as in PyTorch, is a tensor again: the same
+#    storage, detached from the graph); code that takes its array module from its input
 #    (`xp = mg.backend.get_array_module(a)`) runs on both unchanged.
 # 2. Run the same model, with the same weights, on both: the loss and every gradient agree
 #    within float32 rounding (浮点误差), not bit for bit, because the GPU adds in another order.

@@ -33,9 +33,22 @@ def _cupy():
 
 
 def is_cupy_array(a):
+    """Whether ``a`` (an array, or a minigrad Tensor) lives on the GPU."""
     # Checked by the type's module name so that CuPy is never imported just to ask
     # (NumPy arrays, by far the commonest question, are answered first).
-    return type(a) is not np.ndarray and type(a).__module__.split(".")[0] == "cupy"
+    if type(a) is np.ndarray:
+        return False
+    if type(a).__module__.split(".")[0] == "cupy":
+        return True
+    inner = _array_of(a)
+    return inner is not a and is_cupy_array(inner)
+
+
+def _array_of(a):
+    """The backend array of a minigrad Tensor (found by its ``array`` attribute, so that this
+    module, below ``tensor``, need not import it); anything else as it is."""
+    inner = getattr(a, "array", None)
+    return a if inner is None or isinstance(a, np.ndarray) else inner
 
 
 def get_array_module(*arrays):
@@ -110,6 +123,7 @@ def check_device(device):
 
 def to_device(array, device):
     """Move a backend array to ``device`` (a no-op when it is already there)."""
+    array = _array_of(array)
     device = check_device(device)
     if device == device_of(array):
         return array
@@ -119,6 +133,8 @@ def to_device(array, device):
 
 
 def to_numpy(array):
+    """A NumPy array of ``array``'s values (an array or a Tensor, wherever it lives)."""
+    array = _array_of(array)
     return array.get() if is_cupy_array(array) else np.asarray(array)
 
 

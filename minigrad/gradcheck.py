@@ -59,7 +59,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
 
     for i in checked:
         x = inputs[i]
-        analytic = x.grad if x.grad is not None else backend.xp_for(x.device).zeros(x.shape)
+        analytic = x.grad.array if x.grad is not None else backend.xp_for(x.device).zeros(x.shape)
         if tuple(analytic.shape) != x.shape:
             raise AssertionError(f"gradcheck: input {i} has shape {x.shape} but its gradient "
                                  f"has shape {tuple(analytic.shape)}")

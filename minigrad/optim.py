@@ -1,12 +1,13 @@
 """Optimizers, each following torch's update rule to the letter (the docstrings give it).
 
-Parameters are updated in place (``p.array``), so the Parameter objects a Module holds stay the
-same. Gradients are never modified in place.
+Parameters are updated in place (on ``p.array``, the backend array, as torch's optimizers
+work under no_grad), so the Parameter objects a Module holds stay the same. Gradients are
+never modified in place.
 """
 import math
 
 from . import backend
-from .tensor import Tensor
+from .tensor import Tensor, _bump
 
 
 class Optimizer:
@@ -38,10 +39,11 @@ class Optimizer:
                     continue
                 state = self.state.setdefault(id(p), {})
                 xp = backend.get_array_module(p.array)
-                g = p.grad
+                g = p.grad.array
                 if group.get("weight_decay", 0):
                     g = g + group["weight_decay"] * p.array
                 self._update(p, g, state, group, xp)
+                _bump(p)     # as torch: a graph that saved p's old values now refuses backward
 
     def _update(self, p, g, state, group, xp):
         raise NotImplementedError

@@ -1,10 +1,17 @@
 """torch's storage semantics: ``t.array`` is the backend array, ``t.data`` a detached tensor
 sharing it, ``t.grad`` a tensor; in-place ops modify the tensor itself, safely."""
+import re
+
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import minigrad as mg
-from tests.helpers import on_device
+from minigrad.ops.inplace import InPlace, SetItem
+from minigrad.ops.shape import Clone
+from tests.gradcheck_registry import covers
+from tests.helpers import leaf, on_device, seeds, shapes, values
 
 
 def test_data_is_a_detached_tensor_sharing_the_storage():
@@ -23,3 +30,325 @@ def test_assigning_data_replaces_the_storage_and_keeps_the_identity():
     assert p.shape == (1, 3) and p.dtype == np.float64 and p.array is new.array
     p.data = on_device(np.zeros(2, np.float32))   # a backend array is accepted too
     assert p.shape == (2,) and p.requires_grad
+
+
+def test_detach_shares_the_storage_and_the_version_counter():
+    x = mg.tensor([1.0, 2.0])
+    d = x.detach()
+    d.add_(1)
+    assert x.numpy().tolist() == [2.0, 3.0] and x._version == d._version == 1
+
+
+# ----------------------------------------------------------------------------- .grad, np.asarray
+
+def test_grad_is_a_tensor_with_torchs_methods():
+    p = mg.tensor([1.0, -2.0], requires_grad=True)
+    (p * p).sum().backward()
+    assert isinstance(p.grad, mg.Tensor) and not p.grad.requires_grad
+    assert p.grad.numpy().tolist() == [2.0, -4.0]
+    g = p.grad
+    (p * p).sum().backward()                 # accumulates into the same tensor
+    assert p.grad is g and g.numpy().tolist() == [4.0, -8.0]
+    p.data.add_(p.grad, alpha=-0.25)         # the manual SGD step of many tutorials
+    assert p.numpy().tolist() == [0.0, 0.0]
+    p.grad.zero_()
+    assert p.grad.numpy().tolist() == [0.0, 0.0]
+
+
+def test_assigning_grad_checks_the_shape():
+    p = mg.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = on_device(np.ones(2, np.float32))          # an array is wrapped
+    assert isinstance(p.grad, mg.Tensor)
+    with pytest.raises(ValueError, match=r"assigned grad has shape \(3,\), expected .*\(2,\)"):
+        p.grad = mg.zeros(3)
+
+
+def test_np_asarray_gives_the_values_and_backend_helpers_take_tensors():
+    t = mg.tensor([[1.0, 2.0]], device="cpu")
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and a.tolist() == [[1.0, 2.0]]
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert mg.backend.get_array_module(t) is np
+    assert mg.backend.to_numpy(t).tolist() == [[1.0, 2.0]]
+    assert mg.backend.device_of(t) == "cpu"
+
+
+# ----------------------------------------------------------------------------- the rules
+
+def test_a_leaf_that_requires_grad_refuses_an_in_place_op():
+    p = mg.tensor([1.0, 2.0], requires_grad=True)
+    msg = "a leaf Variable that requires grad is being used in an in-place operation."
+    for change in (lambda: p.add_(1), lambda: p.__iadd__(1), lambda: p.__setitem__(0, 5.0),
+                   lambda: p.zero_()):
+        with pytest.raises(RuntimeError, match=re.escape(msg)):
+            change()
+    assert p.numpy().tolist() == [1.0, 2.0]
+
+
+def test_plus_equals_under_no_grad_updates_the_parameter_itself():
+    model = mg.nn.Linear(3, 2)
+    w = model.weight
+    before = w.numpy()
+    x = mg.tensor(np.ones((4, 3), np.float32))
+    model(x).sum().backward()
+    lr = 0.1
+    with mg.no_grad():
+        for p in model.parameters():
+            p -= lr * p.grad
+    assert model.weight is w and w.requires_grad and w.creator is None
+    np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op, expected", [
+    ("__iadd__", [3.0, 4.0]), ("__isub__", [-1.0, 0.0]), ("__imul__", [2.0, 4.0]),
+    ("__itruediv__", [0.5, 1.0])])
+def test_augmented_assignment_is_in_place(op, expected):
+    t = mg.tensor([1.0, 2.0])
+    alias = t
+    array = t.array
+    result = getattr(t, op)(2.0)
+    assert result is alias and t.array is array
+    assert t.numpy().tolist() == expected and t._version == 1
+
+
+def test_in_place_results_must_fit_the_tensor():
+    t = mg.tensor([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"add_: output with shape \(2,\) doesn't match"):
+        t.add_(mg.ones(3, 2))
+    i = mg.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        i.mul_(0.5)
+
+
+def test_a_value_saved_for_backward_and_changed_in_place_raises_naming_the_op():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = mg.tensor([0.5, 0.5, 0.5], requires_grad=True)
+    a = x * 2
+    b = a * w                                # Mul keeps a for w's gradient
+    a.mul_(3)
+    with pytest.raises(RuntimeError, match=(
+            r"modified by an inplace operation: the input 0 of Mul \(shape \(3,\)\) is at "
+            r"version 1; Mul saved it at version 0")):
+        b.sum().backward()
+
+
+def test_an_output_saved_for_backward_and_changed_in_place_raises():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()                              # Exp keeps its output
+    y += 1
+    with pytest.raises(RuntimeError, match="the output of Exp is at version 1; Exp saved it"):
+        y.sum().backward()
+    x2 = mg.tensor([1.0, 2.0], requires_grad=True)
+    y2 = x2.exp()
+    with mg.no_grad():                       # not recorded, but still a change
+        y2.detach().mul_(2)
+    with pytest.raises(RuntimeError, match="output of Exp"):
+        y2.sum().backward()
+
+
+def test_a_custom_function_that_keeps_its_output_is_checked_too():
+    class Square(mg.Function):
+        def forward(self, x):
+            self.y = x * x
+            return self.y
+
+        def backward(self, gy):
+            return gy * 2 * np.sqrt(self.y)
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = Square()(x)
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="output of Square"):
+        y.sum().backward()
+
+
+def test_a_change_the_backward_does_not_need_is_allowed_and_routed_right():
+    # torch's semantics: z used y before the change, so z's gradient goes to y's old place.
+    x = mg.tensor([1.0, 2.0], requires_grad=True, dtype=mg.float64)
+    y = x * 1
+    z = y + 1                                # Add keeps nothing
+    y.mul_(3)
+    (z + y).sum().backward()
+    assert x.grad.numpy().tolist() == [4.0, 4.0]      # 1 through z, 3 through y
+
+
+def test_an_in_place_op_on_a_tensor_in_the_graph_is_recorded():
+    x = mg.tensor([1.0, 2.0], requires_grad=True, dtype=mg.float64)
+    y = x * 2
+    y.tanh_()
+    assert y.creator.name == "InPlace"
+    assert mg.gradcheck(lambda x: (x * 2).tanh_(), [x])
+    assert mg.gradcheck(lambda x: (x * 1).mul_(x), [x])
+    assert mg.gradcheck(lambda x: (x * 1).clamp_(-1.5, 1.5), [leaf([-2.0, 0.3, 1.9])])
+
+
+def test_in_place_change_of_a_view_in_the_graph_is_refused_clearly():
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    h = x * 1
+    with pytest.raises(RuntimeError, match="view of another one"):
+        h[0].add_(1)
+    with mg.no_grad():                       # outside the graph a view writes through
+        v = h[0]
+        v.add_(1)
+    assert h.numpy().tolist() == [[2.0, 3.0]]
+
+
+def test_the_in_place_methods():
+    t = mg.tensor([[-2.0, 0.5], [3.0, -0.25]])
+    assert t.clone().clamp_(-1, 1).numpy().tolist() == [[-1.0, 0.5], [1.0, -0.25]]
+    assert t.clone().fill_(7).numpy().tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert t.clone().copy_(mg.tensor([1.0, 2.0])).numpy().tolist() == [[1.0, 2.0], [1.0, 2.0]]
+    mask = mg.tensor([True, False])
+    assert t.clone().masked_fill_(mask, 0.0).numpy().tolist() == [[0.0, 0.5], [0.0, -0.25]]
+    assert t.clone().abs_().neg_().numpy().tolist() == [[-2.0, -0.5], [-3.0, -0.25]]
+    assert t.clone().relu_().numpy().tolist() == [[0.0, 0.5], [3.0, 0.0]]
+    assert t.clone().pow_(2).sub_(1, alpha=2).numpy().tolist() == [[2.0, -1.75], [7.0, -1.9375]]
+    u = mg.zeros(3)
+    assert u.unsqueeze_(0).shape == (1, 3) and u.t_().shape == (3, 1)
+    assert u.squeeze_().shape == (3,) and u._version == 3
+    mg.manual_seed(0)
+    n = mg.zeros(2000).normal_(1.0, 2.0).numpy()
+    assert abs(n.mean() - 1.0) < 0.2 and abs(n.std() - 2.0) < 0.2
+    r = mg.zeros(2000).uniform_(-1.0, 3.0).numpy()
+    assert r.min() >= -1.0 and r.max() < 3.0 and abs(r.mean() - 1.0) < 0.2
+
+
+# ----------------------------------------------------------------------------- setitem
+
+def test_setitem_writes_into_the_tensor():
+    t = mg.zeros(2, 3)
+    array = t.array
+    t[0] = 1.0
+    t[1, 1:] = mg.tensor([5.0, 6.0])
+    t[t == 0] = -1.0                         # a boolean mask
+    assert t.array is array and t.numpy().tolist() == [[1.0, 1.0, 1.0], [-1.0, 5.0, 6.0]]
+
+
+@st.composite
+def target_index_value(draw):
+    """A target shape, a basic or advanced index into it, and a value shape that broadcasts
+    into the selection (with its own size-1 dimensions)."""
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    kind = draw(st.sampled_from(["int", "slice", "array", "mask"]))
+    n = shape[0]
+    if kind == "int" and n:
+        idx = draw(st.integers(-n, n - 1))
+    elif kind == "array" and n:
+        idx = np.asarray(draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n)),
+                         dtype=np.int64)
+    elif kind == "mask":
+        idx = np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    else:
+        start = draw(st.integers(0, n))
+        idx = (slice(start, None, draw(st.integers(1, 2))),) + (slice(None),) * (len(shape) - 1)
+    sel = np.zeros(shape)[idx].shape
+    keep = draw(st.integers(0, len(sel)))            # the value may drop leading dimensions
+    v_shape = tuple(1 if draw(st.booleans()) else s for s in sel[len(sel) - keep:])
+    return shape, idx, v_shape
+
+
+@covers(SetItem, InPlace, Clone)
+@given(target_index_value(), seeds)
+@example(((3, 2), (slice(0, None, 1), slice(None)), (1, 2)), 0)      # v broadcast over rows
+@example(((1,), 0, ()), 0)                                              # size-1 target
+@example(((0, 2), (slice(0, None, 1), slice(None)), (0, 2)), 0)        # size-0 selection
+@example(((2, 0), 1, (0,)), 0)                                          # size-0 row
+@example(((3,), np.array([True, False, True]), (1,)), 0)             # mask, one value
+def test_setitem_gradchecks_against_the_target_and_the_value(tiv, seed):
+    shape, idx, v_shape = tiv
+    x = leaf(values(shape, seed))
+    v = leaf(values(v_shape, seed + 1))
+
+    def assign(x, v):
+        y = x.clone()
+        y[idx] = v
+        return y
+
+    expected = x.numpy().copy()
+    expected[idx] = v.numpy()
+    np.testing.assert_array_equal(assign(x, v).numpy(), expected)
+    assert mg.gradcheck(assign, [x, v])
+
+
+def test_a_sequence_written_into_a_preallocated_tensor_backpropagates_like_stack():
+    rng = np.random.default_rng(0)
+    W = leaf(rng.standard_normal((3, 3)) * 0.5)
+    h0 = leaf(rng.standard_normal((2, 3)))
+
+    def run(preallocate):
+        h, hs = h0, []
+        out = mg.zeros(4, 2, 3, dtype=mg.float64)
+        for t in range(4):
+            h = (h @ W).tanh()
+            if preallocate:
+                out[t] = h
+            else:
+                hs.append(h)
+        return out if preallocate else mg.stack(hs)
+
+    assert mg.gradcheck(lambda W, h0: run(True), [W, h0])
+    grads = []
+    for flag in (True, False):
+        W.grad = h0.grad = None
+        (run(flag) ** 2).sum().backward()
+        grads.append((W.grad.numpy(), h0.grad.numpy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0])
+    np.testing.assert_allclose(grads[0][1], grads[1][1])
+
+
+# ----------------------------------------------------------------------------- custom backward
+
+def test_a_custom_backward_with_a_wrong_shape_or_count_raises_naming_the_op():
+    class Transposed(mg.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy.T                      # the student's mistake
+
+    class TooMany(mg.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy, gy
+
+    W = mg.tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError, match=re.escape(
+            "Transposed.backward returned a gradient of shape (3, 4) for input 0 of shape (4, 3)")):
+        Transposed()(W).sum().backward()
+    with pytest.raises(RuntimeError, match=re.escape(
+            "TooMany.backward returned 2 gradient(s) for 1 input(s)")):
+        TooMany()(W).sum().backward()
+
+
+def test_an_optimizer_step_counts_as_an_in_place_change():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    x = mg.tensor([3.0, 4.0], requires_grad=True)
+    loss = (w * x).sum()                     # Mul keeps w for x's gradient
+    loss.backward(retain_graph=True)
+    mg.optim.SGD([w], lr=0.1).step()
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="input 0 of Mul"):
+        loss.backward()
+
+
+@pytest.mark.gpu
+def test_a_gpu_tensor_refuses_np_asarray_and_changes_in_place_on_the_gpu():
+    t = mg.tensor([1.0, 2.0], device="cuda")
+    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(\) first"):
+        np.asarray(t)
+    assert mg.backend.to_numpy(t).tolist() == [1.0, 2.0]
+    t[0] = 5.0
+    t += 1
+    t.clamp_(max=4.0).normal_()
+    assert t.device == "cuda" and mg.backend.is_cupy_array(t.array)
+    x = mg.tensor([1.0, 2.0, 3.0], device="cuda", dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([7.0], device="cuda", dtype=mg.float64, requires_grad=True)
+
+    def assign(x, v):
+        y = x.clone()
+        y[1:] = v
+        return y
+
+    assert mg.gradcheck(assign, [x, v])

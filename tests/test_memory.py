@@ -44,6 +44,7 @@ def test_the_graph_needs_no_garbage_collector():
     # number of live tensors stays flat, with or without backward.
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
     x = mg.randn(5, 4)
+    F.cross_entropy(model(x), [0, 1, 2, 0, 1]).backward()     # the parameters' .grad tensors
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()

@@ -26,7 +26,7 @@ def test_zero_dimensional_results_and_gradients_are_arrays_not_scalars():
     y = x * 3 + 1
     assert type(y.array) is array_type and y.shape == ()
     y.backward()
-    assert type(x.grad) is array_type and x.grad.shape == ()
+    assert type(x.grad.array) is array_type and x.grad.shape == ()
 
 
 def test_default_dtype_can_be_changed_and_rejects_integers():
@@ -66,7 +66,7 @@ def test_each_leaf_owns_its_gradient_array():
     b = mg.tensor([3.0, 4.0], requires_grad=True)
     seed = mg.tensor([1.0, 1.0]).array
     (a + b).backward(seed)                # Add hands the same array to both inputs
-    a.grad *= 0                           # in place, as a user might
+    a.grad *= 0                           # in place, as a user might (a.grad is a tensor)
     np.testing.assert_array_equal(grad_of(b), [1.0, 1.0])
     np.testing.assert_array_equal(mg.backend.to_numpy(seed), [1.0, 1.0])
 

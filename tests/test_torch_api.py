@@ -456,3 +456,24 @@ def test_module_apply_visits_children_first_and_named_children():
             nn.init.zeros_(m.weight)
     model.apply(init_weights)
     assert all(not p.numpy().any() for n, p in model.named_parameters() if n.endswith("weight"))
+
+
+def test_ops_that_do_not_read_their_input_allow_changing_it_before_backward():
+    """gather, tril, clamp and cumsum keep what backward needs, so a later in-place change
+    of their input is not an error (as in torch); sin reads its input, so it is."""
+    for f in (lambda x: x.gather(0, mg.tensor([[1], [0]])), lambda x: x.tril(),
+              lambda x: x.clamp(-1, 1), lambda x: x.cumsum(0)):
+        x = mg.tensor([[0.5, 2.0], [-3.0, 0.1]], requires_grad=True)
+        h = x * 1
+        y = f(h)
+        with mg.no_grad():
+            h.add_(1)
+        y.sum().backward()
+        assert x.grad is not None
+    x = mg.tensor([0.5], requires_grad=True)
+    h = x * 1
+    y = h.sin()
+    with mg.no_grad():
+        h.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*Sin"):
+        y.sum().backward()

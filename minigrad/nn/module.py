@@ -191,7 +191,7 @@ class Module:
         for t in list(self.parameters()) + [t for _, t, _ in self.named_buffers()]:
             t.array = moved(t.array)
             if t.grad is not None:
-                t.grad = moved(t.grad)
+                t.grad.array = moved(t.grad.array)
         return self
 
     def cuda(self):

@@ -22,18 +22,21 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not params:
         return 0.0
     norm_type = float(norm_type)
-    xp = backend.get_array_module(params[0].grad)
+    grads = [p.grad.array for p in params]
+    xp = backend.get_array_module(grads[0])
     if math.isinf(norm_type):
-        total = max(float(xp.abs(p.grad).max()) if p.grad.size else 0.0 for p in params)
+        total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
     else:
-        total = sum(float((xp.abs(p.grad) ** norm_type).sum()) for p in params) ** (1.0 / norm_type)
+        total = sum(float((xp.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total gradient norm is {total}")
     coef = max_norm / (total + 1e-6)       # the 1e-6 keeps a zero gradient from dividing by 0
     if coef < 1:
         for p in params:
-            # A new array, not in place: one gradient array may be shared by two tensors.
-            p.grad = p.grad * p.grad.dtype.type(coef)
+            # The gradient tensor keeps its identity; its array is replaced, not written
+            # into, so an array the caller took from it earlier keeps its values.
+            g = p.grad
+            g.array = g.array * g.dtype.type(coef)
     return total
 
 
@@ -41,8 +44,8 @@ def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value]."""
     clip_value = float(clip_value)
     for p in _with_grads(parameters):
-        xp = backend.get_array_module(p.grad)
-        p.grad = xp.clip(p.grad, -clip_value, clip_value)
+        g = p.grad
+        g.array = backend.get_array_module(g.array).clip(g.array, -clip_value, clip_value)
 
 
 from . import packing as rnn  # noqa: E402,F401  (torch's nn.utils.rnn)

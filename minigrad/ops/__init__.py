@@ -9,15 +9,16 @@ from .methods import chunk, narrow, norm, split
 from .methods import install as _install_torch_methods
 from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, sum
 from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
-                    reshape, squeeze, stack, t, transpose, unsqueeze)
+                    reshape, squeeze, stack, t, to, transpose, unsqueeze)
+from . import inplace
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
            "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather",
-           "index_select", "masked_fill", "one_hot", "topk", "sort", "argsort", "cumsum", "tril", "triu",
-           "matmul", "max", "min", "mean", "sum", "argmax", "argmin", "all", "any", "astype",
-           "broadcast_to", "expand", "repeat", "t", "clone", "movedim", "cat", "flatten",
-           "permute", "reshape", "squeeze", "stack", "transpose", "unsqueeze", "narrow", "split",
-           "chunk", "norm"]
+           "index_select", "masked_fill", "one_hot", "topk", "sort", "argsort", "cumsum", "tril",
+           "triu", "matmul", "max", "min", "mean", "sum", "argmax", "argmin", "all", "any",
+           "astype", "broadcast_to", "expand", "repeat", "t", "clone", "movedim", "cat",
+           "flatten", "permute", "reshape", "squeeze", "stack", "transpose", "unsqueeze",
+           "narrow", "split", "chunk", "norm"]
 
 
 def _compare(op):
@@ -53,9 +54,10 @@ def _install():
         setattr(T, op, _compare(op))
     for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
                  "reshape", "permute", "transpose", "unsqueeze", "squeeze", "flatten",
-                 "broadcast_to", "matmul", "astype"):
+                 "broadcast_to", "matmul", "astype", "to", "clone"):
         setattr(T, name, globals()[name])
     T.view = reshape
+    inplace.install(T)
     _install_torch_methods(T)
 
 

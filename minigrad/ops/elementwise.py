@@ -13,6 +13,9 @@ from .broadcast import unbroadcast
 
 
 class Add(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a + b
 
@@ -22,6 +25,9 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a - b
 
@@ -31,6 +37,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saves_output = False
+
     def forward(self, a, b):
         return a * b
 
@@ -40,6 +48,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saves_output = False
+
     def forward(self, a, b):
         return a / b
 
@@ -50,6 +60,9 @@ class Div(Function):
 
 
 class Neg(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return -x
 
@@ -59,6 +72,7 @@ class Neg(Function):
 
 class Pow(Function):
     """x ** p, for a tensor exponent too: d/dx = p x^(p-1), d/dp = x^p log x."""
+    saves_output = True
 
     def forward(self, x, p):
         self.y = x ** p
@@ -77,6 +91,9 @@ class Pow(Function):
 
 
 class Exp(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).exp(x)
         return self.y
@@ -86,6 +103,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    saves_output = False
+
     def forward(self, x):
         return get_array_module(x).log(x)
 
@@ -94,6 +113,9 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).sqrt(x)
         return self.y
@@ -103,6 +125,9 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         self.y = get_array_module(x).tanh(x)
         return self.y
@@ -112,6 +137,9 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    saves_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         # 0.5 (1 + tanh(x/2)) equals 1 / (1 + e^-x) and never overflows.
         xp = get_array_module(x)
@@ -123,6 +151,9 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         self.mask = x > 0
         return x * self.mask
@@ -132,6 +163,8 @@ class Relu(Function):
 
 
 class Abs(Function):
+    saves_output = False
+
     def forward(self, x):
         return get_array_module(x).abs(x)
 
@@ -158,6 +191,7 @@ class Cos(Function):
 class Clamp(Function):
     """min(max(x, lo), hi); the gradient passes where x is inside [lo, hi] (at a bound too,
     as torch) and is 0 where x was clipped."""
+    saves_inputs = ()            # backward needs only the mask forward keeps
 
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi

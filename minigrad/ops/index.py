@@ -29,6 +29,8 @@ def _is_basic(idx):
 class GetItem(Function):
     """``y = x[idx]``. Backward puts ``gy`` back where it came from; with integer arrays an
     element picked twice receives both gradients (a scatter-add, not an assignment)."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, idx):
         self.idx = idx
@@ -49,6 +51,8 @@ class GetItem(Function):
 
 class Where(Function):
     """``where(cond, a, b)``: a where cond is true, else b. ``cond`` gets no gradient."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, cond):
         self.cond = cond
@@ -67,6 +71,7 @@ class Where(Function):
 class Gather(Function):
     """``y[i][j][k] = x[i][index[i][j][k]][k]`` for ``axis=1`` (torch.gather). Backward
     scatter-adds ``gy`` into the picked positions (an element picked twice gets both)."""
+    saves_inputs = ()            # backward needs x's shape, not its values
 
     def __init__(self, axis, index):
         self.axis, self.index = axis, index
@@ -90,6 +95,7 @@ class Gather(Function):
 class Triangle(Function):
     """The lower (tril) or upper (triu) triangle of the last two axes, from diagonal ``k``
     on; the rest is 0, and so is its gradient."""
+    saves_inputs = ()
 
     def __init__(self, k, upper):
         self.k, self.upper = k, upper
@@ -105,17 +111,23 @@ class Triangle(Function):
         return xp.triu(a, self.k) if self.upper else xp.tril(a, self.k)
 
 
-def getitem(x, idx):
+def prepare_index(x, idx):
+    """``idx`` as backend arrays, slices and ints on ``x``'s device; a boolean mask as the
+    integer arrays it selects."""
     idx = _plain_index(idx)
     if not isinstance(idx, tuple) and hasattr(idx, "dtype") and idx.dtype == bool:
-        idx = idx.nonzero()      # a boolean mask as the integer arrays it selects
+        idx = idx.nonzero()
     xp = backend.get_array_module(x.array)
     if isinstance(idx, tuple):
         idx = tuple(xp.asarray(i) if hasattr(i, "dtype") and backend.device_of(i) != x.device
                     else i for i in idx)
     elif hasattr(idx, "dtype") and backend.device_of(idx) != x.device:
         idx = xp.asarray(idx)
-    return GetItem(idx)(x)
+    return idx
+
+
+def getitem(x, idx):
+    return GetItem(prepare_index(x, idx))(x)
 
 
 def where(cond, a, b):

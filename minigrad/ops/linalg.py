@@ -12,6 +12,7 @@ def _swap(a):
 class MatMul(Function):
     """``a @ b`` with NumPy's rules: 1-D operands are promoted to matrices and batch axes
     broadcast. d(a@b)/da = gy @ b^T, d(a@b)/db = a^T @ gy."""
+    saves_output = False
 
     def forward(self, a, b):
         return a @ b

@@ -32,6 +32,9 @@ def _spread(gy, shape, axes):
 
 
 class Sum(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
 
@@ -45,6 +48,8 @@ class Sum(Function):
 
 class Max(Function):
     """Max over ``axis``; where several elements tie for the max they share its gradient."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -72,6 +77,7 @@ def sum(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
 class Cumsum(Function):
     """Running sums along ``axis``; each input element feeds every later output, so its
     gradient is the sum of gy from its position to the end (a reversed running sum)."""
+    saves_inputs = ()
 
     def __init__(self, axis):
         self.axis = axis

@@ -10,6 +10,9 @@ from .dims import accepts_dim
 
 
 class Reshape(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -22,6 +25,8 @@ class Reshape(Function):
 
 class Transpose(Function):
     """Permute the axes; backward applies the inverse permutation."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, axes):
         self.axes = axes
@@ -34,6 +39,9 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -46,6 +54,9 @@ class BroadcastTo(Function):
 
 
 class Cast(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
 
@@ -58,6 +69,8 @@ class Cast(Function):
 
 class ToDevice(Function):
     """Copy to another device; the gradient is copied back to where the input was."""
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, device):
         self.device = device
@@ -72,6 +85,8 @@ class ToDevice(Function):
 
 class Clone(Function):
     """A copy with its own storage, still in the graph (torch's ``clone``)."""
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, x):
         return x.copy()
@@ -81,6 +96,9 @@ class Clone(Function):
 
 
 class Cat(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -95,6 +113,9 @@ class Cat(Function):
 
 
 class Stack(Function):
+    saves_inputs = ()
+    saves_output = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -176,10 +197,6 @@ def t(x):
     return transpose(x) if x.ndim == 2 else x
 
 
-def clone(x):
-    return Clone()(x)
-
-
 def _axis(op, axis, ndim):
     """``axis`` as a non-negative int, after checking -ndim <= axis < ndim."""
     if not -ndim <= axis < ndim:
@@ -219,6 +236,20 @@ def astype(x, dtype):
 
 def to_device(x, device):
     return ToDevice(backend.check_device(device))(x)
+
+
+def to(x, device=None, dtype=None):
+    """A copy on ``device`` and/or with ``dtype``; differentiable (gradients flow back)."""
+    out = x
+    if device is not None and backend.check_device(device) != x.device:
+        out = to_device(out, device)
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        out = out.astype(dtype)
+    return out
+
+
+def clone(x):
+    return Clone()(x)
 
 
 def _as_tensors(ts, op):
