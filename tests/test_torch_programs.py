@@ -19,12 +19,6 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from tests.helpers import grad_of
 
-# In-place writes (t[i] = v, add_, +=, clamp_, zero_) are the engine's, arriving on another
-# branch; until they are merged these programs cannot run.
-needs_inplace = pytest.mark.xfail(
-    not hasattr(torch.Tensor, "__setitem__") or not hasattr(torch.Tensor, "add_"),
-    strict=True, reason="needs in-place tensor writes (t[i] = v, add_, +=) from the engine")
-
 
 @pytest.fixture(autouse=True)
 def float64_and_seeded():
@@ -96,7 +90,6 @@ class CharRNN(nn.Module):
         return torch.zeros(1, self.hidden_size)
 
 
-@needs_inplace
 def test_char_rnn_classifier_trains_with_a_manual_sgd_step():
     rng = np.random.default_rng(0)
     # Category 0 words are made of vowels, category 1 of consonants, with one letter of noise.
@@ -135,7 +128,7 @@ def test_char_rnn_classifier_trains_with_a_manual_sgd_step():
         for category, line in data:
             output, loss = train(category, line)
     after = mean_loss()
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.25 * before, (before, after)          # measured: 0.67 -> 0.028
     top_n, top_i = output.topk(1)
     assert top_i[0].item() in (0, 1) and top_n.shape == (1, 1)
     assert_gradients_match_finite_differences(lambda: run(*data[0])[1], list(rnn.parameters()))
@@ -199,7 +192,6 @@ def repackage_hidden(h):
     return tuple(repackage_hidden(v) for v in h)
 
 
-@needs_inplace
 def test_tied_weight_lstm_language_model_trains():
     ntokens = 7
     corpus = torch.tensor([i % ntokens for i in range(3 * 41)])      # 0 1 2 ... 6 0 1 ...
@@ -208,7 +200,7 @@ def test_tied_weight_lstm_language_model_trains():
     model.rnn.flatten_parameters()
     assert model.decoder.weight is model.encoder.weight
     criterion = nn.CrossEntropyLoss()
-    lr, clip = 2.0, 0.25
+    lr, clip = 5.0, 0.25
 
     def evaluate():
         model.eval()
@@ -221,7 +213,7 @@ def test_tied_weight_lstm_language_model_trains():
         return total / (len(train_data) - 1)
 
     before = evaluate()
-    for epoch in range(3):
+    for epoch in range(6):
         model.train()
         hidden = model.init_hidden(3)
         for batch, i in enumerate(range(0, train_data.size(0) - 1, 5)):
@@ -235,7 +227,7 @@ def test_tied_weight_lstm_language_model_trains():
             for p in model.parameters():
                 p.data.add_(p.grad, alpha=-lr)
     after = evaluate()
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.1 * before, (before, after)           # measured: 1.95 -> 0.015
     data, targets = get_batch(train_data, 0)
     hidden = model.init_hidden(3)
     assert_gradients_match_finite_differences(
@@ -313,7 +305,6 @@ def seq2seq_loss(input_tensor, target_tensor, encoder, decoder, criterion, devic
     return loss, target_length
 
 
-@needs_inplace
 def test_gru_seq2seq_with_attention_learns_to_reverse_and_the_encoder_gets_gradients():
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     vocab, hidden_size = 6, 12
@@ -336,7 +327,7 @@ def test_gru_seq2seq_with_attention_learns_to_reverse_and_the_encoder_gets_gradi
                        for s, t in pairs) / len(pairs)
 
     before = mean_loss()
-    for it in range(60):
+    for it in range(150):
         input_tensor, target_tensor = pairs[it % len(pairs)]
         encoder_optimizer.zero_grad()
         decoder_optimizer.zero_grad()
@@ -346,7 +337,7 @@ def test_gru_seq2seq_with_attention_learns_to_reverse_and_the_encoder_gets_gradi
         encoder_optimizer.step()
         decoder_optimizer.step()
     after = mean_loss()
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.35 * before, (before, after)          # measured: 1.76 -> 0.20
     # The gradient reaches the encoder through the attention over encoder_outputs (the
     # tensor written step by step): its embedding gets a nonzero, correct gradient.
     s, t = pairs[0]
@@ -412,7 +403,6 @@ class TransformerModel(nn.Transformer):
         return F.log_softmax(output, dim=-1)
 
 
-@needs_inplace
 @pytest.mark.filterwarnings("ignore:divide by zero")      # log(0) = -inf makes the mask
 def test_transformer_language_model_trains():
     ntokens = 6
@@ -442,7 +432,7 @@ def test_transformer_language_model_trains():
             loss.backward()
             optimizer.step()
     after = evaluate()
-    assert after < 0.3 * before, (before, after)
+    assert after < 0.05 * before, (before, after)          # measured: 1.61 -> 0.006
     data, targets = get_batch(train_data, 0, bptt=6)
     layer = model.encoder.layers[0]
     some = [model.input_emb.weight, model.decoder.weight, layer.self_attn.in_proj_weight,
@@ -453,7 +443,6 @@ def test_transformer_language_model_trains():
 
 # ----------------------------------------------------------------------------- NumPy-style char RNN
 
-@needs_inplace
 def test_numpy_style_char_rnn_with_adagrad_written_as_in_place_updates():
     data = "hello world, hello there. " * 2
     chars = sorted(set(data))
@@ -506,7 +495,7 @@ def test_numpy_style_char_rnn_with_adagrad_written_as_in_place_updates():
                 param += -learning_rate * dparam / (mem + 1e-8).sqrt()   # adagrad update
                 param.grad.zero_()
     after = epoch_loss()
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.3 * before, (before, after)           # measured: 115 -> 11.3
     assert all(m.abs().sum().item() > 0 for m in mems)            # the memories were updated
     inputs = [char_to_ix[ch] for ch in data[:seq_length]]
     targets = [char_to_ix[ch] for ch in data[1:seq_length + 1]]
