@@ -86,7 +86,11 @@ class Gather(Function):
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         gx = xp.zeros(self.inputs[0].shape, dtype=gy.dtype)
-        where = list(xp.indices(self.index.shape, sparse=True))
+        # The open grid of positions (as np.indices(..., sparse=True), which CuPy lacks), with
+        # the gathered axis replaced by the index.
+        nd = self.index.ndim
+        where = [xp.arange(n).reshape((1,) * a + (n,) + (1,) * (nd - a - 1))
+                 for a, n in enumerate(self.index.shape)]
         where[self.axis] = self.index
         backend.scatter_add(gx, tuple(where), gy)
         return gx
