@@ -477,3 +477,19 @@ def test_ops_that_do_not_read_their_input_allow_changing_it_before_backward():
         h.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation.*Sin"):
         y.sum().backward()
+
+
+def test_zero_grad_set_to_none_and_module_to_positional_dtype():
+    model = nn.Linear(2, 1)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+    model(mg.ones(1, 2)).sum().backward()
+    g = model.weight.grad
+    opt.zero_grad(set_to_none=False)
+    assert model.weight.grad is g and not g.numpy().any()
+    model.zero_grad(set_to_none=False)
+    assert model.weight.grad is g
+    opt.zero_grad()
+    assert model.weight.grad is None
+    assert model.to(mg.float64).weight.dtype == np.float64
+    assert model.to("cpu", mg.float32).weight.dtype == np.float32
+    assert model.to(mg.device("cpu")).weight.device == "cpu"
