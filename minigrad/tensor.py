@@ -40,8 +40,9 @@ class Function:
 
     Two class attributes tell the version check (see "versions" below) what ``backward``
     reads: ``saves_inputs``, the indices of the inputs whose values it reads (None: all of
-    them), and ``saves_output``, whether it reads its own output (None: whether ``forward``
-    kept the very array it returned on ``self``, as ``self.y = ...; return self.y`` does).
+    them), and ``saves_output``, whether it reads its own output (None: whether anything
+    ``forward`` kept on ``self``, or on an object kept there, shares memory with the output,
+    as ``self.y = ...; return self.y`` does).
     """
     differentiable = True
     saves_inputs = None
@@ -49,7 +50,6 @@ class Function:
     inplace = False      # an in-place call: its input 0 is the tensor as it was before
     outputs = None       # ops with several outputs only: weak references to them
     retained = None      # weak references to outputs that retain_grad() (see extras)
-    _out_version = None  # the version counter of the output's storage, once it has one
 
     @property
     def name(self):
@@ -523,7 +523,7 @@ def _keep_retained(fn, gy):
             continue
         if fn.outputs is None:
             _accumulate(t, gy)
-        else:
+        elif any(r() is t for r in fn.outputs):      # still an output (not changed in place)
             _accumulate(t, gy[_output_index(fn, t)])
 
 
@@ -598,8 +598,9 @@ def _release(fn):
 # checks nothing.
 #
 # A tensor shares its counter with ``detach()`` (as in torch; ``.data`` does not share it,
-# also as in torch) and with the copy of itself that an in-place op leaves in the graph.
-# Views made by ops (``x[0]``, ``x.view(...)``) have counters of their own.
+# also as in torch) and with the stand-in that a recorded in-place op leaves in its place in
+# the graph when the stand-in shares the storage. Views made by ops (``x[0]``,
+# ``x.view(...)``) have counters of their own, and writes into ``t.array`` count for nothing.
 
 class _VersionCounter:
     __slots__ = ("count", "stamps")
@@ -617,10 +618,12 @@ def _counter(t):
     vc = getattr(t, "_version_counter", None)
     if vc is None:
         vc = t._version_counter = _VersionCounter()
-        if t.creator is not None and t.creator.outputs is None:
-            # The call that made this storage may have kept it (Exp keeps its output).
-            t.creator._out_version = vc
-            t.creator._out_array = t.array
+        fn = t.creator
+        if fn is not None:
+            # The call that made this storage may have kept it (Exp keeps its output): it
+            # watches the counter from now on.
+            k = 0 if fn.outputs is None else _output_index(fn, t)
+            fn._watched = fn.__dict__.get("_watched", ()) + ((k, vc, t.array),)
     return vc
 
 
@@ -638,6 +641,17 @@ def _bump(t):
 def _changed_since(t, epoch):
     vc = getattr(t, "_version_counter", None)
     return vc is not None and bool(vc.stamps) and vc.stamps[-1] > epoch
+
+
+def _stand_in(t, array):
+    """A tensor that takes ``t``'s place in the graph, holding ``array`` (``t``'s storage, or
+    a copy of its old values), before an in-place op makes ``t`` the output of a new call."""
+    _counter(t)          # first, so that the call that made t watches its storage
+    before = Tensor._wrap(array, t.requires_grad)
+    fn = before.creator = t.creator
+    if fn is not None and fn.outputs is not None:
+        fn.outputs = tuple(weakref.ref(before) if r() is t else r for r in fn.outputs)
+    return before
 
 
 def _inputs_as_recorded(fn):
@@ -660,17 +674,34 @@ def _check_versions(fn):
         x = fn.inputs[i]
         if _changed_since(x, epoch):
             _modified_error(fn, f"input {i}", x.shape, x._version_counter, epoch)
-    vc = fn._out_version
-    if vc is not None and vc.stamps and vc.stamps[-1] > epoch and _keeps_output(fn):
-        _modified_error(fn, "output", None, vc, epoch)
+    for k, vc, out in fn.__dict__.get("_watched", ()):
+        if vc.stamps and vc.stamps[-1] > epoch and _keeps_output(fn, out):
+            which = "output" if fn.outputs is None else f"output {k}"
+            _modified_error(fn, which, out.shape, vc, epoch)
 
 
-def _keeps_output(fn):
+def _keeps_output(fn, out):
     if fn.saves_output is not None:
         return fn.saves_output
-    out = fn.__dict__.get("_out_array")
-    return any(v is out or (isinstance(v, (tuple, list)) and any(w is out for w in v))
-               for k, v in fn.__dict__.items() if k != "_out_array")
+    xp = backend.get_array_module(out)
+    return any(xp.may_share_memory(a, out) for a in _kept_arrays(fn))
+
+
+def _kept_arrays(fn):
+    """The arrays ``fn`` kept on itself: its attributes, inside tuples and lists, and one
+    level into objects it kept (a buffer bag)."""
+    def arrays(v, depth):
+        if isinstance(v, np.ndarray) or backend.is_cupy_array(v) and not isinstance(v, Tensor):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            for w in v:
+                yield from arrays(w, depth)
+        elif depth and hasattr(v, "__dict__") and not isinstance(v, (Tensor, type)):
+            for w in vars(v).values():
+                yield from arrays(w, depth - 1)
+    for name, v in fn.__dict__.items():
+        if name not in ("inputs", "outputs", "_watched", "retained"):
+            yield from arrays(v, 1)
 
 
 def _modified_error(fn, which, shape, vc, epoch):

@@ -13,7 +13,8 @@ The rules, torch's:
   changed since raises, naming the op (see "versions" in ``minigrad/tensor.py``).
 """
 from .. import backend
-from ..tensor import (Function, Tensor, _bump, _counter, _grad_enabled, as_tensor, no_grad)
+from ..tensor import (Function, Tensor, _bump, _counter, _grad_enabled, _stand_in, as_tensor,
+                      no_grad)
 from .broadcast import unbroadcast
 from .index import GetItem, _is_basic, prepare_index, where
 from .shape import BroadcastTo, Reshape, Transpose
@@ -102,8 +103,7 @@ def _apply(t, op, compute, others=(), reads_self=True, replace=False):
             f"{op}: this tensor is a view of another one (made by {t.creator.name}) and is in "
             "the graph; minigrad does not carry an in-place change of a view back to the "
             "tensor it views. Change the tensor itself (x[idx] = ...), or a .clone() of the view.")
-    before = Tensor._wrap(t.array.copy() if reads_self else t.array, t.requires_grad)
-    before.creator = t.creator
+    before = _stand_in(t, t.array.copy() if reads_self else t.array)
     if not reads_self:
         before._version_counter = _counter(t)      # one storage, one counter
     value = compute(before, *others)
