@@ -493,3 +493,13 @@ def test_zero_grad_set_to_none_and_module_to_positional_dtype():
     assert model.to(mg.float64).weight.dtype == np.float64
     assert model.to("cpu", mg.float32).weight.dtype == np.float32
     assert model.to(mg.device("cpu")).weight.device == "cpu"
+
+
+def test_one_element_tensors_format_and_index_like_numbers():
+    loss = mg.tensor(0.123456)
+    assert f"{loss:.3f}" == "0.123" and f"{mg.tensor([2.5]):.1f}" == "2.5"
+    assert f"{mg.tensor([1, 2])}" == str(mg.tensor([1, 2]))
+    names = ["a", "b", "c"]
+    assert names[mg.tensor(2)] == "c" and names[mg.tensor([[1]])] == "b"
+    with pytest.raises(TypeError, match="only one-element integer tensors can be used as an index"):
+        names[mg.tensor(1.0)]

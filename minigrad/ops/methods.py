@@ -198,6 +198,7 @@ def install(T):
                         ("char", np.int8), ("byte", np.uint8), ("bool", np.bool_)]:
         setattr(T, name, _cast(dtype))
     T.size = _size
+    T.__format__, T.__index__ = _format, _index
     T.to = _to_torch_style(T.to)
     T.softmax, T.log_softmax = _softmax("softmax"), _softmax("log_softmax")
     T.multinomial = _multinomial
@@ -221,6 +222,21 @@ def _mm(a, b):
         raise ValueError(f"mm: expected two matrices, got {a.shape} and {b.shape}; "
                          "use matmul for other shapes")
     return matmul(a, b)
+
+
+def _format(self, spec):
+    """``f"{loss:.3f}"`` works on a one-element tensor, as in torch; otherwise str()."""
+    if spec and self.array.size == 1:
+        return format(self.item(), spec)
+    return format(str(self), spec)
+
+
+def _index(self):
+    """A one-element integer tensor indexes a Python sequence (``names[top_i[0]]``)."""
+    if self.array.size != 1 or self.dtype.kind not in "iub":
+        raise TypeError(f"only one-element integer tensors can be used as an index, got "
+                        f"shape {self.shape} and dtype {self.dtype}")
+    return int(self.item())
 
 
 def _size(self, dim=None):
