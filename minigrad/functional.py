@@ -136,7 +136,9 @@ def _check_target(op, logits, target, ignore_index):
     xp = backend.get_array_module(logits.array)
     t = backend.to_device(t, logits.device) if hasattr(t, "dtype") else xp.asarray(t)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype} "
+                        "(minigrad takes no class-probability targets; label_smoothing= "
+                        "gives soft ones)")
     if tuple(t.shape) != logits.shape[:-1] and logits.ndim > 2 and \
             tuple(t.shape) == logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"{op}: minigrad takes the classes on the last axis, torch on dim 1: "

@@ -503,3 +503,8 @@ def test_one_element_tensors_format_and_index_like_numbers():
     assert names[mg.tensor(2)] == "c" and names[mg.tensor([[1]])] == "b"
     with pytest.raises(TypeError, match="only one-element integer tensors can be used as an index"):
         names[mg.tensor(1.0)]
+
+
+def test_probability_targets_name_the_minigrad_way():
+    with pytest.raises(TypeError, match="no class-probability targets; label_smoothing="):
+        nn.CrossEntropyLoss()(mg.zeros(2, 3), mg.ones(2, 3) / 3)
