@@ -19,12 +19,11 @@ from .creation import (arange, empty, eye, full, full_like, multinomial, ones, o
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck
 from .io import load, save
-from .ops import add, div, mul, neg, sub  # noqa: F401  (torch.add(a, b), ...)
-from .ops import (abs, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos, cumsum,
-                  exp, flatten, gather, index_select, log, masked_fill, matmul, max, mean, min,
-                  movedim, narrow, norm, permute, pow, relu, repeat, reshape, sigmoid, sin, sort,
-                  split, sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu,
-                  unsqueeze, where)
+from .ops import (abs, add, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos,
+                  cumsum, div, exp, flatten, gather, index_select, log, masked_fill, matmul, max,
+                  mean, min, movedim, mul, narrow, neg, norm, permute, pow, relu, repeat,
+                  reshape, sigmoid, sin, sort, split, sqrt, squeeze, stack, sub, sum, t, tanh,
+                  topk, transpose, tril, triu, unsqueeze, where)
 from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
 from .tensor import _grad_enabled
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)

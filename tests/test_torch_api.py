@@ -163,7 +163,7 @@ def test_type_strings_and_conversions_are_torch_s():
     assert x.long().type() == "torch.LongTensor" and x.double().type() == "torch.DoubleTensor"
     assert x.type(mg.long).tolist() == [1, -2]
     assert x.type("torch.DoubleTensor").dtype == np.float64
-    assert x.type(mg.IntTensor).dtype == np.int32
+    assert x.type(mg.IntTensor).dtype == np.int32 and x.type(np.float64).dtype == np.float64
     for method, dtype in [("float", np.float32), ("double", np.float64), ("half", np.float16),
                           ("long", np.int64), ("int", np.int32), ("bool", np.bool_)]:
         assert getattr(x, method)().dtype == dtype

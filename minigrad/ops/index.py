@@ -7,7 +7,7 @@ from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
 from .dims import accepts_dim
 from .reduce import ValuesIndices
-from .shape import _axis, reshape
+from .shape import _axis
 
 
 def _plain_index(idx):

@@ -9,9 +9,14 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..creation import full, multinomial
 from ..tensor import Tensor
+from . import elementwise as E, index as I, reduce as R, shape as S
 from .dims import accepts_dim
+from .elementwise import abs as _abs
 from .index import getitem
+from .linalg import matmul
+from .reduce import max as _max, sum as _sum
 from .shape import _axis, astype, broadcast_to, clone, reshape
 
 
@@ -62,8 +67,6 @@ def norm(x, p=2, axis=None, keepdims=False):
     """The p-norm over ``axis`` (all elements if None): p = 2 (Euclidean), 1, or inf (max |x|),
     as ``torch.norm``/``Tensor.norm``. Made of checked ops; like sqrt, its gradient at a
     zero vector is not defined (torch picks 0; here it is NaN)."""
-    from .elementwise import abs as _abs
-    from .reduce import max as _max, sum as _sum
     if p == 2 or p == "fro":
         return _sum(x * x, axis, keepdims).sqrt()
     if p == 1:
@@ -81,7 +84,6 @@ def _view(x, *shape):
 
 def _new(fill):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        from ..creation import full
         size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         return full(tuple(size), fill, dtype=dtype or self.dtype, device=device or self.device,
                     requires_grad=requires_grad)
@@ -89,7 +91,6 @@ def _new(fill):
 
 
 def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-    from ..creation import full
     return full(tuple(size), fill_value, dtype=dtype or self.dtype,
                 device=device or self.device, requires_grad=requires_grad)
 
@@ -108,7 +109,9 @@ def tensor_type(self, dtype=None):
     converted to it (differentiable, as ``to(dtype=)``)."""
     if dtype is None:
         return dtypes.type_name(self.dtype, self.device)
-    target = getattr(dtype, "dtype", None) or dtypes.from_type_name(dtype)
+    target = getattr(dtype, "dtype", None)          # mg.LongTensor and friends carry one
+    if not isinstance(target, np.dtype):
+        target = dtypes.from_type_name(dtype)
     return astype(self, target if target is not None else np.dtype(dtype))
 
 
@@ -163,7 +166,6 @@ def _equal(a, b):
 
 
 def install(T):
-    from . import elementwise as E, index as I, reduce as R, shape as S
     for name, fn in {"sin": E.sin, "cos": E.cos, "clamp": E.clamp, "clip": E.clamp,
                      "min": R.min, "argmax": R.argmax, "argmin": R.argmin, "all": R.all,
                      "any": R.any, "gather": I.gather, "index_select": I.index_select,
@@ -205,7 +207,6 @@ def install(T):
 
 
 def _multinomial(self, num_samples, replacement=False):
-    from ..creation import multinomial
     return multinomial(self, num_samples, replacement)
 
 
@@ -217,7 +218,6 @@ def _scaled(other, alpha):
 
 def _mm(a, b):
     """The product of two matrices (torch.mm: 2-D only; ``matmul`` broadcasts)."""
-    from .linalg import matmul
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"mm: expected two matrices, got {a.shape} and {b.shape}; "
                          "use matmul for other shapes")
