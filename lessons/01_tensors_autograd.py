@@ -183,6 +183,28 @@ with mg.no_grad():
 print("made under no_grad: requires_grad =", y.requires_grad)
 
 # %% [markdown]
+# **In-place ops** (就地操作) change a tensor's own storage: `t += 1`, `t[0] = 5`, and every
+# method ending in `_` (`t.add_`, `t.zero_`, ...). Autograd needs care with them. Each op
+# keeps what its backward will read (`h * w` keeps `h` and `w`); if one of those is changed in
+# place afterwards, the gradient would be computed from the wrong numbers. So, as in PyTorch,
+# every tensor carries a version counter, bumped by each in-place op, and `backward()` refuses
+# to use a value that changed since it was saved, naming the op that needed it.
+
+# %%
+w = mg.tensor([1.0, 2.0], requires_grad=True)
+h = w * 2                # h is not a leaf: in-place ops on it are recorded
+out = (h * w).sum()      # Mul keeps h (for w's gradient) at version 0
+h += 1                   # h is now at version 1
+try:
+    out.backward()
+    message = ""
+except RuntimeError as e:
+    message = str(e)
+print(message)
+common.check("Mul" in message and "version 1" in message,
+             "backward refuses a value that an in-place op changed after it was saved")
+
+# %% [markdown]
 # ## 6. Gradient descent by hand
 # Fit $\sin(x)$ on $[-3, 3]$ with a one-hidden-layer tanh network. The update is
 # $\theta \leftarrow \theta - \eta\, \partial L/\partial \theta$ (learning rate 学习率 $\eta$), written

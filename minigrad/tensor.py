@@ -237,8 +237,8 @@ class Tensor:
 
     ``minigrad.ops`` installs the operators ``+ - * / ** @``, unary ``-``, comparisons,
     ``t[idx]`` and ``t[idx] = v``, the in-place operators ``+= -= *= /=``, and the methods
-    exp, log, sqrt, tanh, sigmoid, relu, abs, sum, mean, max, reshape, view, permute,
-    transpose, unsqueeze, squeeze, flatten, broadcast_to, expand, matmul, astype, to, and
+    exp, log, sqrt, tanh, sigmoid, relu, abs, sum, mean, max, norm, reshape, view, permute,
+    transpose, unsqueeze, squeeze, flatten, broadcast_to, expand, matmul, astype, to, clone, and
     the in-place methods named with a final ``_`` (add_, mul_, zero_, copy_, ...; see
     ``minigrad.ops.inplace``).
     """
@@ -600,7 +600,9 @@ def _release(fn):
 # A tensor shares its counter with ``detach()`` (as in torch; ``.data`` does not share it,
 # also as in torch) and with the stand-in that a recorded in-place op leaves in its place in
 # the graph when the stand-in shares the storage. Views made by ops (``x[0]``,
-# ``x.view(...)``) have counters of their own, and writes into ``t.array`` count for nothing.
+# ``x.view(...)``) have counters of their own: a recorded in-place op on a view also changes,
+# and bumps, the tensor it views (minigrad.ops.inplace), but one under no_grad bumps only the
+# view. Writes into ``t.array`` count for nothing.
 
 class _VersionCounter:
     __slots__ = ("count", "stamps")

@@ -49,6 +49,7 @@ def test_grad_is_a_tensor_with_torchs_methods():
     g = p.grad
     (p * p).sum().backward()                 # accumulates into the same tensor
     assert p.grad is g and g.numpy().tolist() == [4.0, -8.0]
+    assert p.grad.norm().item() == pytest.approx(np.hypot(4.0, 8.0))
     p.data.add_(p.grad, alpha=-0.25)         # the manual SGD step of many tutorials
     assert p.numpy().tolist() == [0.0, 0.0]
     p.grad.zero_()
@@ -205,15 +206,48 @@ def test_an_in_place_op_on_a_tensor_in_the_graph_is_recorded():
     assert mg.gradcheck(lambda x: (x * 1).clamp_(-1.5, 1.5), [leaf([-2.0, 0.3, 1.9])])
 
 
-def test_in_place_change_of_a_view_in_the_graph_is_refused_clearly():
+def test_an_in_place_op_on_a_view_changes_the_viewed_tensor_as_in_torch():
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    v = leaf([10.0, 20.0])
+
+    def through_views(x, v):
+        y = x * 1
+        y[0] += 1                           # getitem, add_ on the view, setitem
+        y[1][1:] *= v                       # a view of a view
+        y.view(3, 2).mul_(2)                # reshape
+        y.T[0].sub_(v)                      # transpose, then index
+        return y
+
+    got = through_views(x, v).numpy()
+    expected = x.numpy().copy()
+    expected[0] += 1
+    expected[1, 1:] *= v.numpy()
+    expected *= 2
+    expected[:, 0] -= v.numpy()
+    np.testing.assert_allclose(got, expected)
+    assert mg.gradcheck(through_views, [x, v])
+
+
+def test_a_view_in_the_graph_changed_twice_and_read_afterwards():
+    x = leaf([1.0, 2.0, 3.0])
+
+    def f(x):
+        y = x * 1
+        head = y[:2]
+        head.mul_(x[:2])                    # y[:2] = x[:2]**2
+        head.mul_(3)                        # still a view of y: y[:2] = 3 x[:2]**2
+        return y * head.sum()
+
+    assert mg.gradcheck(f, [x])
+
+
+def test_an_in_place_op_on_a_view_of_a_leaf_that_requires_grad_is_refused():
     x = mg.tensor([[1.0, 2.0]], requires_grad=True)
-    h = x * 1
-    with pytest.raises(RuntimeError, match="view of another one"):
-        h[0].add_(1)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        x[0].add_(1)
     with mg.no_grad():                       # outside the graph a view writes through
-        v = h[0]
-        v.add_(1)
-    assert h.numpy().tolist() == [[2.0, 3.0]]
+        x[0].add_(1)
+    assert x.numpy().tolist() == [[2.0, 3.0]]
 
 
 def test_the_in_place_methods():

@@ -150,6 +150,29 @@ def test_max_over_axes_gradchecks_without_ties(sa, keepdims, seed):
     assert mg.gradcheck(lambda x: x.max(axis=axis, keepdims=keepdims), [x])
 
 
+@covers(R.Norm2, R.Max, R.Sum, E.Abs, E.Pow)
+@given(shape_and_axis(min_side=1), st.booleans(), st.sampled_from([2, "fro", 1, 3, float("inf")]),
+       seeds)
+def test_norm_over_axes_gradchecks(sa, keepdim, p, seed):
+    shape, axis = sa
+    x = leaf(distinct(shape, seed) + 0.01)         # no ties for inf, no zeros for |x|
+    order = {"fro": 2}.get(p, p)
+    ref = x.numpy()
+    axes = axis if axis is None or isinstance(axis, tuple) else (axis,)
+    expected = ((np.abs(ref) ** order).sum(axis=axes, keepdims=keepdim) ** (1 / order)
+                if order != float("inf") else np.abs(ref).max(axis=axes, keepdims=keepdim))
+    np.testing.assert_allclose(x.norm(p, dim=axis, keepdim=keepdim).numpy(), expected)
+    assert mg.gradcheck(lambda x: x.norm(p, dim=axis, keepdim=keepdim), [x])
+
+
+def test_norm_of_zero_has_a_zero_gradient_and_rejects_a_bad_p():
+    x = mg.tensor([[0.0, 0.0], [3.0, 4.0]], requires_grad=True)
+    x.norm(dim=1).sum().backward()
+    np.testing.assert_allclose(grad_of(x), [[0.0, 0.0], [0.6, 0.8]])
+    with pytest.raises(ValueError, match="norm: p must be a positive number"):
+        x.norm(-1)
+
+
 def test_max_splits_the_gradient_between_ties():
     x = mg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True)
     x.max(axis=-1).sum().backward()

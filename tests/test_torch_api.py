@@ -261,8 +261,9 @@ def test_norm_matches_numpy():
     np.testing.assert_allclose(x.norm(p=1, dim=0).numpy(), np.abs(a).sum(0))
     np.testing.assert_allclose(mg.norm(x, float("inf")).item(), np.abs(a).max())
     assert mg.gradcheck(lambda x: x.norm(dim=1), [x])
+    np.testing.assert_allclose(x.norm(p=3).item(), (np.abs(a) ** 3).sum() ** (1 / 3))
     with pytest.raises(ValueError, match="norm: p must be"):
-        x.norm(p=3)
+        x.norm(p=0)
 
 
 # ----------------------------------------------------------------------------- modules

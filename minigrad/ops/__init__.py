@@ -5,9 +5,9 @@ from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, p
 from .index import (argsort, gather, getitem, index_select, masked_fill, one_hot, sort, topk, tril,
                     triu, where)
 from .linalg import matmul
-from .methods import chunk, narrow, norm, split
+from .methods import chunk, narrow, split
 from .methods import install as _install_torch_methods
-from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, sum
+from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, norm, sum
 from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
                     reshape, squeeze, stack, t, to, transpose, unsqueeze)
 from . import inplace
@@ -54,7 +54,7 @@ def _install():
         setattr(T, op, _compare(op))
     for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
                  "reshape", "permute", "transpose", "unsqueeze", "squeeze", "flatten",
-                 "broadcast_to", "matmul", "astype", "to", "clone"):
+                 "broadcast_to", "matmul", "astype", "to", "clone", "norm"):
         setattr(T, name, globals()[name])
     T.view = reshape
     inplace.install(T)

@@ -9,15 +9,19 @@ The rules, torch's:
   call, whose input 0 is the tensor as it was (a copy when the op's backward needs the old
   values) and whose input 1 is the new value, computed by ordinary differentiable ops. So
   ``out[t] = h`` on a preallocated ``out`` passes gradients to ``h`` and to the rest of ``out``.
+- On a view in the graph (``y[0]``, ``y.view(...)``, ``y.T``), the viewed tensor changes too
+  and is recorded as changed in place, as in torch; so ``y[0] += 1`` works.
 - Every in-place op bumps the tensor's version counter; a backward that needs a value that was
   changed since raises, naming the op (see "versions" in ``minigrad/tensor.py``).
 """
+import numpy as np
+
 from .. import backend
 from ..tensor import (Function, Tensor, _bump, _counter, _grad_enabled, _stand_in, as_tensor,
                       no_grad)
 from .broadcast import unbroadcast
 from .index import GetItem, _is_basic, prepare_index, where
-from .shape import BroadcastTo, Reshape, Transpose
+from .shape import Reshape, Transpose
 
 _LEAF_ERROR = "a leaf Variable that requires grad is being used in an in-place operation."
 
@@ -72,14 +76,27 @@ def _sum_to(g, shape):
 
 # ----------------------------------------------------------------------------- machinery
 
-_VIEW_OPS = (Reshape, Transpose, BroadcastTo)
-
-
-def _is_view(t):
+def _view_of(t):
+    """The view op (indexing, reshape, transpose) whose output ``t`` is, or None. Such a
+    ``t`` shares its storage with the op's input: changing one changes the other."""
     fn = t.creator
-    if fn is None or getattr(t.array, "base", None) is None:
-        return False
-    return isinstance(fn, _VIEW_OPS) or (isinstance(fn, GetItem) and _is_basic(fn.idx))
+    while fn is not None and fn.inplace and fn.inputs is not None:
+        fn = fn.inputs[1].creator        # t was changed in place before: look at its value
+    if fn is None or fn.inputs is None or getattr(t.array, "base", None) is None:
+        return None
+    if isinstance(fn, (Reshape, Transpose)) or (isinstance(fn, GetItem) and _is_basic(fn.idx)):
+        return fn
+    return None
+
+
+# How an in-place op on a view reaches the viewed tensor x: x's viewed part gets the new
+# value v, and the view is taken again from the new x.
+_PUT = {GetItem: lambda view, x, v: SetItem(view.idx)(x, v),
+        Reshape: lambda view, x, v: v.reshape(x.shape),
+        Transpose: lambda view, x, v: v.permute([int(i) for i in np.argsort(view.axes)])}
+_VIEW_AGAIN = {GetItem: lambda view, x: GetItem(view.idx)(x),
+               Reshape: lambda view, x: Reshape(view.shape)(x),
+               Transpose: lambda view, x: Transpose(view.axes)(x)}
 
 
 def _apply(t, op, compute, others=(), reads_self=True, replace=False):
@@ -98,36 +115,37 @@ def _apply(t, op, compute, others=(), reads_self=True, replace=False):
         _write(t, value.array, op, replace)
         _bump(t)
         return t
-    if _is_view(t):
-        raise RuntimeError(
-            f"{op}: this tensor is a view of another one (made by {t.creator.name}) and is in "
-            "the graph; minigrad does not carry an in-place change of a view back to the "
-            "tensor it views. Change the tensor itself (x[idx] = ...), or a .clone() of the view.")
+    view = None if replace else _view_of(t)
+    if view is not None and view.inputs[0].requires_grad and view.inputs[0].creator is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
     before = _stand_in(t, t.array.copy() if reads_self else t.array)
     if not reads_self:
         before._version_counter = _counter(t)      # one storage, one counter
     value = compute(before, *others)
-    if not value.requires_grad:     # e.g. a value that needs no gradient written into t
+    if not replace:
+        _check_fits(t, value.array, op)
+    if view is not None:
+        # As torch does: the viewed tensor x changes too (an in-place op on x, so a view of a
+        # view goes back step by step), and t becomes the same view of the new x.
+        x = view.inputs[0]
+        _apply(x, op, lambda xb, v: _PUT[type(view)](view, xb, v), (value,), reads_self=False)
+        value = _VIEW_AGAIN[type(view)](view, x)
+    elif not value.requires_grad:     # e.g. a value that needs no gradient written into t
         _write(t, value.array, op, replace)
         _bump(t)
         return t
-    if not replace and value.shape != t.shape:
-        _write(t, value.array, op, replace)           # raises the shape error
     fn = InPlace()
     fn(before, value)
-    _write(t, value.array, op, replace)
+    if view is None:                  # (a view's storage was written through x already)
+        _write(t, value.array, op, replace)
     fn._epoch = _bump(t)
     t.creator = fn
     t.requires_grad = True
     return t
 
 
-def _write(t, value, op, replace):
-    if replace:
-        t.array = value
-        return
-    if value is t.array:
-        return
+def _check_fits(t, value, op):
     if value.shape != t.array.shape:
         raise RuntimeError(f"{op}: output with shape {t.shape} doesn't match the broadcast "
                            f"shape {tuple(value.shape)}")
@@ -135,7 +153,14 @@ def _write(t, value, op, replace):
             value.dtype.kind in "iu" and t.array.dtype.kind == "b"):
         raise RuntimeError(f"{op}: result type {value.dtype} can't be cast to the desired "
                            f"output type {t.dtype}")
-    t.array[...] = value
+
+
+def _write(t, value, op, replace):
+    if replace:
+        t.array = value
+    elif value is not t.array:
+        _check_fits(t, value, op)
+        t.array[...] = value
 
 
 def _other(t, v):

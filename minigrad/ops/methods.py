@@ -13,10 +13,8 @@ from ..creation import full, multinomial
 from ..tensor import Tensor
 from . import elementwise as E, index as I, reduce as R, shape as S
 from .dims import accepts_dim
-from .elementwise import abs as _abs
 from .index import getitem
 from .linalg import matmul
-from .reduce import max as _max, sum as _sum
 from .shape import _axis, astype, broadcast_to, clone, reshape
 
 
@@ -60,20 +58,6 @@ def chunk(x, chunks, axis=0):
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[_axis("chunk", axis, x.ndim)]
     return split(x, max(1, math.ceil(n / chunks)), axis)
-
-
-@accepts_dim
-def norm(x, p=2, axis=None, keepdims=False):
-    """The p-norm over ``axis`` (all elements if None): p = 2 (Euclidean), 1, or inf (max |x|),
-    as ``torch.norm``/``Tensor.norm``. Made of checked ops; like sqrt, its gradient at a
-    zero vector is not defined (torch picks 0; here it is NaN)."""
-    if p == 2 or p == "fro":
-        return _sum(x * x, axis, keepdims).sqrt()
-    if p == 1:
-        return _sum(_abs(x), axis, keepdims)
-    if p == float("inf"):
-        return _max(_abs(x), axis=axis, keepdims=keepdims)
-    raise ValueError(f"norm: p must be 1, 2, 'fro' or inf, got {p!r}")
 
 
 def _view(x, *shape):
@@ -175,8 +159,7 @@ def install(T):
                      "expand": S.expand, "t": S.t,
                      "clone": S.clone, "narrow": narrow, "split": split, "chunk": chunk,
                      "view": _view, "new_full": new_full, "new_tensor": new_tensor,
-                     "type": tensor_type, "equal": _equal,
-                     "norm": norm}.items():
+                     "type": tensor_type, "equal": _equal}.items():
         setattr(T, name, fn)
     T.pow = E.pow
     T.add = lambda self, other, alpha=1: E.add(self, _scaled(other, alpha))
@@ -246,4 +229,4 @@ def _size(self, dim=None):
     return self.shape[_axis("size", dim, self.ndim)]
 
 
-__all__ = ["narrow", "split", "chunk", "norm", "install"]
+__all__ = ["narrow", "split", "chunk", "install"]

@@ -69,6 +69,41 @@ class Max(Function):
         return gy * self.mask / count
 
 
+class Norm2(Function):
+    """The Euclidean norm over ``axis``: y = sqrt(sum x^2), dy/dx = x / y (0 where y = 0,
+    torch's choice of subgradient)."""
+    saves_output = True
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = _axes(self.axis, x.ndim)
+        xp = get_array_module(x)
+        self.y = xp.sqrt((x * x).sum(axis=self.axes, keepdims=True))
+        return self.y if self.keepdims else self.y.reshape(
+            [n for i, n in enumerate(self.y.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        x = self.inputs[0].array
+        gy = gy.reshape(self.y.shape)
+        xp = get_array_module(x)
+        safe = xp.where(self.y == 0, 1, self.y)
+        return xp.where(self.y == 0, 0, gy / safe) * x
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """As torch's ``t.norm(p, dim, keepdim)``: the p-norm over ``dim`` (None: all elements).
+    p = 2 (or 'fro') is its own op; another p is (sum |x|^p)^(1/p), p = inf the max of |x|."""
+    if p in (2, "fro"):
+        return Norm2(dim, keepdim)(x)
+    if p == float("inf"):
+        return max(x.abs(), axis=dim, keepdims=keepdim)
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+    return sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
+
+
 @accepts_dim
 def sum(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
     return Sum(axis, keepdims)(x)
