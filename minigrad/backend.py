@@ -68,19 +68,61 @@ def get_array_module(*arrays):
     return np
 
 
+class device(str):
+    """A device as torch writes it: ``mg.device('cpu')``, ``mg.device('cuda:0')``,
+    ``mg.device('cuda', 0)``. It *is* the string 'cpu' or 'cuda' (so code comparing
+    ``t.device == 'cpu'`` works, and it goes wherever a device string goes), and it also
+    equals torch's spellings of itself ('cuda:0'). minigrad uses the current GPU, so the
+    index is recorded, not acted on."""
+
+    def __new__(cls, type, index=None):            # noqa: A002 - torch's argument name
+        if isinstance(type, device) and index is None:
+            return type
+        spec = str(type)
+        if index is None and spec.startswith("cuda:"):
+            spec, index = "cuda", int(spec[5:])
+        if spec not in DEVICES:
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+        self = super().__new__(cls, spec)
+        self.index = None if index is None else int(index)
+        return self
+
+    type = property(lambda self: str.__str__(self))
+
+    def __eq__(self, other):
+        if isinstance(other, str) and other.startswith("cuda:"):
+            other = "cuda"
+        return str.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __reduce__(self):
+        return device, (self.type, self.index)
+
+
+CPU, CUDA = device("cpu"), device("cuda")
+
+
 def xp_for(device):
     device = check_device(device)
     return _cupy() if device == "cuda" else np
 
 
 def device_of(array):
-    return "cuda" if is_cupy_array(array) else "cpu"
+    return CUDA if is_cupy_array(array) else CPU
 
 
 def check_device(device):
     if device is None:
         return default_device()
-    device = str(device)
+    device = str.__str__(device) if isinstance(device, str) else str(device)
     if device.startswith("cuda:"):      # 'cuda:0' as in torch; minigrad uses the current GPU
         device = "cuda"
     if device not in DEVICES:

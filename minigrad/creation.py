@@ -1,4 +1,5 @@
-"""Factories for new leaf tensors: zeros, ones, full, arange, randn, rand.
+"""Factories for new leaf tensors: zeros, ones, full, arange, eye, randn, rand, randint, and
+draws from a tensor of probabilities (multinomial).
 
 Random draws come from minigrad's NumPy generator (``mg.manual_seed``) and are then moved to
 the device, so a seeded program draws the same numbers on the CPU and on the GPU.
@@ -44,12 +45,36 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
     return Tensor._wrap(xp.full(shape, fill_value, dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
+def empty(*shape, dtype=None, device=None, requires_grad=False):
+    """torch's ``empty``; minigrad fills it with zeros (NumPy would give arbitrary values)."""
+    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The (n, m) identity matrix (m = n if not given)."""
+    xp = backend.xp_for(device)
+    return Tensor._wrap(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad=requires_grad)
+
+
 def zeros_like(t, dtype=None, requires_grad=False):
     return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
     return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device,
+                requires_grad=requires_grad)
+
+
+def randn_like(t, dtype=None, requires_grad=False):
+    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, requires_grad=False):
+    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None):
@@ -77,3 +102,29 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
 def randint(low, high, size, device=None):
     a = backend.host_rng().integers(low, high, size=_shape((size,)) if isinstance(size, int) else tuple(size))
     return _leaf(a.astype(np.int64), device, False)
+
+
+def multinomial(probs, num_samples, replacement=False):
+    """Draw ``num_samples`` category indices from each row of ``probs`` ((C,) or (N, C):
+    non-negative weights, not necessarily normalised), as torch.multinomial: without
+    replacement a category is drawn at most once. Drawn from minigrad's seeded generator
+    (``mg.manual_seed``); int64 on ``probs``' device, shape (num_samples,) or (N, num_samples).
+    """
+    p = backend.to_numpy(probs.array if isinstance(probs, Tensor) else np.asarray(probs))
+    if p.ndim not in (1, 2) or p.shape[-1] == 0:
+        raise ValueError(f"multinomial: probs must be (C,) or (N, C) with C > 0, got {p.shape}")
+    rows = p.reshape(-1, p.shape[-1]).astype(np.float64)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ValueError("multinomial: probs must be finite and non-negative")
+    totals = rows.sum(axis=1)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: every row of probs needs a positive sum")
+    if not replacement and num_samples > int((rows > 0).sum(axis=1).min()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from a row with fewer non-zero probabilities")
+    rng = backend.host_rng()
+    out = np.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=r / t)
+                    for r, t in zip(rows, totals)]).astype(np.int64)
+    out = out.reshape(p.shape[:-1] + (num_samples,))
+    device = probs.device if isinstance(probs, Tensor) else "cpu"
+    return Tensor._wrap(backend.to_device(out, device))

@@ -33,3 +33,12 @@ def synchronize():
     if is_available():
         import cupy
         cupy.cuda.Device().synchronize()
+
+
+def manual_seed(seed):
+    """Seed minigrad's generators (one seed serves the CPU and the GPU, as ``mg.manual_seed``)."""
+    from . import backend
+    backend.manual_seed(seed)
+
+
+manual_seed_all = manual_seed

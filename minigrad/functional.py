@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from . import backend
-from .ops import reshape, sum as _sum, where
+from .ops import gelu, one_hot, relu, reshape, sigmoid, sum as _sum, tanh, where
+from .ops.dims import accepts_dim
 from .tensor import Function, Tensor, as_tensor
 
 
@@ -52,11 +53,13 @@ class LogSoftmax(Function):
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
 
 
+@accepts_dim
 def softmax(x, axis=-1):
     """softmax(x)_i = exp(x_i) / sum_j exp(x_j) along ``axis``."""
     return Softmax(axis)(x)
 
 
+@accepts_dim
 def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(x)
 
@@ -133,7 +136,14 @@ def _check_target(op, logits, target, ignore_index):
     xp = backend.get_array_module(logits.array)
     t = backend.to_device(t, logits.device) if hasattr(t, "dtype") else xp.asarray(t)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype} "
+                        "(minigrad takes no class-probability targets; label_smoothing= "
+                        "gives soft ones)")
+    if tuple(t.shape) != logits.shape[:-1] and logits.ndim > 2 and \
+            tuple(t.shape) == logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"{op}: minigrad takes the classes on the last axis, torch on dim 1: "
+                         f"logits {logits.shape} look like torch's (N, C, ...); pass "
+                         "logits.movedim(1, -1)")
     if tuple(t.shape) != logits.shape[:-1]:
         raise ValueError(f"{op}: target has shape {tuple(t.shape)} but logits {logits.shape} "
                          f"need the leading shape {logits.shape[:-1]} (classes on the last axis)")
@@ -186,6 +196,13 @@ def mse_loss(input, target, reduction="mean"):   # noqa: A002 - torch's argument
     if reduction == "none":
         return sq
     return sq.sum() if reduction == "sum" else sq.mean()
+
+
+def l1_loss(input, target, reduction="mean"):   # noqa: A002 - torch's argument name
+    err = (input - target).abs()
+    if reduction == "none":
+        return err
+    return err.sum() if reduction == "sum" else err.mean()
 
 
 # ----------------------------------------------------------------------------- dropout
@@ -301,7 +318,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout",
-           "embedding", "linear", "layer_norm"]
+           "embedding", "linear", "layer_norm", "tanh", "relu", "sigmoid", "gelu", "l1_loss", "one_hot"]
 
 
 # ----------------------------------------------------------------------------- attention

@@ -28,9 +28,14 @@ class Optimizer:
     def _params(self):
         return [p for g in self.param_groups for p in g["params"]]
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Clear the gradients: to None (torch's default), or to zeros in place with
+        ``set_to_none=False``."""
         for p in self._params():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def step(self):
         for group in self.param_groups:

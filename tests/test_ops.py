@@ -469,3 +469,165 @@ def test_comparisons_give_booleans_and_no_graph():
                    (x == 2, [False, True, False]), (x != x, [False] * 3)]:
         assert r.dtype == np.bool_ and not r.requires_grad and r.creator is None
         np.testing.assert_array_equal(r.numpy(), ref)
+
+
+# ----------------------------------------------------------------------------- torch's ops
+
+@covers(E.Sin, E.Cos)
+@given(shapes(), seeds)
+def test_sin_and_cos_gradcheck(shape, seed):
+    x = leaf(values(shape, seed, low=-4.0, high=4.0))
+    np.testing.assert_allclose(mg.sin(x).numpy(), np.sin(x.numpy()))
+    np.testing.assert_allclose(x.cos().numpy(), np.cos(x.numpy()))
+    assert mg.gradcheck(mg.sin, [x])
+    assert mg.gradcheck(lambda x: x.cos(), [x])
+
+
+@covers(E.Clamp)
+@given(shapes(), seeds, st.sampled_from([(-0.5, 0.7), (None, 0.3), (-0.2, None)]))
+def test_clamp_gradchecks_away_from_its_bounds(shape, seed, bounds):
+    lo, hi = bounds
+    v = values(shape, seed)
+    for b in (lo, hi):          # keep the finite-difference step off the kinks
+        if b is not None:
+            v = np.where(np.abs(v - b) < 0.05, v + 0.1, v)
+    x = leaf(v)
+    np.testing.assert_array_equal(mg.clamp(x, lo, hi).numpy(), np.clip(v, lo, hi))
+    assert mg.gradcheck(lambda x: x.clamp(min=lo, max=hi), [x])
+
+
+@covers(E.Clamp)
+def test_clamp_passes_the_gradient_at_its_bounds_and_keeps_the_dtype():
+    x = mg.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
+    y = x.clamp(-1, 1)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_array_equal(grad_of(x), [0, 1, 1, 1, 0])      # torch: 1 at a bound
+    assert mg.clamp(mg.tensor([1, 5, 9]), max=6).tolist() == [1, 5, 6]
+    with pytest.raises(ValueError, match="clamp: give min=, max= or both"):
+        mg.clamp(x)
+
+
+@st.composite
+def shape_axis_index(draw):
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    ishape = [draw(st.integers(0, n)) for n in shape]       # no larger than x off the axis
+    ishape[axis] = draw(st.integers(0, 4))
+    if shape[axis] == 0:
+        ishape = [0 if i == axis % len(shape) else n for i, n in enumerate(ishape)]
+    return shape, axis, tuple(ishape)
+
+
+@covers(I.Gather)
+@given(shape_axis_index(), seeds)
+def test_gather_picks_like_take_along_axis_and_gradchecks_with_repeats(sai, seed):
+    shape, axis, ishape = sai
+    x = leaf(values(shape, seed))
+    n = shape[axis]
+    idx = np.random.default_rng(seed).integers(0, max(n, 1), size=ishape) if n else \
+        np.zeros(ishape, dtype=np.int64)
+    corner = tuple(slice(0, k) if a != axis % len(shape) else slice(None)
+                   for a, k in enumerate(ishape))
+    out = mg.gather(x, axis, mg.tensor(idx))
+    np.testing.assert_array_equal(out.numpy(), np.take_along_axis(x.numpy()[corner], idx, axis))
+    assert mg.gradcheck(lambda x: x.gather(dim=axis, index=idx), [x])
+
+
+@covers(I.Gather)
+@given(shapes(min_dims=1, min_side=1), st.data(), st.booleans(), seeds)
+def test_topk_values_gradcheck_and_match_a_sort(shape, data, largest, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    k = data.draw(st.integers(0, shape[axis]))
+    x = leaf(distinct(shape, seed))
+    values_, indices = x.topk(k, dim=axis, largest=largest)
+    ref = np.sort(x.numpy(), axis=axis)
+    ref = np.flip(ref, axis) if largest else ref
+    np.testing.assert_array_equal(values_.numpy(), np.take(ref, np.arange(k), axis=axis))
+    np.testing.assert_array_equal(np.take_along_axis(x.numpy(), indices.numpy(), axis),
+                                  values_.numpy())
+    assert mg.gradcheck(lambda x: mg.topk(x, k, axis, largest)[0], [x])
+
+
+@covers(I.Triangle)
+@given(shapes(min_dims=2), st.integers(-2, 2), seeds)
+def test_tril_and_triu_gradcheck(shape, k, seed):
+    x = leaf(values(shape, seed))
+    np.testing.assert_array_equal(mg.tril(x, k).numpy(), np.tril(x.numpy(), k))
+    np.testing.assert_array_equal(x.triu(diagonal=k).numpy(), np.triu(x.numpy(), k))
+    assert mg.gradcheck(lambda x: mg.tril(x, k), [x])
+    assert mg.gradcheck(lambda x: mg.triu(x, k), [x])
+
+
+@covers(S.Clone)
+@given(shapes(), seeds)
+def test_clone_copies_and_gradchecks(shape, seed):
+    x = leaf(values(shape, seed))
+    y = x.clone()
+    assert y.array is not x.array and np.shares_memory(y.array, x.array) is False
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+    assert mg.gradcheck(lambda x: mg.clone(x) * 2, [x])
+
+
+@covers(R.Max, S.Reshape, S.BroadcastTo, I.GetItem, I.Where)
+@given(shapes(min_dims=1, min_side=1), st.data(), seeds)
+def test_composed_torch_forms_gradcheck(shape, data, seed):
+    """min, max(dim) with indices, repeat, narrow/split/chunk, index_select, masked_fill,
+    movedim: made of checked ops, checked once more as torch programs call them."""
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = leaf(distinct(shape, seed))
+    v, i = x.min(dim=axis)
+    np.testing.assert_array_equal(v.numpy(), x.numpy().min(axis))
+    np.testing.assert_array_equal(i.numpy(), x.numpy().argmin(axis))
+    assert mg.gradcheck(lambda x: x.min(axis), [x])
+    assert mg.gradcheck(lambda x: x.max(dim=axis, keepdim=True).values, [x])
+    reps = data.draw(st.lists(st.integers(0, 2), min_size=len(shape), max_size=len(shape) + 1))
+    np.testing.assert_array_equal(x.repeat(*reps).numpy(), np.tile(x.numpy(), reps))
+    assert mg.gradcheck(lambda x: x.repeat(reps), [x])
+    n = shape[axis]
+    pieces = x.chunk(2, dim=axis)
+    assert len(pieces) == min(2, n)
+    np.testing.assert_array_equal(mg.cat(pieces, dim=axis).numpy(), x.numpy())
+    assert mg.gradcheck(lambda x: x.narrow(axis, n // 2, n - n // 2) * 3, [x])
+    assert mg.gradcheck(lambda x: x.split(1, dim=axis)[-1], [x])
+    sel = np.array([n - 1, 0, n - 1])
+    np.testing.assert_array_equal(x.index_select(axis, sel).numpy(), np.take(x.numpy(), sel, axis))
+    assert mg.gradcheck(lambda x: mg.index_select(x, axis, sel), [x])
+    mask = x.numpy() > 0
+    np.testing.assert_array_equal(x.masked_fill(mask, -1.0).numpy(), np.where(mask, -1, x.numpy()))
+    assert mg.gradcheck(lambda x: x.masked_fill(mg.tensor(mask), 0.5), [x])
+    assert mg.gradcheck(lambda x: x.movedim(axis, 0), [x])
+
+
+@covers(E.Gelu)
+@given(shapes(), seeds, st.sampled_from(["none", "tanh"]))
+def test_gelu_gradchecks_in_both_forms(shape, seed, approximate):
+    x = leaf(values(shape, seed, low=-4.0, high=4.0))
+    v = x.numpy()
+    from math import erf
+    exact = v * 0.5 * (1 + np.vectorize(erf)(v / np.sqrt(2))) if v.size else v
+    tanh_form = 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3)))
+    np.testing.assert_allclose(E.gelu(x, approximate).numpy(),
+                               exact if approximate == "none" else tanh_form, atol=1e-15)
+    assert mg.gradcheck(lambda x: E.gelu(x, approximate=approximate), [x])
+
+
+@covers(R.Cumsum)
+@given(shapes(min_dims=1), st.data(), seeds)
+def test_cumsum_gradchecks(shape, data, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = leaf(values(shape, seed))
+    np.testing.assert_allclose(mg.cumsum(x, dim=axis).numpy(), np.cumsum(x.numpy(), axis))
+    assert mg.gradcheck(lambda x: x.cumsum(axis), [x])
+
+
+@covers(I.Gather)
+@given(shapes(min_dims=1), st.data(), st.booleans(), seeds)
+def test_sort_values_gradcheck_and_indices_sort(shape, data, descending, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = leaf(distinct(shape, seed))
+    v, i = x.sort(dim=axis, descending=descending)
+    ref = np.sort(x.numpy(), axis)
+    np.testing.assert_array_equal(v.numpy(), np.flip(ref, axis) if descending else ref)
+    np.testing.assert_array_equal(mg.argsort(x, axis, descending).numpy(), i.numpy())
+    assert mg.gradcheck(lambda x: mg.sort(x, axis, descending)[0], [x])

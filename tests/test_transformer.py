@@ -230,7 +230,7 @@ def test_activation_callable_and_errors():
     h = np.tanh(y @ p["linear1.weight"].T + p["linear1.bias"]) @ p["linear2.weight"].T
     ref = np_layer_norm(y + h + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"])
     np.testing.assert_allclose(layer(t64(x)).numpy(), ref, rtol=1e-10)
-    with pytest.raises(ValueError, match="activation must be 'relu' or a callable, got 'swish'"):
+    with pytest.raises(ValueError, match="activation must be 'relu', 'gelu' or a callable, got 'swish'"):
         nn.TransformerEncoderLayer(4, 2, activation="swish")
     with pytest.raises(ValueError, match="embed_dim \\(4\\) must be a positive multiple of num_heads \\(3\\)"):
         nn.TransformerDecoderLayer(4, 3)

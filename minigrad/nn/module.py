@@ -147,6 +147,17 @@ class Module:
     def children(self):
         return (m for m in self._modules.values() if m is not None)
 
+    def named_children(self):
+        return ((name, m) for name, m in self._modules.items() if m is not None)
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module, children first, then on this one (torch's
+        order; e.g. ``model.apply(init_weights)``). Returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix=""):
         seen = set()
         for mprefix, m in self.named_modules(prefix):
@@ -220,13 +231,24 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's gradient: to None (torch's default), or to zeros in place
+        with ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
-    def to(self, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None):
         """Move (and/or cast) every parameter and buffer in place, gradients with them; the
-        Parameter objects stay the same, so an optimizer made earlier still updates them."""
+        Parameter objects stay the same, so an optimizer made earlier still updates them.
+        As torch: ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords."""
+        for a in args:
+            if isinstance(a, np.dtype) or (isinstance(a, type) and issubclass(a, np.generic)):
+                dtype = a
+            else:
+                device = a
         device = None if device is None else backend.check_device(device)
 
         def moved(array):

@@ -257,6 +257,10 @@ class _RNNBase(Module):
     def reset_parameters(self):
         _uniform_parameters(self, self.hidden_size)
 
+    def flatten_parameters(self):
+        """A no-op kept for torch programs: torch packs the weights into one block for cuDNN;
+        minigrad's weights need no packing."""
+
     def _layer_weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

@@ -12,9 +12,10 @@ import copy
 import numpy as np
 
 from .. import backend
-from ..ops import relu
+from ..ops import gelu, relu
 from ..tensor import Tensor
 from .attention import MultiheadAttention
+from .init import xavier_uniform_
 from .layers import Dropout, LayerNorm, Linear
 from .module import Module, ModuleList
 
@@ -24,7 +25,9 @@ def _activation(activation):
         return activation
     if activation == "relu":
         return relu
-    raise ValueError(f"Transformer layer: activation must be 'relu' or a callable, "
+    if activation == "gelu":
+        return gelu
+    raise ValueError(f"Transformer layer: activation must be 'relu', 'gelu' or a callable, "
                      f"got {activation!r}")
 
 
@@ -173,6 +176,67 @@ class TransformerDecoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
+class Transformer(Module):
+    """The encoder-decoder Transformer with torch's constructor, forward and state_dict names
+    (``encoder.layers.0.*``, ``encoder.norm.*``, ``decoder.layers.0.*``, ``decoder.norm.*``):
+    a stack of ``num_encoder_layers`` TransformerEncoderLayers and one of
+    ``num_decoder_layers`` TransformerDecoderLayers, each ending in a LayerNorm.
+
+    forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+            src_key_padding_mask=None, tgt_key_padding_mask=None,
+            memory_key_padding_mask=None, src_is_causal=False, tgt_is_causal=False,
+            memory_is_causal=False):
+      src (S, N, D), tgt (T, N, D) (batch first with batch_first=True) -> (T, N, D).
+      tgt_mask: ``Transformer.generate_square_subsequent_mask(T)`` while training.
+    Matrices start Xavier-uniform, as torch's. There are no embeddings and no output layer:
+    the model around it supplies them.
+    """
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                 dim_feedforward=2048, dropout=0.1, activation="relu", custom_encoder=None,
+                 custom_decoder=None, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
+                 bias=True, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        layer_args = dict(dim_feedforward=dim_feedforward, dropout=dropout,
+                          activation=activation, layer_norm_eps=layer_norm_eps,
+                          batch_first=batch_first, norm_first=norm_first, bias=bias, **kw)
+        self.encoder = custom_encoder if custom_encoder is not None else TransformerEncoder(
+            TransformerEncoderLayer(d_model, nhead, **layer_args), num_encoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        self.decoder = custom_decoder if custom_decoder is not None else TransformerDecoder(
+            TransformerDecoderLayer(d_model, nhead, **layer_args), num_decoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        for p in self.parameters():
+            if p.ndim > 1:
+                xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal=False, tgt_is_causal=False,
+                memory_is_causal=False):
+        batch_axis = 0 if self.batch_first else 1
+        if src.ndim == 3 and tgt.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
+            raise ValueError(f"Transformer: src {src.shape} and tgt {tgt.shape} have different "
+                             f"batch sizes (axis {batch_axis})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ValueError(f"Transformer: src and tgt need d_model={self.d_model} features, "
+                             f"got {src.shape} and {tgt.shape}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=bool(src_is_causal))
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """The causal mask: 0 on and below the diagonal, -inf above (see the module's
+        ``generate_square_subsequent_mask``)."""
+        return generate_square_subsequent_mask(sz, device=device, dtype=dtype)
+
+
 def generate_square_subsequent_mask(sz, device=None, dtype=None):
     """torch's causal mask for a sequence of ``sz``: a float (sz, sz) Tensor, 0 where key
     j <= query i and -inf above the diagonal (position i must not see the future)."""
@@ -232,6 +296,6 @@ class PositionalEncoding(Module):
         return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"
 
 
-__all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+__all__ = ["Transformer", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerDecoder", "PositionalEncoding", "sinusoidal_positional_encoding",
            "generate_square_subsequent_mask"]

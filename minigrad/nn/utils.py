@@ -46,3 +46,6 @@ def clip_grad_value_(parameters, clip_value):
     for p in _with_grads(parameters):
         g = p.grad
         g.array = backend.get_array_module(g.array).clip(g.array, -clip_value, clip_value)
+
+
+from . import packing as rnn  # noqa: E402,F401  (torch's nn.utils.rnn)

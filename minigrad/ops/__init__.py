@@ -1,18 +1,24 @@
 """The differentiable ops, one file per family, and the Tensor methods that call them."""
 from ..tensor import Tensor, as_tensor
-from .elementwise import (abs, add, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub,
-                          tanh)
-from .index import getitem, where
+from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, pow, relu,
+                          sigmoid, sin, sqrt, sub, tanh)
+from .index import (argsort, gather, getitem, index_select, masked_fill, one_hot, sort, topk, tril,
+                    triu, where)
 from .linalg import matmul
-from .reduce import max, mean, norm, sum
-from .shape import (astype, broadcast_to, cat, clone, flatten, permute, reshape, squeeze, stack,
-                    to, transpose, unsqueeze)
+from .methods import chunk, narrow, split
+from .methods import install as _install_torch_methods
+from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, norm, sum
+from .shape import (astype, broadcast_to, cat, clone, expand, flatten, movedim, permute, repeat,
+                    reshape, squeeze, stack, t, to, transpose, unsqueeze)
 from . import inplace
 
 __all__ = ["abs", "add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sigmoid", "sqrt",
-           "sub", "tanh", "getitem", "where", "matmul", "max", "mean", "norm", "sum", "astype",
-           "broadcast_to", "cat", "clone", "flatten", "permute", "reshape", "squeeze", "stack",
-           "transpose", "unsqueeze"]
+           "sub", "tanh", "sin", "cos", "clamp", "gelu", "getitem", "where", "gather",
+           "index_select", "masked_fill", "one_hot", "topk", "sort", "argsort", "cumsum", "tril",
+           "triu", "matmul", "max", "min", "mean", "sum", "argmax", "argmin", "all", "any",
+           "astype", "broadcast_to", "expand", "repeat", "t", "clone", "movedim", "cat",
+           "flatten", "permute", "reshape", "squeeze", "stack", "transpose", "unsqueeze",
+           "narrow", "split", "chunk", "norm"]
 
 
 def _compare(op):
@@ -51,8 +57,8 @@ def _install():
                  "broadcast_to", "matmul", "astype", "to", "clone", "norm"):
         setattr(T, name, globals()[name])
     T.view = reshape
-    T.expand = broadcast_to
     inplace.install(T)
+    _install_torch_methods(T)
 
 
 _install()

@@ -3,6 +3,10 @@
 Each backward is the derivative of its forward times the incoming gradient ``gy``, summed
 back to each input's shape where NumPy broadcast it.
 """
+import math
+
+import numpy as np
+
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
@@ -168,6 +172,82 @@ class Abs(Function):
         return gy * get_array_module(gy).sign(self.inputs[0].array)
 
 
+class Sin(Function):
+    def forward(self, x):
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).cos(self.inputs[0].array)
+
+
+class Cos(Function):
+    def forward(self, x):
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        return -gy * get_array_module(gy).sin(self.inputs[0].array)
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the gradient passes where x is inside [lo, hi] (at a bound too,
+    as torch) and is 0 where x was clipped."""
+    saves_inputs = ()            # backward needs only the mask forward keeps
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.inside = xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            self.inside &= x >= self.lo
+        if self.hi is not None:
+            self.inside &= x <= self.hi
+        return xp.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        return gy * self.inside
+
+
+def _erf(x):
+    """The error function elementwise: CuPy's kernel on the GPU; on the CPU ``math.erf`` per
+    element (NumPy has no erf), exact but slow on big arrays."""
+    xp = get_array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    return np.asarray(_np_erf(x), dtype=x.dtype)
+
+
+class Gelu(Function):
+    """x * Phi(x), Phi the standard normal CDF (Hendrycks and Gimpel), as torch's default;
+    ``approximate='tanh'``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    d/dx x Phi(x) = Phi(x) + x phi(x)."""
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if self.approximate == "tanh":
+            self.u = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+            return 0.5 * x * (1 + self.u)
+        self.cdf = 0.5 * (1 + _erf(x / math.sqrt(2.0)))
+        return x * self.cdf
+
+    def backward(self, gy):
+        x = self.inputs[0].array
+        if self.approximate == "tanh":
+            du = (1 - self.u ** 2) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x ** 2)
+            return gy * (0.5 * (1 + self.u) + 0.5 * x * du)
+        pdf = get_array_module(x).exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return gy * (self.cdf + x * pdf)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_np_erf = np.frompyfunc(math.erf, 1, 1)
+
+
 def _pair(a, b):
     """Both operands as tensors; a Python number takes the other's dtype and device."""
     if isinstance(a, Tensor):
@@ -226,3 +306,25 @@ def relu(x):
 
 def abs(x):                     # noqa: A001 - the op's name
     return Abs()(x)
+
+
+def sin(x):
+    return Sin()(x)
+
+
+def cos(x):
+    return Cos()(x)
+
+
+def clamp(x, min=None, max=None):          # noqa: A002 - torch's argument names
+    """Values clipped into [min, max] (either bound may be None, as in torch)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min=, max= or both")
+    return Clamp(min, max)(x)
+
+
+def gelu(x, approximate="none"):
+    """GELU(x) = x Phi(x) (``approximate='none'``, torch's default) or its tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu(approximate)(x)

@@ -3,8 +3,11 @@
 Backward spreads the incoming gradient back over the reduced axes: evenly for sum, to the
 arg-max positions for max.
 """
+import collections
+
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
+from .dims import accepts_dim
 
 
 def _axes(axis, ndim):
@@ -53,7 +56,7 @@ class Max(Function):
 
     def forward(self, x):
         self.axes = _axes(self.axis, x.ndim)
-        if any(x.shape[a] == 0 for a in self.axes):
+        if 0 in [x.shape[a] for a in self.axes]:
             raise ValueError(f"max: cannot reduce over an empty axis of shape {tuple(x.shape)}")
         y = x.max(axis=self.axes, keepdims=True)
         self.mask = x == y
@@ -95,16 +98,42 @@ def norm(x, p=2, dim=None, keepdim=False):
     if p in (2, "fro"):
         return Norm2(dim, keepdim)(x)
     if p == float("inf"):
-        return max(x.abs(), dim, keepdim)
+        return max(x.abs(), axis=dim, keepdims=keepdim)
     if not isinstance(p, (int, float)) or p <= 0:
         raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
     return sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
 
 
+@accepts_dim
 def sum(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
     return Sum(axis, keepdims)(x)
 
 
+class Cumsum(Function):
+    """Running sums along ``axis``; each input element feeds every later output, so its
+    gradient is the sum of gy from its position to the end (a reversed running sum)."""
+    saves_inputs = ()
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, self.axis), axis=self.axis), self.axis)
+
+
+@accepts_dim
+def cumsum(x, axis):
+    """Running sums along ``axis`` (torch.cumsum(x, dim))."""
+    if x.ndim == 0:
+        return x
+    return Cumsum(_axes(axis, x.ndim)[0])(x)
+
+
+@accepts_dim
 def mean(x, axis=None, keepdims=False):
     """sum / count: its gradient is the sum's, divided by count. (Empty: NaN, as in NumPy.)"""
     axes = _axes(axis, x.ndim)
@@ -115,5 +144,86 @@ def mean(x, axis=None, keepdims=False):
     return total / count if count else total * float("nan")
 
 
-def max(x, axis=None, keepdims=False):      # noqa: A001 - the op's name
-    return Max(axis, keepdims)(x)
+# torch.return_types.max/min/topk: a tuple that also has .values and .indices
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _extreme(op, x, dim, keepdim, axis, keepdims):
+    """max/min in all three forms torch and NumPy give them (see ``max``)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}() got both axis= and dim= (they are the same argument): pass one")
+    sign = 1 if op == "max" else -1
+    if isinstance(dim, Tensor):                        # torch.max(a, b): elementwise
+        from .index import where
+        return where((x >= dim) if sign > 0 else (x <= dim), x, dim)
+    if dim is not None and not isinstance(dim, int):
+        raise TypeError(f"{op}(dim=...) takes one int axis and returns (values, indices); "
+                        f"for several axes use {op}(axis={dim!r})")
+    over, keep = (axis, keepdims or keepdim) if dim is None else (dim, keepdim)
+    if x.dtype.kind == "f":
+        # min is -max(-x): Max's backward (ties share the gradient) serves both.
+        y = Max(over, keep)(x if sign > 0 else -x)
+        y = y if sign > 0 else -y
+    else:                                              # integers and bools: no gradient
+        if 0 in [x.shape[a] for a in _axes(over, x.ndim)]:
+            raise ValueError(f"{op}: cannot reduce over an empty axis of shape {x.shape}")
+        y = Tensor._wrap(get_array_module(x.array).asarray(
+            getattr(x.array, op)(axis=_axes(over, x.ndim), keepdims=keep)))
+    return y if dim is None else ValuesIndices(y, _arg(op, x, dim, keepdim))
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A001
+    """The largest element, as NumPy and as torch have it:
+    ``max(axis=None, keepdims=False)`` -> a tensor (over several axes if ``axis`` is a tuple);
+    ``max(dim, keepdim=False)`` -> ``(values, indices)`` along one axis, as torch;
+    ``max(other_tensor)`` -> the elementwise maximum.
+    Where elements tie for the max they share its gradient."""
+    return _extreme("max", x, dim, keepdim, axis, keepdims)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):     # noqa: A001
+    """The smallest element, in ``max``'s three forms."""
+    return _extreme("min", x, dim, keepdim, axis, keepdims)
+
+
+def _arg(op, x, axis, keepdims):
+    data = x.array if isinstance(x, Tensor) else x
+    xp = get_array_module(data)
+    if axis is None:
+        if data.size == 0:
+            raise ValueError(f"arg{op}: the tensor is empty")
+        i = getattr(xp, "arg" + op)(data.reshape(-1))
+        shape = (1,) * data.ndim if keepdims else ()
+        return Tensor._wrap(xp.asarray(i, dtype=xp.int64).reshape(shape))
+    axis = _axes(axis, data.ndim)[0] if data.ndim else 0
+    if data.ndim and data.shape[axis] == 0:
+        raise ValueError(f"arg{op}: cannot reduce over an empty axis of shape {tuple(data.shape)}")
+    i = getattr(xp, "arg" + op)(data, axis=axis) if data.ndim else xp.asarray(0)
+    if keepdims and data.ndim:
+        i = xp.expand_dims(i, axis)
+    return Tensor._wrap(i.astype(xp.int64))
+
+
+@accepts_dim
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element along ``axis`` (of the flattened tensor if None), int64;
+    the first one where several tie. No gradient."""
+    return _arg("max", x, axis, keepdims)
+
+
+@accepts_dim
+def argmin(x, axis=None, keepdims=False):
+    return _arg("min", x, axis, keepdims)
+
+
+@accepts_dim
+def all(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
+    """True where every element (along ``axis``) is nonzero. A bool tensor, no gradient."""
+    a = x.array
+    return Tensor._wrap(get_array_module(a).asarray(a.all(axis=axis, keepdims=keepdims)))
+
+
+@accepts_dim
+def any(x, axis=None, keepdims=False):       # noqa: A001 - the op's name
+    a = x.array
+    return Tensor._wrap(get_array_module(a).asarray(a.any(axis=axis, keepdims=keepdims)))

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function, as_tensor
+from .dims import accepts_dim
 
 
 class Reshape(Function):
@@ -83,7 +84,7 @@ class ToDevice(Function):
 
 
 class Clone(Function):
-    """A copy with its own storage; the gradient passes through unchanged."""
+    """A copy with its own storage, still in the graph (torch's ``clone``)."""
     saves_inputs = ()
     saves_output = False
 
@@ -156,6 +157,46 @@ def broadcast_to(x, *shape):
     return BroadcastTo(_shape_arg(shape))(x)
 
 
+def expand(x, *sizes):
+    """torch's ``expand``: broadcast to ``sizes``, where -1 keeps that axis's size."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {sizes} has fewer dimensions than the tensor {x.shape}")
+    sizes = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return broadcast_to(x, sizes)
+
+
+def repeat(x, *repeats):
+    """torch's ``repeat``: tile the tensor ``repeats[i]`` times along axis i (NumPy's ``tile``);
+    extra leading repeats add axes. Made of reshape and broadcast, so differentiable."""
+    repeats = _shape_arg(repeats)
+    if len(repeats) < x.ndim:
+        raise ValueError(f"repeat: {len(repeats)} repeats for a tensor of {x.ndim} dimensions "
+                         f"{x.shape}; give at least one per dimension")
+    shape = (1,) * (len(repeats) - x.ndim) + tuple(x.shape)
+    pairs = [n for r, s in zip(repeats, shape) for n in (1, s)]
+    wide = [n for r, s in zip(repeats, shape) for n in (r, s)]
+    out = broadcast_to(reshape(x, tuple(pairs)), tuple(wide))
+    return reshape(out, tuple(r * s for r, s in zip(repeats, shape)))
+
+
+def movedim(x, source, destination):
+    """Move axis ``source`` to position ``destination``, the others keeping their order."""
+    src, dst = _axis("movedim", source, x.ndim), _axis("movedim", destination, x.ndim)
+    axes = [a for a in range(x.ndim) if a != src]
+    axes.insert(dst, src)
+    return Transpose(tuple(axes))(x)
+
+
+def t(x):
+    """The transpose of a matrix (a tensor of at most 2 dimensions, as torch's ``t()``)."""
+    if x.ndim > 2:
+        raise ValueError(f"t(): expects a tensor with <= 2 dimensions, got {x.shape}; "
+                         "use transpose(dim0, dim1)")
+    return transpose(x) if x.ndim == 2 else x
+
+
 def _axis(op, axis, ndim):
     """``axis`` as a non-negative int, after checking -ndim <= axis < ndim."""
     if not -ndim <= axis < ndim:
@@ -163,11 +204,13 @@ def _axis(op, axis, ndim):
     return axis % ndim
 
 
+@accepts_dim
 def unsqueeze(x, axis):
     axis = _axis("unsqueeze", axis, x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
+@accepts_dim
 def squeeze(x, axis=None):
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
@@ -216,6 +259,7 @@ def _as_tensors(ts, op):
     return ts
 
 
+@accepts_dim
 def cat(ts, axis=0):
     """Join tensors along an existing axis."""
     ts = _as_tensors(ts, "cat")
@@ -229,6 +273,7 @@ def cat(ts, axis=0):
     return Cat(ax)(*ts)
 
 
+@accepts_dim
 def stack(ts, axis=0):
     """Join tensors of one shape along a new axis."""
     ts = _as_tensors(ts, "stack")
