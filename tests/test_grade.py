@@ -1,7 +1,6 @@
 """The grader: a class of submissions built here (right, wrong, tampering, looping, broken,
 not attempted, missing, a notebook) graded in quick mode, row by row."""
 import csv
-import textwrap
 
 import pytest
 
@@ -24,11 +23,8 @@ f = i = C_new = o = h
 
 
 def reference(lesson, k):
-    """Exercise k's reference code, without its declaration and hint lines."""
     path = X.find_lesson(lesson)
-    ex = X.parse_lesson(path.read_text(encoding="utf-8"), path.name)[k - 1]
-    return textwrap.dedent("".join(line for line in ex.solution.splitlines(keepends=True)
-                                   if not X.DECLARATION.match(line) and not X.HINT.match(line)))
+    return X.reference_code(X.parse_lesson(path.read_text(encoding="utf-8"), path.name)[k - 1])
 
 
 def wrong(lesson, k):
@@ -39,17 +35,8 @@ def wrong(lesson, k):
 
 
 def filled_copy(lesson, code=None):
-    """The student copy of ``lesson`` with every exercise written: ``code[k]`` where given
-    (None keeps the placeholder), the reference elsewhere."""
     path = X.find_lesson(lesson)
-    text = path.read_text(encoding="utf-8")
-    lines, out, last = text.splitlines(keepends=True), [], 0
-    for ex in X.parse_lesson(text, path.name):
-        out += lines[last:ex.begin]
-        written = (code or {}).get(ex.number, reference(lesson, ex.number))
-        out += X.exercise_lines(path.name, ex, written)
-        last = ex.end + 1
-    return "".join(out + lines[last:])
+    return X.solved_copy(path.read_text(encoding="utf-8"), path.name, code)
 
 
 def write(folder, lesson, text):
