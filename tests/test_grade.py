@@ -153,7 +153,8 @@ def test_feedback_names_the_exercise_the_check_and_the_hints(graded):
     assert "### Exercise 1: the LSTM's gates by hand — failed, 0 / 1" in text
     assert "check failed: the gates by hand equal nn.LSTMCell (h_t and C_t)" in text
     assert "largest difference from nn.LSTMCell" in text          # what the code gave
-    assert "Hints:\n- each gate:" in text
+    assert "exercise 1 (the LSTM's gates by hand): check failed:" in text
+    assert "    hints:\n    - each gate:" in text
 
 
 def test_grade_file_needs_no_folders(tmp_path):
@@ -163,7 +164,8 @@ def test_grade_file_needs_no_folders(tmp_path):
     assert list(result) == [1]
     points, max_points, status, message = result[1]
     assert (points, max_points, status) == (0, 2, "failed")
-    assert "hand BPTT gradient" in message
+    assert message.startswith("exercise 1 (backpropagation through time by hand): check failed: hand BPTT gradient")
+    assert "\nhints:\n- dh = dlogits V^T + dh_next" in message
     assert grade.grade_file("03", tmp_path / "nothing.py")[1][:3] == (0, 2, "missing")
 
 
@@ -178,6 +180,7 @@ def test_grade_file_needs_no_folders(tmp_path):
     ("mg.Tensor.sum = None\n", "mg.Tensor.sum"),
     ("F = None\n", "rebinds F"),
     ("def common():\n    pass\n", "defines common"),
+    ("common.check(True, 'a pass for free', exercise=2)\n", "uses common.check"),
 ])
 def test_tampering_is_found_in_the_syntax_tree(code, reason):
     tree = grade.ast.parse(code)
