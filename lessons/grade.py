@@ -513,7 +513,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
         if event["kind"] == "enter":
             entered.append(event["exercise"])
         elif event["kind"] == "check" and event["exercise"] in checks:
-            checks[event["exercise"]].append((event, [e for e in entered if e in dirty]))
+            checks[event["exercise"]].append((event, list(entered)))
 
     def where(line, k):
         first = ranges[k][0]
@@ -530,6 +530,16 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
         blamed = entered[-1] if entered else None
     stopped_at = _top_statement(tree, run.lines[0]) if run.lines else None
 
+    def complete(k):        # every check of k had its turn before the run stopped
+        return run.outcome == "completed" or (
+            stopped_at is not None and checks_at[k] and max(checks_at[k]) < stopped_at)
+
+    passes = {k for k in dirty if checks[k] and all(e["passed"] for e, _ in checks[k]) and complete(k)}
+    suspects = set(dirty) - passes      # blocks that may have misled the others' checks
+
+    def alone(k, before):   # no other suspect block ran before this verdict
+        return not (set(before) & suspects) - {k}
+
     for k in dirty:
         mine = checks[k]
         failed = [(e, before) for e, before in mine if not e["passed"]]
@@ -537,7 +547,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
             event, before = failed[0]
             printed = "\n".join(event.get("printed", [])[-4:])
             message = f"check failed: {event['message']}" + (f"\nthe lesson printed just before:\n{printed}" if printed else "")
-            verdicts[k] = Verdict("failed", message, certain=set(before) <= {k})
+            verdicts[k] = Verdict("failed", message, certain=alone(k, before))
             continue
         if blamed == k and run.outcome == "exit":
             verdicts[k] = Verdict("disqualified", f"your block ended the process ({run.message}, "
@@ -551,17 +561,14 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
                                   f"or code it called)")
             continue
         if blamed == k and run.outcome == "exception":
-            others = [e for e in entered if e in dirty and e != k]
             verdicts[k] = Verdict("error", f"your block raised {run.message} ({where(blamed_line, k)})",
-                                  certain=not others)
+                                  certain=alone(k, entered))
             continue
-        complete = run.outcome == "completed" or (
-            stopped_at is not None and checks_at[k] and max(checks_at[k]) < stopped_at)
-        if complete and mine:
+        if k in passes:
             verdicts[k] = Verdict("passed", f"all {len(mine)} checks passed")
         elif run.outcome == "completed" and not mine:
             verdicts[k] = Verdict("error", "none of this exercise's checks ran, so it cannot pass",
-                                  certain=False)
+                                  certain=alone(k, entered))
         else:
             verdicts[k] = None
     ran = [e for e in dict.fromkeys(entered) if e in dirty]

@@ -72,7 +72,7 @@ def graded(tmp_path_factory):
     (subs / "notebook").mkdir()
     jupytext.write(notebook, subs / "notebook" / (X.find_lesson("06").stem + ".ipynb"))
     out = root / "out"
-    assert grade.main([str(subs), "--out", str(out), "--lessons", "03,06,13", "--timeout", "20",
+    assert grade.main([str(subs), "--out", str(out), "--lessons", "03,06,13", "--timeout", "30",
                        "--jobs", "2"]) == 0
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
@@ -205,3 +205,76 @@ def test_off_limits_names_match_their_uses():
     assert grade._matches("mg.nn.LSTMCell", "nn.LSTMCell") and grade._matches("LSTMCell", "nn.LSTMCell")
     assert grade._matches("loss.backward", "backward") and grade._matches("mg.optim.SGD", "mg.optim")
     assert not grade._matches("nn.LSTMCellX", "nn.LSTMCell") and not grade._matches("nn.LSTM", "nn.LSTMCell")
+
+
+TOY = '''# %% [markdown]
+# # Lesson 99 — A toy
+#
+# **Learning goals**
+# 1. Double.
+#
+# %%
+import common
+
+run = common.setup()
+
+
+def double(x):
+    # BEGIN SOLUTION
+    # TITLE: double
+    # HINT: twice x
+    return 2 * x
+    # END SOLUTION
+
+
+common.check(double(2) == 4, f"double(2) is 4 (got {double(2)})", exercise=1)
+
+
+def quadruple(x):
+    # BEGIN SOLUTION
+    # TITLE: quadruple, with double
+    # POINTS: 3
+    # HINT: double twice
+    return double(double(x))
+    # END SOLUTION
+
+
+common.check(quadruple(1) == 4, f"quadruple(1) is 4 (got {quadruple(1)})", exercise=2)
+
+
+def half(x):
+    # BEGIN SOLUTION
+    # TITLE: half
+    # HINT: x / 2
+    return x / 2
+    # END SOLUTION
+
+
+if half(2) == 3:                        # never: so exercise 3 has no check that runs
+    common.check(True, "unreachable", exercise=3)
+common.finish()
+'''
+
+
+@pytest.mark.parametrize("code, want, runs", [
+    ({}, [(1, 1, "passed"), (3, 3, "passed"), (0, 1, "error")], 1),
+    # exercise 2 calls exercise 1's double: it is judged again with the reference double
+    ({1: "return 3 * x\n"}, [(0, 1, "failed"), (3, 3, "passed"), (0, 1, "error")], 2),
+    # the error stopped the lesson before exercise 3's block ran: one more run for it
+    ({2: "raise ValueError('no idea')\n"}, [(1, 1, "passed"), (0, 3, "error"), (0, 1, "error")], 2),
+    ({1: "return 3 * x\n", 2: "return 8 * x\n"}, [(0, 1, "failed"), (0, 3, "failed"), (0, 1, "error")], 3),
+])
+def test_independence_and_checks_that_never_ran(tmp_path, code, want, runs):
+    lesson = tmp_path / "99_toy.py"
+    lesson.write_text(TOY, encoding="utf-8")
+    submission = tmp_path / "student.py"
+    submission.write_text(X.solved_copy(TOY, lesson.name, code), encoding="utf-8")
+    details = {}
+    result = grade.grade_file(lesson, submission, timeout=60, _details=details)
+    assert [v[:3] for v in result.values()] == want
+    assert details["runs"] == runs
+    assert "none of this exercise's checks ran" in result[3][3]
+    if code.get(1) == "return 3 * x\n":
+        assert "double(2) is 4 (got 6)" in result[1][3]
+    if "raise" in code.get(2, ""):
+        assert "your block raised ValueError: no idea (line " in result[2][3]
