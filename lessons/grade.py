@@ -331,15 +331,16 @@ def _make():
     originals, entered = {}, set()
 
     def snapshot():
-        mods = [common] + [m for n, m in list(sys.modules.items())
-                           if isinstance(m, types.ModuleType) and (n == "minigrad" or n.startswith("minigrad."))]
+        mods = [common, sys.modules["numpy"]] + [
+            m for n, m in list(sys.modules.items())
+            if isinstance(m, types.ModuleType) and (n == "minigrad" or n.startswith("minigrad."))]
         for mod in mods:
             for name, value in list(vars(mod).items()):
                 if name.startswith("__"):
                     continue
                 if callable(value):
                     originals[(mod.__name__, name)] = (mod, name, value)
-                if isinstance(value, type) and getattr(value, "__module__", "").startswith(("minigrad", "common")):
+                if isinstance(value, type) and str(getattr(value, "__module__", "")).startswith(("minigrad", "common")):
                     for attr, member in list(vars(value).items()):
                         if not attr.startswith("__") or attr in ("__call__", "__init__", "__getattr__"):
                             originals[(value.__module__ + "." + value.__qualname__, attr)] = (value, attr, member)
