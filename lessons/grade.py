@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 try:                                    # run as ``python -m lessons.grade`` or imported as a package
@@ -152,6 +153,21 @@ def _outside_edits(teacher_text, submission_text, name, limit=8):
 
 # ----------------------------------------------------------------------------- static checks
 
+# CPython 3.11 can corrupt its parser's state when two threads build syntax trees at once
+# ("AST constructor recursion depth mismatch"); --jobs grades in threads, so one at a time.
+_AST_LOCK = threading.Lock()
+
+
+def _parse(source, name="<lesson>", check=False):
+    """ast.parse, one thread at a time; ``check`` also compiles (a SyntaxError the parser
+    lets through, such as 'return' outside a function)."""
+    with _AST_LOCK:
+        tree = ast.parse(source, name)
+        if check:
+            compile(tree, name, "exec")
+        return tree
+
+
 def _dotted(node):
     """'a.b.c' for a Name/Attribute chain; '?' stands for any other base (a call, ...)."""
     parts = []
@@ -175,7 +191,7 @@ def protected_names(teacher_text):
     """The names a block must not rebind: ``common``, the library's usual aliases and every
     name the lesson's top-level imports bind (``beam_search``, ``LibrarySeq2Seq``, ...)."""
     names = set(PROTECTED)
-    for node in ast.parse(teacher_text).body:
+    for node in _parse(teacher_text).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return frozenset(names)
@@ -457,7 +473,10 @@ def run_spliced(source, lesson_name, timeout, quick=True):
                 proc.communicate(secret + "\n", timeout=timeout + 15)
                 killed = False
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+                try:
+                    os.killpg(proc.pid, 9)
+                except ProcessLookupError:      # it ended on its own meanwhile
+                    pass
                 proc.communicate()
                 killed = True
         events = []
@@ -506,7 +525,7 @@ def _top_statement(tree, line):
 def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
     """Verdicts from one run for each exercise in ``dirty`` (the blocks with the student's
     code that have not passed yet); None where this run cannot tell."""
-    tree = ast.parse(spliced_source)
+    tree = _parse(spliced_source)
     checks_at = check_statements(tree, exercises)
     verdicts, entered = {}, []
     checks = {k: [] for k in dirty}
@@ -637,8 +656,7 @@ def grade_file(lesson, submission_path, *, timeout=None, quick=True, _details=No
         source, ranges = splice(teacher_text, exercises, {k: code})
         first, last = ranges[k]
         try:
-            tree = ast.parse(source, lesson_path.name)
-            compile(tree, lesson_path.name, "exec")
+            tree = _parse(source, lesson_path.name, check=True)
         except SyntaxError as e:
             inside = e.lineno is not None and first <= e.lineno <= last
             at = f" (line {line + e.lineno - first + 1} of your file)" if inside else " (after your block: is it complete?)"
