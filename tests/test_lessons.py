@@ -235,6 +235,9 @@ def test_check_names_its_exercise_and_finish_reports(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "What this run showed:\n  exercise 1:\n    - one\n  the lesson:\n    - two\n" in out
     assert out.rstrip().endswith("checks passed: exercise 1 1, lesson 1")
+    monkeypatch.setattr(common, "keep_going", True)          # as in an nbgrader notebook
+    common.check(False, "four", exercise=3)
+    assert "CHECK FAILED (exercise 3): four" in capsys.readouterr().out and not common.passed(3)
 
 
 def test_lesson_header_reads_title_and_goals(tmp_path):
