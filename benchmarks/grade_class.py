@@ -28,11 +28,15 @@ COLUMNS = ("student", "lesson", "exercise", "points", "max_points", "status")
 
 def _wrong(code):
     """A tired student's version of ``code``: the first sigmoid or tanh swapped, else the first
-    '+' turned into '-', else the first '*' into '+'."""
+    '+' turned into '-', else the first '*' into '+' (in the code, not in its comments)."""
+    lines = code.splitlines(keepends=True)
     for pattern, repl in ((r"\.sigmoid\(\)", ".tanh()"), (r"\.tanh\(\)", ".sigmoid()"),
                           (r" \+ ", " - "), (r" \* ", " + ")):
-        if re.search(pattern, code):
-            return re.sub(pattern, repl, code, count=1)
+        for i, line in enumerate(lines):
+            head, sharp, comment = line.partition("#")
+            if re.search(pattern, head):
+                lines[i] = re.sub(pattern, repl, head, count=1) + sharp + comment
+                return "".join(lines)
     raise ValueError("no way to break this block: write its wrong answer by hand")
 
 

@@ -86,7 +86,10 @@ def _split_cell(source):
         if hasattr(statement, "decorator_list") and statement.decorator_list:
             start = statement.decorator_list[0].lineno - 1
         cuts.append(start)
-    cuts = sorted(set(cuts)) + [len(lines)]
+    for s, e in pairs:
+        if not _exercises.BEGIN.match(lines[s])["indent"]:
+            cuts += [s, e + 1]          # a block at the top level: its markers bound the cell
+    cuts = sorted(set(c for c in cuts if c < len(lines))) + [len(lines)]
     pieces = []
     for a, b in zip(cuts, cuts[1:]):
         holds = any(a <= s < b or a <= e < b for s, e in pairs)
