@@ -192,9 +192,13 @@ common.check(passed, "the hand-written LSTM backward passes mg.gradcheck (finite
 # %% [markdown]
 # ### The library's fused layer
 # `nn.LSTM` runs a whole sequence as one op whose BPTT — this backward, carried from the last
-# step to the first — is written by hand in `minigrad/nn/bptt.py`. `fused=False` makes it loop
-# the composed cell instead, so autograd does BPTT. Same values, same gradients, and
-# finite differences agree with the fused one.
+# step to the first — is written by hand. The step is `LSTM.backward_step` in
+# `minigrad/nn/cells.py`: the same maths as the backward you just wrote, line for line
+# ($\delta o$, $\delta C$, $\delta f$, $\delta i$, $\delta \tilde C$, $\delta C_{t-1}$, then
+# $\sigma' = s(1 - s)$ and $\tanh' = 1 - y^2$), except that $x_t W_{ih}^T$ and its gradients are
+# done for all steps at once by the shared time loop in `minigrad/nn/recurrence.py`.
+# `fused=False` makes the layer loop the composed cell instead, so autograd does BPTT. Same
+# values, same gradients, and finite differences agree with the fused one.
 
 # %%
 T_small = 5
