@@ -6,8 +6,8 @@ from .. import backend
 from .module import Parameter
 
 
-def zeros_parameter(shape, device=None, dtype=None):
-    """A new Parameter of zeros (an initialiser fills it next)."""
+def empty(*shape, device=None, dtype=None):
+    """A new Parameter of ``shape``: zeros until an initialiser fills it."""
     xp = backend.xp_for(device)
     return Parameter(xp.zeros(shape, dtype=dtype or backend.get_default_dtype()))
 

@@ -17,6 +17,7 @@ weight_ih (G*H, D), weight_hh (G*H, H), bias_ih and bias_hh (G*H,).
 import numpy as np
 
 from .. import backend, functional as F
+from ..creation import zeros
 from ..ops import cat, stack, where
 from ..tensor import Tensor
 from . import cells, init
@@ -26,21 +27,16 @@ from .recurrence import recurrence
 
 # ----------------------------------------------------------------------------- shared parts
 
-def _zero_state(x, shape):
-    """A zero recurrent state (N, H) of x's dtype, on x's device."""
-    return Tensor._wrap(backend.get_array_module(x.array).zeros(shape, dtype=x.dtype))
-
-
-def _check_dtypes(name, x, weight, states):
+def _check_dtypes(who, x, weight, states):
     """Inputs must be floats of the weights' dtype: torch raises rather than compute in the
     wider type, and an integer input (token ids) needs an embedding first."""
     if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a floating-point input, got dtype {x.dtype}; "
+        raise TypeError(f"{who}: expected a floating-point input, got dtype {x.dtype}; "
                         f"token ids go through nn.Embedding first (or convert with .float())")
     for what, t in [("input", x)] + [(n, s) for n, s in states if s is not None]:
         if t.dtype != weight.dtype:
             fix = ".double()" if t.dtype == np.float64 else f".to({weight.dtype})"
-            raise RuntimeError(f"{name}: {what} is {t.dtype} but the weights are {weight.dtype}; "
+            raise RuntimeError(f"{who}: {what} is {t.dtype} but the weights are {weight.dtype}; "
                                f"call .float() on the {what} or {fix} on the layer so they match")
 
 
@@ -59,11 +55,11 @@ class _CellBase(Module):
         G = cell.G
         self.cell = cell
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih = init.zeros_parameter((G * hidden_size, input_size), device, dtype)
-        self.weight_hh = init.zeros_parameter((G * hidden_size, hidden_size), device, dtype)
-        for name in ("bias_ih", "bias_hh"):
+        self.weight_ih = init.empty(G * hidden_size, input_size, device=device, dtype=dtype)
+        self.weight_hh = init.empty(G * hidden_size, hidden_size, device=device, dtype=dtype)
+        for bias_name in ("bias_ih", "bias_hh"):
             self.register_parameter(
-                name, init.zeros_parameter((G * hidden_size,), device, dtype) if bias else None)
+                bias_name, init.empty(G * hidden_size, device=device, dtype=dtype) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -78,12 +74,12 @@ class _CellBase(Module):
 
     def forward(self, x, hx=None):
         """x (N, D) or unbatched (D,); hx as ``_state_tuple`` takes it, each (N, H) / (H,)."""
-        name = type(self).__name__
+        who = type(self).__name__
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or "
+            raise ValueError(f"{who}: expected input of shape (N, {self.input_size}) or "
                              f"({self.input_size},), got {x.shape}")
         state = self._state_tuple(hx)
-        _check_dtypes(name, x, self.weight_ih, zip(self.cell.state, state))
+        _check_dtypes(who, x, self.weight_ih, zip(self.cell.state, state))
         unbatched = x.ndim == 1
         if unbatched:
             x = x.reshape(1, -1)
@@ -91,11 +87,11 @@ class _CellBase(Module):
         checked = []
         for s in state:
             if s is None:
-                s = _zero_state(x, want)
+                s = zeros(*want, dtype=x.dtype, device=x.device)
             elif unbatched and s.ndim == 1:
                 s = s.reshape(1, -1)
             if s.shape != want:
-                raise ValueError(f"{name}: expected hidden state of shape {want}, got "
+                raise ValueError(f"{who}: expected hidden state of shape {want}, got "
                                  f"{s.shape if not unbatched else s.shape[1:]}")
             checked.append(s)
         state = self.cell.step(x, tuple(checked), self.weight_ih, self.weight_hh, self.bias_ih,
@@ -108,21 +104,21 @@ class _CellBase(Module):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
 
-def _check_nonlinearity(name, nonlinearity):
+def _check_nonlinearity(who, nonlinearity):
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{name}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        raise ValueError(f"{who}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
-def _lstm_state(name, hx, what):
+def _lstm_state(who, hx, what):
     """An LSTM's state argument: None, or the pair (h, c)."""
     if hx is None:
         return None, None
     if isinstance(hx, Tensor) or not isinstance(hx, (tuple, list)) or len(hx) != 2:
         got = f"a tensor of shape {hx.shape}" if isinstance(hx, Tensor) else repr(type(hx))
-        raise TypeError(f"{name}: expected the initial state as a pair {what}, got {got}; "
+        raise TypeError(f"{who}: expected the initial state as a pair {what}, got {got}; "
                         f"pass both (zeros are what None gives) or None")
     if (hx[0] is None) != (hx[1] is None):
-        raise TypeError(f"{name}: expected both parts of the state {what}, got one of them "
+        raise TypeError(f"{who}: expected both parts of the state {what}, got one of them "
                         f"and None; pass both or None")
     return tuple(hx)
 
@@ -165,17 +161,17 @@ class GRUCell(_CellBase):
 
 # ----------------------------------------------------------------------------- the layers
 
-def _lengths_mask(lengths, T, N, x, name):
+def _lengths_mask(lengths, T, N, x, who):
     """lengths (N,) ints -> mask (T, N, 1) bool on x's device: True at real steps."""
     if isinstance(lengths, Tensor):
         lengths = lengths.array
     # lengths are a few host integers: checked and turned into a mask on the host, then moved
     lengths = np.asarray(backend.to_numpy(lengths) if hasattr(lengths, "dtype") else lengths)
     if lengths.shape != (N,) or lengths.dtype.kind not in "iu":
-        raise ValueError(f"{name}: lengths must be N={N} integers, got shape "
+        raise ValueError(f"{who}: lengths must be N={N} integers, got shape "
                          f"{lengths.shape} and dtype {lengths.dtype}")
     if N and (lengths.max() > T or lengths.min() < 0):
-        raise ValueError(f"{name}: lengths must lie in [0, T={T}] for an input of {T} steps, "
+        raise ValueError(f"{who}: lengths must lie in [0, T={T}] for an input of {T} steps, "
                          f"got min {lengths.min()} and max {lengths.max()}")
     mask = np.arange(T)[:, None] < lengths[None, :]
     return backend.to_device(mask[:, :, None], x.device)
@@ -200,11 +196,11 @@ class _RNNBase(Module):
                  batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
                  fused=True):
         super().__init__()
-        name = type(self).__name__
+        who = type(self).__name__
         if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+            raise ValueError(f"{who}: dropout must be in [0, 1], got {dropout}")
         if num_layers < 1:
-            raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
+            raise ValueError(f"{who}: num_layers must be at least 1, got {num_layers}")
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
@@ -215,11 +211,11 @@ class _RNNBase(Module):
             d_in = input_size if layer == 0 else H * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                setattr(self, "weight_ih" + sfx, init.zeros_parameter((G * H, d_in), device, dtype))
-                setattr(self, "weight_hh" + sfx, init.zeros_parameter((G * H, H), device, dtype))
+                setattr(self, "weight_ih" + sfx, init.empty(G * H, d_in, device=device, dtype=dtype))
+                setattr(self, "weight_hh" + sfx, init.empty(G * H, H, device=device, dtype=dtype))
                 if bias:
-                    setattr(self, "bias_ih" + sfx, init.zeros_parameter((G * H,), device, dtype))
-                    setattr(self, "bias_hh" + sfx, init.zeros_parameter((G * H,), device, dtype))
+                    setattr(self, "bias_ih" + sfx, init.empty(G * H, device=device, dtype=dtype))
+                    setattr(self, "bias_hh" + sfx, init.empty(G * H, device=device, dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -238,33 +234,33 @@ class _RNNBase(Module):
         return [getattr(self, n + sfx, None) for n in names]
 
     def _check_state(self, s, want, unbatched, what):
-        name = type(self).__name__
+        who = type(self).__name__
         if unbatched and s is not None and s.ndim == 2:
             s = s.reshape(s.shape[0], 1, s.shape[1])
         if s is not None and s.shape != want:
             shown = (want[0], want[2]) if unbatched else want
             got = s.shape[::2] if unbatched else s.shape
-            raise ValueError(f"{name}: expected {what} of shape {shown}, got {got}")
+            raise ValueError(f"{who}: expected {what} of shape {shown}, got {got}")
         return s
 
     def forward(self, x, h0=None, lengths=None, *, hx=None):
         """x (T, N, D), or (N, T, D) with batch_first, or unbatched (T, D);
         h0 (L*dirs, N, H) or None (zeros), for the LSTM a pair (h0, c0); ``hx`` is torch's
         name for it. lengths (N,): each sequence's real length (padding after it)."""
-        name = type(self).__name__
+        who = type(self).__name__
         if hx is not None:
             if h0 is not None:
-                raise TypeError(f"{name}: pass the initial state as h0 or as hx, not both")
+                raise TypeError(f"{who}: pass the initial state as h0 or as hx, not both")
             h0 = hx
         D, H = self.input_size, self.hidden_size
         dirs = 2 if self.bidirectional else 1
         if x.ndim not in (2, 3) or x.shape[-1] != D:
             layout = "(N, T, D)" if self.batch_first else "(T, N, D)"
-            raise ValueError(f"{name}: expected input of shape {layout} or (T, D) with D={D}, "
+            raise ValueError(f"{who}: expected input of shape {layout} or (T, D) with D={D}, "
                              f"got {x.shape}")
         names = [s + "0" for s in self.cell.state]             # "h0", "c0"
         state0 = self._state_tuple(h0)
-        _check_dtypes(name, x, self.weight_ih_l0, zip(names, state0))
+        _check_dtypes(who, x, self.weight_ih_l0, zip(names, state0))
         unbatched = x.ndim == 2
         if unbatched:
             x = x.reshape(x.shape[0], 1, D)
@@ -272,17 +268,18 @@ class _RNNBase(Module):
             x = x.transpose(0, 1)                  # the layers run time-major: (T, N, D)
         T, N = x.shape[0], x.shape[1]
         if T == 0:
-            raise ValueError(f"{name}: expected at least one time step, got input {x.shape}")
+            raise ValueError(f"{who}: expected at least one time step, got input {x.shape}")
         want = (self.num_layers * dirs, N, H)
         state0 = [self._check_state(s, want, unbatched, n) for s, n in zip(state0, names)]
-        mask = None if lengths is None else _lengths_mask(lengths, T, N, x, name)
+        mask = None if lengths is None else _lengths_mask(lengths, T, N, x, who)
         run = self._run_fused if self.fused else self._run_composed
         finals = []                                # one state tuple per layer and direction
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
                 k = layer * dirs + d
-                state = tuple(s[k] if s is not None else _zero_state(x, (N, H)) for s in state0)
+                state = tuple(s[k] if s is not None else zeros(N, H, dtype=x.dtype, device=x.device)
+                              for s in state0)
                 out, state = run(x, state, self._layer_weights(layer, d), bool(d), mask)
                 outs.append(out)
                 finals.append(state)
