@@ -120,7 +120,8 @@ def gemm_floor(cell, N, T, E, H, V):
     X, Y, dY = rand(T * N, E), rand(T * N, H), rand(T * N, H)
     W_ih, W_hh, W_out = rand(G * H, E), rand(G * H, H), rand(V, H)
     W_hhT = np.ascontiguousarray(W_hh.T)
-    A, logits, h, rec = rand(T * N, G * H), rand(T * N, V), rand(N, H), rand(N, G * H)
+    A, logits, h, rec, dh = (rand(T * N, G * H), rand(T * N, V), rand(N, H), rand(N, G * H),
+                             rand(N, H))
     dW_ih, dW_hh, dW_out, dX = rand(G * H, E), rand(G * H, H), rand(V, H), rand(T * N, E)
 
     def step():
@@ -131,7 +132,7 @@ def gemm_floor(cell, N, T, E, H, V):
         np.matmul(logits.T, Y, out=dW_out)
         np.matmul(logits, W_out, out=dY)
         for _ in range(T):
-            np.matmul(rec, W_hh, out=h)
+            np.matmul(rec, W_hh, out=dh)
         np.matmul(A, W_ih, out=dX)
         np.matmul(A.T, X, out=dW_ih)
         np.matmul(A.T, Y, out=dW_hh)
