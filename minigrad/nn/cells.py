@@ -117,36 +117,49 @@ class LSTM(Cell):
         return o * c.tanh(), c              # h_t = o_t * tanh(C_t)
 
     def saved(self, T, N):
-        return {"tanh_c": (T, N, self.H)}
+        H = self.H
+        # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
+        # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
+        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H), "c": (N, H),
+                "h": (N, H), "slope": (N, 4 * H), "d_gates": (N, 4 * H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
-        H = self.H
-        a += h_prev @ ctx.W_hhT
+        H, xp = self.H, ctx.xp
+        a += xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         # One pass over the whole block is faster than three over its slices: sigmoid on
         # every column, then C~'s column again with tanh.
-        g_pre = g.copy()
-        sigmoid_(a)                         # i_t, f_t, o_t
-        ctx.xp.tanh(g_pre, out=g)           # C~_t
-        c = f * c_prev + i * g              # C_t = f_t * C_{t-1} + i_t * C~_t
-        tanh_c = ctx.xp.tanh(c, out=ctx.tanh_c[t])
-        return o * tanh_c, c                # h_t = o_t * tanh(C_t)
+        g_pre = ctx.g_pre
+        g_pre[...] = g
+        sigmoid_(a)                                 # i_t, f_t, o_t
+        xp.tanh(g_pre, out=g)                       # C~_t
+        c = xp.multiply(f, c_prev, out=ctx.c)       # C_t = f_t * C_{t-1} + i_t * C~_t
+        c += xp.multiply(i, g, out=g_pre)
+        tanh_c = xp.tanh(c, out=ctx.tanh_c[t])
+        return xp.multiply(o, tanh_c, out=ctx.h), c     # h_t = o_t * tanh(C_t)
 
     def backward_step(self, ctx, t, a, state, d):
         h_prev, c_prev = state
         dh, dc = d                          # dL/dh_t, and dL/dC_t from step t+1
-        H = self.H
+        H, xp = self.H, ctx.xp
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         tanh_c = ctx.tanh_c[t]
-        do = dh * tanh_c                            # do = dh tanh(C_t)
+        # the gradients of the four gates' outputs, written side by side into one block
+        d_gates = ctx.d_gates
+        d_i, d_f, d_g, d_o = (d_gates[:, :H], d_gates[:, H:2 * H], d_gates[:, 2 * H:3 * H],
+                              d_gates[:, 3 * H:])
+        xp.multiply(dh, tanh_c, out=d_o)            # do = dh tanh(C_t)
         dc = dc + dh * o * (1 - tanh_c * tanh_c)    # dC = dC_t + dh o (1 - tanh^2 C_t)
-        di, df, dg = dc * g, dc * c_prev, dc * i    # through C_t = f C_{t-1} + i C~
+        xp.multiply(dc, g, out=d_i)                 # through C_t = f C_{t-1} + i C~:  di = dC C~,
+        xp.multiply(dc, c_prev, out=d_f)            # df = dC C_{t-1},
+        xp.multiply(dc, i, out=d_g)                 # dC~ = dC i
         dc_prev = dc * f                            # the "+" passes dC on, times f only
         # through the activations: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - y^2 for C~
-        slope = a * (1 - a)
+        slope = xp.subtract(1, a, out=ctx.slope)
+        slope *= a                                  # s (1 - s)
         slope[:, 2 * H:3 * H] = 1 - g * g
-        ctx.xp.multiply(ctx.xp.concatenate([di, df, dg, do], axis=1), slope, out=a)
+        xp.multiply(d_gates, slope, out=a)
         return a @ ctx.W_hh, dc_prev                # dh_{t-1} = dA W_hh
 
 
