@@ -9,7 +9,9 @@ float32, time-major tokens (T, N):
 For each cell and configuration it prints the median milliseconds per step after warm-up,
 tokens per second, the same step with torch.nn.{RNN, LSTM, GRU} (when torch is importable)
 timed in the same run, interleaved with minigrad's steps (benchmarks/common.py), the ratio
-minigrad / torch, and a second row with the composed cells (``fused=False``, autograd through
+minigrad / torch, the GEMM floor (the same step's matrix products alone, in NumPy on
+preallocated arrays: what no NumPy implementation of this step can go below) and
+minigrad / floor, and a second row with the composed cells (``fused=False``, autograd through
 the cells) to show what the fused BPTT buys; its ratio is against the same torch median. With
 c3 (or --memory) it also prints the peak memory one minigrad step allocates (tracemalloc sees
 NumPy's allocations).
@@ -31,6 +33,7 @@ CONFIGS = {   # N, T, E = H, V
     "c3": (64, 100, 512, 1000),
 }
 CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 
 def add_arguments(p):
@@ -105,6 +108,37 @@ def torch_stepper(cell, V, E, H):
     return step
 
 
+def gemm_floor(cell, N, T, E, H, V):
+    """The matrix products of one training step and nothing else, float32, on preallocated
+    arrays: forward X W_ih^T, T recurrent products h W_hh^T, the output layer; backward the
+    output layer's two, T recurrent dh W_hh, and dX, dW_ih, dW_hh. Same shapes as the step."""
+    G = GATES[cell]
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    X, Y, dY = rand(T * N, E), rand(T * N, H), rand(T * N, H)
+    W_ih, W_hh, W_out = rand(G * H, E), rand(G * H, H), rand(V, H)
+    W_hhT = np.ascontiguousarray(W_hh.T)
+    A, logits, h, rec, dh = (rand(T * N, G * H), rand(T * N, V), rand(N, H), rand(N, G * H),
+                             rand(N, H))
+    dW_ih, dW_hh, dW_out, dX = rand(G * H, E), rand(G * H, H), rand(V, H), rand(T * N, E)
+
+    def step():
+        np.matmul(X, W_ih.T, out=A)
+        for _ in range(T):
+            np.matmul(h, W_hhT, out=rec)
+        np.matmul(Y, W_out.T, out=logits)
+        np.matmul(logits.T, Y, out=dW_out)
+        np.matmul(logits, W_out, out=dY)
+        for _ in range(T):
+            np.matmul(rec, W_hh, out=dh)
+        np.matmul(A, W_ih, out=dX)
+        np.matmul(A.T, X, out=dW_ih)
+        np.matmul(A.T, Y, out=dW_hh)
+    return step
+
+
 def peak_bytes(step, x, y):
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -122,7 +156,8 @@ def main():
         torch.manual_seed(0)
     common.print_header("rnn_lm: one training step, Embedding -> RNN/LSTM/GRU -> Linear -> "
                         "cross-entropy -> SGD (float32)", args)
-    columns = ["cell", "config", "impl", "ms/step", "tokens/s", "torch ms", "ratio"]
+    columns = ["cell", "config", "impl", "ms/step", "tokens/s", "torch ms", "ratio", "floor ms",
+               "mg/floor"]
     rows, notes = [], []
     for cname in args.configs:
         N, T, E, V = CONFIGS[cname]
@@ -137,14 +172,18 @@ def main():
                 tx, ty = torch.from_numpy(x), torch.from_numpy(y)
                 fns["torch"] = lambda: tstep(tx, ty)
             times = common.time_interleaved(fns, args.repeats, args.warmup, clock=args.clock)
+            # timed apart: its ~100 MB of arrays, interleaved, slow minigrad's next step (NumPy
+            # gives large blocks back to the system; torch keeps its own cache)
+            f_s = common.time_interleaved({"floor": gemm_floor(cell, N, T, E, E, V)},
+                                          args.repeats, args.warmup, clock=args.clock)["floor"]
             m_s, t_s = times["minigrad"], times.get("torch")
-            rows.append(_row(cell, cname, "fused", m_s, t_s, N * T))
+            rows.append(_row(cell, cname, "fused", m_s, t_s, N * T, f_s))
             print(*rows[-1], sep="\t", flush=True)
             if args.composed_repeats:
                 cstep = mg_stepper(cell, V, E, E, fused=False)
                 c_s = common.time_interleaved({"composed": lambda: cstep(x, y)},
                                               args.composed_repeats, 1, clock=args.clock)
-                rows.append(_row(cell, cname, "composed", c_s["composed"], t_s, N * T))
+                rows.append(_row(cell, cname, "composed", c_s["composed"], t_s, N * T, f_s))
                 print(*rows[-1], sep="\t", flush=True)
             if cname == "c3" or args.memory:
                 notes.append(f"{cname} {cell}: peak memory of one minigrad step "
@@ -155,10 +194,10 @@ def main():
         print(line)
 
 
-def _row(cell, cname, impl, m_s, t_s, tokens):
+def _row(cell, cname, impl, m_s, t_s, tokens, f_s):
     return [cell, cname, impl, f"{1e3 * m_s:.1f}", f"{tokens / m_s:.0f}",
             "-" if t_s is None else f"{1e3 * t_s:.1f}",
-            "-" if t_s is None else f"{m_s / t_s:.2f}"]
+            "-" if t_s is None else f"{m_s / t_s:.2f}", f"{1e3 * f_s:.1f}", f"{m_s / f_s:.2f}"]
 
 
 if __name__ == "__main__":

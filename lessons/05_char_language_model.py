@@ -32,6 +32,7 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import decoding, nn, optim
 from minigrad.data import Vocab, char_corpus, lm_batches
+from minigrad.metrics import perplexity
 from minigrad.models import RNNLanguageModel, detach_state
 
 run = common.setup("Lesson 05: a character language model")
@@ -109,7 +110,7 @@ common.check(err < 1e-7, "d loss / d z = ŷ - y", exercise=1)
 # letter is (a unigram model) gives $\exp$ of the letters' entropy.
 
 # %%
-def perplexity(model, ids):
+def held_out_perplexity(model, ids):
     """exp(mean cross-entropy) over a whole id stream, run in 20 lanes with the state carried."""
     model.eval()
     total, count, state = 0.0, 0, None
@@ -118,12 +119,12 @@ def perplexity(model, ids):
             loss, state = model.loss(xb, yb, state)
             total, count = total + loss.item() * yb.size, count + yb.size
     model.train()
-    return float(np.exp(total / count))
+    return perplexity(total / count)          # the library's: exp(mean NLL per token)
 
 
 freq = np.bincount(train_ids, minlength=V) / len(train_ids)
 unigram_ppl = float(np.exp(-np.mean(np.log(freq[val_ids]))))
-untrained_ppl = perplexity(model, val_ids)
+untrained_ppl = held_out_perplexity(model, val_ids)
 print(f"uniform guess: PPL = V = {V};  letter frequencies: PPL = {unigram_ppl:.2f};  untrained RNN: {untrained_ppl:.2f}")
 common.check(abs(untrained_ppl - V) / V < 0.15, "the untrained model is close to a uniform guess (PPL ≈ V)", exercise=None)
 
@@ -152,7 +153,7 @@ for epoch in range(epochs):
         opt.step()
         losses.append(loss.item())
         common.set_postfix(bar, loss=losses[-1])
-    val_ppl.append(perplexity(model, val_ids))
+    val_ppl.append(held_out_perplexity(model, val_ids))
     print(f"epoch {epoch + 1}: training loss {np.mean(losses[-20:]):.3f}, held-out perplexity {val_ppl[-1]:.3f}")
 
 # %% [markdown]

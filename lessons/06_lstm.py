@@ -43,6 +43,9 @@ import common
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
+from minigrad.data import memory_batches, remember_batch
+from minigrad.models import memory_model
+from minigrad.training import train_classifier
 
 run = common.setup("Lesson 06: LSTM")
 
@@ -144,7 +147,7 @@ class LSTMStep(mg.Function):
         # BEGIN SOLUTION
         # TITLE: the fused step's backward by hand
         # POINTS: 2
-        # OFF LIMITS: nn.LSTMCell, nn.LSTM, backward
+        # OFF LIMITS: nn.LSTMCell, nn.LSTM, backward, backward_step
         # HINT: do = dh*tanh(C_t); dC = dc_next + dh*o*(1 - tanh(C_t)^2); then df, di, dg from dC, and dc_prev = dC*f
         # HINT: dA = concatenate of [di*i*(1-i), df*f*(1-f), dg*(1-g^2), do*o*(1-o)] on axis 1 (order i, f, C~, o)
         # HINT: dW = dA.T @ hx, db = dA.sum(axis=0), dhx = dA @ W; split dhx into dh_prev = dhx[:, :H], dx = dhx[:, H:]
@@ -198,9 +201,13 @@ common.check(passed, "the hand-written LSTM backward passes mg.gradcheck (finite
 # %% [markdown]
 # ### The library's fused layer
 # `nn.LSTM` runs a whole sequence as one op whose BPTT — this backward, carried from the last
-# step to the first — is written by hand in `minigrad/nn/bptt.py`. `fused=False` makes it loop
-# the composed cell instead, so autograd does BPTT. Same values, same gradients, and
-# finite differences agree with the fused one.
+# step to the first — is written by hand. The step is `LSTM.backward_step` in
+# `minigrad/nn/cells.py`: the same maths as the backward you just wrote, line for line
+# ($\delta o$, $\delta C$, $\delta f$, $\delta i$, $\delta \tilde C$, $\delta C_{t-1}$, then
+# $\sigma' = s(1 - s)$ and $\tanh' = 1 - y^2$), except that $x_t W_{ih}^T$ and its gradients are
+# done for all steps at once by the shared time loop in `minigrad/nn/recurrence.py`.
+# `fused=False` makes the layer loop the composed cell instead, so autograd does BPTT. Same
+# values, same gradients, and finite differences agree with the fused one.
 
 # %%
 T_small = 5
@@ -248,16 +255,8 @@ steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
-def make_model(kind):
-    mg.manual_seed(run.seed)
-    model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
-    if kind == "LSTM":
-        model.rnn.bias_ih_l0.array[hidden:2 * hidden] += 3.0     # b_f = 3: the rows of f
-    return model
-
-
-test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
-x, key, dist = common.remember_batch(run.rng, 4, T, K)
+test_x, test_key, test_dist = remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
+x, key, dist = remember_batch(run.rng, 4, T, K)
 print(f"T = {T}; 4 sequences as symbol ids (keys 0-3, distractors 4-7):")
 for row, k, d in zip(x.argmax(axis=2), key, dist):
     print(f"  key {k} at {d:2d} steps from the end: {' '.join(map(str, row[:24]))}{' ...' if T > 24 else ''}")
@@ -281,8 +280,10 @@ def grad_by_step(model, x, key):
     return np.sqrt((g ** 2).sum(axis=2)).mean(axis=0)
 
 
-probe_x, probe_key, _ = common.remember_batch(np.random.default_rng(run.seed + 2), run.pick(256, 64), T, K)
-models = {"tanh RNN": make_model("RNN"), "LSTM": make_model("LSTM")}
+probe_x, probe_key, _ = remember_batch(np.random.default_rng(run.seed + 2), run.pick(256, 64), T, K)
+# nn.<kind> -> Linear on h_T; for the LSTM, b_f = 3 (keep_bias adds it to the rows of f)
+models = {"tanh RNN": memory_model("RNN", K, hidden, run.seed),
+          "LSTM": memory_model("LSTM", K, hidden, run.seed, keep_bias=3.0)}
 before = {name: grad_by_step(m, probe_x, probe_key) for name, m in models.items()}
 for name, g in before.items():
     print(f"{name:8s} ||d loss/d x_k||: last step {g[-1]:.2e}, first step {g[0]:.2e}, ratio {g[0] / g[-1]:.1e}")
@@ -308,8 +309,8 @@ def accuracy_by_distance(model):
 
 curves, results = {}, {}
 for name, model in models.items():
-    make_batch = common.memory_batches(run.seed, batch, T, K)
-    curves[name] = common.train_classifier(model, make_batch, steps, lr=0.01, desc=name)
+    make_batch = memory_batches(run.seed, batch, T, K)
+    curves[name] = train_classifier(model, make_batch, common.progress(range(steps), desc=name), lr=0.01)
     results[name] = accuracy_by_distance(model)
     print(f"{name:8s} accuracy {results[name][0]:.1%} overall, {results[name][1]:.1%} with the key "
           f"more than {T // 2} steps back (chance: 25%)")

@@ -36,6 +36,9 @@ import numpy as np
 import common
 import minigrad as mg
 from minigrad import nn
+from minigrad.data import memory_batches, remember_batch
+from minigrad.models import memory_model
+from minigrad.training import train_classifier
 
 run = common.setup("Lesson 07: GRU")
 
@@ -185,20 +188,15 @@ steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
 
 
-def make_model(kind):
-    mg.manual_seed(run.seed)
-    model = common.memory_classifier(kind, K, hidden)      # nn.<kind> -> Linear on h_T
-    gate = {"LSTM": (1, 3.0), "GRU": (1, 2.0)}[kind]               # (gate row block, bias): f and z
-    model.rnn.bias_ih_l0.array[gate[0] * hidden:(gate[0] + 1) * hidden] += gate[1]
-    return model
-
-
-test_x, test_key, test_dist = common.remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
-models, curves, results = {"GRU": make_model("GRU"), "LSTM": make_model("LSTM")}, {}, {}
+test_x, test_key, test_dist = remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
+# nn.<kind> -> Linear on h_T; each starts remembering: GRU z bias +2, LSTM f bias +3
+models = {"GRU": memory_model("GRU", K, hidden, run.seed, keep_bias=2.0),
+          "LSTM": memory_model("LSTM", K, hidden, run.seed, keep_bias=3.0)}
+curves, results = {}, {}
 for name, model in models.items():
     start = time.perf_counter()
-    make_batch = common.memory_batches(run.seed, batch, T, K)
-    curves[name] = common.train_classifier(model, make_batch, steps, lr=0.01, desc=name)
+    make_batch = memory_batches(run.seed, batch, T, K)
+    curves[name] = train_classifier(model, make_batch, common.progress(range(steps), desc=name), lr=0.01)
     seconds = time.perf_counter() - start
     with mg.no_grad():
         right = model(mg.tensor(test_x)).numpy().argmax(axis=1) == test_key

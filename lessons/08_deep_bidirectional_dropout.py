@@ -37,6 +37,7 @@ import common
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
+from minigrad.training import train_classifier
 
 run = common.setup("Lesson 08: deep and bidirectional RNNs, dropout")
 
@@ -258,7 +259,7 @@ for name, bidir in (("one-way RNN", False), ("bidirectional RNN", True)):
         ids, tags = sentences(rng, 64)
         return (mg.tensor(ids),), tags
 
-    curves[name] = common.train_classifier(model, make, steps, lr=0.01, desc=name)
+    curves[name] = train_classifier(model, make, common.progress(range(steps), desc=name), lr=0.01)
     with mg.no_grad():
         right = model(mg.tensor(test_ids)).numpy().argmax(axis=2) == test_tags
     results[name] = (float(right[is_teddy].mean()), float(right[~is_teddy].mean()))

@@ -28,7 +28,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn, optim
+from minigrad import metrics, nn, optim
 from minigrad.data import Vocab, words
 
 run = common.setup("Lesson 09: word embeddings")
@@ -48,7 +48,7 @@ def cosine_similarity(u, v):
     """sim(u, v) = u^T v / (||u||_2 ||v||_2) for two vectors (tensors of shape (m,))."""
     # BEGIN SOLUTION
     # TITLE: cosine similarity
-    # OFF LIMITS: common.cosine_matrix, common.unit_rows
+    # OFF LIMITS: words.cosine_matrix, words.unit_rows
     # HINT: (u * v).sum() divided by the product of the two lengths, each ((x * x).sum()).sqrt()
     return (u * v).sum() / ((u * u).sum().sqrt() * (v * v).sum().sqrt())
     # END SOLUTION
@@ -80,8 +80,8 @@ print("cosine similarity of the featurized vectors:\n", np.round(S_feat, 2))
 common.check(abs(S_feat[vocab.index("apple"), vocab.index("orange")] - 1) < 0.01
              and abs(S_feat[vocab.index("king"), vocab.index("apple")]) < 0.1,
              "apple ~ orange, king and apple unrelated", exercise=1)
-reference = common.cosine_matrix(E.T).numpy()                   # the library helper, rows = words
-common.check(np.allclose(S_feat, reference, atol=1e-6), "cosine_similarity agrees with common.cosine_matrix", exercise=1)
+reference = words.cosine_matrix(E.T).numpy()                   # the library helper, rows = words
+common.check(np.allclose(S_feat, reference, atol=1e-6), "cosine_similarity agrees with words.cosine_matrix", exercise=1)
 
 fig, axes = common.figure(2, width=4.2)
 for ax, S, title in [(axes[0], S_onehot, common.label("one-hot", "独热")),
@@ -103,7 +103,7 @@ def solve(a, b, c):
     """The word w maximising sim(e_w, e_a - e_b + e_c), w not in {a, b, c}."""
     # BEGIN SOLUTION
     # TITLE: solving an analogy
-    # OFF LIMITS: common.solve_analogies, common.nearest
+    # OFF LIMITS: words.solve_analogies, words.nearest
     # HINT: target = column of a - column of b + column of c (E[:, vocab.index(word)])
     # HINT: score every other word with cosine_similarity(E[:, j], target); return the best word
     target = E[:, vocab.index(a)] - E[:, vocab.index(b)] + E[:, vocab.index(c)]
@@ -116,9 +116,9 @@ def solve(a, b, c):
 answer = solve("king", "man", "woman")
 print("king - man + woman =", answer)
 common.check(answer == "queen", "e_king - e_man + e_woman is closest to e_queen", exercise=2)
-library_answers, _ = common.solve_analogies(E.T, vocab, [("king", "man", "woman", "queen"),
+library_answers, _ = words.solve_analogies(E.T, vocab, [("king", "man", "woman", "queen"),
                                                           ("queen", "woman", "man", "king")])
-common.check(library_answers == ["queen", "king"], "common.solve_analogies finds the same answers", exercise=None)
+common.check(library_answers == ["queen", "king"], "words.solve_analogies finds the same answers", exercise=None)
 
 # %% [markdown]
 # ## 4. The embedding matrix: $e_j = E \cdot o_j$
@@ -195,15 +195,15 @@ for epoch in range(epochs):
         opt.step()
         losses.append(loss.item())
         common.set_postfix(bar, loss=losses[-1])
-perplexity = float(np.exp(np.mean(losses[-20:])))     # perplexity = exp(mean cross-entropy)
+perplexity = metrics.perplexity(np.mean(losses[-20:]))     # exp(mean cross-entropy)
 print(f"training perplexity over the last 20 batches: {perplexity:.2f} (uniform guessing: {V})")
 
 # %%
 with mg.no_grad():
     learned = embed.weight
     for w in ["king", "paris", "walked", "apple"]:
-        print(f"{w:7s} ->", ", ".join(f"{nb} {s:.2f}" for nb, s in common.nearest(learned, itos, w, 4)))
-    S = common.cosine_matrix(learned).numpy()
+        print(f"{w:7s} ->", ", ".join(f"{nb} {s:.2f}" for nb, s in words.nearest(learned, itos, w, 4)))
+    S = words.cosine_matrix(learned).numpy()
 pair_sims, family_sims = [], []
 for family in words.family_names():
     grid = list(words.family_words(family).values())

@@ -174,8 +174,8 @@ common.plot_curve("10_sgns_loss", losses, "batch", "negative-sampling loss",
 # %%
 with mg.no_grad():
     for w in ["king", "paris", "walked", "apple"]:
-        print(f"{w:7s} ->", ", ".join(f"{n} {s:.2f}" for n, s in common.nearest(E, itos, w, 4)))
-    accuracy = common.analogy_report(E, itos)
+        print(f"{w:7s} ->", ", ".join(f"{n} {s:.2f}" for n, s in words.nearest(E, itos, w, 4)))
+    accuracy = words.analogy_report(E, itos)
 
 # %%
 fig, axes = common.figure(2)

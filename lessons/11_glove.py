@@ -156,8 +156,8 @@ common.plot_curve("11_glove_loss", losses, "step", "J",
 with mg.no_grad():
     vectors = (theta + e) / 2
     for w in ["king", "paris", "walked"]:
-        print(f"{w:7s} ->", ", ".join(f"{n} {s:.2f}" for n, s in common.nearest(vectors, itos, w, 4)))
-    accuracy = common.analogy_report(vectors, itos)
+        print(f"{w:7s} ->", ", ".join(f"{n} {s:.2f}" for n, s in words.nearest(vectors, itos, w, 4)))
+    accuracy = words.analogy_report(vectors, itos)
     fig, axes = common.figure(2)
     common.scatter_words(axes[0], vectors, itos, ["man", "woman", "king", "queen", "boy", "girl",
                                                   "uncle", "aunt"], "gender pairs", pairs=True)

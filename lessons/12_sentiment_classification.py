@@ -33,6 +33,7 @@ import common
 import minigrad as mg
 from minigrad import nn
 from minigrad.data import Vocab, minibatches, pad_batch, sentiment_corpus
+from minigrad.training import train_classifier
 
 run = common.setup("Lesson 12: sentiment classification")
 
@@ -175,7 +176,7 @@ def batches(seed):
 
 curves, results = {}, {}
 for name, model in models.items():
-    curves[name] = common.train_classifier(model, batches(run.seed), steps, lr=0.01, desc=name, every=5)
+    curves[name] = train_classifier(model, batches(run.seed), common.progress(range(steps), desc=name), lr=0.01, every=5)
     with mg.no_grad():
         right = model(mg.tensor(te_ids), te_mask, te_len).numpy().argmax(axis=1) == test_y
     results[name] = (float(right.mean()), float(right[~test_negated].mean()), float(right[test_negated].mean()))

@@ -36,7 +36,8 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad.data import reversal
 from minigrad.decoding import beam_search
-from minigrad.models import Seq2Seq, TeacherForcingSchedule
+from minigrad.models import Seq2Seq
+from minigrad.training import TeacherForcingSchedule
 
 import _seq2seq_tasks as tasks
 
@@ -75,7 +76,7 @@ def mixed_input_loss(model, src, tgt, x):
     """Cross-entropy of tgt[:, 1:] when the decoder reads the mix of targets and its own
     guesses: src (N, S), tgt (N, T+1) = <START> y <END> <pad>..., x the target share."""
     state = model.initial_state(src)
-    xp = mg.backend.get_array_module(state["memory"].array)
+    xp = mg.backend.get_array_module(model.decoder.output.weight.array)
     tgt_dev = xp.asarray(tgt)
     N, T = tgt.shape[0], tgt.shape[1] - 1
     tokens, steps = tgt_dev[:, 0], []                            # every row starts at <START>

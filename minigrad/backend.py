@@ -141,6 +141,14 @@ def to_device(array, device):
     return array.get()
 
 
+def array_on(data, device):
+    """``data`` (a NumPy/CuPy array, or a list or number) as a backend array on ``device``:
+    arrays are moved (not copied when already there), anything else is converted there."""
+    if hasattr(data, "dtype"):
+        return to_device(data, device)
+    return xp_for(device).asarray(data)
+
+
 def to_numpy(array):
     """A NumPy array of ``array``'s values (an array or a Tensor, wherever it lives)."""
     array = _array_of(array)

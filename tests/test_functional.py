@@ -7,6 +7,8 @@ from hypothesis import assume, given, strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad.ops.nn import Dropout, Embedding, Linear
+from minigrad.ops.softmax import CrossEntropy, LogSoftmax, Softmax
 from tests.gradcheck_registry import covers
 from tests.helpers import grad_of, leaf, seeds, shapes, values
 
@@ -24,7 +26,7 @@ def shape_and_class_axis(draw):
 
 # ----------------------------------------------------------------------------- softmax
 
-@covers(F.Softmax, F.LogSoftmax)
+@covers(Softmax, LogSoftmax)
 @given(shape_and_class_axis(), seeds)
 def test_softmax_and_log_softmax_gradcheck(sa, seed):
     shape, axis = sa
@@ -35,7 +37,7 @@ def test_softmax_and_log_softmax_gradcheck(sa, seed):
     assert mg.gradcheck(lambda x: F.log_softmax(x, axis=axis), [x])
 
 
-@covers(F.Softmax, F.LogSoftmax)
+@covers(Softmax, LogSoftmax)
 def test_softmax_of_size_zero_batches_gradchecks():
     x = leaf(np.zeros((0, 3)))
     assert F.softmax(x).shape == (0, 3)
@@ -95,7 +97,7 @@ def np_cross_entropy(z, t, ignore_index=-100, reduction="mean", eps=0.0):
     return per.sum() if reduction == "sum" else per.sum() / valid.sum()
 
 
-@covers(F.CrossEntropy)
+@covers(CrossEntropy)
 @given(ce_case(), st.sampled_from(["mean", "sum", "none"]), st.sampled_from([0.0, 0.25]))
 def test_cross_entropy_matches_numpy_and_gradchecks(case, reduction, smoothing):
     lead, C, seed, target = case
@@ -212,7 +214,7 @@ def test_mse_loss_gradchecks(shape, seed):
 
 # ----------------------------------------------------------------------------- dropout
 
-@covers(F.Dropout)
+@covers(Dropout)
 @given(shapes(), seeds, st.sampled_from([0.2, 0.5, 0.9]))
 def test_dropout_gradchecks_with_a_fixed_mask(shape, seed, p):
     x = leaf(values(shape, seed))
@@ -248,7 +250,7 @@ def test_dropout_is_the_identity_when_not_training_or_p_is_zero():
 
 # ----------------------------------------------------------------------------- embedding
 
-@covers(F.Embedding)
+@covers(Embedding)
 @given(st.integers(1, 5), st.integers(0, 3), shapes(max_dims=2), seeds, st.booleans())
 def test_embedding_gradchecks_with_repeated_indices(V, D, idx_shape, seed, pad):
     rng = np.random.default_rng(seed)
@@ -280,7 +282,7 @@ def test_embedding_rejects_bad_indices():
 
 # ----------------------------------------------------------------------------- linear
 
-@covers(F.Linear)
+@covers(Linear)
 @given(shapes(max_dims=2), st.integers(0, 3), st.integers(0, 3), seeds, st.booleans())
 def test_linear_gradchecks_over_any_leading_shape(lead, I, O, seed, bias):
     x = leaf(values(lead + (I,), seed))

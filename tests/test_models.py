@@ -1,5 +1,5 @@
 """minigrad.models: gradient checks of every model's loss, teacher forcing and scheduled
-sampling as defined, the schedule's decay, the prior-knowledge layer against its formula,
+sampling as defined, the prior-knowledge layer against its formula,
 step_fn against the teacher-forced pass, and tiny overfit runs proving each model learns."""
 import math
 
@@ -12,8 +12,8 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.decoding import beam_search, greedy_decode_batch
 from minigrad.models import (Decoder, Encoder, PriorKnowledge, RNNLanguageModel, Seq2Seq,
-                             TeacherForcingSchedule, TransformerSeq2Seq, detach_state,
-                             source_word_vector)
+                             TransformerSeq2Seq, detach_state, source_word_vector)
+from minigrad.training import TeacherForcingSchedule
 
 PAD, BOS, EOS = 0, 1, 2
 V = 7
@@ -43,7 +43,7 @@ def batch(N=2, S=4, T=3, seed=0, pad_source=True):
 
 def seq2seq(double=False, **kw):
     model = Seq2Seq(V, 3, 4, pad_id=PAD, **kw)
-    if model.decoder.prior is not None:       # away from the uniform start, to test S and t
+    if model.decoder.prior_part is not None:  # away from the uniform start, to test S and t
         nn.init.normal_(model.decoder.prior.S)
         nn.init.normal_(model.decoder.prior.t)
     model.eval()
@@ -229,41 +229,38 @@ def test_teacher_forcing_ratio_outside_unit_interval_raises():
         model.loss(src, tgt, teacher_forcing_ratio=1.5)
 
 
-# ----------------------------------------------------------------------------- the schedule
+# ----------------------------------------------------------------------------- variants as parts
 
-def test_schedule_decays_as_documented():
-    linear = TeacherForcingSchedule("linear", rate=0.25)
-    assert [linear(e) for e in range(6)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
-    expo = TeacherForcingSchedule("exponential", rate=0.5, floor=0.1)
-    assert [expo(e) for e in range(5)] == [1.0, 0.5, 0.25, 0.125, 0.1]
-    inv = TeacherForcingSchedule("inverse_sigmoid", rate=5.0)
-    for e in range(10):
-        assert inv(e) == pytest.approx(5.0 / (5.0 + math.exp(e / 5.0)))
-    assert TeacherForcingSchedule("constant", start=0.7)(100) == 0.7
-
-
-@given(st.sampled_from(["linear", "exponential", "inverse_sigmoid"]),
-       st.floats(0.01, 0.99), st.floats(0.0, 0.5))
-def test_schedule_never_rises_and_keeps_its_floor(decay, r, floor):
-    rate = 1.0 + 20 * r if decay == "inverse_sigmoid" else r
-    s = TeacherForcingSchedule(decay, rate=rate, floor=floor)
-    ratios = [s(e) for e in range(60)]
-    assert all(a >= b for a, b in zip(ratios, ratios[1:]))
-    assert all(floor <= x <= 1.0 for x in ratios)
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(decay="cosine"), "decay must be one of"),
-    (dict(decay="exponential", rate=1.5), "exponential decay needs 0 < rate <= 1, got 1.5"),
-    (dict(decay="inverse_sigmoid", rate=0.5), "inverse_sigmoid decay needs rate >= 1, got 0.5"),
-    (dict(decay="linear", rate=-1), "linear decay needs rate >= 0"),
-    (dict(start=0.5, floor=0.6), "expected 0 <= floor <= start <= 1"),
+@pytest.mark.parametrize("kw, keys", [
+    ({}, {"hidden"}),
+    ({"attention": "dot"}, {"hidden", "memory", "mask"}),
+    ({"attention": "general", "input_feeding": True}, {"hidden", "memory", "mask", "feed"}),
+    ({"peeky": True}, {"hidden", "summary"}),
+    ({"prior": True}, {"hidden", "source_words"}),
+    ({"attention": "additive", "peeky": True, "prior": True},
+     {"hidden", "memory", "mask", "summary", "source_words"}),
 ])
-def test_schedule_rejects_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        TeacherForcingSchedule(**kwargs)
-    with pytest.raises(ValueError, match="epoch must be >= 0"):
-        TeacherForcingSchedule()(-1)
+def test_decoder_state_holds_only_the_entries_of_its_parts(kw, keys):
+    model = seq2seq(**kw)
+    src, _ = batch()
+    state = model.initial_state(src)
+    assert set(state) == keys
+    assert all(v is not None for v in state.values())
+    unpadded = model.initial_state(batch(pad_source=False)[0])
+    assert "mask" not in unpadded                     # no padding, nothing to mask
+
+
+def test_parts_bring_their_layers_under_the_checkpoint_names():
+    """Lesson 14 saves a checkpoint that lesson 16 loads: the names stay those of the layers."""
+    model = Seq2Seq(V, 3, 4, attention="additive", input_feeding=True, peeky=True, prior=True)
+    names = set(model.state_dict())
+    assert {"decoder.attention.W1", "decoder.attention.W2", "decoder.attention.v",
+            "decoder.combine.weight", "decoder.prior.S", "decoder.prior.t",
+            "decoder.output.weight", "decoder.output.bias"} <= names
+    assert not any(".parts" in n or "_part" in n for n in names)
+    plain = Seq2Seq(V, 3, 4)
+    assert not any(n.startswith(("decoder.attention", "decoder.combine", "decoder.prior"))
+                   for n in plain.state_dict())
 
 
 # ----------------------------------------------------------------------------- step_fn = training pass
@@ -357,7 +354,7 @@ def test_language_model_states_are_batch_first_and_detach_for_truncated_bptt():
 
 @pytest.mark.parametrize("build, message", [
     (lambda: Seq2Seq(V, 3, 4, cell="transformer"), "Encoder: cell must be one of"),
-    (lambda: Seq2Seq(V, 3, 4, input_feeding=True), "input_feeding .* needs attention"),
+    (lambda: Seq2Seq(V, 3, 4, input_feeding=True), "Seq2Seq: input_feeding .* needs attention"),
     (lambda: Seq2Seq(V, 3, 4, prior=True, tgt_vocab_size=V + 1), "prior marks source words"),
     (lambda: RNNLanguageModel(V, 3, 4, tie_weights=True),
      "tie_weights needs embed_size == hidden_size, got embed_size=3, hidden_size=4"),

@@ -7,7 +7,8 @@ from hypothesis import given, strategies as st
 import minigrad as mg
 from minigrad import nn
 from minigrad.backend import to_numpy
-from minigrad.nn.bptt import FusedRecurrence, fused_recurrence, make_kind
+from minigrad.nn import cells
+from minigrad.nn.recurrence import Recurrence, recurrence
 from tests.gradcheck_registry import covers
 
 F64 = mg.float64
@@ -17,6 +18,13 @@ LAYERS = {   # id -> (class, extra constructor arguments)
     "lstm": (nn.LSTM, {}),
     "gru": (nn.GRU, {}),
     "gru_notes": (nn.GRU, {"reset_after": False}),
+}
+CELLS = {   # id -> the cell object of that layer, for hidden size H
+    "rnn_tanh": lambda H: cells.RNN(H),
+    "rnn_relu": lambda H: cells.RNN(H, "relu"),
+    "lstm": cells.LSTM,
+    "gru": cells.GRU,
+    "gru_notes": cells.NotesGRU,
 }
 CONFIGS = [   # (num_layers, bidirectional, batch_first, with h0/c0, with lengths)
     (1, False, False, False, False),
@@ -107,45 +115,47 @@ def test_fused_equals_composed_any_size(key, N, T, D, H, bi, with_len, seed):
 
 # ----------------------------------------------------------------------------- gradient checks
 
-@covers(FusedRecurrence)
+def _run_op(cell, x, state0, *w, **kw):
+    out, state = recurrence(cell, x, state0, *w, **kw)
+    return (out,) + state
+
+
+@covers(Recurrence)
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
                                                (True, True)])
 @pytest.mark.parametrize("key", list(LAYERS))
 def test_fused_op_gradcheck(key, reverse, with_mask):
     """The op itself against finite differences: inputs, states, weights and biases."""
-    cls, extra = LAYERS[key]
-    mode = cls.__name__
-    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
     T, N, D, H = 3, 2, 2, 3
-    kind = make_kind(mode, H, extra.get("nonlinearity", "tanh"), extra.get("reset_after", True))
+    cell = CELLS[key](H)
+    G, S = cell.G, len(cell.state)
     rng = np.random.default_rng(1)
-    x, h0, c0 = _rand(rng, T, N, D), _rand(rng, N, H), _rand(rng, N, H)
+    x, state0 = _rand(rng, T, N, D), [_rand(rng, N, H) for _ in range(S)]
     weights = [_rand(rng, G * H, D), _rand(rng, G * H, H), _rand(rng, G * H), _rand(rng, G * H)]
     mask = None
     if with_mask:
         mask = mg.backend.to_device((np.arange(T)[:, None] < np.array([3, 1]))[:, :, None],
                                     x.device)
 
-    def fn(x, h0, c0, *w):
-        return fused_recurrence(kind, x, h0, c0, *w, reverse=reverse, mask=mask)
+    def fn(x, *rest):
+        return _run_op(cell, x, rest[:S], *rest[S:], reverse=reverse, mask=mask)
 
-    assert mg.gradcheck(fn, [x, h0, c0] + weights)
+    assert mg.gradcheck(fn, [x] + state0 + weights)
 
 
-@covers(FusedRecurrence)
+@covers(Recurrence)
 @pytest.mark.parametrize("T,N", [(1, 1), (2, 1), (1, 2)])
-def test_fused_op_gradcheck_size_one_and_no_bias(T, N):
+@pytest.mark.parametrize("key", list(LAYERS))
+def test_fused_op_gradcheck_size_one_and_no_bias(key, T, N):
     rng = np.random.default_rng(2)
-    for mode in ("RNN", "LSTM", "GRU"):
-        G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
-        kind = make_kind(mode, 1)
-        inputs = [_rand(rng, T, N, 1), _rand(rng, N, 1), _rand(rng, N, 1),
-                  _rand(rng, G, 1), _rand(rng, G, 1)]
-        assert mg.gradcheck(lambda x, h, c, wi, wh: fused_recurrence(kind, x, h, c, wi, wh),
-                            inputs)
+    cell = CELLS[key](1)
+    S = len(cell.state)
+    inputs = [_rand(rng, T, N, 1)] + [_rand(rng, N, 1) for _ in range(S)] + [
+        _rand(rng, cell.G, 1), _rand(rng, cell.G, 1)]
+    assert mg.gradcheck(lambda x, *r: _run_op(cell, x, r[:S], *r[S:]), inputs)
 
 
-@covers(FusedRecurrence)
+@covers(Recurrence)
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("key,config", [("lstm", (2, True, False, True, True)),
                                         ("gru", (2, True, True, True, False)),
@@ -484,3 +494,44 @@ def test_initial_state_keyword_is_h0_as_the_api_says_and_hx_as_torch():
     np.testing.assert_array_equal(gru(x, h0=h)[1].numpy(), gru(x, hx=h)[1].numpy())
     with pytest.raises(TypeError, match="GRU: pass the initial state as h0 or as hx, not both"):
         gru(x, h0=h, hx=h)
+
+
+def test_lstm_state_must_be_a_pair():
+    x = mg.randn(5, 2, 3)
+    with pytest.raises(TypeError, match=r"LSTM: expected the initial state as a pair \(h0, c0\), "
+                                        r"got a tensor of shape \(1, 2, 4\)"):
+        nn.LSTM(3, 4)(x, mg.zeros(1, 2, 4))
+    with pytest.raises(TypeError, match=r"LSTM: expected both parts of the state"):
+        nn.LSTM(3, 4)(x, (mg.zeros(1, 2, 4), None))
+    with pytest.raises(TypeError, match=r"LSTMCell: expected the initial state as a pair"):
+        nn.LSTMCell(3, 4)(mg.randn(2, 3), mg.zeros(2, 4))
+
+
+@pytest.mark.parametrize("layer", [nn.RNN(3, 4), nn.GRU(3, 4), nn.LSTM(3, 4), nn.GRUCell(3, 4)])
+def test_integer_input_is_a_clear_error(layer):
+    x = mg.tensor(np.zeros((5, 2, 3) if layer.__class__.__name__[-4:] != "Cell" else (2, 3),
+                           dtype=np.int64))
+    with pytest.raises(TypeError, match=type(layer).__name__ + r": expected a floating-point "
+                                        r"input, got dtype int64; .*nn.Embedding"):
+        layer(x)
+
+
+def test_float64_input_to_float32_weights_says_what_to_call():
+    x = mg.tensor(np.zeros((5, 2, 3)))                      # float64, as torch.from_numpy
+    with pytest.raises(RuntimeError, match=r"GRU: input is float64 but the weights are float32; "
+                                           r"call .float\(\) on the input or .double\(\)"):
+        nn.GRU(3, 4)(x)
+    with pytest.raises(RuntimeError, match=r"LSTM: c0 is float64 but the weights are float32"):
+        nn.LSTM(3, 4)(mg.zeros(5, 2, 3), (mg.zeros(1, 2, 4), mg.tensor(np.zeros((1, 2, 4)))))
+    with pytest.raises(RuntimeError, match=r"RNNCell: input is float64"):
+        nn.RNNCell(3, 4)(mg.tensor(np.zeros((2, 3))))
+    out, _ = nn.GRU(3, 4).double()(x)                       # the fix the message names
+    assert out.dtype == mg.float64
+
+
+@pytest.mark.parametrize("key", list(CELLS))
+def test_a_cell_declares_its_layout_and_state(key):
+    """The shared loop reads only these: the gate count and the names of the state tuple."""
+    cell = CELLS[key](4)
+    assert cell.G == {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_notes": 3}[key]
+    assert cell.state == (("h", "c") if key == "lstm" else ("h",))

@@ -1,9 +1,13 @@
-"""minigrad.data.words: the seeded corpora of the word-embedding lessons."""
+"""minigrad.data.words: the seeded corpora of the word-embedding lessons, and the scoring of
+word vectors against their planted analogies."""
 import collections
+
+import numpy as np
 
 import pytest
 from hypothesis import given, strategies as st
 
+import minigrad as mg
 from minigrad.data import words
 from minigrad.data.words import analogies, analogy_corpus, family_words, sentiment_corpus
 
@@ -91,3 +95,54 @@ def test_sentiment_labels_follow_words_and_negation():
     assert 150 < len(negated) < 350
     s0, _ = sentiment_corpus(200, seed=3, negation=0.0)
     assert not any("not" in x or "never" in x for x in s0)
+
+
+# ----------------------------------------------------------------------------- scoring vectors
+
+def _planted_vectors():
+    """Vectors where every analogy of the gender family holds exactly: e = row + column."""
+    grid = words.family_words("gender")                 # row -> (male, female)
+    itos, vecs = [], []
+    rng = np.random.default_rng(0)
+    column = {0: rng.standard_normal(8), 1: rng.standard_normal(8)}
+    for pair in grid.values():
+        row = 3 * rng.standard_normal(8)
+        for c, w in enumerate(pair):
+            itos.append(w)
+            vecs.append(row + column[c])
+    return mg.tensor(np.array(vecs)), itos
+
+
+def test_cosine_matrix_is_the_cosine_of_every_pair():
+    E = mg.tensor(np.array([[3.0, 4.0], [1.0, 0.0], [-2.0, 0.0]]))
+    S = words.cosine_matrix(E).numpy()
+    np.testing.assert_allclose(S, [[1, 0.6, -0.6], [0.6, 1, -1], [-0.6, -1, 1]], atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(words.unit_rows(E).numpy(), axis=1), 1.0)
+
+
+def test_nearest_ranks_by_cosine_and_skips_the_word_itself():
+    E = mg.tensor(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]]))
+    got = words.nearest(E, ["a", "b", "c", "d"], "a", k=2)
+    assert [w for w, _ in got] == ["b", "c"]
+    assert got[0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    with pytest.raises(KeyError, match="nearest: 'z' is not in the vocabulary"):
+        words.nearest(E, ["a", "b", "c", "d"], "z")
+
+
+def test_solve_analogies_finds_planted_answers_and_excludes_question_words():
+    E, itos = _planted_vectors()
+    questions = words.analogies(["gender"])
+    answers, accuracy = words.solve_analogies(E, itos, questions)
+    assert accuracy == 1.0 and answers == [q[3] for q in questions]
+    # a question whose answer is one of its own words is never answered with it
+    answers, accuracy = words.solve_analogies(E, itos, [("king", "man", "man", "king")])
+    assert answers[0] not in ("king", "man") and accuracy == 0.0
+    assert words.solve_analogies(E, itos, []) == ([], 0.0)
+
+
+def test_analogy_report_prints_each_family_and_returns_the_share(capsys):
+    E, itos = _planted_vectors()
+    share = words.analogy_report(E, itos, families=["gender"])
+    assert share == 1.0
+    out = capsys.readouterr().out
+    assert "gender" in out and "100.0%" in out

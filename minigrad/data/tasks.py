@@ -12,13 +12,20 @@ so that the first examples can be held out and the rest trained on without overl
     char_corpus(1000)    # 'The cat sleeps in the garden. ...'  (one string of n characters)
 
 Turn strings into ids with ``Vocab`` (characters: ``list(s)``; the Chinese task: ``s.split()``).
+
+One task is numeric, for the many-to-one models of lessons 06-08: ``remember_batch`` (the
+long-range memory task, one-hot arrays), with ``memory_batches`` giving a fresh batch per
+training step.
 """
 import datetime
 import random
 
 import numpy as np
 
-__all__ = ["addition", "date_formats", "reversal", "qa_summaries", "char_corpus"]
+from ..tensor import tensor
+
+__all__ = ["addition", "date_formats", "reversal", "qa_summaries", "char_corpus",
+           "remember_batch", "memory_batches"]
 
 
 def _distinct(n, seed, draw, space, who):
@@ -258,3 +265,32 @@ def char_corpus(n, seed=0):
         parts.append(paragraph)
         size += len(paragraph)
     return "".join(parts)[:n]
+
+
+# ----------------------------------------------------------------------------- the memory task
+
+def remember_batch(rng, n, T, keys=4):
+    """The long-range memory task: a sequence of T symbols, one-hot over 2*keys; one position
+    holds a key (0..keys-1), every other a distractor (keys..2*keys-1); at the end, name the
+    key. The key stands ``distance`` steps before the end, uniform in 1..T, so short and long
+    lags are both in every batch. ``rng``: a NumPy Generator.
+    Returns x (n, T, 2*keys) float32, key (n,) int64, distance (n,) int64 (host arrays)."""
+    if T < 1 or keys < 1:
+        raise ValueError(f"remember_batch: expected T >= 1 and keys >= 1, got T={T}, keys={keys}")
+    key = rng.integers(0, keys, n)
+    distance = rng.integers(1, T + 1, n)
+    seq = rng.integers(keys, 2 * keys, (n, T))
+    seq[np.arange(n), T - distance] = key
+    return np.eye(2 * keys, dtype=np.float32)[seq], key, distance
+
+
+def memory_batches(seed, batch, T, keys):
+    """``make_batch(step)`` for ``minigrad.training.train_classifier``: a fresh memory-task
+    batch each step, ((x,), key) with x a (batch, T, 2*keys) tensor, from a generator seeded
+    with ``seed``."""
+    rng = np.random.default_rng(seed)
+
+    def make(step):
+        x, key, _ = remember_batch(rng, batch, T, keys)
+        return (tensor(x),), key
+    return make

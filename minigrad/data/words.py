@@ -13,9 +13,15 @@ e_king - e_man + e_woman land near e_queen (notes 004, 2.2).
 
 ``sentiment_corpus`` writes reviews with positive and negative words and, optionally,
 negation ("not good" is negative) for the sentiment classifier (notes 004, 2.5).
+
+Scoring word vectors E (V, D) (a Tensor, row i = the vector of word itos[i]) against the
+planted analogies: ``cosine_matrix``, ``nearest``, ``solve_analogies`` (3CosAdd) and
+``analogy_report``.
 """
 import itertools
 import random
+
+import numpy as np
 
 # Each family: the column names, the words each column brings along (per template slot),
 # the rows as (one word per column, the row's context phrases), and sentence templates.
@@ -190,4 +196,64 @@ def sentiment_corpus(num_sentences=2000, seed=0, negation=0.3):
 
 
 __all__ = ["FAMILIES", "FRUIT", "POSITIVE", "NEGATIVE", "analogy_corpus", "analogies",
-           "family_names", "family_words", "sentiment_corpus"]
+           "family_names", "family_words", "sentiment_corpus", "unit_rows", "cosine_matrix",
+           "nearest", "solve_analogies", "analogy_report"]
+
+
+# ----------------------------------------------------------------------------- scoring vectors
+
+def unit_rows(E):
+    """Each row of E (V, D) divided by its length, so row dot products are cosines."""
+    return E / ((E * E).sum(axis=1, keepdims=True).sqrt() + 1e-12)
+
+
+def cosine_matrix(E):
+    """sim(u, v) = u^T v / (||u||_2 ||v||_2) for every pair of rows of E (V, D): (V, V)."""
+    En = unit_rows(E)
+    return En @ En.T
+
+
+def nearest(E, itos, word, k=5):
+    """The ``k`` words whose vectors have the largest cosine with ``word``'s: [(word, cos)]."""
+    stoi = {w: i for i, w in enumerate(itos)}
+    if word not in stoi:
+        raise KeyError(f"nearest: {word!r} is not in the vocabulary of {len(itos)} words")
+    En = unit_rows(E)
+    sims = (En @ En[stoi[word]]).numpy()
+    sims[stoi[word]] = -np.inf
+    top = np.argsort(-sims)[:k]
+    return [(itos[i], float(sims[i])) for i in top]
+
+
+def solve_analogies(E, itos, questions):
+    """For each (a, b, c, d): the word w != a, b, c maximising sim(e_w, e_a - e_b + e_c)
+    (notes 004 2.2; the 3CosAdd rule). Returns (answers, fraction where answer == d)."""
+    stoi = {w: i for i, w in enumerate(itos)}
+    if not questions:
+        return [], 0.0
+    a, b, c = (np.array([stoi[q[j]] for q in questions]) for j in range(3))
+    En = unit_rows(E)
+    target = unit_rows(En[a] - En[b] + En[c])             # (A, D)
+    sims = (target @ En.T).numpy()                         # (A, V): host copy, small
+    rows = np.arange(len(questions))
+    for idx in (a, b, c):
+        sims[rows, idx] = -np.inf                          # the question words are not answers
+    answers = [itos[i] for i in sims.argmax(axis=1)]
+    correct = np.mean([ans == q[3] for ans, q in zip(answers, questions)])
+    return answers, float(correct)
+
+
+def analogy_report(E, itos, families=None, show=2):
+    """Solve every planted analogy with the vectors E (V, D), print the share solved per
+    family and a few answers; returns the overall share."""
+    total, solved = 0, 0.0
+    for family in families or family_names():
+        questions = analogies([family])
+        answers, acc = solve_analogies(E, itos, questions)
+        total += len(questions)
+        solved += acc * len(questions)
+        examples = ", ".join(f"{a} - {b} + {c} = {ans}{'' if ans == d else f' (want {d})'}"
+                             for (a, b, c, d), ans in zip(questions[:show], answers[:show]))
+        print(f"  {family:8s} {acc:6.1%} of {len(questions):3d}   e.g. {examples}")
+    print(f"  all      {solved / total:6.1%} of {total}")
+    return solved / total

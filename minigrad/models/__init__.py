@@ -4,7 +4,7 @@
 - ``Encoder``, ``Decoder``, ``Seq2Seq``: recurrent seq2seq with optional attention, input
   feeding, peeky decoding and the prior-knowledge output layer (seq2seq.py)
 - ``PriorKnowledge``: the notes' 先验知识 layer (prior.py)
-- ``TeacherForcingSchedule``: scheduled sampling's decaying teacher-forcing ratio (schedule.py)
+- ``MemoryClassifier``, ``memory_model``: the many-to-one model of the memory task (memory.py)
 - ``TransformerSeq2Seq``: a small transformer encoder-decoder (transformer.py)
 
 Every model has ``step_fn(prev_tokens, state) -> (log_probs, state)`` for minigrad.decoding
@@ -13,9 +13,10 @@ and ``score(...)``, log P(y|x), for beam-search error analysis.
 from ._common import detach_state
 from .language_model import RNNLanguageModel
 from .prior import PriorKnowledge, source_word_vector
-from .schedule import TeacherForcingSchedule
+from .memory import MemoryClassifier, memory_model
 from .seq2seq import Decoder, Encoder, Seq2Seq
 from .transformer import TransformerSeq2Seq
 
 __all__ = ["RNNLanguageModel", "Encoder", "Decoder", "Seq2Seq", "PriorKnowledge",
-           "source_word_vector", "TeacherForcingSchedule", "TransformerSeq2Seq", "detach_state"]
+           "source_word_vector", "TransformerSeq2Seq", "detach_state", "MemoryClassifier",
+           "memory_model"]

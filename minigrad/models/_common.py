@@ -4,34 +4,31 @@ name, the batch-first state that ``minigrad.decoding`` carries, and log P(y|x).
 Shapes: N batch, T time, L layers, H hidden, V vocabulary.
 """
 from .. import backend, functional as F, nn
+from ..creation import zeros
 from ..tensor import Tensor
 
 RECURRENT_LAYERS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}      # names in minigrad.nn
 
 
-def token_ids(tokens, like, owner, ndim=2):
+def token_ids(tokens, like, who, ndim=2):
     """``tokens`` (Tensor, NumPy/CuPy array or nested list of ints) as an integer backend
     array on the device of the parameter ``like``, checked to have ``ndim`` axes."""
-    data = tokens.array if isinstance(tokens, Tensor) else tokens
-    if hasattr(data, "dtype"):
-        ids = backend.to_device(data, like.device)
-    else:
-        ids = backend.get_array_module(like.array).asarray(data)
+    ids = backend.array_on(tokens.array if isinstance(tokens, Tensor) else tokens, like.device)
     if ids.dtype.kind not in "iu":
-        raise TypeError(f"{owner}: token ids must be integers, got dtype {ids.dtype}")
+        raise TypeError(f"{who}: token ids must be integers, got dtype {ids.dtype}")
     if ids.ndim != ndim:
         expected = "(N, T)" if ndim == 2 else "(K,)"
-        raise ValueError(f"{owner}: expected token ids of shape {expected}, got shape "
+        raise ValueError(f"{who}: expected token ids of shape {expected}, got shape "
                          f"{tuple(ids.shape)}")
     return ids
 
 
-def make_rnn(owner, cell, input_size, hidden_size, num_layers=1, dropout=0.0,
+def make_rnn(who, cell, input_size, hidden_size, num_layers=1, dropout=0.0,
              bidirectional=False):
     """nn.RNN / nn.LSTM / nn.GRU by name, batch-first. ``dropout`` acts between stacked
     layers, so it is passed only when there are several."""
     if cell not in RECURRENT_LAYERS:
-        raise ValueError(f"{owner}: cell must be one of {sorted(RECURRENT_LAYERS)}, "
+        raise ValueError(f"{who}: cell must be one of {sorted(RECURRENT_LAYERS)}, "
                          f"got {cell!r}")
     layer = getattr(nn, RECURRENT_LAYERS[cell])
     return layer(input_size, hidden_size, num_layers=num_layers, batch_first=True,
@@ -58,9 +55,9 @@ def detach_state(state):
 
 def zero_state(cell, num_layers, hidden_size, batch_size, like):
     """The all-zero batch-first state (N, L, H) (LSTM: a pair of them) on ``like``'s device."""
-    xp = backend.get_array_module(like.array)
-    h = Tensor._wrap(xp.zeros((batch_size, num_layers, hidden_size), dtype=like.dtype))
-    return (h, Tensor._wrap(h.array.copy())) if cell == "lstm" else h
+    def zero():
+        return zeros(batch_size, num_layers, hidden_size, dtype=like.dtype, device=like.device)
+    return (zero(), zero()) if cell == "lstm" else zero()
 
 
 def sequence_log_prob(log_probs, targets, ignore_index):

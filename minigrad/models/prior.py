@@ -54,8 +54,8 @@ class PriorKnowledge(nn.Module):
     def __init__(self, vocab_size, device=None, dtype=None):
         super().__init__()
         self.vocab_size = vocab_size
-        self.S = nn.layers.empty(vocab_size, device=device, dtype=dtype)
-        self.t = nn.layers.empty(vocab_size, device=device, dtype=dtype)
+        self.S = nn.init.empty(vocab_size, device=device, dtype=dtype)
+        self.t = nn.init.empty(vocab_size, device=device, dtype=dtype)
 
     def prior(self, X):
         """y_prior = softmax(S ⊗ X + t): X (N, V) -> (N, V), as log-probabilities."""

@@ -7,11 +7,12 @@ torch's arguments, parameter names, shapes and masks, built on
 """
 import math
 
-from .. import backend, functional as F
+from .. import backend, functional as F, masks
 from ..creation import zeros
 from ..ops import broadcast_to, cat, tanh
 from . import init
-from .layers import Linear, empty
+from .init import empty
+from .layers import Linear
 from .module import Module
 
 SCORES = ("dot", "general", "additive")
@@ -66,8 +67,7 @@ class Attention(Module):
     def reset_parameters(self):
         # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch's Linear.
         for p in self.parameters():
-            bound = 1.0 / math.sqrt(p.shape[-1]) if p.shape[-1] else 0.0
-            init.uniform_(p, -bound, bound)
+            init.fan_in_uniform_(p, p.shape[-1])
 
     def scores(self, query, keys):
         """score(h_t, h_s) for every t and s: query (N, T, Dq), keys (N, S, Dk) -> (N, T, S)."""
@@ -114,7 +114,7 @@ class Attention(Module):
         """The mask as a bool array of shape (N, 1, S) or (N, T, S); every query must keep at
         least one position, else its weights would be 0/0."""
         N, T, S = q.shape[0], q.shape[1], keys.shape[1]
-        m = F._mask_array("Attention", "mask", mask, q)
+        m = masks.mask_array(mask, q)
         if m.dtype != bool:
             raise TypeError(f"{self!r}: mask must be bool (True = attend), got dtype {m.dtype}")
         if tuple(m.shape) == (N, S):
@@ -217,19 +217,19 @@ class MultiheadAttention(Module):
             key = value = query
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._in_projection(query, key, value)  # (N, L, E), (N, S, E), (N, S, E)
-        masks = self._mask_parts(attn_mask, key_padding_mask, is_causal, q, N, L, S, batched)
+        parts = self._mask_parts(attn_mask, key_padding_mask, is_causal, q, N, L, S, batched)
         if self.bias_k is not None:                       # one learned key/value more
             k = cat([k, broadcast_to(self.bias_k, (N, 1, self.embed_dim))], axis=1)
             v = cat([v, broadcast_to(self.bias_v, (N, 1, self.embed_dim))], axis=1)
-            masks = _attend_extra_key(masks)
+            parts = _attend_extra_key(parts)
         q, k, v = (self._split_heads(t) for t in (q, k, v))   # (N, heads, length, head_dim)
         if self.add_zero_attn:                            # one all-zero key/value more
             zero = zeros(N, self.num_heads, 1, self.head_dim, dtype=q.dtype, device=q.device)
             k, v = cat([k, zero], axis=2), cat([v, zero], axis=2)
-            masks = _attend_extra_key(masks)
-        attend, bias = F._merge_mask_parts(*masks)
+            parts = _attend_extra_key(parts)
+        attend, bias = masks.merge_mask_parts(*parts)
         p = self.dropout if self.training else 0.0
-        out, weights = F._attention(q, k, v, attend, bias, 1.0 / math.sqrt(self.head_dim), p)
+        out, weights = F.masked_attention(q, k, v, attend, bias, 1.0 / math.sqrt(self.head_dim), p)
         out = out.transpose(1, 2).reshape(N, L, self.embed_dim)        # heads side by side
         out = self.out_proj(out)                                        # (N, L, E)
         if not batched:
@@ -264,7 +264,7 @@ class MultiheadAttention(Module):
 
     def _mask_parts(self, attn_mask, key_padding_mask, is_causal, like, N, L, S, batched):
         """The masks as (attend, bias) pairs broadcastable to the scores (N, heads, L, S)."""
-        H, name = self.num_heads, "MultiheadAttention"
+        H, who = self.num_heads, "MultiheadAttention"
         parts = []
         if attn_mask is not None:
             shape = tuple(attn_mask.shape) if hasattr(attn_mask, "shape") else None
@@ -274,38 +274,38 @@ class MultiheadAttention(Module):
                 m = attn_mask.reshape(N, H, L, S)
             else:
                 expected = f"({L}, {S}) or ({N * H if batched else H}, {L}, {S})"
-                raise ValueError(f"{name}: attn_mask must be (L, S) or "
+                raise ValueError(f"{who}: attn_mask must be (L, S) or "
                                  f"({'N*num_heads' if batched else 'num_heads'}, L, S) = "
                                  f"{expected}, got {shape}")
-            parts.append(F._mask_parts(name, "attn_mask", m, like, true_means="ignore"))
+            parts.append(masks.mask_parts(who, "attn_mask", m, like, true_means="ignore"))
         elif is_causal:
-            parts.append((F._causal_mask(L, S, like), None))
+            parts.append((masks.causal_mask(L, S, like), None))
         if key_padding_mask is not None:
             shape = tuple(key_padding_mask.shape) if hasattr(key_padding_mask, "shape") else None
             if shape != ((N, S) if batched else (S,)):
-                raise ValueError(f"{name}: key_padding_mask must be "
+                raise ValueError(f"{who}: key_padding_mask must be "
                                  f"{'(N, S) = ' + str((N, S)) if batched else '(S,) = ' + str((S,))}"
                                  f", got {shape}")
             m = key_padding_mask.reshape(N, 1, 1, S)
-            parts.append(F._mask_parts(name, "key_padding_mask", m, like, true_means="ignore"))
+            parts.append(masks.mask_parts(who, "key_padding_mask", m, like, true_means="ignore"))
         return parts
 
     def _check_inputs(self, query, key, value):
         """Shapes as torch checks them; returns whether the inputs carry a batch axis."""
-        name, E = "MultiheadAttention", self.embed_dim
+        who, E = "MultiheadAttention", self.embed_dim
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
-            raise ValueError(f"{name}: query, key and value must all be 3-D (batched) or all "
+            raise ValueError(f"{who}: query, key and value must all be 3-D (batched) or all "
                              f"2-D (unbatched), got {query.shape}, {key.shape}, {value.shape}")
         for t, what, d in ((query, "query", E), (key, "key", self.kdim), (value, "value", self.vdim)):
             if t.shape[-1] != d:
-                raise ValueError(f"{name}: {what} must have {d} features on its last axis, "
+                raise ValueError(f"{who}: {what} must have {d} features on its last axis, "
                                  f"got shape {t.shape}")
         if key.shape[:-1] != value.shape[:-1]:
-            raise ValueError(f"{name}: key {key.shape} and value {value.shape} must agree on "
+            raise ValueError(f"{who}: key {key.shape} and value {value.shape} must agree on "
                              "every axis but the last")
         batch_axis = 0 if self.batch_first else 1
         if query.ndim == 3 and query.shape[batch_axis] != key.shape[batch_axis]:
-            raise ValueError(f"{name}: query {query.shape} and key {key.shape} have different "
+            raise ValueError(f"{who}: query {query.shape} and key {key.shape} have different "
                              f"batch sizes (axis {batch_axis}, batch_first={self.batch_first})")
         return query.ndim == 3
 

@@ -2,19 +2,11 @@
 
 Parameter names, shapes and initialisation follow torch, so weights move between the two.
 """
-import math
-
-
-from .. import backend, functional as F
+from .. import functional as F
 from ..ops import tanh, relu, sigmoid
 from . import init
-from .module import Module, Parameter
-
-
-def empty(*shape, device=None, dtype=None):
-    """A new Parameter of ``shape`` (zeros until an initialiser fills it)."""
-    xp = backend.xp_for(device)
-    return Parameter(xp.zeros(shape, dtype=dtype or backend.get_default_dtype()))
+from .init import empty
+from .module import Module
 
 
 class Linear(Module):
@@ -32,10 +24,9 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
-        init.uniform_(self.weight, -bound, bound)
+        init.fan_in_uniform_(self.weight, self.in_features)
         if self.bias is not None:
-            init.uniform_(self.bias, -bound, bound)
+            init.fan_in_uniform_(self.bias, self.in_features)
 
     def forward(self, x):
         if x.ndim == 0 or x.shape[-1] != self.in_features:

@@ -120,13 +120,11 @@ def prepare_index(x, idx):
     integer arrays it selects."""
     idx = _plain_index(idx)
     if not isinstance(idx, tuple) and hasattr(idx, "dtype") and idx.dtype == bool:
-        idx = idx.nonzero()
-    xp = backend.get_array_module(x.array)
+        idx = idx.nonzero()      # a boolean mask as the integer arrays it selects
     if isinstance(idx, tuple):
-        idx = tuple(xp.asarray(i) if hasattr(i, "dtype") and backend.device_of(i) != x.device
-                    else i for i in idx)
-    elif hasattr(idx, "dtype") and backend.device_of(idx) != x.device:
-        idx = xp.asarray(idx)
+        idx = tuple(backend.array_on(i, x.device) if hasattr(i, "dtype") else i for i in idx)
+    elif hasattr(idx, "dtype"):
+        idx = backend.array_on(idx, x.device)
     return idx
 
 

@@ -1,14 +1,18 @@
-"""Scheduled sampling: a teacher-forcing ratio that decays per epoch (notes 000 四 ③).
+"""Training helpers: a classifier's training loop, and scheduled sampling's teacher-forcing
+ratio (notes 000 四 ③).
 
-Teacher forcing feeds the decoder the true previous word; at test time it must eat its own
-predictions, and the mismatch (曝光偏差, exposure bias) makes errors snowball. Scheduled
-sampling (Bengio et al. 2015) closes the gap gradually: at epoch ``e`` each decoder input is
-the true word with probability ratio(e) and the model's own prediction otherwise, with
-ratio(e) decaying from about 1 towards ``floor``. The notes write it as a mix,
+``train_classifier(model, make_batch, steps, lr)``: Adam on the cross-entropy of
+``model(*inputs)``, gradients clipped by norm (notes 003 (6)); the loop lessons 06-08 and 12
+train their many-to-one models with.
+
+``TeacherForcingSchedule``: teacher forcing feeds the decoder the true previous word; at test
+time it must eat its own predictions, and the mismatch (曝光偏差, exposure bias) makes errors
+snowball. Scheduled sampling (Bengio et al. 2015) closes the gap gradually: at epoch ``e`` each
+decoder input is the true word with probability ratio(e) and the model's own prediction
+otherwise, with ratio(e) decaying from about 1 towards ``floor``. The notes write it as a mix,
 decoder input = (1 - x) * generated label + x * target label with x decaying by epoch: here
 x = ratio(e), and the mix is drawn token by token (a coin per row and step), so that every
 input is still a real word and, on average, a share x of them are the targets.
-
 
     constant         ratio = start
     linear           ratio = max(floor, start - rate * e)
@@ -16,6 +20,35 @@ input is still a real word and, on average, a share x of them are the targets.
     inverse_sigmoid  ratio = max(floor, rate / (rate + exp(e / rate)))   rate >= 1
 """
 import math
+
+from . import functional as F, nn, optim
+
+__all__ = ["train_classifier", "TeacherForcingSchedule"]
+
+
+def train_classifier(model, make_batch, steps, lr, clip=1.0, every=10):
+    """Adam on the cross-entropy of ``model(*inputs)`` against ``targets``, where
+    ``make_batch(step)`` returns (inputs tuple, integer targets); gradients clipped to norm
+    ``clip``. ``steps``: a count, or an iterable of step numbers such as a progress bar (one
+    with ``set_postfix``, as tqdm's, shows the loss). Leaves the model in eval mode and returns
+    the loss every ``every`` steps (a list of floats)."""
+    opt = optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    bar = range(steps) if isinstance(steps, int) else steps
+    for step in bar:
+        inputs, targets = make_batch(step)
+        loss = F.cross_entropy(model(*inputs), targets)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if step % every == 0:
+            losses.append(loss.item())
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix({"loss": f"{losses[-1]:.4g}"}, refresh=False)
+    model.eval()
+    return losses
 
 DECAYS = ("constant", "linear", "exponential", "inverse_sigmoid")
 

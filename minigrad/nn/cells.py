@@ -1,0 +1,280 @@
+"""The recurrent cells: one class per cell, each the whole of what the cell is.
+
+A cell carries, side by side and in the notes' notation:
+
+* ``gates``: its gate blocks, in the order of the weights' rows (weight_ih (G*H, D),
+  weight_hh (G*H, H), biases (G*H,); G = len(gates));
+* ``state``: the names of its state, a tuple: ``("h",)`` or ``("h", "c")``; h comes first and
+  is also the step's output;
+* ``step``: the teaching path, composed from autograd ops, on tensors;
+* ``forward_step`` / ``backward_step``: the fused path, on arrays, for the shared time loop
+  of ``recurrence.py``. ``backward_step`` is the step's local chain rule written out: it turns
+  the gradients reaching the new state into the gradient of the gate pre-activations (written
+  over ``a``) and into the gradients of the previous state.
+
+The time loop never asks which cell it runs, so a new cell is one new class. Layers
+(``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` and the ``*Cell`` modules) pick a cell and validate their
+own options.
+
+Arguments of the fused steps: ``ctx`` holds what one call shares across steps: ``xp``,
+``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, ``b_hh`` (G*H,) (zeros without bias), and
+the arrays the cell declares in ``saved``; ``a`` (N, G*H) is step t's slice of
+A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate activations in
+place (backward reads them there), backward overwrites it with dL/dA_t.
+"""
+from .. import backend, functional as F
+
+
+def sigmoid_(a):
+    """a <- sigmoid(a) in place, computed as (1 + tanh(a/2)) / 2, which never overflows."""
+    a *= 0.5
+    backend.get_array_module(a).tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+def _gate(a, k, H):
+    """Gate block k of the stacked pre-activations a (..., G*H)."""
+    return a[..., k * H:(k + 1) * H]
+
+
+class Cell:
+    """Base of the cells: the parts most cells share."""
+    gates = ()
+    state = ("h",)
+
+    def __init__(self, hidden_size):
+        self.H = hidden_size
+
+    @property
+    def G(self):
+        return len(self.gates)
+
+    def fold_bias(self, b_ih, b_hh):
+        """The bias added to the input projection of every step at once."""
+        return b_ih + b_hh
+
+    def saved(self, T, N):
+        """name -> shape of the arrays one fused call keeps from forward for backward (in ctx),
+        beside the states and the activations in A."""
+        return {}
+
+    def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
+        """dL/dW_hh and dL/db_hh from all steps at once: dA (T*N, G*H), H_prev (T*N, H)."""
+        return dA.T @ H_prev, db_ih
+
+
+class RNN(Cell):
+    """Elman's cell, notes 003 (1): h_t = f(x_t U + h_{t-1} W + b_h), with U = W_ih^T,
+    W = W_hh^T, b_h = b_ih + b_hh and f = tanh (or relu)."""
+    gates = ("h",)
+
+    def __init__(self, hidden_size, nonlinearity="tanh"):
+        super().__init__(hidden_size)
+        self.relu = nonlinearity == "relu"
+
+    def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
+        (h,) = state
+        a = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+        return (a.relu() if self.relu else a.tanh(),)
+
+    def forward_step(self, ctx, t, a, state):
+        (h_prev,) = state
+        a += h_prev @ ctx.W_hhT
+        if self.relu:
+            ctx.xp.maximum(a, 0, out=a)
+        else:
+            ctx.xp.tanh(a, out=a)
+        return (a,)
+
+    def backward_step(self, ctx, t, a, state, d):
+        (dh,) = d
+        h = a
+        if self.relu:
+            a[...] = dh * (h > 0)               # relu' = 1 where the output is positive
+        else:
+            a[...] = dh * (1 - h * h)           # tanh' = 1 - h^2
+        return (a @ ctx.W_hh,)                  # (5): dh_{t-1} = (f' * dh_t) W
+
+
+class LSTM(Cell):
+    """Notes 003 (7), torch's gate order i, f, g, o (g is the notes' C~_t):
+        c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)."""
+    gates = ("i", "f", "g", "o")
+    state = ("h", "c")
+
+    def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
+        # The notes' W_f [h_{t-1}, x_t] is x_t W_if^T + h_{t-1} W_hf^T: both products at once
+        # for the four gates, then sliced.
+        h, c = state
+        H = self.H
+        a = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+        i = _gate(a, 0, H).sigmoid()        # input gate i_t
+        f = _gate(a, 1, H).sigmoid()        # forget gate f_t
+        g = _gate(a, 2, H).tanh()           # new memory C~_t
+        o = _gate(a, 3, H).sigmoid()        # output gate o_t
+        c = f * c + i * g                   # C_t = f_t * C_{t-1} + i_t * C~_t
+        return o * c.tanh(), c              # h_t = o_t * tanh(C_t)
+
+    def saved(self, T, N):
+        H = self.H
+        # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
+        # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
+        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H), "c": (N, H),
+                "h": (N, H), "slope": (N, 4 * H), "d_gates": (N, 4 * H)}
+
+    def forward_step(self, ctx, t, a, state):
+        h_prev, c_prev = state
+        H, xp = self.H, ctx.xp
+        a += xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        # One pass over the whole block is faster than three over its slices: sigmoid on
+        # every column, then C~'s column again with tanh.
+        g_pre = ctx.g_pre
+        g_pre[...] = g
+        sigmoid_(a)                                 # i_t, f_t, o_t
+        xp.tanh(g_pre, out=g)                       # C~_t
+        c = xp.multiply(f, c_prev, out=ctx.c)       # C_t = f_t * C_{t-1} + i_t * C~_t
+        c += xp.multiply(i, g, out=g_pre)
+        tanh_c = xp.tanh(c, out=ctx.tanh_c[t])
+        return xp.multiply(o, tanh_c, out=ctx.h), c     # h_t = o_t * tanh(C_t)
+
+    def backward_step(self, ctx, t, a, state, d):
+        h_prev, c_prev = state
+        dh, dc = d                          # dL/dh_t, and dL/dC_t from step t+1
+        H, xp = self.H, ctx.xp
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        tanh_c = ctx.tanh_c[t]
+        # the gradients of the four gates' outputs, written side by side into one block
+        d_gates = ctx.d_gates
+        d_i, d_f, d_g, d_o = (d_gates[:, :H], d_gates[:, H:2 * H], d_gates[:, 2 * H:3 * H],
+                              d_gates[:, 3 * H:])
+        xp.multiply(dh, tanh_c, out=d_o)            # do = dh tanh(C_t)
+        dc = dc + dh * o * (1 - tanh_c * tanh_c)    # dC = dC_t + dh o (1 - tanh^2 C_t)
+        xp.multiply(dc, g, out=d_i)                 # through C_t = f C_{t-1} + i C~:  di = dC C~,
+        xp.multiply(dc, c_prev, out=d_f)            # df = dC C_{t-1},
+        xp.multiply(dc, i, out=d_g)                 # dC~ = dC i
+        dc_prev = dc * f                            # the "+" passes dC on, times f only
+        # through the activations: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - y^2 for C~
+        slope = xp.subtract(1, a, out=ctx.slope)
+        slope *= a                                  # s (1 - s)
+        slope[:, 2 * H:3 * H] = 1 - g * g
+        xp.multiply(d_gates, slope, out=a)
+        return a @ ctx.W_hh, dc_prev                # dh_{t-1} = dA W_hh
+
+
+class GRU(Cell):
+    """Torch's GRU, gate order r, z, n; notes 004 1.3 with Gamma_r = r, Gamma_u = 1 - z,
+    c~ = n and c = h:
+        n = tanh(x W_in^T + b_in + r * (h_{t-1} W_hn^T + b_hn)),   h_t = (1 - z) n + z h_{t-1}.
+    The reset gate acts after the product ("reset after"); ``NotesGRU`` is the notes' form."""
+    gates = ("r", "z", "n")
+
+    def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
+        (h,) = state
+        H = self.H
+        ax, ah = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
+        r = (_gate(ax, 0, H) + _gate(ah, 0, H)).sigmoid()     # reset gate Gamma_r
+        z = (_gate(ax, 1, H) + _gate(ah, 1, H)).sigmoid()     # z = 1 - Gamma_u
+        n = (_gate(ax, 2, H) + r * _gate(ah, 2, H)).tanh()    # c~_t
+        return ((1 - z) * n + z * h,)       # c_t = Gamma_u c~_t + (1 - Gamma_u) c_{t-1}
+
+    def fold_bias(self, b_ih, b_hh):
+        return b_ih         # b_hn sits inside r * (...): b_hh joins the recurrent product
+
+    def saved(self, T, N):
+        return {"hn": (T, N, self.H),           # h_{t-1} W_hn^T + b_hn, for dL/dr
+                "dGh": (T, N, 3 * self.H)}      # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
+
+    def forward_step(self, ctx, t, a, state):
+        (h_prev,) = state
+        H = self.H
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        gh = h_prev @ ctx.W_hhT + ctx.b_hh      # (N, 3H)
+        a[:, :2 * H] += gh[:, :2 * H]
+        sigmoid_(a[:, :2 * H])                  # r_t, z_t
+        hn = ctx.hn[t]
+        hn[...] = gh[:, 2 * H:]
+        n += r * hn
+        ctx.xp.tanh(n, out=n)
+        return (n + z * (h_prev - n),)          # h_t = (1 - z) n + z h_{t-1}
+
+    def backward_step(self, ctx, t, a, state, d):
+        (h_prev,) = state
+        (dh,) = d
+        H = self.H
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        hn, dgh = ctx.hn[t], ctx.dGh[t]
+        dz = dh * (h_prev - n)                  # through h_t = n + z (h_{t-1} - n)
+        dn = dh * (1 - z) * (1 - n * n)         # dL/dA_n, tanh' = 1 - n^2
+        dr = dn * hn
+        dgh[:, 2 * H:] = dn * r                 # n sees h W_hn^T + b_hn through r *
+        dh_direct = dh * z                      # h_{t-1} reaches h_t directly, times z
+        # through the activations: sigmoid' = s (1 - s)
+        r[...] = dr * r * (1 - r)
+        z[...] = dz * z * (1 - z)
+        n[...] = dn
+        dgh[:, :2 * H] = a[:, :2 * H]           # r and z see h W_hh^T as they see x W_ih^T
+        return (dgh @ ctx.W_hh + dh_direct,)
+
+    def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
+        dGh = ctx.dGh.reshape(dA.shape)
+        return dGh.T @ H_prev, dGh.sum(axis=0)
+
+
+class NotesGRU(GRU):
+    """The notes' GRU (004 1.3): the reset gate acts on h before the product,
+        c~_t = tanh(W_c [Gamma_r * c_{t-1}, x_t] + b_c),
+    i.e. n = tanh(x W_in^T + b_in + (r * h_{t-1}) W_hn^T + b_hn). Same gates and parameters as
+    torch's GRU; ``nn.GRU(reset_after=False)``."""
+
+    def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
+        (h,) = state
+        H = self.H
+        ax = F.linear(x, w_ih, b_ih)
+        ah = F.linear(h, w_hh[:2 * H], None if b_hh is None else b_hh[:2 * H])
+        r = (_gate(ax, 0, H) + _gate(ah, 0, H)).sigmoid()     # reset gate Gamma_r
+        z = (_gate(ax, 1, H) + _gate(ah, 1, H)).sigmoid()     # z = 1 - Gamma_u
+        b_hn = None if b_hh is None else b_hh[2 * H:]
+        n = (_gate(ax, 2, H) + F.linear(r * h, w_hh[2 * H:], b_hn)).tanh()   # c~_t
+        return ((1 - z) * n + z * h,)       # c_t = Gamma_u c~_t + (1 - Gamma_u) c_{t-1}
+
+    def fold_bias(self, b_ih, b_hh):
+        return b_ih + b_hh                  # b_hn is outside the reset: it folds like the rest
+
+    def saved(self, T, N):
+        return {"rh": (T, N, self.H)}       # r * h_{t-1}, the input of W_hn
+
+    def forward_step(self, ctx, t, a, state):
+        (h_prev,) = state
+        H = self.H
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        a[:, :2 * H] += h_prev @ ctx.W_hhT[:, :2 * H]
+        sigmoid_(a[:, :2 * H])                  # r_t, z_t
+        rh = ctx.rh[t]
+        ctx.xp.multiply(r, h_prev, out=rh)      # Gamma_r * c_{t-1}
+        n += rh @ ctx.W_hhT[:, 2 * H:]
+        ctx.xp.tanh(n, out=n)
+        return (n + z * (h_prev - n),)          # h_t = (1 - z) n + z h_{t-1}
+
+    def backward_step(self, ctx, t, a, state, d):
+        (h_prev,) = state
+        (dh,) = d
+        H = self.H
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        dz = dh * (h_prev - n)                  # through h_t = n + z (h_{t-1} - n)
+        dn = dh * (1 - z) * (1 - n * n)         # dL/dA_n, tanh' = 1 - n^2
+        drh = dn @ ctx.W_hh[2 * H:]             # dL/d(r * h_{t-1})
+        dr = drh * h_prev
+        dh_direct = dh * z + drh * r            # h_{t-1} reaches h_t through z and through r *
+        # through the activations: sigmoid' = s (1 - s)
+        r[...] = dr * r * (1 - r)
+        z[...] = dz * z * (1 - z)
+        n[...] = dn
+        return (a[:, :2 * H] @ ctx.W_hh[:2 * H] + dh_direct,)
+
+    def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
+        H = self.H
+        rh = ctx.rh.reshape(H_prev.shape)
+        dW = ctx.xp.concatenate([dA[:, :2 * H].T @ H_prev, dA[:, 2 * H:].T @ rh], axis=0)
+        return dW, db_ih

@@ -1,0 +1,137 @@
+"""Softmax, its masked form, and softmax cross-entropy: each one op with its own backward.
+
+One op each is both faster and more stable than composing exp/sum/log, and the gradients are
+the textbook ones (softmax - one_hot for cross-entropy). The public functions that check
+their arguments and call these are in ``minigrad.functional``.
+"""
+from .. import backend
+from ..tensor import Function
+
+
+def _log_softmax(x, axis):
+    if x.shape[axis] == 0:
+        return x                    # an empty axis: nothing to normalise, and no max to take
+    # Subtracting the max first keeps exp() from overflowing: logits of 1e4 stay finite.
+    xp = backend.get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.y = xp.exp(_log_softmax(x, self.axis))
+        return self.y
+
+    def backward(self, gy):
+        # dy_i/dx_j = y_i (delta_ij - y_j)  =>  gx = y * (gy - sum(gy * y))
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = _log_softmax(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class MaskedSoftmax(Function):
+    """softmax over ``axis`` of the positions where ``mask`` is True; the others get weight 0.
+
+    The masked scores never enter exp(), so no inf or NaN appears in forward or backward, and
+    a row with no position left gets all-zero weights (as torch's scaled_dot_product_attention)
+    rather than 0/0. Backward is softmax's, y * (gy - sum(gy * y)): where y = 0 no gradient
+    reaches the score.
+    """
+
+    def __init__(self, mask, axis):
+        self.mask, self.axis = mask, axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if x.size == 0:
+            self.y = xp.zeros_like(x)
+            return self.y
+        kept = xp.where(self.mask, x, -xp.inf)
+        m = kept.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)                 # a fully masked row's max is -inf
+        e = xp.exp(kept - m)                               # exp(-inf) = 0 exactly
+        total = e.sum(axis=self.axis, keepdims=True)
+        self.y = e / xp.where(total > 0, total, 1)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over the last axis, one op.
+
+    For one position with logits z (C,) and target t:
+        loss = (1 - eps) * (-log p_t) + eps * (-(1/C) sum_c log p_c),   p = softmax(z)
+        dloss/dz = p - (1 - eps) * onehot(t) - eps / C
+    Positions whose target is ``ignore_index`` give 0 loss and 0 gradient.
+    """
+
+    def __init__(self, target, ignore_index, reduction, label_smoothing):
+        self.target, self.ignore_index = target, ignore_index
+        self.reduction, self.eps = reduction, label_smoothing
+
+    def forward(self, logits):
+        xp = backend.get_array_module(logits)
+        C = logits.shape[-1]
+        z = logits.reshape(self.target.size, C)              # (M, C)
+        t = self.target.reshape(-1)                          # (M,)
+        self.valid = t != self.ignore_index
+        self.t = xp.where(self.valid, t, 0)
+        # log p_c = shifted_c - log s with shifted = z - max z (no overflow), s = sum exp(shifted).
+        # Only p is kept for backward; the loss needs log p at the targets alone.
+        shifted = z - z.max(axis=1, keepdims=True)
+        at_target = shifted[xp.arange(z.shape[0]), self.t]
+        mean_shifted = shifted.mean(axis=1) if self.eps else None
+        p = xp.exp(shifted, out=shifted)       # in place: one (M, C) array for the whole op
+        s = p.sum(axis=1, keepdims=True)
+        p /= s
+        self.p = p
+        log_s = xp.log(s[:, 0])
+        per = (1 - self.eps) * (log_s - at_target)
+        if self.eps:
+            per = per - self.eps * (mean_shifted - log_s)
+        per = per * self.valid
+        if self.reduction == "none":
+            return per.reshape(self.target.shape)
+        if self.reduction == "sum":
+            return per.sum()
+        self.count = self.valid.sum().astype(z.dtype)      # a float32 count keeps float32
+        return per.sum() / self.count          # 0/0 = NaN when every target is ignored, as torch
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        logits = self.inputs[0]
+        C = logits.shape[-1]
+        # g = w * (p - (1 - eps) onehot(t) - eps / C), w = the row's weight in the loss (0 where
+        # ignored): one pass over the (M, C) array, plus the M target entries.
+        if self.reduction == "none":
+            w = gy.reshape(-1, 1) * self.valid[:, None]
+        elif self.reduction == "sum":
+            w = gy * self.valid[:, None]
+        else:
+            w = (gy / self.count) * self.valid[:, None]
+        w = w.astype(self.p.dtype, copy=False)
+        g = self.p * w
+        rows = xp.arange(g.shape[0])
+        g[rows, self.t] -= (1 - self.eps) * w[:, 0]
+        if self.eps:
+            g -= (self.eps / C) * w
+        return g.reshape(logits.shape).astype(logits.dtype, copy=False)
