@@ -41,7 +41,7 @@ print("shape", x.shape, "dtype", x.dtype, "device", x.device)
 print("x * 2 + 1 =", (x * 2 + 1).numpy().tolist())
 print("x @ x.T  =", (x @ x.T).numpy().tolist())
 print("sum over axis 0:", x.sum(axis=0).numpy().tolist(), " mean:", x.mean().item())
-common.check(x.shape == (2, 3) and x.dtype == mg.float32, "a 2x3 float32 tensor")
+common.check(x.shape == (2, 3) and x.dtype == mg.float32, "a 2x3 float32 tensor", exercise=None)
 
 # %% [markdown]
 # ## 2. One RNN step records a graph
@@ -93,6 +93,8 @@ show_graph(L)
 
 # %%
 # BEGIN SOLUTION
+# TITLE: the gradients of one RNN step by hand
+# OFF LIMITS: backward, mg.gradcheck
 # HINT: dz = r * (1 - a_t**2); dW_ax = dz @ x_t.T; dW_aa = dz @ a_prev.T; db_a = dz summed over axis 1 (keepdims)
 with mg.no_grad():
     dz = r * (1 - a_t * a_t)                         # dL/dz = r ⊙ (1 - a²)
@@ -105,7 +107,7 @@ L.backward()                                         # autograd: the same chain 
 for name, mine, param in [("W_aa", dW_aa, W_aa), ("W_ax", dW_ax, W_ax), ("b_a", db_a, b_a)]:
     err = float(np.abs(mine.numpy() - mg.backend.to_numpy(param.grad)).max())
     print(f"dL/d{name}: largest difference hand vs autograd = {err:.2e}")
-    common.check(err < 1e-12, f"hand-derived dL/d{name} equals autograd")
+    common.check(err < 1e-12, f"hand-derived dL/d{name} equals autograd", exercise=1)
 
 # %% [markdown]
 # ## 4. Finite differences
@@ -129,6 +131,8 @@ def numeric_grad(f, param, eps):
     for i in range(flat.size):
         old = flat[i].item()
         # BEGIN SOLUTION
+        # TITLE: a finite-difference gradient
+        # OFF LIMITS: backward, mg.gradcheck
         # HINT: set flat[i] to old + eps, evaluate f(); then old - eps; restore old; grad.flat[i] = (f+ - f-) / (2 eps)
         flat[i] = old + eps
         f_plus = f()
@@ -145,8 +149,8 @@ eps_values = [10.0 ** -k for k in range(1, 13)]
 errors = [np.abs(numeric_grad(loss_of_W_ax, W_ax, eps) - autograd_W_ax).max() for eps in eps_values]
 for eps, err in zip(eps_values, errors):
     print(f"eps = {eps:.0e}   max |finite difference - autograd| = {err:.2e}")
-common.check(min(errors) < 1e-8, f"finite differences agree with autograd (best error {min(errors):.1e})")
-common.check(errors[5] < 1e-8, "at eps = 1e-6 the agreement is within 1e-8")
+common.check(min(errors) < 1e-8, f"finite differences agree with autograd (best error {min(errors):.1e})", exercise=2)
+common.check(errors[5] < 1e-8, "at eps = 1e-6 the agreement is within 1e-8", exercise=2)
 
 fig, ax = common.figure()
 ax.loglog(eps_values, errors, "o-")
@@ -162,7 +166,7 @@ common.savefig(fig, "01_fd_error_vs_eps")
 # %%
 inputs = [W_aa.detach().requires_grad_(), W_ax.detach().requires_grad_(), b_a.detach().requires_grad_()]
 ok = mg.gradcheck(lambda Waa, Wax, b: (Waa @ a_prev + Wax @ x_t + b).tanh(), inputs)
-common.check(ok, "mg.gradcheck passes for one RNN step")
+common.check(ok, "mg.gradcheck passes for one RNN step", exercise=None)
 
 # %% [markdown]
 # ## 5. Gradients accumulate; `no_grad` records nothing
@@ -175,7 +179,7 @@ w = mg.tensor([2.0], requires_grad=True)
 first = w.grad.item()
 (w * w).sum().backward()
 print("d(w²)/dw once:", first, " after two backward calls:", w.grad.item())
-common.check(w.grad.item() == 2 * first, "gradients add up across backward calls")
+common.check(w.grad.item() == 2 * first, "gradients add up across backward calls", exercise=None)
 with mg.no_grad():
     y = w * 3
 print("made under no_grad: requires_grad =", y.requires_grad)
@@ -202,6 +206,8 @@ for step in bar:
     loss.backward()
     for p in net.parameters():
         # BEGIN SOLUTION
+        # TITLE: one step of gradient descent
+        # OFF LIMITS: mg.optim
         # HINT: θ ← θ - η ∂L/∂θ, in place on p.data (p.grad has the same shape)
         p.data -= lr * p.grad
         # END SOLUTION
@@ -214,4 +220,6 @@ common.plot_curve("01_loss_curve", losses, "step", "mean squared error",
                   common.label("fitting sin(x) by gradient descent", "梯度下降"), logy=True)
 
 target = run.pick(0.01, 0.1)
-common.check(losses[-1] < target, f"the network fits sin(x): MSE {losses[-1]:.4f} < {target}")
+common.check(losses[-1] < target, f"the network fits sin(x): MSE {losses[-1]:.4f} < {target}", exercise=3)
+
+common.finish()

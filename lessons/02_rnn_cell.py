@@ -55,6 +55,8 @@ h_prev = mg.randn(N, n_h)                                 # h_{t-1}: (N, n_h)
 def step_003(x_t, h_prev):
     """Notes 003 (1): x_t (N, n_x), h_{t-1} (N, n_h) -> h_t (N, n_h)."""
     # BEGIN SOLUTION
+    # TITLE: one RNN step in notes 003's notation
+    # OFF LIMITS: nn.RNNCell, nn.RNN
     # HINT: h_t = tanh(x_t U + h_{t-1} W + b_h)  -- notes 003 formula (1); `@` is the matrix product
     return (x_t @ U + h_prev @ W + b_h).tanh()            # h_t = tanh(x_t U + h_{t-1} W + b_h)
     # END SOLUTION
@@ -64,7 +66,7 @@ h_t = step_003(x_t, h_prev)
 print("U", U.shape, " W", W.shape, " b_h", b_h.shape)
 print("x_t", x_t.shape, "+ h_{t-1}", h_prev.shape, "-> h_t", h_t.shape)
 print(h_t.numpy().round(4))
-common.check(h_t.shape == (N, n_h), "h_t has shape (N, n_h)")
+common.check(h_t.shape == (N, n_h), "h_t has shape (N, n_h)", exercise=1)
 
 # %% [markdown]
 # ## 2. The same step in the notation of notes 004: columns and one stacked matrix
@@ -86,6 +88,8 @@ a_prev, x_col = h_prev.T, x_t.T                            # columns: (n_a, m), 
 def step_004(x_col, a_prev):
     """Notes 004: x^{<t>} (n_x, m), a^{<t-1>} (n_a, m) -> a^{<t>} (n_a, m)."""
     # BEGIN SOLUTION
+    # TITLE: one RNN step in notes 004's notation
+    # OFF LIMITS: nn.RNNCell, nn.RNN
     # HINT: stack a^{<t-1>} on top of x^{<t>} with mg.cat([...], axis=0): (n_a + n_x, m)
     # HINT: a^{<t>} = tanh(W_a [a^{<t-1>}, x^{<t>}] + b_a)
     stacked = mg.cat([a_prev, x_col], axis=0)              # [a^{<t-1>}, x^{<t>}]: (n_a + n_x, m)
@@ -97,7 +101,7 @@ a_t = step_004(x_col, a_prev)
 print("W_a", W_a.shape, " [a, x]", (n_h + n_x, N), "-> a^<t>", a_t.shape)
 err = float(np.abs(a_t.numpy().T - h_t.numpy()).max())
 print(f"largest |a^<t>^T - h_t| = {err:.1e}")
-common.check(err < 1e-6, "notes 004's W_a[a, x] step equals notes 003's x U + h W step")
+common.check(err < 1e-6, "notes 004's W_a[a, x] step equals notes 003's x U + h W step", exercise=2)
 
 # %% [markdown]
 # ## 3. The library's cell computes the same
@@ -107,7 +111,7 @@ common.check(err < 1e-6, "notes 004's W_a[a, x] step equals notes 003's x U + h 
 h_lib = cell(x_t, h_prev)
 err = float(np.abs(h_lib.numpy() - h_t.numpy()).max())
 print(f"largest |nn.RNNCell - step_003| = {err:.1e}")
-common.check(err < 1e-6, "our step equals nn.RNNCell")
+common.check(err < 1e-6, "our step equals nn.RNNCell", exercise=1)
 
 # %% [markdown]
 # ## 4. Unrolling in time: one cell, shared by every step
@@ -123,6 +127,8 @@ h = mg.zeros(N, n_h)                                       # h_0 = 0
 hs = []
 for t in range(T):
     # BEGIN SOLUTION
+    # TITLE: the loop over the time steps
+    # OFF LIMITS: nn.RNNCell, nn.RNN
     # HINT: h = step_003(...) at every t: the same step, fed its own previous output h
     h = step_003(xs[t], h)                                 # h_t = tanh(x_t U + h_{t-1} W + b_h)
     # END SOLUTION
@@ -136,8 +142,8 @@ out, h_n = layer(xs)
 print("nn.RNN: output", out.shape, "(every h_t), h_n", h_n.shape, "(the last h_T, per layer)")
 print("parameters:", {k: v.shape for k, v in layer.state_dict().items()}, "whatever T is")
 err = float(np.abs(out.numpy() - hs.numpy()).max())
-common.check(err < 1e-5, f"our loop over {T} steps equals nn.RNN (largest difference {err:.1e})")
-common.check(np.allclose(h_n.numpy()[0], hs.numpy()[-1], atol=1e-6), "h_n is the last step's h_T")
+common.check(err < 1e-5, f"our loop over {T} steps equals nn.RNN (largest difference {err:.1e})", exercise=3)
+common.check(np.allclose(h_n.numpy()[0], hs.numpy()[-1], atol=1e-6), "h_n is the last step's h_T", exercise=3)
 
 # %% [markdown]
 # ## 5. The kinds of RNN, by their shapes
@@ -174,6 +180,7 @@ y_1m = mg.stack(outs, axis=1)
 # many-to-one: read everything, predict from the last state h_T
 _, h_n = rnn(x_seq)
 # BEGIN SOLUTION
+# TITLE: the many-to-one output
 # HINT: y_m1 = the output layer V applied to the last state; h_n is (num_layers, N, n_h): take h_n[-1]
 y_m1 = V(h_n[-1])                                          # ŷ = h_T V + b_y: (N, n_y)
 # END SOLUTION
@@ -191,9 +198,9 @@ shapes = {"one-to-one": (y_11.shape, (N, n_y)), "one-to-many": (y_1m.shape, (N, 
           "many-to-many (T_x != T_y)": (y_enc_dec.shape, (N, T_y, n_y))}
 for kind, (got, want) in shapes.items():
     print(f"{kind:27s} output {str(got):12s} expected {want}")
-common.check(all(got == want for got, want in shapes.values()), "every kind of RNN gives its shape")
+common.check(all(got == want for got, want in shapes.values()), "every kind of RNN gives its shape", exercise=4)
 common.check(np.allclose(y_m1.numpy(), y_mm.numpy()[:, -1], atol=1e-6),
-             "many-to-one is many-to-many's last output")
+             "many-to-one is many-to-many's last output", exercise=4)
 
 # %% [markdown]
 # ## 6. What the hidden state looks like
@@ -223,4 +230,6 @@ ax2.set_xlabel("z")
 ax2.set_title(common.label("the activation f = tanh", "激活函数"))
 ax2.legend(fontsize=8)
 common.savefig(fig, "02_hidden_states_and_tanh")
-common.check(np.abs(states).max() < 1, "every hidden unit stays inside (-1, 1)")
+common.check(np.abs(states).max() < 1, "every hidden unit stays inside (-1, 1)", exercise=None)
+
+common.finish()

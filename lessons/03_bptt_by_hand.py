@@ -99,6 +99,9 @@ def bptt(hs, probs):
             grads["V"] += h.T @ dlogits
             grads["b_y"] += dlogits.sum(axis=0, keepdims=True)
             # BEGIN SOLUTION
+            # TITLE: backpropagation through time by hand
+            # POINTS: 2
+            # OFF LIMITS: backward, mg.gradcheck
             # HINT: dh = dlogits V^T + dh_next;  dz = dh ⊙ (1 - h²)   (tanh' written with h_t)
             # HINT: grads U += x_t^T dz, W += h_{t-1}^T dz, b_h += dz summed over N;  dh_next = dz W^T  (formula (5))
             dh = dlogits @ V.T + dh_next                    # ∂Loss/∂h_t: this step's loss + later steps
@@ -121,7 +124,7 @@ Loss.backward()
 for name, p in params.items():
     err = float(np.abs(hand[name].numpy() - mg.backend.to_numpy(p.grad)).max())
     print(f"dLoss/d{name:4s} {str(p.shape):8s} max |hand - autograd| = {err:.2e}")
-    common.check(err < 1e-10, f"hand BPTT gradient of {name} equals autograd")
+    common.check(err < 1e-10, f"hand BPTT gradient of {name} equals autograd", exercise=1)
 
 # %% [markdown]
 # ## 4. Check: hand-written BPTT = finite differences
@@ -148,7 +151,7 @@ for name, p in params.items():
         numeric = (up - down) / (2 * eps)
         worst = max(worst, abs(numeric - hand_flat[i]) / max(1.0, abs(numeric)))
 print(f"largest relative difference, hand BPTT vs finite differences: {worst:.2e}")
-common.check(worst < 1e-6, "hand BPTT gradients equal finite differences")
+common.check(worst < 1e-6, "hand BPTT gradients equal finite differences", exercise=1)
 
 # %% [markdown]
 # ## 5. How much gradient reaches each earlier step
@@ -199,5 +202,7 @@ for g, norms in curves.items():
 
 # %%
 
-common.check(curves[0.5][0] < 1e-6 * curves[0.5][-1], "small W: the gradient vanishes with distance")
-common.check(curves[1.5][0] > 100 * curves[1.5][-1], "large W: the gradient explodes with distance")
+common.check(curves[0.5][0] < 1e-6 * curves[0.5][-1], "small W: the gradient vanishes with distance", exercise=None)
+common.check(curves[1.5][0] > 100 * curves[1.5][-1], "large W: the gradient explodes with distance", exercise=None)
+
+common.finish()

@@ -43,6 +43,8 @@ def clip_by_norm(params, theta):
     grads = [p.grad for p in params if p.grad is not None]
     xp = mg.backend.get_array_module(grads[0])
     # BEGIN SOLUTION
+    # TITLE: clipping by the global norm
+    # OFF LIMITS: clip_grad_norm_
     # HINT: ||g|| = sqrt(sum over parameters of sum(g**2)); scale = min(theta / ||g||, 1)
     # HINT: then multiply every p.grad by scale (assign a new array: p.grad = p.grad * scale)
     norm = float(xp.sqrt(sum((g * g).sum() for g in grads)))
@@ -60,6 +62,8 @@ def clip_by_value(params, c):
         if p.grad is not None:
             xp = mg.backend.get_array_module(p.grad)
             # BEGIN SOLUTION
+            # TITLE: clipping by value
+            # OFF LIMITS: clip_grad_value_
             # HINT: xp.clip(array, low, high)
             p.grad = xp.clip(p.grad, -c, c)
             # END SOLUTION
@@ -93,18 +97,18 @@ norm_mine = clip_by_norm(mine, theta)
 norm_lib = nn.utils.clip_grad_norm_(lib, theta)
 print(f"||g|| before: {norm_mine:.4f} (library {norm_lib:.4f}); after: {np.linalg.norm(flat(mine)):.4f}")
 common.check(abs(norm_mine - norm_lib) < 1e-4 and np.allclose(flat(mine), flat(lib), atol=1e-5),
-             "clip_by_norm equals nn.utils.clip_grad_norm_")
-common.check(abs(np.linalg.norm(flat(mine)) - theta) < 1e-4, "after clipping by norm, ||g|| = theta")
+             "clip_by_norm equals nn.utils.clip_grad_norm_", exercise=1)
+common.check(abs(np.linalg.norm(flat(mine)) - theta) < 1e-4, "after clipping by norm, ||g|| = theta", exercise=1)
 
 mine_v, lib_v = random_grads(0), random_grads(0)
 clip_by_value(mine_v, c)
 nn.utils.clip_grad_value_(lib_v, c)
-common.check(np.allclose(flat(mine_v), flat(lib_v)), "clip_by_value equals nn.utils.clip_grad_value_")
+common.check(np.allclose(flat(mine_v), flat(lib_v)), "clip_by_value equals nn.utils.clip_grad_value_", exercise=2)
 
 cos_norm, cos_value = cosine(original, flat(mine)), cosine(original, flat(mine_v))
 print(f"cosine with the original gradient: by norm {cos_norm:.4f}, by value {cos_value:.4f}")
 common.check(cos_norm > 1 - 1e-6 and cos_value < 0.99,
-             "clipping by norm keeps the direction, clipping by value bends it")
+             "clipping by norm keeps the direction, clipping by value bends it", exercise=2)
 
 # %% [markdown]
 # ## 2. An RNN whose gradients explode
@@ -214,8 +218,10 @@ none_losses, _, _ = runs["no clipping"]
 norm_losses, _, norm_acc = runs["clip by norm (theta = 0.4)"]
 start, end_none, end_norm = none_losses[0], np.mean(none_losses[-20:]), np.mean(norm_losses[-20:])
 common.check(not np.isfinite(end_none) or end_none > 2 * start,
-             f"without clipping the run diverges (loss {start:.2f} -> {end_none:.2f})")
-common.check(end_norm < start / 2, f"clipped by norm the run trains (loss {start:.2f} -> {end_norm:.3f})")
+             f"without clipping the run diverges (loss {start:.2f} -> {end_none:.2f})", exercise=None)
+common.check(end_norm < start / 2, f"clipped by norm the run trains (loss {start:.2f} -> {end_norm:.3f})", exercise=1)
 target = run.pick(0.99, 0.9)
 common.check(norm_acc >= target, f"clipped by norm: exact 12-bit sums on {norm_acc:.1%} of new pairs "
-                                 f"(>= {target:.0%})")
+                                 f"(>= {target:.0%})", exercise=1)
+
+common.finish()

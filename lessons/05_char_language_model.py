@@ -69,6 +69,8 @@ logits = model(x)[0].detach().requires_grad_()                             # z_t
 def cross_entropy_by_hand(z, y):
     """Mean over N*T of -log softmax(z)[y]. z (N, T, V) tensor, y (N, T) host ints."""
     # BEGIN SOLUTION
+    # TITLE: softmax cross-entropy by hand
+    # OFF LIMITS: F.cross_entropy, F.nll_loss, F.log_softmax, F.softmax
     # HINT: y_hat = exp(z - max z) / sum exp(z - max z) over the last axis (keepdims=True)
     # HINT: loss_t = -log y_hat_t[y_t]: multiply by the one-hot y, mg.tensor(np.eye(V, dtype=np.float32)[y]), and sum over V
     # HINT: stay with tensor ops (.exp(), .log(), .sum(), .max()) so that backward works; return the mean over N*T
@@ -83,7 +85,7 @@ def cross_entropy_by_hand(z, y):
 mine = cross_entropy_by_hand(logits, y)
 lib = F.cross_entropy(logits, y)
 print(f"by hand {mine.item():.6f}   F.cross_entropy {lib.item():.6f}   log V = {np.log(V):.6f}")
-common.check(abs(mine.item() - lib.item()) < 1e-5, "softmax cross-entropy by hand equals F.cross_entropy")
+common.check(abs(mine.item() - lib.item()) < 1e-5, "softmax cross-entropy by hand equals F.cross_entropy", exercise=1)
 
 # %% [markdown]
 # Its gradient with respect to the scores is the famous $\partial\, \text{loss}_t / \partial z_t = \hat y_t - y_t$
@@ -97,7 +99,7 @@ with mg.no_grad():
     by_formula = (y_hat.numpy() - np.eye(V)[y]) / y.size            # (ŷ - y) / (N T)
 err = float(np.abs(by_formula - mg.backend.to_numpy(logits.grad)).max())
 print(f"largest |(ŷ - y)/(NT) - autograd| = {err:.1e}")
-common.check(err < 1e-7, "d loss / d z = ŷ - y")
+common.check(err < 1e-7, "d loss / d z = ŷ - y", exercise=1)
 
 # %% [markdown]
 # ## 3. Perplexity
@@ -123,7 +125,7 @@ freq = np.bincount(train_ids, minlength=V) / len(train_ids)
 unigram_ppl = float(np.exp(-np.mean(np.log(freq[val_ids]))))
 untrained_ppl = perplexity(model, val_ids)
 print(f"uniform guess: PPL = V = {V};  letter frequencies: PPL = {unigram_ppl:.2f};  untrained RNN: {untrained_ppl:.2f}")
-common.check(abs(untrained_ppl - V) / V < 0.15, "the untrained model is close to a uniform guess (PPL ≈ V)")
+common.check(abs(untrained_ppl - V) / V < 0.15, "the untrained model is close to a uniform guess (PPL ≈ V)", exercise=None)
 
 # %% [markdown]
 # ## 4. Training: truncated BPTT
@@ -166,6 +168,8 @@ def tempered(log_probs, tau):
     """softmax(z / τ) from the model's log-probabilities (N, V), as a host array."""
     z = mg.backend.to_numpy(log_probs) if not isinstance(log_probs, mg.Tensor) else log_probs.numpy()
     # BEGIN SOLUTION
+    # TITLE: sampling temperature
+    # OFF LIMITS: F.softmax, F.log_softmax
     # HINT: divide by tau, subtract the row maximum, exponentiate, normalise each row to sum 1
     z = z / tau                                          # z_i / τ
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -187,9 +191,9 @@ for tau in taus:
     top = np.argsort(-dists[tau])[:3]
     print(f"τ = {tau:4}: entropy {entropy(dists[tau]):.2f} nats; next after {context!r}: "
           + ", ".join(f"{vocab.lookup_token(i)!r} {dists[tau][i]:.2f}" for i in top))
-common.check(np.allclose(dists[1.0], np.exp(log_probs.numpy()[0]), atol=1e-5), "τ = 1 is the model's own distribution")
+common.check(np.allclose(dists[1.0], np.exp(log_probs.numpy()[0]), atol=1e-5), "τ = 1 is the model's own distribution", exercise=2)
 common.check(all(entropy(dists[a]) < entropy(dists[b]) for a, b in zip(taus, taus[1:])),
-             "a higher temperature gives a flatter distribution (higher entropy)")
+             "a higher temperature gives a flatter distribution (higher entropy)", exercise=2)
 
 # %%
 train_words = set(text.replace(".", " ").split())
@@ -245,6 +249,8 @@ common.savefig(fig, "05_char_lm_loss_perplexity_temperature")
 # %%
 want_ppl, want_share = run.pick(1.4, unigram_ppl), run.pick(0.95, 0.0)
 common.check(val_ppl[-1] < want_ppl, f"held-out perplexity {val_ppl[-1]:.3f} (< {want_ppl:.2f}; "
-                                     f"uniform {V}, letter frequencies {unigram_ppl:.1f})")
+                                     f"uniform {V}, letter frequencies {unigram_ppl:.1f})", exercise=None)
 common.check(shares[0.5][0] >= want_share, f"at τ = 0.5, {shares[0.5][0]:.1%} of the generated words "
-                                           f"are real words (>= {want_share:.0%})")
+                                           f"are real words (>= {want_share:.0%})", exercise=None)
+
+common.finish()

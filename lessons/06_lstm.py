@@ -79,6 +79,8 @@ def lstm_step(x_t, h_prev, c_prev, Wn):
     """Formula (7). x_t (N, D), h_{t-1} and C_{t-1} (N, H) -> h_t, C_t and the gates."""
     hx = mg.cat([h_prev, x_t], axis=1)                  # [h_{t-1}, x_t]: (N, H + D)
     # BEGIN SOLUTION
+    # TITLE: the LSTM's gates by hand
+    # OFF LIMITS: nn.LSTMCell, nn.LSTM
     # HINT: each gate: (hx @ W.T + b) then .sigmoid() (f, i, o) or .tanh() (C~); W, b = Wn["f"] etc.
     # HINT: C_t = f_t * C_{t-1} + i_t * C~_t  and  h_t = o_t * tanh(C_t)   (formula (7))
     # HINT: name them f, i, C_new, o, c and h: the return line below uses these names
@@ -100,7 +102,7 @@ for name, g in gates.items():
 h_lib, c_lib = cell(x_t, (h_prev, c_prev))
 err = max(float(np.abs(h_t.numpy() - h_lib.numpy()).max()), float(np.abs(c_t.numpy() - c_lib.numpy()).max()))
 print(f"largest difference from nn.LSTMCell: {err:.1e}")
-common.check(err < 1e-12, "the gates by hand equal nn.LSTMCell (h_t and C_t)")
+common.check(err < 1e-12, "the gates by hand equal nn.LSTMCell (h_t and C_t)", exercise=1)
 
 # %% [markdown]
 # ## 2. One fused step, with its backward written by hand
@@ -139,6 +141,9 @@ class LSTMStep(mg.Function):
         xp = mg.backend.get_array_module(hx)
         H = c_prev.shape[1]
         # BEGIN SOLUTION
+        # TITLE: the fused step's backward by hand
+        # POINTS: 2
+        # OFF LIMITS: nn.LSTMCell, nn.LSTM, backward
         # HINT: do = dh*tanh(C_t); dC = dc_next + dh*o*(1 - tanh(C_t)^2); then df, di, dg from dC, and dc_prev = dC*f
         # HINT: dA = concatenate of [di*i*(1-i), df*f*(1-f), dg*(1-g^2), do*o*(1-o)] on axis 1 (order i, f, C~, o)
         # HINT: dW = dA.T @ hx, db = dA.sum(axis=0), dhx = dA @ W; split dhx into dh_prev = dhx[:, :H], dx = dhx[:, H:]
@@ -164,7 +169,7 @@ W_all, b_all = fused_weights(Wn)
 inputs = [t.detach().requires_grad_() for t in (x_t, h_prev, c_prev, W_all, b_all)]
 h_f, c_f = LSTMStep()(*inputs)
 common.check(np.allclose(h_f.numpy(), h_t.numpy(), atol=1e-12) and np.allclose(c_f.numpy(), c_t.numpy(), atol=1e-12),
-             "the fused step's forward equals the gates by hand")
+             "the fused step's forward equals the gates by hand", exercise=1)
 
 # %% [markdown]
 # Compare the hand-written backward with autograd through the gates of section 1 (the same
@@ -180,14 +185,14 @@ h_a, c_a, _ = lstm_step(auto[0], auto[1], auto[2], per_gate)
 worst = max(float(np.abs(mg.backend.to_numpy(a.grad) - mg.backend.to_numpy(m.grad)).max())
             for a, m in zip(auto, inputs))
 print(f"largest difference, hand backward vs autograd, over x, h, C, W, b: {worst:.1e}")
-common.check(worst < 1e-12, "the hand-written LSTM backward equals autograd")
+common.check(worst < 1e-12, "the hand-written LSTM backward equals autograd", exercise=2)
 
 try:
     passed = mg.gradcheck(lambda *a: LSTMStep()(*a), [t.detach().requires_grad_() for t in inputs])
 except AssertionError as e:
     passed = False
     print(e)
-common.check(passed, "the hand-written LSTM backward passes mg.gradcheck (finite differences)")
+common.check(passed, "the hand-written LSTM backward passes mg.gradcheck (finite differences)", exercise=2)
 
 # %% [markdown]
 # ### The library's fused layer
@@ -211,7 +216,7 @@ for fused in (True, False):
         [mg.backend.to_numpy(p.grad) for p in layer.parameters()]
 diff = max(float(np.abs(a - b).max()) for a, b in zip(grads[True], grads[False]))
 print(f"fused nn.LSTM vs the cell looped by autograd: largest difference {diff:.1e}")
-common.check(diff < 1e-10, "the fused layer's hand-written BPTT equals autograd over the time loop")
+common.check(diff < 1e-10, "the fused layer's hand-written BPTT equals autograd over the time loop", exercise=None)
 
 fused_layer = nn.LSTM(D, H).double()
 h0 = mg.randn(1, N, H, dtype=mg.float64, requires_grad=True)
@@ -222,7 +227,7 @@ try:
 except AssertionError as e:
     passed = False
     print(e)
-common.check(passed, "the fused layer passes mg.gradcheck with respect to x, h_0 and C_0")
+common.check(passed, "the fused layer passes mg.gradcheck with respect to x, h_0 and C_0", exercise=None)
 
 # %% [markdown]
 # ## 3. The long-range memory task
@@ -283,7 +288,7 @@ for name, g in before.items():
 ratio_rnn = before["tanh RNN"][0] / before["tanh RNN"][-1]
 ratio_lstm = before["LSTM"][0] / before["LSTM"][-1]
 common.check(ratio_lstm > 100 * ratio_rnn,
-             "through the cell's '+' far more gradient reaches the first step than in the tanh RNN")
+             "through the cell's '+' far more gradient reaches the first step than in the tanh RNN", exercise=None)
 
 # %% [markdown]
 # ## 5. Train both
@@ -404,6 +409,8 @@ lstm_all, lstm_far, _ = results["LSTM"]
 want_lstm, max_rnn = run.pick(0.95, 0.0), run.pick(0.5, 1.0)
 common.check(lstm_all >= want_lstm and lstm_far >= want_lstm,
              f"the LSTM names the key on {lstm_all:.1%} of new sequences ({lstm_far:.1%} with the "
-             f"key more than {T // 2} steps back; >= {want_lstm:.0%})")
+             f"key more than {T // 2} steps back; >= {want_lstm:.0%})", exercise=None)
 common.check(rnn_far < max_rnn, f"the tanh RNN, trained the same way, stays at {rnn_far:.1%} when the key is "
-                                f"more than {T // 2} steps back (< {max_rnn:.0%})")
+                                f"more than {T // 2} steps back (< {max_rnn:.0%})", exercise=None)
+
+common.finish()

@@ -72,6 +72,8 @@ def gru_notes(x, c_prev, Wn):
     """Notes 004 1.3. x (N, D), c^{<t-1>} (N, H) -> c^{<t>} and the gates."""
     cx = mg.cat([c_prev, x], axis=1)                               # [c^{<t-1>}, x^{<t>}]: (N, H + D)
     # BEGIN SOLUTION
+    # TITLE: the notes' GRU step by hand
+    # OFF LIMITS: nn.GRUCell, nn.GRU
     # HINT: Γ_r and Γ_u: sigmoid of (cx @ W.T + b); the candidate uses [Γ_r * c^{<t-1>}, x^{<t>}]
     # HINT: c^{<t>} = Γ_u * c~ + (1 - Γ_u) * c^{<t-1>}
     # HINT: name them G_r, G_u, c_new (the candidate) and c: the return line below uses these names
@@ -91,7 +93,7 @@ for name, g in gates.items():
     print(f"{name:13s} {g.numpy()[0].round(3)}")
 err = float(np.abs(c_t.numpy() - cell_notes(x_t, c_prev).numpy()).max())
 print(f"largest difference from nn.GRUCell(reset_after=False): {err:.1e}")
-common.check(err < 1e-12, "the notes' GRU by hand equals nn.GRUCell(reset_after=False)")
+common.check(err < 1e-12, "the notes' GRU by hand equals nn.GRUCell(reset_after=False)", exercise=1)
 
 # %% [markdown]
 # ## 2. Torch's GRU: the reset gate after the product
@@ -114,6 +116,8 @@ def gru_torch(x, h, cell):
     r = (x @ wi_r.T + bi_r + h @ wh_r.T + bh_r).sigmoid()          # r = Γ_r
     z = (x @ wi_z.T + bi_z + h @ wh_z.T + bh_z).sigmoid()          # z = 1 - Γ_u
     # BEGIN SOLUTION
+    # TITLE: torch's GRU step by hand
+    # OFF LIMITS: nn.GRUCell, nn.GRU
     # HINT: n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn));  h_new = (1 - z) * n + z * h
     n = (x @ wi_n.T + bi_n + r * (h @ wh_n.T + bh_n)).tanh()       # n = c~, reset applied after the product
     h_new = (1 - z) * n + z * h                                    # h' = Γ_u * c~ + (1 - Γ_u) * h
@@ -125,8 +129,8 @@ h_torch, _ = gru_torch(x_t, c_prev, cell_torch)
 err = float(np.abs(h_torch.numpy() - cell_torch(x_t, c_prev).numpy()).max())
 gap = float(np.abs(h_torch.numpy() - c_t.numpy()).max())
 print(f"largest difference from nn.GRUCell(): {err:.1e}; from the notes' GRU with the same weights: {gap:.3f}")
-common.check(err < 1e-12, "torch's GRU by hand equals nn.GRUCell (reset_after=True)")
-common.check(gap > 1e-3, "reset before and after the product are different functions of the same weights")
+common.check(err < 1e-12, "torch's GRU by hand equals nn.GRUCell (reset_after=True)", exercise=2)
+common.check(gap > 1e-3, "reset before and after the product are different functions of the same weights", exercise=2)
 
 # %% [markdown]
 # ## 3. Parameters and speed
@@ -140,8 +144,8 @@ counts = {k: sum(p.numel() for p in m.parameters()) for k, m in layers.items()}
 for (k, count), gates in zip(counts.items(), (1, 3, 4)):
     print(f"{k:5s} {count:6d} parameters = {gates} x H(D + H + 2) = {gates} x {Hid}({Din} + {Hid} + 2)")
 common.check(all(counts[k] == g * Hid * (Din + Hid + 2) for k, g in (("RNN", 1), ("GRU", 3), ("LSTM", 4))),
-             "parameter counts are G * H(D + H + 2)")
-common.check(counts["GRU"] * 4 == counts["LSTM"] * 3, "a GRU has 3/4 of an LSTM's parameters")
+             "parameter counts are G * H(D + H + 2)", exercise=None)
+common.check(counts["GRU"] * 4 == counts["LSTM"] * 3, "a GRU has 3/4 of an LSTM's parameters", exercise=None)
 
 
 def one_pass(layer, x):
@@ -275,4 +279,6 @@ for name in models:
     acc, acc_far = results[name][:2]
     common.check(acc >= want and acc_far >= want,
                  f"the {name} names the key on {acc:.1%} of new sequences ({acc_far:.1%} with the key "
-                 f"more than {T // 2} steps back; >= {want:.0%})")
+                 f"more than {T // 2} steps back; >= {want:.0%})", exercise=None)
+
+common.finish()

@@ -62,6 +62,8 @@ def direction(x, sfx, reverse):
     b = getattr(bi, "bias_ih" + sfx) + getattr(bi, "bias_hh" + sfx)
     h, out = mg.zeros(x.shape[1], H), [None] * x.shape[0]
     # BEGIN SOLUTION
+    # TITLE: one direction of a bidirectional RNN
+    # OFF LIMITS: nn.RNN, nn.RNNCell
     # HINT: visit t = T-1, ..., 0 when reverse, else 0, ..., T-1; h = tanh(x_t W_ih^T + h W_hh^T + b) (lesson 02)
     # HINT: store each step's h in out[t] (its place in time, whichever way you walk)
     for t in (reversed(range(x.shape[0])) if reverse else range(x.shape[0])):
@@ -76,10 +78,10 @@ with mg.no_grad():
     mine = mg.cat([fwd, bwd], axis=2)                     # [→a^{<t>}, ←a^{<t>}]: (T, N, 2H)
     out, h_n = bi(x)
 print("output", out.shape, "= (T, N, 2 * hidden_size);  h_n", h_n.shape, "= (2 directions, N, H)")
-common.check(out.shape == (T, N, 2 * H), "a bidirectional RNN outputs 2 * hidden_size features")
-common.check(np.allclose(mine.numpy(), out.numpy(), atol=1e-6), "two one-way RNNs, joined, equal nn.RNN(bidirectional=True)")
+common.check(out.shape == (T, N, 2 * H), "a bidirectional RNN outputs 2 * hidden_size features", exercise=None)
+common.check(np.allclose(mine.numpy(), out.numpy(), atol=1e-6), "two one-way RNNs, joined, equal nn.RNN(bidirectional=True)", exercise=1)
 common.check(np.allclose(h_n.numpy()[0], fwd.numpy()[-1], atol=1e-6) and np.allclose(h_n.numpy()[1], bwd.numpy()[0], atol=1e-6),
-             "h_n holds the forward state at t = T and the backward state at t = 1 (where it ends)")
+             "h_n holds the forward state at t = T and the backward state at t = 1 (where it ends)", exercise=1)
 
 # %% [markdown]
 # ## 2. A deep RNN, by hand
@@ -104,6 +106,8 @@ def layer_forward(inp, l):
 
 with mg.no_grad():
     # BEGIN SOLUTION
+    # TITLE: two stacked layers
+    # OFF LIMITS: nn.RNN, nn.RNNCell
     # HINT: a1 = layer 0 over x; a2 = layer 1 over a1, the whole (T, N, H) sequence (use layer_forward)
     a1 = layer_forward(x, 0)                             # a^{[1]<t>}, t = 1..T
     a2 = layer_forward(a1, 1)                            # a^{[2]<t>}: reads a^{[1]<t>}
@@ -111,9 +115,9 @@ with mg.no_grad():
     out, h_n = deep(x)
 print("weight_ih_l0", deep.weight_ih_l0.shape, " weight_ih_l1", deep.weight_ih_l1.shape)
 print("output", out.shape, "(the top layer's a^{[2]<t>});  h_n", h_n.shape, "(each layer's last state)")
-common.check(np.allclose(a2.numpy(), out.numpy(), atol=1e-6), "two stacked layers by hand equal nn.RNN(num_layers=2)")
+common.check(np.allclose(a2.numpy(), out.numpy(), atol=1e-6), "two stacked layers by hand equal nn.RNN(num_layers=2)", exercise=2)
 common.check(np.allclose(h_n.numpy()[0], a1.numpy()[-1], atol=1e-6) and np.allclose(h_n.numpy()[1], a2.numpy()[-1], atol=1e-6),
-             "h_n[l] is layer l's state at t = T")
+             "h_n[l] is layer l's state at t = T", exercise=2)
 
 # %% [markdown]
 # ### The shapes, for every combination
@@ -129,7 +133,7 @@ for L in (1, 2, 3):
         dirs = 2 if bidir else 1
         rows.append((L, bidir, out.shape, h_n.shape, sum(p.numel() for p in m.parameters())))
         common.check(out.shape == (T, N, dirs * H) and h_n.shape == c_n.shape == (L * dirs, N, H),
-                     f"LSTM num_layers={L} bidirectional={bidir}: output {out.shape}, h_n {h_n.shape}")
+                     f"LSTM num_layers={L} bidirectional={bidir}: output {out.shape}, h_n {h_n.shape}", exercise=None)
 print(f"{'layers':>6} {'bidirectional':>13} {'output':>12} {'h_n':>12} {'parameters':>10}")
 for L, bidir, o, h, p in rows:
     print(f"{L:6d} {str(bidir):>13} {str(o):>12} {str(h):>12} {p:10d}")
@@ -149,6 +153,8 @@ def dropout(x, p, training):
     xp = mg.backend.get_array_module(x.data)
     u = mg.tensor(mg.backend.rng_for(xp).random(x.shape))       # random(0, 1) for every x_i
     # BEGIN SOLUTION
+    # TITLE: inverted dropout
+    # OFF LIMITS: F.dropout, nn.Dropout
     # HINT: is_drop = u < p; a kept x_i becomes x_i / (1 - p), a dropped one 0 (mg.where(cond, a, b))
     keep = u >= p                                         # not is_drop
     return mg.where(keep, x / (1 - p), 0.0)               # x_i <- x_i / (1 - p), or 0
@@ -162,10 +168,10 @@ lib = F.dropout(big, p, True).numpy()
 print(f"p = {p}: share zeroed {np.mean(dropped == 0):.3f} (library {np.mean(lib == 0):.3f}); kept values "
       f"{np.unique(dropped[dropped != 0]).round(4)} = 2 / (1 - p) = {2 / (1 - p):.4f}; mean {dropped.mean():.3f} (was 2)")
 common.check(abs(np.mean(dropped == 0) - p) < 0.01 and np.allclose(dropped[dropped != 0], 2 / (1 - p)),
-             "a share p is zeroed and the rest is scaled by 1 / (1 - p)")
+             "a share p is zeroed and the rest is scaled by 1 / (1 - p)", exercise=3)
 common.check(abs(dropped.mean() - 2.0) < 0.03 and abs(lib.mean() - 2.0) < 0.03,
-             "inverted dropout keeps the mean (ours and F.dropout)")
-common.check(np.array_equal(dropout(big, p, training=False).numpy(), big.numpy()), "at test time dropout does nothing")
+             "inverted dropout keeps the mean (ours and F.dropout)", exercise=3)
+common.check(np.array_equal(dropout(big, p, training=False).numpy(), big.numpy()), "at test time dropout does nothing", exercise=3)
 
 # %% [markdown]
 # ### Where the recurrent layers drop
@@ -192,10 +198,10 @@ with mg.no_grad():
     one, one_plain = twin(1, 0.5)
     one.train()
     single = one(x)[0].numpy()
-common.check(not np.allclose(first, second), "2 layers, training: two runs drop different values")
-common.check(np.allclose(evaluated, b(x)[0].numpy(), atol=1e-6), "2 layers, eval(): no dropout at all")
+common.check(not np.allclose(first, second), "2 layers, training: two runs drop different values", exercise=None)
+common.check(np.allclose(evaluated, b(x)[0].numpy(), atol=1e-6), "2 layers, eval(): no dropout at all", exercise=None)
 common.check(np.allclose(single, one_plain(x)[0].numpy(), atol=1e-6),
-             "1 layer, training: nothing to drop between layers, so the output is unchanged")
+             "1 layer, training: nothing to drop between layers, so the output is unchanged", exercise=None)
 
 # %% [markdown]
 # ## 4. When the next word decides: one-way vs bidirectional
@@ -285,5 +291,7 @@ common.savefig(fig, "08_one_way_vs_bidirectional")
 # %%
 one_way, both_ways = results["one-way RNN"][0], results["bidirectional RNN"][0]
 want_bi, max_one = run.pick(0.95, 0.0), run.pick(0.7, 1.0)
-common.check(both_ways >= want_bi, f"the bidirectional RNN tags 'teddy' right {both_ways:.1%} of the time (>= {want_bi:.0%})")
-common.check(one_way <= max_one, f"the one-way RNN tags 'teddy' right only {one_way:.1%} of the time (<= {max_one:.0%})")
+common.check(both_ways >= want_bi, f"the bidirectional RNN tags 'teddy' right {both_ways:.1%} of the time (>= {want_bi:.0%})", exercise=None)
+common.check(one_way <= max_one, f"the one-way RNN tags 'teddy' right only {one_way:.1%} of the time (<= {max_one:.0%})", exercise=None)
+
+common.finish()

@@ -47,6 +47,8 @@ O = mg.tensor(np.eye(n, dtype=np.float32))              # column j is o_j: (n, n
 def cosine_similarity(u, v):
     """sim(u, v) = u^T v / (||u||_2 ||v||_2) for two vectors (tensors of shape (m,))."""
     # BEGIN SOLUTION
+    # TITLE: cosine similarity
+    # OFF LIMITS: common.cosine_matrix, common.unit_rows
     # HINT: (u * v).sum() divided by the product of the two lengths, each ((x * x).sum()).sqrt()
     return (u * v).sum() / ((u * u).sum().sqrt() * (v * v).sum().sqrt())
     # END SOLUTION
@@ -60,7 +62,7 @@ def similarity_table(vectors):
 
 S_onehot = similarity_table(O)
 print("cosine similarity of one-hot vectors:\n", np.round(S_onehot, 2))
-common.check(np.allclose(S_onehot, np.eye(n)), "one-hot vectors: every word is orthogonal to every other")
+common.check(np.allclose(S_onehot, np.eye(n)), "one-hot vectors: every word is orthogonal to every other", exercise=1)
 
 # %% [markdown]
 # ## 2. A featurized representation
@@ -77,9 +79,9 @@ S_feat = similarity_table(E)
 print("cosine similarity of the featurized vectors:\n", np.round(S_feat, 2))
 common.check(abs(S_feat[vocab.index("apple"), vocab.index("orange")] - 1) < 0.01
              and abs(S_feat[vocab.index("king"), vocab.index("apple")]) < 0.1,
-             "apple ~ orange, king and apple unrelated")
+             "apple ~ orange, king and apple unrelated", exercise=1)
 reference = common.cosine_matrix(E.T).numpy()                   # the library helper, rows = words
-common.check(np.allclose(S_feat, reference, atol=1e-6), "cosine_similarity agrees with common.cosine_matrix")
+common.check(np.allclose(S_feat, reference, atol=1e-6), "cosine_similarity agrees with common.cosine_matrix", exercise=1)
 
 fig, axes = common.figure(2, width=4.2)
 for ax, S, title in [(axes[0], S_onehot, common.label("one-hot", "独热")),
@@ -100,6 +102,8 @@ common.savefig(fig, "09_cosine_onehot_vs_features")
 def solve(a, b, c):
     """The word w maximising sim(e_w, e_a - e_b + e_c), w not in {a, b, c}."""
     # BEGIN SOLUTION
+    # TITLE: solving an analogy
+    # OFF LIMITS: common.solve_analogies, common.nearest
     # HINT: target = column of a - column of b + column of c (E[:, vocab.index(word)])
     # HINT: score every other word with cosine_similarity(E[:, j], target); return the best word
     target = E[:, vocab.index(a)] - E[:, vocab.index(b)] + E[:, vocab.index(c)]
@@ -111,10 +115,10 @@ def solve(a, b, c):
 
 answer = solve("king", "man", "woman")
 print("king - man + woman =", answer)
-common.check(answer == "queen", "e_king - e_man + e_woman is closest to e_queen")
+common.check(answer == "queen", "e_king - e_man + e_woman is closest to e_queen", exercise=2)
 library_answers, _ = common.solve_analogies(E.T, vocab, [("king", "man", "woman", "queen"),
                                                           ("queen", "woman", "man", "king")])
-common.check(library_answers == ["queen", "king"], "common.solve_analogies finds the same answers")
+common.check(library_answers == ["queen", "king"], "common.solve_analogies finds the same answers", exercise=None)
 
 # %% [markdown]
 # ## 4. The embedding matrix: $e_j = E \cdot o_j$
@@ -126,16 +130,18 @@ common.check(library_answers == ["queen", "king"], "common.solve_analogies finds
 j = vocab.index("king")
 o_j = O[:, j:j + 1]                                     # (n, 1)
 # BEGIN SOLUTION
+# TITLE: an embedding as a matrix product
+# OFF LIMITS: nn.Embedding, F.embedding
 # HINT: a matrix product of E (m, n) and o_j (n, 1)
 e_j = E @ o_j                                           # e_j = E · o_j: (m, 1)
 # END SOLUTION
 print("E · o_king =", e_j.numpy().ravel().round(2).tolist())
-common.check(np.allclose(e_j.numpy().ravel(), E[:, j].numpy()), "E · o_j is column j of E")
+common.check(np.allclose(e_j.numpy().ravel(), E[:, j].numpy()), "E · o_j is column j of E", exercise=3)
 
 layer = nn.Embedding(n, 4)
 layer.load_state_dict({"weight": E.T.numpy()})            # weight = E^T: (n, m)
 common.check(np.allclose(layer(mg.tensor([j])).numpy().ravel(), e_j.numpy().ravel()),
-             "nn.Embedding looks up the same vector")
+             "nn.Embedding looks up the same vector", exercise=3)
 
 # Same gradient: d/dE of r · (E o_j) for a random r, by the product and by the lookup.
 r = mg.randn(4)
@@ -146,7 +152,7 @@ layer.weight.grad = None
 grad_product = mg.backend.to_numpy(E_leaf.grad).T        # (n, m), as the layer's weight
 grad_lookup = mg.backend.to_numpy(layer.weight.grad)
 common.check(np.allclose(2 * grad_product, grad_lookup, atol=1e-6),
-             "the lookup's gradient equals the product's (and adds up for a repeated word)")
+             "the lookup's gradient equals the product's (and adds up for a repeated word)", exercise=None)
 
 # %% [markdown]
 # ## 5. Learning $E$ with a language model
@@ -226,6 +232,8 @@ common.savefig(fig, "09_language_model_embeddings")
 
 # %%
 target = run.pick(3.5, 6.0)
-common.check(perplexity < target, f"the language model's perplexity {perplexity:.2f} < {target}")
+common.check(perplexity < target, f"the language model's perplexity {perplexity:.2f} < {target}", exercise=None)
 common.check(np.mean(pair_sims) > np.mean(family_sims) + run.pick(0.2, 0.05),
-             "learned embeddings: planted pairs are closer than random words of their family")
+             "learned embeddings: planted pairs are closer than random words of their family", exercise=None)
+
+common.finish()

@@ -106,6 +106,7 @@ def sgns_loss(c, targets):
     theta = Theta[targets]                                       # (B, 1 + k, D)
     scores = (theta * e_c.reshape(B, 1, D)).sum(axis=2)          # θ^T e_c: (B, 1 + k)
     # BEGIN SOLUTION
+    # TITLE: the negative-sampling loss
     # HINT: true target: -log σ(θ_t^T e_c) = -(scores[:, 0].sigmoid().log())
     # HINT: each negative: -log σ(-θ_n^T e_c); sum them over axis 1, add, then .mean() over the batch
     positive = scores[:, 0].sigmoid().log()                      # log σ(θ_t^T e_c)
@@ -136,7 +137,7 @@ with mg.no_grad():
     Theta.data = saved
 print(f"sgns_loss {loss_b.item():.6f}, reference {reference:.6f}")
 common.check(abs(loss_b.item() - reference) < 1e-4 * max(1.0, reference),
-             "the negative-sampling loss matches -log σ(θ_t·e_c) - Σ log σ(-θ_n·e_c)")
+             "the negative-sampling loss matches -log σ(θ_t·e_c) - Σ log σ(-θ_n·e_c)", exercise=1)
 
 # %% [markdown]
 # ## 3. Training
@@ -188,4 +189,6 @@ common.savefig(fig, "10_sgns_analogy_offsets")
 # %%
 target = run.pick(0.95, 0.5)
 common.check(accuracy >= target, f"skip-gram vectors solve {accuracy:.1%} of the planted analogies "
-                                 f"(>= {target:.0%})")
+                                 f"(>= {target:.0%})", exercise=1)
+
+common.finish()

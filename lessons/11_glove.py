@@ -68,6 +68,7 @@ x_max, alpha = 100.0, 0.75
 def f(x):
     """GloVe's weight of a co-occurrence count x (a NumPy array of counts >= 0)."""
     # BEGIN SOLUTION
+    # TITLE: GloVe's weighting function f
     # HINT: (x / x_max) ** alpha where x < x_max, and 1 from x_max on (np.minimum helps)
     return np.minimum((x / x_max) ** alpha, 1.0)
     # END SOLUTION
@@ -77,7 +78,7 @@ xs = np.array([0.0, 1.0, 10.0, x_max, 10 * x_max])
 print("f at", xs.tolist(), "=", np.round(f(xs), 4).tolist())
 common.check(f(np.array([0.0]))[0] == 0 and abs(f(np.array([x_max]))[0] - 1) < 1e-12
              and f(np.array([10 * x_max]))[0] == 1 and np.all(np.diff(f(xs)) >= 0),
-             "f(0) = 0, f rises to 1 at x_max and stays 1")
+             "f(0) = 0, f rises to 1 at x_max and stays 1", exercise=1)
 
 fig, ax = common.figure()
 grid = np.linspace(0, 1.5 * x_max, 300)
@@ -105,6 +106,7 @@ weight = mg.tensor(f(X[rows, cols]).astype(np.float32))
 def glove_loss():
     """J over the non-zero entries of X."""
     # BEGIN SOLUTION
+    # TITLE: GloVe's loss J
     # HINT: pred = (θ_i · e_j) + b_i + b~_j for every non-zero (i, j): theta[i_idx], e[j_idx], b[i_idx], ...
     # HINT: J = sum of weight * (pred - log_x) ** 2
     pred = (theta[i_idx] * e[j_idx]).sum(axis=1) + b[i_idx] + b_tilde[j_idx]   # θ_i^T e_j + b_i + b_j
@@ -123,7 +125,7 @@ x_ij = X[rows, cols]
 reference = np.sum(f(x_ij) * (np.einsum("nd,nd->n", T_[rows], E_[cols]) + b_[rows] + bt_[cols]
                               - np.log(x_ij)) ** 2)
 print(f"J = {J0:.3f}, NumPy reference {reference:.3f}")
-common.check(abs(J0 - reference) < 1e-4 * reference, "glove_loss computes the notes' J")
+common.check(abs(J0 - reference) < 1e-4 * reference, "glove_loss computes the notes' J", exercise=2)
 
 # %% [markdown]
 # ## 3. Training
@@ -165,4 +167,6 @@ with mg.no_grad():
 
 target = run.pick(0.85, 0.3)
 common.check(accuracy >= target, f"GloVe vectors solve {accuracy:.1%} of the planted analogies "
-                                 f"(>= {target:.0%})")
+                                 f"(>= {target:.0%})", exercise=2)
+
+common.finish()

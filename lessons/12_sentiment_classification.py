@@ -94,6 +94,7 @@ class AverageClassifier(nn.Module):
         e = self.embed(ids)                                         # e_t = E·o_t: (N, T, E)
         m = mg.tensor(mask.astype(np.float32)).reshape(*mask.shape, 1)   # m_t: (N, T, 1)
         # BEGIN SOLUTION
+        # TITLE: the masked mean of the embeddings
         # HINT: mean = over the real words only: sum over t of m_t e_t, divided by sum over t of m_t (axis=1)
         mean = (e * m).sum(axis=1) / m.sum(axis=1)                  # ē = Σ_t m_t e_t / Σ_t m_t: (N, E)
         # END SOLUTION
@@ -120,6 +121,7 @@ class RNNClassifier(nn.Module):
     def forward(self, ids, mask, lengths):
         e = self.embed(ids)                                         # (N, T, E)
         # BEGIN SOLUTION
+        # TITLE: classify from the last real step
         # HINT: self.rnn(e, lengths=lengths) returns (outputs, h_n); h_n is (1, N, H): classify from h_n[0]
         _, h_n = self.rnn(e, lengths=lengths)                       # h_n: the state at each review's last word
         return self.out(h_n[0])                                     # ŷ = softmax(h_{T_i} W^T + b)
@@ -142,7 +144,7 @@ with mg.no_grad():
         alone = np.concatenate([model(mg.tensor(i), m, n).numpy()
                                 for i, m, n in (pad_batch([s], pad_id=vocab.pad_id) for s in batch)])
         common.check(np.allclose(together, alone, atol=1e-5),
-                     f"{name}: padded in a batch = alone, unpadded (padding is masked out)")
+                     f"{name}: padded in a batch = alone, unpadded (padding is masked out)", exercise={"averaged embeddings": 1, "RNN (many-to-one)": 2}[name])
     e = models["averaged embeddings"].embed(mg.tensor(padded[0]))
     by_T = e.mean(axis=1).numpy()                                    # mean over all T = 20 steps
     by_len = (e.sum(axis=1) / mg.tensor(padded[2][:, None].astype(np.float32))).numpy()
@@ -150,7 +152,7 @@ with mg.no_grad():
     _, h_len = models["RNN (many-to-one)"].rnn(e, lengths=padded[2])
 print(f"mean over T instead of the length: vectors off by up to {np.abs(by_T - by_len).max():.3f}; "
       f"h_T after the padding instead of h at the last word: off by up to {np.abs(h_T.numpy() - h_len.numpy()).max():.3f}")
-common.check(np.abs(h_T.numpy() - h_len.numpy()).max() > 1e-3, "without lengths, the padding changes the RNN's last state")
+common.check(np.abs(h_T.numpy() - h_len.numpy()).max() > 1e-3, "without lengths, the padding changes the RNN's last state", exercise=None)
 
 # %% [markdown]
 # ## 5. Train both
@@ -217,7 +219,9 @@ rnn_all, _, rnn_neg = results["RNN (many-to-one)"]
 want_rnn = run.pick(0.97, 0.0)
 max_avg, max_avg_neg = run.pick(0.87, 1.0), run.pick(0.60, 1.0)     # 70% plain + 30% x one half, and slack
 common.check(rnn_all >= want_rnn and rnn_neg >= want_rnn,
-             f"the RNN is right on {rnn_all:.1%} of new reviews and {rnn_neg:.1%} of the negated ones (>= {want_rnn:.0%})")
+             f"the RNN is right on {rnn_all:.1%} of new reviews and {rnn_neg:.1%} of the negated ones (>= {want_rnn:.0%})", exercise=2)
 common.check(avg_all <= max_avg and avg_neg <= max_avg_neg,
              f"the averaged embeddings: {avg_all:.1%} overall (<= {max_avg:.0%}), {avg_neg:.1%} on the negated "
-             f"reviews (<= {max_avg_neg:.0%})")
+             f"reviews (<= {max_avg_neg:.0%})", exercise=1)
+
+common.finish()

@@ -66,7 +66,7 @@ print("source ids (N, S):\n", task.src[held_out:held_out + 3])
 print("target ids (N, T) = <START> y <END> <pad>...:\n", task.tgt[held_out:held_out + 3])
 V, PAD, START, END = len(vocab), vocab.pad_id, vocab.bos_id, vocab.eos_id
 common.check(all(row[0] == START and END in row for row in task.tgt.tolist()),
-             "every target starts with <START> and holds <END>")
+             "every target starts with <START> and holds <END>", exercise=None)
 
 # %% [markdown]
 # ## 2. The encoder layer: a bi-directional LSTM
@@ -95,6 +95,8 @@ class Encoder(nn.Module):
         memory, (h, c) = self.rnn(self.embedding(src), lengths=lengths)   # h, c: (dirs, N, H)
         if self.bidirectional:
             # BEGIN SOLUTION
+            # TITLE: joining the encoder's two directions
+            # OFF LIMITS: LibrarySeq2Seq, mg.models
             # HINT: h[0] is the forward direction's last state, h[1] the backward one's (both (N, H));
             # HINT: put them side by side on the last axis (mg.cat) and keep a layer axis in front: (1, N, 2H)
             h = mg.cat([h[0], h[1]], axis=-1)[None]
@@ -110,10 +112,10 @@ memory, (h_enc, c_enc) = enc(src_demo, lengths=task.src_len[:4])
 print(f"source (N, S) = {src_demo.shape} -> memory (N, S, 2H) = {memory.shape}, "
       f"final h (1, N, 2H) = {h_enc.shape}")
 common.check(memory.shape == (4, src_demo.shape[1], 64) and h_enc.shape == (1, 4, 64),
-             "a bi-directional encoder's output is 2 x hidden_size = 64 wide")
+             "a bi-directional encoder's output is 2 x hidden_size = 64 wide", exercise=1)
 # the backward half of the summary is the backward LSTM's state at s = 1
 common.check(np.allclose(h_enc.numpy()[0, :, 32:], memory.numpy()[:, 0, 32:], atol=1e-6),
-             "the summary's backward half is the backward LSTM's state at the first position")
+             "the summary's backward half is the backward LSTM's state at the first position", exercise=1)
 
 # %% [markdown]
 # ## 3. The decoder layer: one-directional, from `<START>` to `<END>`
@@ -147,6 +149,8 @@ class Decoder(nn.Module):
         if self.peeky:
             peek = summary[:, None].broadcast_to(N, T, summary.shape[1])   # h_enc at every step
         # BEGIN SOLUTION
+        # TITLE: the decoder, with and without peeky
+        # OFF LIMITS: LibrarySeq2Seq, mg.models
         # HINT: peeky: x = mg.cat([x, peek], axis=-1); then hs, state = self.rnn(x, state)
         # HINT: peeky again: hs = mg.cat([hs, peek], axis=-1); logits = self.output(hs)
         if self.peeky:
@@ -193,6 +197,8 @@ class Seq2Seq(nn.Module):
     def loss(self, src, tgt):
         state, summary = self.encode(src)
         # BEGIN SOLUTION
+        # TITLE: the teacher-forced loss
+        # OFF LIMITS: LibrarySeq2Seq, mg.models
         # HINT: teacher forcing: the decoder reads tgt[:, :-1] (<START> y_1 .. y_{T-1}) and is scored on tgt[:, 1:]
         # HINT: F.cross_entropy(logits, targets, ignore_index=PAD) skips the padding
         logits, _ = self.decoder(tgt[:, :-1], state, summary)
@@ -206,6 +212,8 @@ class Seq2Seq(nn.Module):
             steps = []
             for _ in range(max_len):
                 # BEGIN SOLUTION
+                # TITLE: greedy generation
+                # OFF LIMITS: LibrarySeq2Seq, mg.models
                 # HINT: one decoder step on tokens (N, 1); the next tokens are the argmax of the logits (N, 1, V)
                 # HINT: over the last axis, brought to the host with mg.backend.to_numpy
                 logits, state = self.decoder(tokens, state, summary)
@@ -238,8 +246,14 @@ for peeky in (False, True):
     same_output = ours.generate(batch_src, START, END, 5) == library.generate(batch_src, START, END, 5)
     print(f"peeky={peeky}: loss ours {ours_loss:.6f}, library {lib_loss:.6f}; "
           f"same greedy outputs: {same_output}")
-    common.check(abs(ours_loss - lib_loss) < 1e-5 and same_output,
-                 f"our Layer/Model seq2seq equals minigrad.models.Seq2Seq (peeky={peeky})")
+    ours_logits = ours.decoder(batch_tgt[:, :-1], *ours.encode(batch_src))[0].numpy()
+    lib_logits = library.decoder_logits(batch_src, batch_tgt[:, :-1])[0].numpy()
+    common.check(np.allclose(ours_logits, lib_logits, atol=1e-5),
+                 f"our decoder's logits equal minigrad.models.Seq2Seq's (peeky={peeky})", exercise=2)
+    common.check(abs(ours_loss - lib_loss) < 1e-5,
+                 f"our teacher-forced loss equals minigrad.models.Seq2Seq's (peeky={peeky})", exercise=3)
+    common.check(same_output,
+                 f"our greedy outputs equal minigrad.models.Seq2Seq's (peeky={peeky})", exercise=4)
 
 # %% [markdown]
 # ## 5. Training on addition: plain, reversed, peeky, bi-directional
@@ -314,11 +328,13 @@ final = {name: accs[-1] for name, accs in history.items()}
 print("final held-out exact match:", {k: f"{v:.1%}" for k, v in final.items()})
 common.check(final["reversed + peeky"] >= run.pick(0.95, 0.0),
              f"reversed + peeky adds {final['reversed + peeky']:.1%} of the held-out problems right "
-             f"(>= {run.pick(0.95, 0.0):.0%})")
+             f"(>= {run.pick(0.95, 0.0):.0%})", exercise=4)
 mean_acc = {name: float(np.mean(accs)) for name, accs in history.items()}
 print("accuracy averaged over the epochs:", {k: f"{v:.1%}" for k, v in mean_acc.items()})
 common.check(run.quick or max(mean_acc, key=mean_acc.get) == "reversed + peeky",
-             "the peeky decoder learns fastest (highest accuracy averaged over the epochs)")
+             "the peeky decoder learns fastest (highest accuracy averaged over the epochs)", exercise=4)
 common.check(final["reversed"] >= final["plain"] + run.pick(0.20, -1.0),
              f"reversing the source beats the plain model ({final['reversed']:.1%} vs "
-             f"{final['plain']:.1%})")
+             f"{final['plain']:.1%})", exercise=4)
+
+common.finish()

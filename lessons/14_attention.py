@@ -64,6 +64,8 @@ hidden_states = mg.randn(enc_len, hidden_size)          # ① h̄_s for s = 1..e
 o_prev = mg.randn(hidden_size)                          # o(t-1): [hidden]
 
 # BEGIN SOLUTION
+# TITLE: one step of attention by hand
+# OFF LIMITS: nn.Attention, F.scaled_dot_product_attention
 # HINT: ② score = hidden_states @ o_prev  ([enc_len]);  ③ attention_weight = F.softmax(score, axis=0)
 # HINT: ④ weighted = attention_weight[:, None] * hidden_states, then .sum(axis=0, keepdims=True)
 score = hidden_states @ o_prev                          # ② score(o(t-1), h̄_s) = h̄_s · o(t-1)
@@ -85,7 +87,7 @@ context_lib, weights_lib = nn.Attention(hidden_size, hidden_size, score="dot")(
     o_prev[None], hidden_states[None])                  # the library: a batch of one
 common.check(np.allclose(context_vector.numpy(), context_lib.numpy(), atol=1e-6)
              and np.allclose(attention_weight.numpy(), weights_lib.numpy()[0], atol=1e-6),
-             "the six steps give nn.Attention's weights and context vector")
+             "the six steps give nn.Attention's weights and context vector", exercise=1)
 
 # %% [markdown]
 # ## 2. Three scores side by side
@@ -105,6 +107,8 @@ layers = {name: nn.Attention(H, H, score=name) for name in ("dot", "general", "a
 W, W1, W2, v = layers["general"].W, layers["additive"].W1, layers["additive"].W2, layers["additive"].v
 
 # BEGIN SOLUTION
+# TITLE: three attention scores by hand
+# OFF LIMITS: nn.Attention
 # HINT: dot: h_t @ h_s.transpose(1, 2);  general: (h_t @ W) @ h_s.transpose(1, 2)   -> (N, 1, S)
 # HINT: additive: tanh(h_t @ W1.T (N, 1, A) broadcast against h_s @ W2.T (N, S, A)) @ v -> (N, S), then [:, None]
 by_hand = {
@@ -117,7 +121,7 @@ by_hand["additive"] = by_hand["additive"][:, None]
 for name, layer in layers.items():
     same = np.allclose(by_hand[name].numpy(), layer.scores(h_t, h_s).numpy(), atol=1e-5)
     print(f"{name:9s} scores {by_hand[name].shape}: {np.round(by_hand[name].numpy()[0, 0], 2)}")
-    common.check(same, f"the {name} score by hand equals nn.Attention(score='{name}')")
+    common.check(same, f"the {name} score by hand equals nn.Attention(score='{name}')", exercise=2)
 
 fig, axes = common.figure(3, width=3.6, height=2.8)
 for ax, name in zip(axes, layers):
@@ -160,6 +164,7 @@ with mg.no_grad():
     hidden = tuple(s.transpose(0, 1) for s in state["hidden"])     # (L, N, H), as nn.LSTM takes it
     h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
     # BEGIN SOLUTION
+    # TITLE: one decoder step with attention
     # HINT: a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   (padding gets 0)
     # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8)
     # HINT: log p = F.log_softmax(dec.output(h̃_t))
@@ -173,7 +178,7 @@ with mg.no_grad():
 print(f"h_t {h.shape}, a_t {a_t.shape}, C_t {C_t.shape}, [C_t; h_t] {(C_t.shape[0], 1, 2 * C_t.shape[2])}, "
       f"h̃_t {h_tilde.shape}, p {log_p.shape}")
 common.check(np.allclose(log_p.numpy()[:, 0], library_log_p.numpy(), atol=1e-5),
-             "a_t, (9), (8), FC + softmax by hand give the library decoder's log-probabilities")
+             "a_t, (9), (8), FC + softmax by hand give the library decoder's log-probabilities", exercise=3)
 
 # %% [markdown]
 # ## 4. Global and local attention (003)
@@ -196,6 +201,7 @@ def local_weights(scores, p, D):
     s = np.arange(scores.shape[1])[None, :]
     p = np.asarray(p, dtype=np.float64)[:, None]
     # BEGIN SOLUTION
+    # TITLE: local attention's weights
     # HINT: inside = |s - p| <= D; align = softmax of scores over the inside positions only (others -inf)
     # HINT: multiply align by the Gaussian exp(-(s - p)^2 / (2 (D/2)^2))
     inside = np.abs(s - p) <= D
@@ -211,7 +217,7 @@ demo_scores = np.random.default_rng(0).normal(size=(4, 12))
 demo, inside = local_weights(demo_scores, p=[1, 4, 7.5, 10], D=2)
 print("local weights, window D = 2 around p_t = 1, 4, 7.5, 10:\n", np.round(demo, 2))
 common.check(np.all(demo[~inside] == 0) and np.all(demo.sum(axis=1) <= 1 + 1e-9),
-             "local attention gives no weight outside the window, and at most 1 in all")
+             "local attention gives no weight outside the window, and at most 1 in all", exercise=4)
 # %% [markdown]
 # ## 5. Dates: the three scores trained on the same budget
 # 16,000 human-written dates (14 formats, 1970-2029) and 1,000 held out. Characters in,
@@ -307,9 +313,11 @@ mass = {name: float(np.mean([w[t, global_w[t].argmax()] > 0 for t in range(T)]))
         for name, w in [("local-m", local_m), ("local-p", local_p)]}
 print(f"share of output steps whose window holds the position global attention chose: "
       f"local-m {mass['local-m']:.0%}, local-p {mass['local-p']:.0%}")
-common.check(mass["local-p"] == 1.0, "a window centred where global attention looks always holds that position")
+common.check(mass["local-p"] == 1.0, "a window centred where global attention looks always holds that position", exercise=4)
 
 # %%
 target = run.pick(0.995, 0.0)
 common.check(accuracy >= target, f"attention seq2seq writes {accuracy:.2%} of the held-out dates "
-                                 f"exactly right (>= {target:.1%})")
+                                 f"exactly right (>= {target:.1%})", exercise=None)
+
+common.finish()

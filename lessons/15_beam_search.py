@@ -159,6 +159,8 @@ def my_beam_search(state, B, alpha=0.0, max_len=MAX_LEN):
         log_probs, state = step_fn(prev, state)                        # (K, V)
         V = log_probs.shape[1]
         # BEGIN SOLUTION
+        # TITLE: one step of beam search
+        # OFF LIMITS: beam_search, mg.decoding
         # HINT: total = sums[:, None] + log_probs, flattened to (K*V,); keep the `width` largest finite ones
         # HINT: (np.argsort(-total, kind="stable")); candidate c extends prefix c // V with token c % V
         total = (sums[:, None] + log_probs).reshape(-1)               # log P(prefix) + log P(y_t | ...)
@@ -187,10 +189,10 @@ for i in range(3):
         same = [h for h, _ in mine] == [h for h, _ in library] and np.allclose(
             [s for _, s in mine], [s for _, s in library])
         common.check(same, f"problem {i}, B = {B}, alpha = {alpha}: our beam search equals "
-                           "minigrad.decoding.beam_search")
+                           "minigrad.decoding.beam_search", exercise=1)
     greedy = greedy_decode(step_fn, start_state(i), START, END, MAX_LEN)
     common.check(my_beam_search(start_state(i), 1)[0][0] == greedy[0],
-                 f"problem {i}: beam width 1 is greedy search")
+                 f"problem {i}: beam width 1 is greedy search", exercise=1)
     print(f"{task.pairs[i][0]:>6s} = {task.pairs[i][1]:>3s}   beam (B = 3):",
           ", ".join(f"{text(h)} ({s:.3f})" for h, s in my_beam_search(start_state(i), 3)))
 
@@ -211,6 +213,8 @@ def all_outputs(state, step_fn=step_fn, max_len=MAX_LEN):
         prev = np.array([p[-1] if p else START for p in prefixes])
         log_probs, state = step_fn(prev, state)                        # (K, V)
         # BEGIN SOLUTION
+        # TITLE: exhaustive search
+        # OFF LIMITS: beam_search
         # HINT: every prefix can finish here: outputs += [p + [END] ...], scores gets sums + log_probs[:, END]
         # HINT: and grows by every digit (not at the last step): sums[:, None] + log_probs[:, DIGITS], flattened
         outputs += [p + [END] for p in prefixes]                       # finish every prefix here
@@ -231,7 +235,7 @@ for i in range(2):
     outputs, sums, lengths = all_outputs(start_state(i))
     wide = beam_search(step_fn, start_state(i), START, END, len(outputs), MAX_LEN)
     common.check(wide[0][0] == outputs[int(sums.argmax())] and len(wide) == len(outputs) == 1111,
-                 f"problem {i}: a beam as wide as every output (1111) is exhaustive search")
+                 f"problem {i}: a beam as wide as every output (1111) is exhaustive search", exercise=2)
 
 # %% [markdown]
 # ## 5. Greedy vs beam vs exhaustive on held-out problems
@@ -263,7 +267,7 @@ for name, (hyps, scores, seconds) in results.items():
 top = results["exhaustive"][1]
 # 1e-5: float32 sums of the same log-probs computed in batches of different sizes
 common.check(all(np.all(scores <= top + 1e-5) for _, scores, _ in results.values()),
-             "no search finds an output more probable than exhaustive search's")
+             "no search finds an output more probable than exhaustive search's", exercise=2)
 
 fig, axes = common.figure(2)
 names = list(results)
@@ -298,6 +302,7 @@ for name, table in [("trained", exhaustive), ("after 25 steps", early_exhaustive
     lengths_, accs_ = [], []
     for alpha in alphas:
         # BEGIN SOLUTION
+        # TITLE: length normalisation
         # HINT: for each problem (outputs, sums, lengths) pick the output with the largest sums / lengths ** alpha
         picks = [out[int((s / n ** alpha).argmax())] for out, s, n in table]
         # END SOLUTION
@@ -317,7 +322,7 @@ for k, alpha in enumerate(alphas):
           f"{study['after 25 steps'][1][k]:9.1%}")
 for name, (lengths_, _) in study.items():
     common.check(all(b >= a - 1e-12 for a, b in zip(lengths_, lengths_[1:])),
-                 f"{name} model: a larger alpha never makes exhaustive search's outputs shorter")
+                 f"{name} model: a larger alpha never makes exhaustive search's outputs shorter", exercise=3)
 
 fig, axes = common.figure(2)
 for name, (lengths_, accs_) in study.items():
@@ -352,6 +357,7 @@ def error_analysis(name):
     search_fault, model_fault = [], []
     for i, ref_score in zip(wrong, ref_scores):
         # BEGIN SOLUTION
+        # TITLE: error analysis: search or model
         # HINT: compare the right answer's log P(y*|x) (ref_score) with the search's log P(ŷ|x) (scores[i])
         # HINT: greater: append (i, ref_score) to search_fault, otherwise to model_fault
         (search_fault if ref_score > scores[i] else model_fault).append((i, ref_score))
@@ -369,10 +375,10 @@ faults = {name: error_analysis(name) for name in ("greedy", "beam 3")}
 exhaustive_right = {i for i in range(n_eval) if results["exhaustive"][0][i] == references[i]}
 for name, (search_fault, model_fault) in faults.items():
     common.check(not exhaustive_right & {i for i, _ in model_fault},
-                 f"{name}: every error blamed on the model is made by exhaustive search too")
+                 f"{name}: every error blamed on the model is made by exhaustive search too", exercise=4)
     common.check(all(top[i] >= ref_score - 1e-5 for i, ref_score in search_fault),
                  f"{name}: for every error blamed on the search, exhaustive search found an output "
-                 "at least as probable as y* (so more probable than the search's)")
+                 "at least as probable as y* (so more probable than the search's)", exercise=4)
 
 fig, ax = common.figure(width=5.0)
 names = list(faults)
@@ -399,3 +405,5 @@ common.savefig(fig, "15_error_analysis")
 #   references'), but the model trained for 25 steps, unsure where an answer ends, goes from
 #   3.18 tokens at $\alpha = 0$ to 3.98 at $\alpha = 3$: with $\alpha = 0$ the search favours
 #   short outputs, exactly as the notes warn.
+
+common.finish()

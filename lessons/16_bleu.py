@@ -58,6 +58,8 @@ def clipped_precision(candidate, references, n):
     """P_n of one candidate: (sum of clipped counts, sum of counts)."""
     counts = ngrams(candidate, n)
     # BEGIN SOLUTION
+    # TITLE: clipped n-gram precision
+    # OFF LIMITS: metrics.bleu, metrics.sentence_bleu
     # HINT: the clip of an n-gram is the largest number of times it appears in any one reference
     # HINT: clipped = sum over the candidate's n-grams g of min(counts[g], clip[g]); total = sum of counts
     clip = collections.Counter()
@@ -76,11 +78,11 @@ for name, cand in candidates.items():
         print(f"{name:16s} n = {n}: count {dict(ngrams(cand, n))}")
         print(f"{'':16s}        clipped {clipped} / {total} = {clipped / total:.3f}")
         common.check(ngrams(cand, n) == metrics.ngram_counts(cand, n),
-                     f"{name}: our {n}-gram counts equal minigrad.metrics.ngram_counts")
+                     f"{name}: our {n}-gram counts equal minigrad.metrics.ngram_counts", exercise=None)
 common.check(clipped_precision(candidates["the x7"], references, 1) == (2, 7),
-             "'the' x 7 gets P_1 = 2/7: 'the' appears at most twice in one reference")
+             "'the' x 7 gets P_1 = 2/7: 'the' appears at most twice in one reference", exercise=1)
 common.check(clipped_precision(candidates["the cat the cat"], references, 2) == (4, 6),
-             "'the cat the cat on the mat' gets P_2 = 4/6")
+             "'the cat the cat on the mat' gets P_2 = 4/6", exercise=1)
 
 # %% [markdown]
 # ## 2. The brevity penalty and the whole score
@@ -96,6 +98,8 @@ common.check(clipped_precision(candidates["the cat the cat"], references, 2) == 
 # %%
 def brevity_penalty(c, r):
     # BEGIN SOLUTION
+    # TITLE: the brevity penalty
+    # OFF LIMITS: metrics.brevity_penalty
     # HINT: 1 when the candidate is longer than the reference (c > r), else exp(1 - r / c)
     return 1.0 if c > r else math.exp(1 - r / c)
     # END SOLUTION
@@ -122,9 +126,9 @@ for name, cand in examples.items():
     r = min((len(ref) for ref in references), key=lambda length: (abs(length - c), length))
     mine, library = bleu_by_hand(cand, references, 2), metrics.sentence_bleu(cand, references, max_n=2)
     print(f"{name:28s} {c:2d} {r:2d} {brevity_penalty(c, r):6.3f} {mine:7.4f} {library:7.4f}")
-    common.check(abs(mine - library) < 1e-12, f"BLEU-2 of '{name}' by hand equals minigrad.metrics")
+    common.check(abs(mine - library) < 1e-12, f"BLEU-2 of '{name}' by hand equals minigrad.metrics", exercise=2)
 common.check(abs(brevity_penalty(2, 6) - math.exp(1 - 6 / 2)) < 1e-15 and brevity_penalty(7, 6) == 1.0,
-             "BP = exp(1 - r/c) for a short candidate, 1 for a long one")
+             "BP = exp(1 - r/c) for a short candidate, 1 for a long one", exercise=2)
 
 # %% [markdown]
 # Note "a cat is on the mat": it equals neither reference, yet every one of its words and word
@@ -206,8 +210,10 @@ cut = systems["cut after the month"][0]
 expected_bp = math.exp(1 - sum(len(x[0]) for x in refs) / sum(len(h) for h in cut))
 print(f"cut outputs: BP = exp(1 - r/c) = {expected_bp:.4f}")
 common.check(scores["cut after the month"] <= expected_bp + 1e-12,
-             "cutting every output after the month costs at least the brevity penalty exp(1 - r/c)")
+             "cutting every output after the month costs at least the brevity penalty exp(1 - r/c)", exercise=None)
 target = run.pick(0.99, 0.0)
 common.check(scores["lesson 14 model"] >= target,
              f"lesson 14's model has corpus BLEU-4 {scores['lesson 14 model']:.4f} (>= {target}) "
-             f"on {task.held_out} held-out dates")
+             f"on {task.held_out} held-out dates", exercise=None)
+
+common.finish()

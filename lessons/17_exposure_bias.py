@@ -85,6 +85,7 @@ def mixed_input_loss(model, src, tgt, x):
         if t + 1 == T:
             break
         # BEGIN SOLUTION
+        # TITLE: mixing the model's own words into its input
         # HINT: guess = the argmax over the vocabulary of logits.data[:, 0] (the model's own word, no gradient)
         # HINT: coin = mg.backend.rng_for(xp).random(N) < x
         # HINT: tokens = xp.where(coin, the target tgt_dev[:, t + 1], guess)
@@ -104,7 +105,7 @@ for x in (1.0, 0.5, 0.0):
     library = model.loss(batch_src, batch_tgt, teacher_forcing_ratio=x).item()
     print(f"x = {x}: mixed-input loss by hand {mine:.6f}, Seq2Seq.loss {library:.6f}")
     common.check(abs(mine - library) < 1e-5,
-                 f"x = {x}: the hand-written mix equals Seq2Seq.loss(teacher_forcing_ratio={x})")
+                 f"x = {x}: the hand-written mix equals Seq2Seq.loss(teacher_forcing_ratio={x})", exercise=1)
 
 # %% [markdown]
 # ## 3. The schedule
@@ -202,6 +203,7 @@ def exposure(model):
             continue
         for j in range(first + 1, len(ref)):
             # BEGIN SOLUTION
+            # TITLE: counting exposure bias
             # HINT: count the position (n), whether the free-running output is right there
             # HINT: (own: j < len(out) and out[j] == ref[j]) and whether the teacher-forced
             # HINT: prediction is (true: forced[i, j] == ref[j])
@@ -232,10 +234,10 @@ common.savefig(fig, "17_exposure_bias")
 tf_acc, tf_own, tf_true, _ = measured["teacher forcing"]
 common.check(tf_acc >= run.pick(0.90, 0.0),
              f"the teacher-forced model reverses {tf_acc:.1%} of the held-out strings "
-             f"(>= {run.pick(0.90, 0.0):.0%})")
+             f"(>= {run.pick(0.90, 0.0):.0%})", exercise=2)
 common.check(run.quick or tf_true - tf_own >= 0.10,
              f"exposure bias: after its first mistake the teacher-forced model gets {tf_own:.1%} "
-             f"of the characters right from its own prefix, {tf_true:.1%} from the true one")
+             f"of the characters right from its own prefix, {tf_true:.1%} from the true one", exercise=2)
 
 # %% [markdown]
 # ## What the numbers say (seed 0, CPU)
@@ -249,3 +251,5 @@ common.check(run.quick or tf_true - tf_own >= 0.10,
 #   73% of the following characters right while reading its own output, 97% when fed the true
 #   previous characters at the very same positions. A beam (the notes' remedy ②) keeps other
 #   prefixes alive, but cannot help once the model's own prefix has gone wrong.
+
+common.finish()

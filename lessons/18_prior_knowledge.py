@@ -66,7 +66,7 @@ source_share = np.mean([len(set(s)) / V for s in sources])
 print(f"summary words that occur in their source: {in_source:.1%}")
 print(f"distinct words of a source, as a share of the vocabulary: {source_share:.1%} on average")
 common.check(in_source == 1.0, "every summary word occurs in its source: the source's words "
-                               "are the candidates")
+                               "are the candidates", exercise=None)
 
 # %%
 src, _, src_len = pad_batch([vocab.encode(s) for s in sources], vocab.pad_id)
@@ -88,6 +88,8 @@ def source_words(src_ids, vocab_size, pad_id):
     """X (N, |V|) float: X[n, i] = 1 if word i occurs in src_ids[n] (N, S), else 0;
     the padding id is never marked."""
     # BEGIN SOLUTION
+    # TITLE: the source-word vector
+    # OFF LIMITS: source_word_vector
     # HINT: start from np.zeros((N, vocab_size)); set X[n, w] = 1 for every id w of row n
     # HINT: (fancy indexing: X[np.arange(N)[:, None], src_ids] = 1), then clear column pad_id
     N = src_ids.shape[0]
@@ -103,7 +105,7 @@ itos = vocab.get_itos()
 print(f"X: {X.shape}, ones per row {X.sum(axis=1).astype(int).tolist()} of |V| = {V}")
 print("words marked in row 0:", " ".join(itos[i] for i in np.flatnonzero(X[0])[:12]), "...")
 common.check(np.array_equal(X, source_word_vector(src[:4], V, ignore_ids=(vocab.pad_id,))),
-             "the hand-made X equals minigrad.models.source_word_vector")
+             "the hand-made X equals minigrad.models.source_word_vector", exercise=1)
 
 # %% [markdown]
 # ## 3. The prior layer: $\underline{y}\_ = \mathrm{softmax}(S \otimes \underline{X} + t)$, averaged
@@ -120,6 +122,8 @@ def prior_prediction(logits, X, S, t):
     """(softmax(S ⊗ X + t) + softmax(logits)) / 2: logits (N, T, |V|), X (N, |V|),
     S and t (|V|,) -> probabilities (N, T, |V|); the prior is the same at every step t."""
     # BEGIN SOLUTION
+    # TITLE: the prior's prediction
+    # OFF LIMITS: PriorKnowledge
     # HINT: y_hat = X * S + t  (N, |V|);  y_prior = F.softmax(y_hat), then reshape to (N, 1, |V|)
     # HINT: so it broadcasts over the steps; y = F.softmax(logits); return (y_prior + y) / 2
     y_hat = X * S + t                                        # ŷ = S ⊗ X + t
@@ -140,7 +144,7 @@ with mg.no_grad():
 err = np.abs(mine.numpy() - library.numpy()).max()
 print(f"prediction {tuple(mine.shape)}, rows sum to {mine.numpy().sum(axis=-1).min():.6f} .. "
       f"{mine.numpy().sum(axis=-1).max():.6f}; max |mine - PriorKnowledge| = {err:.1e}")
-common.check(err < 1e-6, "(softmax(S ⊗ X + t) + softmax(logits)) / 2 equals PriorKnowledge")
+common.check(err < 1e-6, "(softmax(S ⊗ X + t) + softmax(logits)) / 2 equals PriorKnowledge", exercise=2)
 
 # %% [markdown]
 # What can the prior do? With $s_i = 4$ and $t_i = 0$ for every word, a source word gets
@@ -305,4 +309,6 @@ common.savefig(fig, "18_prior_weights")
 # %%
 target = run.pick(0.04, -0.1)
 common.check(gain >= target, f"the prior raises held-out ROUGE-1 F1 by {gain:+.3f} "
-                             f"(>= {target:+.2f})")
+                             f"(>= {target:+.2f})", exercise=None)
+
+common.finish()

@@ -75,7 +75,7 @@ for d_k in d_ks:
           f"{var_scaled[-1]:.3f}")
 common.check(all(abs(v / d - 1) < 0.1 for v, d in zip(var_raw, d_ks))
              and all(abs(v - 1) < 0.1 for v in var_scaled),
-             "var(q·k) ≈ d_k, and var(q·k / sqrt(d_k)) ≈ 1 for every d_k")
+             "var(q·k) ≈ d_k, and var(q·k / sqrt(d_k)) ≈ 1 for every d_k", exercise=None)
 
 # %% [markdown]
 # What large scores do to the softmax: for one query against 10 keys, the largest attention
@@ -126,6 +126,8 @@ def attention(Q, K, V, mask=None):
     """softmax(Q K^T / sqrt(d_k) + mask) V: Q (..., L, d_k), K (..., S, d_k), V (..., S, d_v),
     mask (L, S) of 0 and -inf or None -> (output (..., L, d_v), weights (..., L, S))."""
     # BEGIN SOLUTION
+    # TITLE: scaled dot-product attention
+    # OFF LIMITS: F.scaled_dot_product_attention, nn.MultiheadAttention
     # HINT: scores = Q @ K.transpose(-2, -1) / math.sqrt(d_k), plus the mask when there is one
     # HINT: weights = F.softmax(scores) (by rows: the last axis); return weights @ V, weights
     d_k = Q.shape[-1]
@@ -143,7 +145,7 @@ mine, weights = attention(Q, K, Vv, causal)
 library = F.scaled_dot_product_attention(Q, K, Vv, is_causal=True)
 print("causal weights of the first sequence:\n", np.round(weights.numpy()[0], 2))
 common.check(np.allclose(mine.numpy(), library.numpy(), atol=1e-5),
-             "attention by hand equals F.scaled_dot_product_attention (causal)")
+             "attention by hand equals F.scaled_dot_product_attention (causal)", exercise=1)
 
 # %% [markdown]
 # ## 3. Multi-head attention (多头注意力)
@@ -168,6 +170,8 @@ def multi_head(x):
     Kx = F.linear(x, W[E:2 * E], b[E:2 * E])                    # x W^K
     Vx = F.linear(x, W[2 * E:], b[2 * E:])                      # x W^V
     # BEGIN SOLUTION
+    # TITLE: multi-head attention
+    # OFF LIMITS: nn.MultiheadAttention, F.scaled_dot_product_attention
     # HINT: split: (N, T, E) -> reshape (N, T, heads, d_k) -> transpose(1, 2): (N, heads, T, d_k)
     # HINT: out, _ = attention(...) on the split Q, K, V
     # HINT: concat: out.transpose(1, 2).reshape(N, T, E)
@@ -184,7 +188,7 @@ library, _ = mha(x, x, x)
 print(f"{heads} heads of d_k = {E // heads}; output {tuple(mine.shape)}; "
       f"max |difference| {np.abs(mine.numpy() - library.numpy()).max():.1e}")
 common.check(np.allclose(mine.numpy(), library.numpy(), atol=1e-5),
-             "multi-head attention by hand equals nn.MultiheadAttention")
+             "multi-head attention by hand equals nn.MultiheadAttention", exercise=2)
 
 # %% [markdown]
 # ## 4. Positional encoding (位置编码)
@@ -198,6 +202,8 @@ def positional_encoding(max_len, d_model):
     """PE (max_len, d_model): PE[pos, 2i] = sin(pos / 10000^(2i/d_model)),
     PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)). A NumPy array (d_model even)."""
     # BEGIN SOLUTION
+    # TITLE: sinusoidal positional encoding
+    # OFF LIMITS: nn.sinusoidal_positional_encoding, nn.PositionalEncoding
     # HINT: pos = np.arange(max_len)[:, None]; the exponents 2i are np.arange(0, d_model, 2)
     # HINT: angle = pos / 10000 ** (2i / d_model)
     # HINT: PE[:, 0::2] = np.sin(angle), PE[:, 1::2] = np.cos(angle)
@@ -215,7 +221,7 @@ max_len, d_model = 100, 64
 PE = positional_encoding(max_len, d_model)
 library = nn.sinusoidal_positional_encoding(max_len, d_model).numpy()
 common.check(np.allclose(PE, library, atol=1e-6),
-             "the hand-made table equals nn.sinusoidal_positional_encoding")
+             "the hand-made table equals nn.sinusoidal_positional_encoding", exercise=3)
 
 # %% [markdown]
 # Relative positions ("每个词的位置是取决于相对位置"): $PE_{pos+k}$ is a rotation of $PE_{pos}$ in
@@ -229,7 +235,7 @@ for k in (1, 5, 20):
           + ", ".join(f"{d:.4f}" for d in dots))
 offsets = np.array([[PE[p] @ PE[p + k] for p in range(max_len - 30)] for k in range(30)])
 common.check(np.abs(offsets - offsets[:, :1]).max() < 1e-9,
-             "PE[pos]·PE[pos+k] is the same for every pos: it encodes the offset k")
+             "PE[pos]·PE[pos+k] is the same for every pos: it encodes the offset k", exercise=3)
 
 fig, axes = common.figure(2, width=5.5)
 im = axes[0].imshow(PE, aspect="auto", cmap="RdBu")
@@ -265,6 +271,8 @@ mha, W, b = layer.self_attn, layer.self_attn.in_proj_weight, layer.self_attn.in_
 def layer_norm(x, gamma, beta, eps=1e-5):
     """gamma * (x - mean) / sqrt(var + eps) + beta over the last axis (biased variance)."""
     # BEGIN SOLUTION
+    # TITLE: layer normalisation
+    # OFF LIMITS: F.layer_norm, nn.LayerNorm
     # HINT: mu = x.mean(axis=-1, keepdims=True)
     # HINT: var = ((x - mu) * (x - mu)).mean(axis=-1, keepdims=True)
     # HINT: return (x - mu) / (var + eps).sqrt() * gamma + beta
@@ -277,6 +285,8 @@ def layer_norm(x, gamma, beta, eps=1e-5):
 def encoder_layer(x):
     """LayerNorm(x + MultiHead(x)), then LayerNorm(x1 + FFN(x1)), with layer's weights."""
     # BEGIN SOLUTION
+    # TITLE: one encoder layer
+    # OFF LIMITS: nn.TransformerEncoderLayer, nn.TransformerEncoder
     # HINT: x1 = layer_norm(x + multi_head(x), layer.norm1.weight, layer.norm1.bias)
     # HINT: ffn = layer.linear2(layer.linear1(x1).relu())
     # HINT: return layer_norm(x1 + ffn, layer.norm2.weight, layer.norm2.bias)
@@ -286,12 +296,14 @@ def encoder_layer(x):
     # END SOLUTION
 
 
+common.check(np.allclose(layer_norm(x, layer.norm1.weight, layer.norm1.bias).numpy(), layer.norm1(x).numpy(), atol=1e-5),
+             "layer_norm by hand equals nn.LayerNorm", exercise=4)
 y = encoder_layer(x)
 yn = y.numpy()
 print(f"after the layer: per-position mean {np.abs(yn.mean(axis=-1)).max():.1e} (max |.|), "
       f"variance {yn.var(axis=-1).min():.4f} .. {yn.var(axis=-1).max():.4f}")
 common.check(np.allclose(yn, layer(x).numpy(), atol=1e-5),
-             "the encoder layer by hand equals nn.TransformerEncoderLayer")
+             "the encoder layer by hand equals nn.TransformerEncoderLayer", exercise=5)
 
 # %% [markdown]
 # Why both tricks (002: "避免网络过深之后,导致梯度消失"; "防止梯度消失和梯度爆炸"): stack $L$
@@ -333,7 +345,7 @@ common.savefig(fig, "19_residual_layer_norm")
 deep = grads["residual + layer norm"]
 common.check(grads["plain"][-1] < 1e-6 * grads["plain"][0] and deep[0] / 3 < deep[-1] < 3 * deep[0],
              f"through {depths[-1]} blocks the plain stack's gradient vanishes, the residual + "
-             "layer norm stack keeps it within a factor of 3")
+             "layer norm stack keeps it within a factor of 3", exercise=None)
 
 # %% [markdown]
 # ## 6. Byte-pair encoding (BPE)
@@ -353,6 +365,8 @@ def most_frequent_pair(chunks):
     """The pair of adjacent bytes seen most often over all chunks (each counted with its
     chunk's frequency); ties go to the smallest pair of byte values."""
     # BEGIN SOLUTION
+    # TITLE: the most frequent byte pair
+    # OFF LIMITS: BPETokenizer
     # HINT: for each chunk and its count: b = list(chunk.encode("utf-8")); for every pair in
     # HINT: zip(b, b[1:]) add the count; return max(counts, key=lambda p: (counts[p], -p[0], -p[1]))
     counts = Counter()
@@ -367,7 +381,7 @@ def most_frequent_pair(chunks):
 first = most_frequent_pair(chunks)
 tok = BPETokenizer.train(text, num_merges=run.pick(300, 60))
 print(f"first merge by hand: {first} = {bytes(first)!r}; the tokenizer's: {tok.merges[0]}")
-common.check(tuple(first) == tuple(tok.merges[0]), "the first merge by hand equals BPETokenizer's")
+common.check(tuple(first) == tuple(tok.merges[0]), "the first merge by hand equals BPETokenizer's", exercise=6)
 
 # %%
 print(f"{tok}\nthe first 12 merges:",
@@ -377,7 +391,7 @@ for s in ["The cats sleep by the river.", "the sleepwalkers", "先验知识"]:
     print(f"{s!r}: {len(s.encode('utf-8'))} bytes -> {len(ids)} tokens {tok.tokens(ids)}")
 samples = ["The cats sleep by the river.", "the sleepwalkers", "先验知识", "naïve 🙂"]
 common.check(all(tok.decode(tok.encode(s)) == s for s in samples),
-             "decode(encode(s)) == s, unseen words and 汉字 included: nothing is out of vocabulary")
+             "decode(encode(s)) == s, unseen words and 汉字 included: nothing is out of vocabulary", exercise=None)
 
 # %% [markdown]
 # ## 7. A small transformer on the date task, against the attention RNN
@@ -499,4 +513,6 @@ target = run.pick(0.98, 0.0)
 common.check(results["transformer"]["acc"] >= target
              and results["RNN + attention"]["acc"] >= target,
              f"transformer {results['transformer']['acc']:.1%} and RNN "
-             f"{results['RNN + attention']['acc']:.1%} held-out exact match (>= {target:.0%} each)")
+             f"{results['RNN + attention']['acc']:.1%} held-out exact match (>= {target:.0%} each)", exercise=None)
+
+common.finish()

@@ -79,6 +79,7 @@ def mask_tokens(ids, rng, p=0.15):
     the chosen positions and IGNORE elsewhere."""
     real = ids != PAD_ID
     # BEGIN SOLUTION
+    # TITLE: BERT's 80/10/10 masking
     # HINT: chosen = (rng.random(ids.shape) < p) & real; one more draw u = rng.random(ids.shape)
     # HINT: chosen & (u < 0.8) -> MASK_ID; chosen & (0.8 <= u < 0.9) -> rng.integers(FIRST_WORD, V);
     # HINT: the rest keep their word; targets = np.where(chosen, ids, IGNORE)
@@ -120,7 +121,7 @@ common.check(abs(chosen.sum() / real.sum() - 0.15) < 0.01 and not chosen[~real].
              and abs(share["[MASK]"] - 0.8) < 0.02 and abs(share["random word"] - 0.1) < 0.02
              and abs(share["kept"] - 0.1) < 0.02 and untouched,
              "15% of the real tokens are chosen, 80/10/10 of them masked/replaced/kept, "
-             "nothing else changes")
+             "nothing else changes", exercise=1)
 
 fig, ax = common.figure()
 ax.bar(list(share), [100 * v for v in share.values()],
@@ -281,4 +282,6 @@ target, margin = run.pick(0.60, 0.15), run.pick(0.10, -0.5)
 common.check(accuracy >= target and accuracy >= baselines["left neighbour"] + margin,
              f"the masked LM recovers {accuracy:.1%} of the chosen words (>= {target:.0%}), "
              f"{accuracy - baselines['left neighbour']:+.1%} over the left-neighbour baseline "
-             f"(>= {margin:+.0%})")
+             f"(>= {margin:+.0%})", exercise=1)
+
+common.finish()

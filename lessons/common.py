@@ -6,8 +6,18 @@ A lesson starts with
     run = common.setup(__doc__)        # parses --quick / --device, seeds, picks the device
 
 and then uses ``run.quick`` (or ``run.pick(full, quick)``) to size its data, ``common.figure``
-and ``common.savefig`` for plots, ``common.progress`` around training loops and
-``common.check(condition, message)`` for the checks that prove a step right.
+and ``common.savefig`` for plots, ``common.progress`` around training loops,
+``common.check(condition, message, exercise=k)`` for the checks that prove a step right, and
+ends with ``common.finish()``. ``setup`` prints the lesson's title and learning goals (read from
+its header), ``finish`` what the run showed: every check that passed.
+
+Exercises and checks. The k-th ``# BEGIN SOLUTION`` block of a lesson is its exercise k
+(1, 2, ... in file order; ``lessons/exercises.py`` reads the blocks and what they declare:
+title, points, library names off limits). Every check names the exercise it grades with
+``exercise=k``; a check that needs several exercises' code belongs to the last of them. A
+check of the lesson's own demonstration, which no student code can fail, says ``exercise=None``
+(the default, but lessons write it out: tests/test_lessons.py asserts that every check in a
+lesson names its exercise or None). ``lessons/grade.py`` grades exercise k by its checks only.
 
 Options (command line, or environment for notebooks and tests):
     --quick            MINIGRAD_QUICK=1       shrink data and epochs: the lesson runs in seconds
@@ -18,6 +28,7 @@ Options (command line, or environment for notebooks and tests):
 import argparse
 import os
 import pathlib
+import re
 import sys
 
 # The lessons multiply small matrices, where several BLAS threads on a 2-core laptop cost more
@@ -104,19 +115,111 @@ def setup(description=None, seed=None, argv=None):
     if not in_notebook():
         sys.excepthook = _report_failed_check
     run = Run(args.quick, device, seed)
+    if not in_notebook():           # a notebook shows its header as the first markdown cell
+        _print_header(_caller_file())
     print(f"{pathlib.Path(sys.argv[0]).name if not in_notebook() else 'notebook'}: "
           f"quick={run.quick} device={run.device} seed={run.seed}")
     return run
 
 
+def _caller_file():
+    """The file of the lesson that called setup (None in a notebook or an interactive shell)."""
+    frame = sys._getframe(2)
+    name = frame.f_globals.get("__file__")
+    return pathlib.Path(name) if name else None
+
+
+def lesson_header(path):
+    """(title, [learning goals]) from a lesson's first markdown cell: the '# # Lesson ...' line
+    and the numbered list under 'Learning goals'; ("", []) when the file has neither."""
+    try:
+        lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, TypeError):
+        return "", []
+    title, goals, in_goals = "", [], False
+    for line in lines:
+        if not line.startswith("#"):
+            if title:
+                break                   # the header cell ended
+            continue
+        text = line[1:].strip()
+        if not title and text.startswith("# "):
+            title = text[2:].strip()
+        elif "Learning goals" in text:
+            in_goals = True
+        elif in_goals:
+            if not text:
+                break
+            number = re.match(r"\d+\.\s+", text)
+            if number:
+                goals.append(text[number.end():])
+            elif goals:
+                goals[-1] += " " + text
+    return title, goals
+
+
+def _print_header(path):
+    title, goals = lesson_header(path) if path else ("", [])
+    if not title:
+        return
+    print(title)
+    if goals:
+        print("Learning goals:")
+        for k, goal in enumerate(goals, 1):
+            print(f"  {k}. {goal}")
+    print()
+
+
 # ----------------------------------------------------------------------------- checks
 
-def check(condition, message):
+# Every check of this process, in order: (exercise or None, passed, message). A notebook
+# graded by nbgrader asks ``passed(k)`` in each exercise's autograded cell.
+results = []
+
+# Set by the grader's harness (lessons/grade.py) in its subprocess: a function that takes
+# (exercise, passed, message) and records it where the student's code does not write. While
+# it is set a failed check does not stop the lesson, so that later exercises are graded too.
+_recorder = None
+
+
+def check(condition, message, exercise=None):
     """Prove a step right. A false ``condition`` stops the lesson with ``message`` and a
-    non-zero exit status (in a notebook: an error in that cell)."""
-    if not bool(condition):
-        raise CheckFailed(f"CHECK FAILED: {message}")
+    non-zero exit status (in a notebook: an error in that cell).
+
+    ``exercise`` is the number k of the exercise (the k-th ``# BEGIN SOLUTION`` block) whose
+    code this check grades, or None for a check of the lesson's own demonstration."""
+    passed = bool(condition)
+    results.append((exercise, passed, message))
+    if _recorder is not None:
+        _recorder(exercise, passed, message)
+        print(f"check {'passed' if passed else 'FAILED'}: {message}")
+        return
+    if not passed:
+        where = f" (exercise {exercise})" if exercise is not None else ""
+        raise CheckFailed(f"CHECK FAILED{where}: {message}")
     print(f"check passed: {message}")
+
+
+def passed(exercise):
+    """True when at least one check of ``exercise`` ran in this process and every one held."""
+    mine = [ok for k, ok, _ in results if k == exercise]
+    return bool(mine) and all(mine)
+
+
+def finish():
+    """Close a lesson: print what the run showed, every check that held, by exercise."""
+    by_exercise = {}
+    for k, ok, message in results:
+        if ok:
+            by_exercise.setdefault(k, []).append(message)
+    print("\nWhat this run showed:")
+    for k in sorted(by_exercise, key=lambda k: (k is None, k or 0)):
+        print(f"  {'the lesson' if k is None else f'exercise {k}'}:")
+        for message in by_exercise[k]:
+            print(f"    - {message}")
+    counts = ", ".join(f"{'lesson' if k is None else f'exercise {k}'} {len(v)}"
+                       for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    print(f"checks passed: {counts}")
 
 
 # ----------------------------------------------------------------------------- figures

@@ -1,40 +1,73 @@
-"""Write student copies of the lessons: ``python -m lessons.exercises OUT_DIR``.
+"""Student copies of the lessons: ``python -m lessons.exercises OUT_DIR [LESSON ...]``.
 
-In a lesson, the lines a student should write stand between two marker lines, with at least
-one hint inside:
+In a teacher's lesson, the lines a student should write stand between two marker lines. The
+k-th block of a lesson (in file order) is its exercise k. A block declares its title, may
+declare its points (1 when it does not) and the library names it must not call (the layer
+it re-implements), and gives at least one hint:
 
     # BEGIN SOLUTION
-    # HINT: h_t = tanh(x_t U + h_{t-1} W + b_h), notes 003 formula (1)
-    h = (x @ U + h @ W + b).tanh()
+    # TITLE: the LSTM's gates by hand
+    # POINTS: 2
+    # OFF LIMITS: nn.LSTMCell, nn.LSTM
+    # HINT: each gate: (hx @ W.T + b) then .sigmoid() ...
+    f = (hx @ Wn["f"][0].T + Wn["f"][1]).sigmoid()
+    ...
     # END SOLUTION
 
-The student copy keeps the hints and replaces the code by a placeholder that stops the
-lesson with NotImplementedError until the student writes it:
+The student copy keeps the declarations and hints and replaces the code by a placeholder,
+between the markers the student writes in and the grader (``lessons/grade.py``) reads:
 
-    # EXERCISE 1 -- write the lines this block needs, then run the lesson: its checks grade them
-    # HINT: h_t = tanh(x_t U + h_{t-1} W + b_h), notes 003 formula (1)
-    raise NotImplementedError("03_bptt_by_hand.py, exercise 1: ...")
+    # BEGIN EXERCISE 1
+    # TITLE: the LSTM's gates by hand
+    # ...
+    raise NotImplementedError("06_lstm.py, exercise 1: the LSTM's gates by hand -- not written yet")
+    # END EXERCISE 1
 
-Everything outside the blocks, every ``check(...)`` included, is copied unchanged, so the
-lesson's checks grade the student's code. ``common.py`` and the shared helper modules
-(``_name.py``) are copied beside the lessons, and
-figures go to ``OUT_DIR/out/``.
+Everything outside the blocks, every ``common.check(..., exercise=k)`` included, is copied
+unchanged, so the lesson's checks grade the student's code. ``common.py`` and the shared
+helper modules (``_name.py``) are copied beside the lessons; figures go to ``OUT_DIR/out/``.
 
-    python -m lessons.exercises OUT_DIR [LESSON ...]     (default: every lesson)
+    python -m lessons.exercises OUT_DIR [LESSON ...]                     plain .py copies
+    python -m lessons.exercises OUT_DIR --format nbgrader [LESSON ...]   an nbgrader source folder
+
+LESSON is a number (06), a file name (06_lstm.py) or a path; the default is every lesson.
 """
+import argparse
+import dataclasses
 import pathlib
 import re
 import shutil
 import sys
+import textwrap
 
 HERE = pathlib.Path(__file__).resolve().parent
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
 HINT = re.compile(r"^[ \t]*# HINT:")
+DECLARATION = re.compile(r"^[ \t]*# (?P<key>TITLE|POINTS|OFF LIMITS):[ \t]*(?P<value>.*?)[ \t]*$")
+STUDENT_BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN EXERCISE (?P<k>\d+)[ \t]*$")
+STUDENT_END = re.compile(r"^[ \t]*# END EXERCISE (?P<k>\d+)[ \t]*$")
+DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class ExerciseError(ValueError):
-    """A lesson's solution markers are malformed."""
+    """A lesson's solution markers, or a submission's exercise markers, are malformed."""
+
+
+@dataclasses.dataclass
+class Exercise:
+    """One solution block of a teacher's lesson. ``begin`` and ``end`` are the 0-based line
+    indexes of its two marker lines; ``solution`` the lines between them."""
+    number: int
+    title: str
+    points: int
+    off_limits: tuple
+    hints: list
+    indent: str
+    begin: int
+    end: int
+    solution: str
+    declarations: list          # the TITLE / POINTS / OFF LIMITS lines, as written
 
 
 def lesson_files(directory=HERE):
@@ -42,55 +75,140 @@ def lesson_files(directory=HERE):
     return sorted(pathlib.Path(directory).glob("[0-9][0-9]_*.py"))
 
 
-def student_copy(text, name):
-    """``text`` with every solution block replaced by its hints and a placeholder.
-    Returns (new_text, number_of_blocks). Raises ExerciseError naming the line of a
-    malformed block (unclosed, nested, without a hint, or holding a check)."""
-    out, block, count = [], None, 0
-    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
+def find_lesson(name, directory=HERE):
+    """A lesson named by its number ('06', '6'), its file name or a path."""
+    path = pathlib.Path(name)
+    if path.exists():
+        return path
+    for lesson in lesson_files(directory):
+        if name in (lesson.name, lesson.stem) or (name.isdigit() and int(name) == int(lesson.name[:2])):
+            return lesson
+    raise FileNotFoundError(f"no lesson {name!r} in {directory}")
+
+
+def parse_lesson(text, name):
+    """The exercises of a teacher's lesson, in order. Raises ExerciseError naming the line of
+    a malformed block (unclosed, nested, without a title or hint, holding a check)."""
+    lines = text.splitlines(keepends=True)
+    exercises, block = [], None
+    for i, line in enumerate(lines):
+        lineno = i + 1
         begin = BEGIN.match(line)
         if block is None:
             if begin:
-                block = {"start": lineno, "indent": begin["indent"], "hints": []}
+                block = {"start": i, "indent": begin["indent"], "hints": [], "decl": {}, "declarations": []}
             elif END.match(line):
                 raise ExerciseError(f"{name}:{lineno}: END SOLUTION without a BEGIN SOLUTION")
-            else:
-                out.append(line)
             continue
         if begin:
             raise ExerciseError(f"{name}:{lineno}: BEGIN SOLUTION inside the block opened "
-                                f"on line {block['start']} (blocks do not nest)")
-        if HINT.match(line):
-            block["hints"].append(block["indent"] + line.strip() + "\n")
+                                f"on line {block['start'] + 1} (blocks do not nest)")
+        declaration = DECLARATION.match(line)
+        if declaration:
+            block["decl"][declaration["key"]] = (declaration["value"], lineno)
+            block["declarations"].append(line.strip())
+        elif HINT.match(line):
+            block["hints"].append(line.strip()[len("# HINT:"):].strip())
         elif re.search(r"\bcheck\(", line):
             raise ExerciseError(f"{name}:{lineno}: a check inside a solution block would be "
                                 "removed from the student copy; move it after END SOLUTION")
         elif END.match(line):
-            if not block["hints"]:
-                raise ExerciseError(f"{name}:{block['start']}: the solution block has no "
-                                    "'# HINT:' line for the student")
-            count += 1
-            ind = block["indent"]
-            out.append(f"{ind}# EXERCISE {count} -- write the lines this block needs, then run "
-                       "the lesson: its checks grade them\n")
-            out.extend(block["hints"])
-            out.append(f'{ind}raise NotImplementedError("{name}, exercise {count}: not written '
-                       'yet (see the HINT above)")\n')
+            exercises.append(_exercise(block, i, lines, len(exercises) + 1, name))
             block = None
     if block is not None:
-        raise ExerciseError(f"{name}:{block['start']}: BEGIN SOLUTION is never closed")
-    return "".join(out), count
+        raise ExerciseError(f"{name}:{block['start'] + 1}: BEGIN SOLUTION is never closed")
+    return exercises
 
 
-def write_student_copies(out_dir, lessons=None):
-    """Write the student copy of each lesson (default: all), common.py and the helper
-    modules ``_name.py`` into ``out_dir``.
-    Returns the written lesson paths."""
-    out_dir = pathlib.Path(out_dir)
+def _exercise(block, end, lines, number, name):
+    start = block["start"] + 1
+    if not block["hints"]:
+        raise ExerciseError(f"{name}:{start}: the solution block has no '# HINT:' line for the student")
+    if "TITLE" not in block["decl"] or not block["decl"]["TITLE"][0]:
+        raise ExerciseError(f"{name}:{start}: the solution block has no '# TITLE:' line")
+    points, where = block["decl"].get("POINTS", ("1", start))
+    if not points.isdigit() or int(points) < 1:
+        raise ExerciseError(f"{name}:{where}: POINTS must be a whole number >= 1, got {points!r}")
+    off, where = block["decl"].get("OFF LIMITS", ("", start))
+    off_limits = tuple(n.strip() for n in off.split(",") if n.strip())
+    for n in off_limits:
+        if not DOTTED.match(n):
+            raise ExerciseError(f"{name}:{where}: OFF LIMITS takes names such as nn.LSTMCell, got {n!r}")
+    return Exercise(number=number, title=block["decl"]["TITLE"][0], points=int(points),
+                    off_limits=off_limits, hints=block["hints"], indent=block["indent"],
+                    begin=block["start"], end=end, solution="".join(lines[block["start"] + 1:end]),
+                    declarations=block["declarations"])
+
+
+def placeholder(name, exercise):
+    """The line a student copy holds until the exercise is written."""
+    return (f'raise NotImplementedError("{name}, exercise {exercise.number}: '
+            f'{exercise.title} -- not written yet (see the HINTs)")')
+
+
+def exercise_lines(name, exercise, code=None):
+    """The student's block of ``exercise``: markers, declarations, hints, and ``code`` (the
+    placeholder when None), at the block's indentation."""
+    ind = exercise.indent
+    out = [f"{ind}# BEGIN EXERCISE {exercise.number}\n"]
+    out += [f"{ind}{d}\n" for d in exercise.declarations]
+    out += [f"{ind}# HINT: {h}\n" for h in exercise.hints]
+    if code is None:
+        out.append(f"{ind}{placeholder(name, exercise)}\n")
+    else:
+        out.append(textwrap.indent(textwrap.dedent(code), ind))
+    out.append(f"{ind}# END EXERCISE {exercise.number}\n")
+    return out
+
+
+def student_copy(text, name):
+    """``text`` with every solution block replaced by its declarations, hints and a
+    placeholder between exercise markers. Returns (new_text, number_of_exercises)."""
+    exercises = parse_lesson(text, name)
+    lines = text.splitlines(keepends=True)
+    out, last = [], 0
+    for ex in exercises:
+        out += lines[last:ex.begin] + exercise_lines(name, ex)
+        last = ex.end + 1
+    out += lines[last:]
+    return "".join(out), len(exercises)
+
+
+def parse_submission(text, name):
+    """The student's blocks of a filled-in copy: {k: the lines between its markers}. Raises
+    ExerciseError when the markers are unpaired, repeated or out of order."""
+    blocks, open_k, start = {}, None, 0
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        begin, end = STUDENT_BEGIN.match(line), STUDENT_END.match(line)
+        if begin:
+            if open_k is not None:
+                raise ExerciseError(f"{name}:{i + 1}: BEGIN EXERCISE {begin['k']} inside exercise {open_k}")
+            open_k, start = int(begin["k"]), i + 1
+            if open_k in blocks:
+                raise ExerciseError(f"{name}:{i + 1}: exercise {open_k} appears twice")
+        elif end:
+            if open_k is None or int(end["k"]) != open_k:
+                raise ExerciseError(f"{name}:{i + 1}: END EXERCISE {end['k']} without its BEGIN")
+            blocks[open_k] = "".join(lines[start:i])
+            open_k = None
+    if open_k is not None:
+        raise ExerciseError(f"{name}: BEGIN EXERCISE {open_k} is never closed")
+    return blocks
+
+
+def _support_files(out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "common.py", out_dir / "common.py")
     for helper in HERE.glob("_[a-z]*.py"):       # helper modules some lessons share
         shutil.copy(helper, out_dir / helper.name)
+
+
+def write_student_copies(out_dir, lessons=None):
+    """Write the student copy of each lesson (default: all), common.py and the helper
+    modules ``_name.py`` into ``out_dir``. Returns the written lesson paths."""
+    out_dir = pathlib.Path(out_dir)
+    _support_files(out_dir)
     written = []
     for path in lessons or lesson_files():
         path = pathlib.Path(path)
@@ -105,13 +223,27 @@ def write_student_copies(out_dir, lessons=None):
 
 
 def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lessons.exercises",
+                                     description="Write student copies of the lessons.")
+    parser.add_argument("out_dir", help="where the copies go")
+    parser.add_argument("lessons", nargs="*", help="lesson numbers, names or paths (default: all)")
+    parser.add_argument("--format", choices=("py", "nbgrader"), default="py",
+                        help="py: plain scripts with exercise markers; nbgrader: an nbgrader "
+                             "source folder (one notebook per lesson)")
+    parser.add_argument("--assignment", default="lessons",
+                        help="nbgrader: the assignment's name (default: lessons)")
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 2
-    lessons = [HERE / a if not pathlib.Path(a).exists() else pathlib.Path(a) for a in argv[1:]]
+    if not argv:
+        parser.print_usage(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
-        write_student_copies(argv[0], lessons or None)
+        lessons = [find_lesson(a) for a in args.lessons] or None
+        if args.format == "nbgrader":
+            from lessons import nbgrader_source
+            nbgrader_source.write_source(args.out_dir, lessons, assignment=args.assignment)
+        else:
+            write_student_copies(args.out_dir, lessons)
     except (ExerciseError, FileNotFoundError) as e:
         print(f"exercises: {e}", file=sys.stderr)
         return 1

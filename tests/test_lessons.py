@@ -3,15 +3,18 @@ writes its figures, and its student copy fails until the exercises are written.
 
 New lessons are picked up by the glob; nothing here names a lesson.
 """
+import ast
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 
 from lessons import common
-from lessons.exercises import ExerciseError, lesson_files, student_copy, write_student_copies
+from lessons.exercises import (ExerciseError, lesson_files, parse_lesson, parse_submission, student_copy,
+                               write_student_copies)
 
 LESSONS_DIR = pathlib.Path(common.__file__).resolve().parent
 LESSONS = lesson_files(LESSONS_DIR)
@@ -45,6 +48,12 @@ def test_lessons_are_found():
     assert all(p.name[:2].isdigit() and p.name[2] == "_" for p in LESSONS)
 
 
+def _checks_by_exercise(stdout):
+    """{exercise number: checks passed} from common.finish()'s last line."""
+    line = next(ln for ln in reversed(stdout.splitlines()) if ln.startswith("checks passed:"))
+    return {int(k): int(n) for k, n in re.findall(r"exercise (\d+) (\d+)", line)}
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=ids)
 def test_lesson_runs_in_quick_mode(path, tmp_path):
     proc = _run(path, tmp_path)
@@ -52,6 +61,13 @@ def test_lesson_runs_in_quick_mode(path, tmp_path):
     assert "check passed" in proc.stdout, "a lesson proves its steps with common.check"
     assert "CHECK FAILED" not in proc.stdout + proc.stderr
     assert _figures(tmp_path, path), f"{path.name} wrote no figure named {path.name[:2]}_*.png"
+    title, goals = common.lesson_header(path)
+    assert proc.stdout.startswith(title + "\nLearning goals:\n  1. "), "the run opens with title and goals"
+    assert "What this run showed:" in proc.stdout
+    exercises = parse_lesson(path.read_text(encoding="utf-8"), path.name)
+    ran = _checks_by_exercise(proc.stdout)
+    missing = [ex.number for ex in exercises if not ran.get(ex.number)]
+    assert not missing, f"exercises {missing} have no check that runs in quick mode: they could not be graded"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=ids)
@@ -79,6 +95,10 @@ def test_student_copy_fails_until_the_exercises_are_written(path, tmp_path):
     (copy,) = write_student_copies(tmp_path / "student", [path])
     text = copy.read_text(encoding="utf-8")
     assert "# BEGIN SOLUTION" not in text and "# END SOLUTION" not in text
+    count = original.count("# BEGIN SOLUTION")
+    assert [text.count(f"# BEGIN EXERCISE {k}\n") for k in range(1, count + 1)] == [1] * count
+    assert text.count("# END EXERCISE ") == count
+    assert text.count("# TITLE:") == original.count("# TITLE:") == count
     assert text.count("common.check(") == original.count("common.check("), "every check is kept"
     assert text.count("# HINT:") == original.count("# HINT:"), "every hint is kept"
     assert (tmp_path / "student" / "common.py").exists()
@@ -95,15 +115,60 @@ def test_lesson_runs_on_the_gpu(path, tmp_path):
     assert proc.returncode == 0, _tail(proc)
 
 
+def _top_level_names(tree):
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=ids)
+def test_every_check_names_its_exercise(path):
+    """Grading counts a check for the exercise it names, so each one says it: exercise=k
+    (an existing exercise) or exercise=None (the lesson's own demonstration)."""
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    exercises = parse_lesson(text, path.name)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and n.func.attr == "check" and isinstance(n.func.value, ast.Name) and n.func.value.id == "common"]
+    named = set()
+    for call in calls:
+        keyword = [kw for kw in call.keywords if kw.arg == "exercise"]
+        assert keyword, f"{path.name}:{call.lineno}: common.check(...) without exercise=k or exercise=None"
+        value = keyword[0].value
+        if isinstance(value, ast.Constant):
+            values = [value.value]
+        elif isinstance(value, ast.Subscript) and isinstance(value.value, ast.Dict):
+            values = [v.value for v in value.value.values]      # {case: k, ...}[case] in a loop
+        else:
+            values = None
+        assert values is not None, f"{path.name}:{call.lineno}: exercise= must be a number, None or a literal dict lookup"
+        for v in values:
+            assert v is None or 1 <= v <= len(exercises), f"{path.name}:{call.lineno}: no exercise {v}"
+            named.add(v)
+    assert {ex.number for ex in exercises} <= named, f"{path.name}: an exercise has no check"
+    defined = _top_level_names(tree)
+    for ex in exercises:
+        for name in ex.off_limits:
+            assert "." not in name or name.split(".")[0] in defined, \
+                f"{path.name} exercise {ex.number}: OFF LIMITS names {name}, but the lesson has no {name.split('.')[0]}"
+
+
 # ----------------------------------------------------------------------------- the tools
 
 LESSON = """x = 1
 def f():
     # BEGIN SOLUTION
+    # TITLE: double x
     # HINT: return twice x
     return 2 * x
     # END SOLUTION
-common.check(f() == 2, "f doubles x")
+common.check(f() == 2, "f doubles x", exercise=1)
 """
 
 
@@ -111,9 +176,11 @@ def test_student_copy_keeps_hints_and_checks():
     text, count = student_copy(LESSON, "99_demo.py")
     assert count == 1
     assert "return 2 * x" not in text
-    assert "    # HINT: return twice x\n" in text
-    assert '    raise NotImplementedError("99_demo.py, exercise 1: not written yet' in text
-    assert text.endswith('common.check(f() == 2, "f doubles x")\n')
+    assert ("    # BEGIN EXERCISE 1\n    # TITLE: double x\n    # HINT: return twice x\n"
+            '    raise NotImplementedError("99_demo.py, exercise 1: double x -- not written yet') in text
+    assert "    # END EXERCISE 1\n" in text
+    assert text.endswith('common.check(f() == 2, "f doubles x", exercise=1)\n')
+    assert parse_submission(text, "99_demo.py")[1].strip().startswith("# TITLE: double x")
     namespace = {}
     exec(compile(text.rsplit("common.check", 1)[0], "copy", "exec"), namespace)
     with pytest.raises(NotImplementedError, match="exercise 1"):
@@ -123,7 +190,10 @@ def test_student_copy_keeps_hints_and_checks():
 @pytest.mark.parametrize("bad, message", [
     ("# BEGIN SOLUTION\n# HINT: h\nx = 1\n", "99_demo.py:1: BEGIN SOLUTION is never closed"),
     ("x = 1\n# END SOLUTION\n", "99_demo.py:2: END SOLUTION without a BEGIN SOLUTION"),
-    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "99_demo.py:1: the solution block has no '# HINT:'"),
+    ("# BEGIN SOLUTION\n# TITLE: t\nx = 1\n# END SOLUTION\n", "99_demo.py:1: the solution block has no '# HINT:'"),
+    ("# BEGIN SOLUTION\n# HINT: h\nx = 1\n# END SOLUTION\n", "99_demo.py:1: the solution block has no '# TITLE:'"),
+    ("# BEGIN SOLUTION\n# TITLE: t\n# POINTS: two\n# HINT: h\n# END SOLUTION\n", "99_demo.py:3: POINTS must be"),
+    ("# BEGIN SOLUTION\n# TITLE: t\n# OFF LIMITS: nn.LSTM()\n# HINT: h\n# END SOLUTION\n", "99_demo.py:3: OFF LIMITS takes"),
     ("# BEGIN SOLUTION\n# HINT: h\n# BEGIN SOLUTION\n", "99_demo.py:3: BEGIN SOLUTION inside the block"),
     ("# BEGIN SOLUTION\n# HINT: h\ncommon.check(x, 'm')\n# END SOLUTION\n",
      "99_demo.py:3: a check inside a solution block"),
@@ -137,10 +207,45 @@ def test_exercises_command_line(tmp_path, capsys):
     from lessons import exercises
     assert exercises.main([str(tmp_path), str(LESSONS[0])]) == 0
     assert (tmp_path / LESSONS[0].name).exists()
+    assert exercises.main([str(tmp_path / "b"), LESSONS[1].name[:2]]) == 0      # by number
+    assert (tmp_path / "b" / LESSONS[1].name).exists()
     assert exercises.main([]) == 2
+    assert exercises.main([str(tmp_path), "99"]) == 1
 
 
-def test_check_passes_quietly_and_fails_loudly(capsys):
+@pytest.mark.parametrize("bad, message", [
+    ("# BEGIN EXERCISE 1\nx\n", "never closed"),
+    ("# BEGIN EXERCISE 1\n# END EXERCISE 2\n", "END EXERCISE 2 without its BEGIN"),
+    ("# BEGIN EXERCISE 1\n# BEGIN EXERCISE 2\n", "inside exercise 1"),
+    ("# BEGIN EXERCISE 1\n# END EXERCISE 1\n# BEGIN EXERCISE 1\n", "appears twice"),
+])
+def test_malformed_submissions_are_named(bad, message):
+    with pytest.raises(ExerciseError, match=message):
+        parse_submission(bad, "99_demo.py")
+
+
+def test_check_names_its_exercise_and_finish_reports(capsys, monkeypatch):
+    monkeypatch.setattr(common, "results", [])
+    common.check(True, "one", exercise=1)
+    common.check(True, "two", exercise=None)
+    with pytest.raises(common.CheckFailed, match=r"CHECK FAILED \(exercise 2\): three"):
+        common.check(False, "three", exercise=2)
+    assert common.passed(1) and not common.passed(2) and not common.passed(3)
+    common.finish()
+    out = capsys.readouterr().out
+    assert "What this run showed:\n  exercise 1:\n    - one\n  the lesson:\n    - two\n" in out
+    assert out.rstrip().endswith("checks passed: exercise 1 1, lesson 1")
+
+
+def test_lesson_header_reads_title_and_goals(tmp_path):
+    path = tmp_path / "99_demo.py"
+    path.write_text("# %% [markdown]\n# # Lesson 99 — A demo\n#\n# **Learning goals**\n"
+                    "# 1. First goal,\n#    on two lines.\n# 2. Second.\n#\n# More.\n\n# %%\nx = 1\n")
+    assert common.lesson_header(path) == ("Lesson 99 — A demo", ["First goal, on two lines.", "Second."])
+
+
+def test_check_passes_quietly_and_fails_loudly(capsys, monkeypatch):
+    monkeypatch.setattr(common, "results", [])
     common.check(1 + 1 == 2, "arithmetic")
     assert "check passed: arithmetic" in capsys.readouterr().out
     with pytest.raises(common.CheckFailed, match="CHECK FAILED: the loss went down"):
