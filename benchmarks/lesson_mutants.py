@@ -185,6 +185,26 @@ def main(argv=None):
           f"{len(jobs)} wrong answers, {args.jobs} jobs")
     start = time.time()
 
+    def baseline(number):
+        # the lesson as written must pass every check, or no verdict below means anything
+        text = lesson_path(number).read_text(encoding="utf-8")
+        if grade_file:
+            with tempfile.TemporaryDirectory(prefix="lesson-mutant-") as tmp:
+                path = pathlib.Path(tmp) / lesson_path(number).name
+                path.write_text(text, encoding="utf-8")
+                result = grade_file(number, str(path))
+            bad = {k: v for k, v in result.items() if v[2] != "passed"}
+            return not bad, str(bad)
+        verdict, why = judge_by_running(number, 0, text, args.timeout)
+        return verdict == "survived", why
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        broken = [(n, why) for n, (ok, why) in zip(numbers, pool.map(baseline, numbers)) if not ok]
+    if broken:
+        for number, why in broken:
+            print(f"lesson {number} fails without any wrong answer: {why}")
+        return 2
+
     def work(job):
         number, exercise, kind, text, old, new = job
         t0 = time.time()
