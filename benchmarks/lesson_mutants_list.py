@@ -137,7 +137,7 @@ MUTANTS = {
     "12": [
         (1, "padding in the mean", "(e * m).sum(axis=1) / m.sum(axis=1)", "e.mean(axis=1)"),
         (1, "divided by the padded length", "/ m.sum(axis=1)", "/ m.shape[1]"),
-        (1, "mask forgotten in the sum", "(e * m).sum(axis=1)", "e.sum(axis=1)"),
+        (1, "mean of the mask", "/ m.sum(axis=1)", "/ m.mean(axis=1)"),
         (2, "lengths forgotten", "self.rnn(e, lengths=lengths)", "self.rnn(e)"),
         (2, "last padded step", "return self.out(h_n[0])", "return self.out(_[:, -1])"),
         (2, "first step's output", "return self.out(h_n[0])", "return self.out(_[:, 0])"),
@@ -264,6 +264,9 @@ MUTANTS = {
 }
 
 LEFT_OUT = [
+    ("12", 1, "mask forgotten in the sum", "(e * m).sum(axis=1)", "e.sum(axis=1)",
+     "the embedding keeps the <pad> row at zero (padding_idx), so e is already 0 at every "
+     "padded step: e.sum equals (e * m).sum for every input"),
     ("02", 4, "first layer's state", "h_n[-1]", "h_n[0]",
      "the lesson's RNN has one layer, so h_n[0] is h_n[-1]: the same answer"),
     ("16", 2, ">= for >", "1.0 if c > r", "1.0 if c >= r",
