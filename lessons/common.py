@@ -224,8 +224,12 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
             same = a == b
         ok = bool(np.all(same))
         if ok:
-            worst = (float(np.abs(a.astype(np.float64) - b).max())
-                     if a.size and a.dtype.kind in "biuf" and b.dtype.kind in "biuf" else 0.0)
+            worst = 0.0
+            if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
+                with np.errstate(invalid="ignore"):        # -inf - -inf: equal, not a difference
+                    diff = np.abs(a.astype(np.float64) - b)
+                diff = diff[np.isfinite(diff)]
+                worst = float(diff.max()) if diff.size else 0.0
             message = f"{name} equals {against}" + (f" (largest difference {worst:.1e})" if worst else "")
         else:
             at = tuple(int(i) for i in np.argwhere(~np.asarray(same))[0])
