@@ -236,7 +236,7 @@ def main(argv=None):
     if not argv:
         parser.print_usage(sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     try:
         lessons = [find_lesson(a) for a in args.lessons] or None
         if args.format == "nbgrader":

@@ -1,0 +1,197 @@
+"""The lessons as an nbgrader source folder: ``python -m lessons.exercises OUT --format nbgrader``.
+
+    OUT/nbgrader_config.py
+    OUT/source/<assignment>/NN_name.ipynb     one notebook per lesson
+    OUT/source/<assignment>/common.py         and the helper modules _name.py
+
+In each notebook (jupytext reads the lesson's ``# %%`` cells):
+- a cell with a solution block becomes an nbgrader solution cell; the block sits between
+  nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers, its title, off-limits
+  names and hints just above them, so the student still sees them;
+- every other cell that holds checks is locked (read-only, restored at grading);
+- after the cell with exercise k's last check comes a locked, autograded test cell worth the
+  exercise's points, asserting ``common.passed(k)``: every check of exercise k held;
+- a locked first cell sets ``common.keep_going``, so that a failed check is recorded and
+  printed instead of stopping the cell, and later exercises still run.
+
+A failed exercise can still break the next ones in nbgrader (a name the block should have
+defined is missing further down, say): independence is ``lessons.grade``'s, not nbgrader's.
+Then, in OUT: ``nbgrader generate_assignment <assignment>``, and after collecting,
+``nbgrader autograde <assignment>``.
+"""
+import ast
+import pathlib
+import re
+import shutil
+
+try:
+    from lessons import exercises as _exercises
+except ImportError:                     # pragma: no cover - lessons/ itself on sys.path
+    import exercises as _exercises
+
+SCHEMA = 3
+CONFIG = '''"""nbgrader settings for the minigrad lessons (written by python -m lessons.exercises)."""
+c = get_config()  # noqa: F821 - nbgrader provides get_config
+c.CourseDirectory.course_id = "minigrad"
+c.CourseDirectory.root = "."
+c.ExecutePreprocessor.timeout = 600
+'''
+KEEP_GOING = ("# nbgrader: a failed check is recorded and printed instead of stopping the cell,\n"
+              "# so that every exercise gets its turn; each exercise's graded cell asserts its checks.\n"
+              "import common\ncommon.keep_going = True")
+
+
+def _meta(grade_id, solution=False, grade=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": SCHEMA,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def _checks_in(source):
+    """Exercise numbers named by the checks in ``source`` (a cell), None for the lesson's own."""
+    found = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check":
+            for kw in node.keywords:
+                if kw.arg == "exercise" and isinstance(kw.value, ast.Constant):
+                    found.append(kw.value.value)
+                elif kw.arg == "exercise" and isinstance(kw.value, ast.Subscript) and isinstance(kw.value.value, ast.Dict):
+                    found += [v.value for v in kw.value.value.values if isinstance(v, ast.Constant)]
+            if not any(kw.arg == "exercise" for kw in node.keywords):
+                found.append(None)
+    return found
+
+
+def _split_cell(source):
+    """A code cell cut into runs of top-level statements: those holding a solution block,
+    and the others (so that checks never share a cell the student edits)."""
+    lines = source.splitlines(keepends=True)
+    blocks = [i for i, line in enumerate(lines) if _exercises.BEGIN.match(line) or _exercises.END.match(line)]
+    if not blocks:
+        return [source]
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return [source]
+    pairs = list(zip(blocks[::2], blocks[1::2]))
+    cuts = [0]
+    for statement in body:
+        start = statement.lineno - 1
+        if hasattr(statement, "decorator_list") and statement.decorator_list:
+            start = statement.decorator_list[0].lineno - 1
+        cuts.append(start)
+    cuts = sorted(set(cuts)) + [len(lines)]
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        holds = any(a <= s < b or a <= e < b for s, e in pairs)
+        pieces.append((holds, a, b))
+    # glue neighbours of the same kind together
+    merged = []
+    for holds, a, b in pieces:
+        if merged and merged[-1][0] == holds:
+            merged[-1] = (holds, merged[-1][1], b)
+        else:
+            merged.append((holds, a, b))
+    return ["".join(lines[a:b]) for _, a, b in merged if "".join(lines[a:b]).strip()]
+
+
+def _nbgrader_blocks(source):
+    """The solution blocks of a cell rewritten with nbgrader's markers, declarations and
+    hints kept above them (nbgrader removes everything between its markers)."""
+    out, block = [], None
+    for line in source.splitlines(keepends=True):
+        begin = _exercises.BEGIN.match(line)
+        if begin:
+            block = {"indent": begin["indent"], "keep": [], "code": []}
+        elif block is not None and _exercises.END.match(line):
+            ind = block["indent"]
+            out += block["keep"] + [f"{ind}### BEGIN SOLUTION\n"] + block["code"] + [f"{ind}### END SOLUTION\n"]
+            block = None
+        elif block is not None:
+            keep = _exercises.HINT.match(line) or _exercises.DECLARATION.match(line)
+            block["keep" if keep else "code"].append(line)
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def lesson_notebook(path):
+    """The nbgrader notebook (an nbformat node) of one teacher's lesson."""
+    import jupytext
+    import nbformat
+    path = pathlib.Path(path)
+    text = path.read_text(encoding="utf-8")
+    exercises = {ex.number: ex for ex in _exercises.parse_lesson(text, path.name)}
+    nb = jupytext.read(path)
+    tag = path.name[:2]
+    cells, numbered = [], 0
+    first_code = True
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            cells.append(cell)
+            continue
+        if first_code:
+            cells.append(nbformat.v4.new_code_cell(KEEP_GOING, metadata=_meta(f"l{tag}-setup", locked=True)))
+            first_code = False
+        for piece in _split_cell(cell.source):
+            numbered += 1
+            if re.search(r"^[ \t]*# BEGIN SOLUTION[ \t]*$", piece, re.M):
+                ks = [n for n in exercises if exercises[n].solution.strip() and exercises[n].solution in piece]
+                cells.append(nbformat.v4.new_code_cell(
+                    _nbgrader_blocks(piece).rstrip("\n"),
+                    metadata=_meta(f"l{tag}-exercise-{'-'.join(map(str, ks)) or numbered}", solution=True)))
+            elif "common.check(" in piece:
+                cells.append(nbformat.v4.new_code_cell(piece.rstrip("\n"), metadata=_meta(f"l{tag}-checks-{numbered}", locked=True)))
+            else:
+                cells.append(nbformat.v4.new_code_cell(piece.rstrip("\n")))
+    # the autograded cells: after the cell with each exercise's last check
+    last_cell = {}
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            for k in _checks_in(cell.source):
+                if k is not None:
+                    last_cell[k] = index
+    for k in sorted(last_cell, key=lambda k: -last_cell[k]):
+        ex = exercises[k]
+        source = (f"# Exercise {k}: {ex.title} ({ex.points} point{'s' if ex.points > 1 else ''}) -- graded here\n"
+                  f'assert common.passed({k}), "exercise {k}\'s checks did not all pass (see the CHECK lines above)"')
+        cells.insert(last_cell[k] + 1, nbformat.v4.new_code_cell(
+            source, metadata=_meta(f"l{tag}-exercise-{k}-graded", grade=True, locked=True, points=ex.points)))
+    missing = sorted(set(exercises) - set(last_cell))
+    if missing:
+        raise _exercises.ExerciseError(f"{path.name}: exercises {missing} have no check to grade them")
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+    nbformat.validate(notebook)
+    return notebook
+
+
+def write_source(out_dir, lessons=None, assignment="lessons"):
+    """Write the nbgrader course folder ``out_dir`` with one assignment holding the lessons
+    (default: all). Returns the written notebook paths."""
+    import nbformat
+    out_dir = pathlib.Path(out_dir)
+    folder = out_dir / "source" / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    config = out_dir / "nbgrader_config.py"
+    if not config.exists():
+        config.write_text(CONFIG, encoding="utf-8")
+    here = _exercises.HERE
+    shutil.copy(here / "common.py", folder / "common.py")
+    for helper in here.glob("_[a-z]*.py"):
+        shutil.copy(helper, folder / helper.name)
+    written = []
+    for path in lessons or _exercises.lesson_files():
+        path = pathlib.Path(path)
+        target = folder / (path.stem + ".ipynb")
+        nbformat.write(lesson_notebook(path), str(target))
+        written.append(target)
+        print(f"{target}: nbgrader source notebook")
+    return written

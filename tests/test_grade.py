@@ -1,0 +1,217 @@
+"""The grader: a class of submissions built here (right, wrong, tampering, looping, broken,
+not attempted, missing, a notebook) graded in quick mode, row by row."""
+import csv
+import textwrap
+
+import pytest
+
+from lessons import exercises as X
+from lessons import grade
+
+# Wrong answers: (the line of the reference solution, what a tired student wrote instead).
+WRONG = {
+    ("03", 1): ("dz = dh * (1 - h * h)", "dz = dh * (1 - h)"),
+    ("06", 1): ('f = (hx @ Wn["f"][0].T + Wn["f"][1]).sigmoid()', 'f = (hx @ Wn["f"][0].T + Wn["f"][1]).tanh()'),
+    ("06", 2): ("dc_prev = dC * f", "dc_prev = dC"),
+    ("13", 1): ("h = mg.cat([h[0], h[1]], axis=-1)[None]", "h = mg.cat([h[1], h[0]], axis=-1)[None]"),
+    ("13", 2): ("logits = self.output(hs)", "logits = self.output(hs) * 1.5"),
+    ("13", 3): ("mg.tensor(tgt[:, 1:])", "mg.tensor(tgt[:, :-1])"),
+    ("13", 4): ("logits.data.argmax(axis=-1)", "logits.data.argmin(axis=-1)"),
+}
+SHORTCUT_06_1 = '''h, c = nn.LSTMCell(D, H).double()(x_t, (h_prev, c_prev))
+f = i = C_new = o = h
+'''
+
+
+def reference(lesson, k):
+    """Exercise k's reference code, without its declaration and hint lines."""
+    path = X.find_lesson(lesson)
+    ex = X.parse_lesson(path.read_text(encoding="utf-8"), path.name)[k - 1]
+    return textwrap.dedent("".join(line for line in ex.solution.splitlines(keepends=True)
+                                   if not X.DECLARATION.match(line) and not X.HINT.match(line)))
+
+
+def wrong(lesson, k):
+    right, bad = WRONG[lesson, k]
+    code = reference(lesson, k)
+    assert right in code, f"the reference of {lesson} exercise {k} changed: update WRONG"
+    return code.replace(right, bad)
+
+
+def filled_copy(lesson, code=None):
+    """The student copy of ``lesson`` with every exercise written: ``code[k]`` where given
+    (None keeps the placeholder), the reference elsewhere."""
+    path = X.find_lesson(lesson)
+    text = path.read_text(encoding="utf-8")
+    lines, out, last = text.splitlines(keepends=True), [], 0
+    for ex in X.parse_lesson(text, path.name):
+        out += lines[last:ex.begin]
+        written = (code or {}).get(ex.number, reference(lesson, ex.number))
+        out += X.exercise_lines(path.name, ex, written)
+        last = ex.end + 1
+    return "".join(out + lines[last:])
+
+
+def write(folder, lesson, text):
+    path = X.find_lesson(lesson)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / path.name).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A class of twelve students over lessons 03, 06 and 13, graded once for every test."""
+    root = tmp_path_factory.mktemp("class")
+    subs = root / "submissions"
+    for lesson in ("03", "06", "13"):
+        write(subs / "correct", lesson, filled_copy(lesson))
+    write(subs / "wrong", "03", filled_copy("03", {1: wrong("03", 1)}))
+    write(subs / "wrong", "06", filled_copy("06", {1: wrong("06", 1), 2: wrong("06", 2)}))
+    write(subs / "wrong", "13", filled_copy("13", {k: wrong("13", k) for k in (1, 2, 3, 4)}))
+    write(subs / "first_wrong", "13", filled_copy("13", {1: wrong("13", 1)}))
+    commented = filled_copy("06", {1: wrong("06", 1)}).replace("common.check(", "# common.check(")
+    write(subs / "commented", "06", commented)
+    write(subs / "exits", "06", filled_copy("06", {1: reference("06", 1) + "import sys\nsys.exit(0)\n"}))
+    write(subs / "rebinds", "06", filled_copy("06", {2: "common.check = lambda *a, **k: None\n" + reference("06", 2)}))
+    patches = "T = mg.Tensor\nT.sigmoid = T.tanh\n"       # only the harness can see this one
+    write(subs / "patches", "06", filled_copy("06", {1: patches + reference("06", 1)}))
+    write(subs / "shortcut", "06", filled_copy("06", {1: SHORTCUT_06_1}))
+    write(subs / "loops", "03", filled_copy("03", {1: "while True:\n    pass\n"}))
+    write(subs / "syntax", "13", filled_copy("13", {3: "logits, _ = self.decoder(tgt[:, :-1], state, summary\n"}))
+    lazy, _ = X.student_copy(X.find_lesson("06").read_text(encoding="utf-8"), X.find_lesson("06").name)
+    write(subs / "lazy", "06", lazy)
+    jupytext = pytest.importorskip("jupytext")
+    notebook = jupytext.reads(filled_copy("06", {2: wrong("06", 2)}), fmt="py:percent")
+    (subs / "notebook").mkdir()
+    jupytext.write(notebook, subs / "notebook" / (X.find_lesson("06").stem + ".ipynb"))
+    out = root / "out"
+    assert grade.main([str(subs), "--out", str(out), "--lessons", "03,06,13", "--timeout", "20",
+                       "--jobs", "2"]) == 0
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows, out
+
+
+def statuses(rows, student):
+    return {(r[1], int(r[2])): r[5] for r in rows[1:] if r[0] == student}
+
+
+MISSING = {"03": ["missing"], "06": ["missing"] * 2, "13": ["missing"] * 4}
+
+
+def expect(**given):
+    table = {lesson: list(s) for lesson, s in MISSING.items()}
+    table.update(given)
+    return {(lesson, k): status for lesson, s in table.items() for k, status in enumerate(s, 1)}
+
+
+def test_the_gradebook_has_exactly_the_columns_and_one_row_per_exercise(graded):
+    rows, _ = graded
+    assert rows[0] == ["student", "lesson", "exercise", "points", "max_points", "status"]
+    assert len(rows) - 1 == 12 * (1 + 2 + 4)
+    assert all(r[5] in grade.STATUSES for r in rows[1:])
+    assert all(int(r[3]) == (int(r[4]) if r[5] == "passed" else 0) for r in rows[1:])
+
+
+def test_correct_and_wrong_answers(graded):
+    rows, _ = graded
+    assert [r for r in rows[1:] if r[0] == "correct"] == [
+        ["correct", "03", "1", "2", "2", "passed"],
+        ["correct", "06", "1", "1", "1", "passed"], ["correct", "06", "2", "2", "2", "passed"],
+        ["correct", "13", "1", "1", "1", "passed"], ["correct", "13", "2", "1", "1", "passed"],
+        ["correct", "13", "3", "1", "1", "passed"], ["correct", "13", "4", "1", "1", "passed"]]
+    assert statuses(rows, "wrong") == expect(**{"03": ["failed"], "06": ["failed"] * 2, "13": ["failed"] * 4})
+
+
+def test_one_mistake_costs_that_exercise_only(graded):
+    rows, _ = graded
+    assert statuses(rows, "first_wrong") == expect(**{"13": ["failed", "passed", "passed", "passed"]})
+    assert statuses(rows, "notebook") == expect(**{"06": ["passed", "failed"]})
+    assert statuses(rows, "syntax") == expect(**{"13": ["passed", "passed", "error", "passed"]})
+
+
+def test_commented_out_checks_still_run(graded):
+    rows, out = graded
+    assert statuses(rows, "commented") == expect(**{"06": ["failed", "passed"]})
+    feedback = (out / "feedback" / "commented.md").read_text(encoding="utf-8")
+    assert "Edits outside the exercise blocks are ignored" in feedback
+    assert "changed or removed: `common.check(" in feedback
+
+
+def test_exits_tampering_and_shortcuts(graded):
+    rows, out = graded
+    assert statuses(rows, "exits") == expect(**{"06": ["disqualified", "passed"]})
+    assert statuses(rows, "rebinds") == expect(**{"06": ["passed", "disqualified"]})
+    assert statuses(rows, "patches") == expect(**{"06": ["disqualified", "passed"]})
+    assert statuses(rows, "shortcut") == expect(**{"06": ["failed", "passed"]})
+    feedback = {s: (out / "feedback" / f"{s}.md").read_text(encoding="utf-8")
+                for s in ("exits", "rebinds", "patches", "shortcut")}
+    assert "uses sys.exit: a block must not end the process" in feedback["exits"]
+    assert "assigns to common.check" in feedback["rebinds"]
+    assert "tampering detected" in feedback["patches"] and "Tensor.sigmoid was replaced" in feedback["patches"]
+    assert "uses nn.LSTMCell, which this exercise asks you to write by hand" in feedback["shortcut"]
+
+
+def test_loops_not_attempted_and_missing(graded):
+    rows, _ = graded
+    assert statuses(rows, "loops") == expect(**{"03": ["timeout"]})
+    assert statuses(rows, "lazy") == expect(**{"06": ["not_attempted"] * 2})
+    assert statuses(rows, "correct") == expect(**{"03": ["passed"], "06": ["passed"] * 2, "13": ["passed"] * 4})
+
+
+def test_feedback_names_the_exercise_the_check_and_the_hints(graded):
+    _, out = graded
+    text = (out / "feedback" / "wrong.md").read_text(encoding="utf-8")
+    assert "## 06_lstm.py: 0 / 3 points" in text
+    assert "### Exercise 1: the LSTM's gates by hand — failed, 0 / 1" in text
+    assert "check failed: the gates by hand equal nn.LSTMCell (h_t and C_t)" in text
+    assert "largest difference from nn.LSTMCell" in text          # what the code gave
+    assert "Hints:\n- each gate:" in text
+
+
+def test_grade_file_needs_no_folders(tmp_path):
+    path = tmp_path / "anywhere.py"
+    path.write_text(filled_copy("03", {1: wrong("03", 1)}), encoding="utf-8")
+    result = grade.grade_file("03", path)
+    assert list(result) == [1]
+    points, max_points, status, message = result[1]
+    assert (points, max_points, status) == (0, 2, "failed")
+    assert "hand BPTT gradient" in message
+    assert grade.grade_file("03", tmp_path / "nothing.py")[1][:3] == (0, 2, "missing")
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("import os\nos._exit(0)\n", "os._exit"),
+    ("raise SystemExit\n", "SystemExit"),
+    ("exit()\n", "exit"),
+    ("quit()\n", "quit"),
+    ("setattr(common, 'check', print)\n", "setattr"),
+    ("common.check.__code__ = None\n", "__code__"),
+    ("import builtins\n", "builtins"),
+    ("mg.Tensor.sum = None\n", "mg.Tensor.sum"),
+    ("F = None\n", "rebinds F"),
+    ("def common():\n    pass\n", "defines common"),
+])
+def test_tampering_is_found_in_the_syntax_tree(code, reason):
+    tree = grade.ast.parse(code)
+    found = grade.tampering(list(grade.ast.walk(tree)))
+    assert found is not None and reason in found
+
+
+@pytest.mark.parametrize("path", X.lesson_files(), ids=[p.stem for p in X.lesson_files()])
+def test_reference_solutions_pass_the_static_checks(path):
+    """The teacher's own blocks neither tamper nor use what they declare off limits."""
+    text = path.read_text(encoding="utf-8")
+    exercises = X.parse_lesson(text, path.name)
+    source, ranges = grade.splice(text, exercises, {})
+    tree = grade.ast.parse(source)
+    for ex in exercises:
+        nodes = grade.block_nodes(tree, *ranges[ex.number])
+        assert grade.tampering(nodes, grade.protected_names(text)) is None, (path.name, ex.number)
+        assert grade.off_limits_used(nodes, ex.off_limits) is None, (path.name, ex.number)
+
+
+def test_off_limits_names_match_their_uses():
+    assert grade._matches("mg.nn.LSTMCell", "nn.LSTMCell") and grade._matches("LSTMCell", "nn.LSTMCell")
+    assert grade._matches("loss.backward", "backward") and grade._matches("mg.optim.SGD", "mg.optim")
+    assert not grade._matches("nn.LSTMCellX", "nn.LSTMCell") and not grade._matches("nn.LSTM", "nn.LSTMCell")
