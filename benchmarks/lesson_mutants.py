@@ -83,21 +83,37 @@ def apply(text, exercise, old, new, where):
 
 
 def _grader():
+    sys.path.insert(0, str(ROOT))          # lessons.grade, and the minigrad it copies for runs
     try:
-        sys.path.insert(0, str(ROOT))
         from lessons import grade
         return grade.grade_file
     except (ImportError, AttributeError):
         return None
-    finally:
-        sys.path.remove(str(ROOT))
+
+
+def as_submission(text):
+    """The teacher's lesson as a student's filled-in copy: block k between the markers
+    ``# BEGIN EXERCISE k`` / ``# END EXERCISE k``."""
+    out, k = [], 0
+    for line in text.splitlines(keepends=True):
+        if BEGIN.match(line):
+            k += 1
+            line = line.replace("# BEGIN SOLUTION", f"# BEGIN EXERCISE {k}")
+        elif END.match(line):
+            line = line.replace("# END SOLUTION", f"# END EXERCISE {k}")
+        out.append(line)
+    return "".join(out)
+
+
+def grade(grade_file, number, text, timeout):
+    with tempfile.TemporaryDirectory(prefix="lesson-mutant-") as tmp:
+        path = pathlib.Path(tmp) / lesson_path(number).name
+        path.write_text(as_submission(text), encoding="utf-8")
+        return grade_file(number, str(path), timeout=timeout)
 
 
 def judge_with_grader(grade_file, number, exercise, text, timeout):
-    with tempfile.TemporaryDirectory(prefix="lesson-mutant-") as tmp:
-        path = pathlib.Path(tmp) / lesson_path(number).name
-        path.write_text(text, encoding="utf-8")
-        result = grade_file(number, str(path))
+    result = grade(grade_file, number, text, timeout)
     mine = result.get(exercise)
     others = {k: v for k, v in result.items() if k != exercise}
     if mine and mine[2] == "failed" and all(v[2] == "passed" for v in others.values()):
@@ -189,10 +205,7 @@ def main(argv=None):
         # the lesson as written must pass every check, or no verdict below means anything
         text = lesson_path(number).read_text(encoding="utf-8")
         if grade_file:
-            with tempfile.TemporaryDirectory(prefix="lesson-mutant-") as tmp:
-                path = pathlib.Path(tmp) / lesson_path(number).name
-                path.write_text(text, encoding="utf-8")
-                result = grade_file(number, str(path))
+            result = grade(grade_file, number, text, args.timeout)
             bad = {k: v for k, v in result.items() if v[2] != "passed"}
             return not bad, str(bad)
         verdict, why = judge_by_running(number, 0, text, args.timeout)
