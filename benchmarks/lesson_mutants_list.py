@@ -253,7 +253,7 @@ MUTANTS = {
         (1, "random words may be special", "rng.integers(FIRST_WORD, V,", "rng.integers(0, V,"),
         (1, "targets everywhere", "np.where(chosen, ids, IGNORE)", "np.where(real, ids, IGNORE)"),
         (1, "no random words", "inputs[swap] = rng.integers(FIRST_WORD, V, size=int(swap.sum()))", "inputs[swap] = ids[swap]"),
-        (1, "mask everything chosen", "inputs[chosen & (u < 0.8)] = MASK_ID", "inputs[chosen & (u < 0.9)] = MASK_ID"),
+        (1, "targets are the corrupted inputs", "np.where(chosen, ids, IGNORE)", "np.where(chosen, inputs, IGNORE)"),
     ],
     "21": [
         (1, "NumPy on the device", "e = xp.exp(", "e = np.exp("),
@@ -264,6 +264,9 @@ MUTANTS = {
 }
 
 LEFT_OUT = [
+    ("20", 1, "mask 90% of the chosen", "inputs[chosen & (u < 0.8)] = MASK_ID",
+     "inputs[chosen & (u < 0.9)] = MASK_ID",
+     "the next line overwrites the band 0.8 <= u < 0.9 with random words: the same inputs"),
     ("12", 1, "mask forgotten in the sum", "(e * m).sum(axis=1)", "e.sum(axis=1)",
      "the embedding keeps the <pad> row at zero (padding_idx), so e is already 0 at every "
      "padded step: e.sum equals (e * m).sum for every input"),
