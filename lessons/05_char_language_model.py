@@ -257,10 +257,13 @@ ax3.legend(fontsize=7)
 common.savefig(fig, "05_char_lm_loss_perplexity_temperature")
 
 # %%
-want_ppl, want_share = run.pick(1.4, unigram_ppl), run.pick(0.95, 0.0)
+want_ppl = run.pick(1.4, unigram_ppl)
 common.check(val_ppl[-1] < want_ppl, f"held-out perplexity {val_ppl[-1]:.3f} (< {want_ppl:.2f}; "
                                      f"uniform {V}, letter frequencies {unigram_ppl:.1f})", exercise=None)
-common.check(shares[0.5][0] >= want_share, f"at τ = 0.5, {shares[0.5][0]:.1%} of the generated words "
-                                           f"are real words (>= {want_share:.0%})", exercise=None)
+if run.quick:           # a few steps of training: the words are not words yet
+    common.not_checked("at τ = 0.5, >= 95% of the generated words are real words")
+else:
+    common.check(shares[0.5][0] >= 0.95, f"at τ = 0.5, {shares[0.5][0]:.1%} of the generated words "
+                                         "are real words (>= 95%)", exercise=None)
 
 common.finish()

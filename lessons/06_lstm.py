@@ -406,11 +406,14 @@ common.savefig(fig, "06_lstm_gates")
 # %%
 rnn_all, rnn_far, _ = results["tanh RNN"]
 lstm_all, lstm_far, _ = results["LSTM"]
-want_lstm, max_rnn = run.pick(0.95, 0.0), run.pick(0.5, 1.0)
-common.check(lstm_all >= want_lstm and lstm_far >= want_lstm,
-             f"the LSTM names the key on {lstm_all:.1%} of new sequences ({lstm_far:.1%} with the "
-             f"key more than {T // 2} steps back; >= {want_lstm:.0%})", exercise=None)
-common.check(rnn_far < max_rnn, f"the tanh RNN, trained the same way, stays at {rnn_far:.1%} when the key is "
-                                f"more than {T // 2} steps back (< {max_rnn:.0%})", exercise=None)
+if run.quick:           # a few steps of training: the accuracies mean nothing yet
+    common.not_checked(f"the LSTM names the key on >= 95% of new sequences (also with the key more "
+                       f"than {T // 2} steps back); the tanh RNN stays below 50% there")
+else:
+    common.check(lstm_all >= 0.95 and lstm_far >= 0.95,
+                 f"the LSTM names the key on {lstm_all:.1%} of new sequences ({lstm_far:.1%} with the "
+                 f"key more than {T // 2} steps back; >= 95%)", exercise=None)
+    common.check(rnn_far < 0.5, f"the tanh RNN, trained the same way, stays at {rnn_far:.1%} when the key is "
+                                f"more than {T // 2} steps back (< 50%)", exercise=None)
 
 common.finish()

@@ -274,11 +274,14 @@ common.savefig(fig, "07_gru_vs_lstm_and_gates")
 # As the notes say: one gate fewer, a quarter fewer parameters, and about as good.
 
 # %%
-want = run.pick(0.95, 0.0)
 for name in models:
     acc, acc_far = results[name][:2]
-    common.check(acc >= want and acc_far >= want,
+    if run.quick:       # a few steps of training: the accuracies mean nothing yet
+        common.not_checked(f"the {name} names the key on >= 95% of new sequences (also with the key "
+                           f"more than {T // 2} steps back)")
+        continue
+    common.check(acc >= 0.95 and acc_far >= 0.95,
                  f"the {name} names the key on {acc:.1%} of new sequences ({acc_far:.1%} with the key "
-                 f"more than {T // 2} steps back; >= {want:.0%})", exercise=None)
+                 f"more than {T // 2} steps back; >= 95%)", exercise=None)
 
 common.finish()
