@@ -21,6 +21,7 @@ under an hour on 2 cores. Exit status 1 when a mutant survived that is not justi
 """
 import argparse
 import ast
+import copy
 import os
 import pathlib
 import random
@@ -53,16 +54,29 @@ TESTS = {
 # Survivors that are not bugs, keyed "file::function::mutation" (the mutation as the report
 # prints it), with the reason no test can tell them from the original.
 EQUIVALENT = {
+    "minigrad/decoding.py::sample.pick::`top_k < z.shape[1]` -> `top_k <= z.shape[1]`":
+        "top_k == V: the k-th largest score is the smallest, so nothing would be removed anyway",
+    "minigrad/decoding.py::sample.pick::`keepdims=True` -> `keepdims=False`":
+        "sample decodes one sequence (K = 1 row): z.max(axis=1) of shape (1,) broadcasts "
+        "against (1, V) exactly as (1, 1) does",
+    "minigrad/decoding.py::beam_search::`width <= 0` -> `width < 0`":
+        "at width 0 the step keeps no candidate, no prefix stays live and the next step "
+        "stops: the same hypotheses (one step_fn call more)",
+    "minigrad/decoding.py::beam_search::`max_len + 1` -> `max_len + 2`":
+        "every prefix is finished at t == max_len, so the extra step finds no live prefix "
+        "and stops",
+    "minigrad/decoding.py::beam_search::`-1` -> `-2`":
+        "reshape(-2): NumPy reads any negative size as 'infer', the same as reshape(-1)",
     "minigrad/metrics.py::brevity_penalty::`c > r` -> `c >= r`":
         "at c == r both branches give 1: exp(1 - r / c) = exp(0)",
     "minigrad/metrics.py::bleu::`1.0 / max_n` -> `1.0 * max_n`":
         "the weights are rescaled to sum to 1 over the orders used (log_p / used): any "
         "uniform default weight gives the same score",
-    "minigrad/metrics.py::bleu::`1.0` -> `2.0`":
+    "minigrad/metrics.py::bleu::`1.0 / max_n` -> `2.0 / max_n`":
         "the same: a uniform default weight of 2 / max_n is rescaled to 1 / max_n",
     "minigrad/metrics.py::perplexity::`-1` -> `1`":
         "the value has exactly one element (checked above), so reshape(1) equals reshape(-1)",
-    "minigrad/metrics.py::perplexity::`1` -> `2`":
+    "minigrad/metrics.py::perplexity::`-1` -> `-2`":
         "reshape(-2) of a one-element array: NumPy reads any negative size as 'infer', so it "
         "equals reshape(-1)",
     "minigrad/nn/utils.py::clip_grad_norm_::`1e-06` -> `2e-06`":
@@ -125,7 +139,7 @@ def find_mutants(path):
     def seg(node):
         return ast.get_source_segment(source, node) or ast.unparse(node)
 
-    def visit(node, func, skipping):
+    def visit(node, func, skipping, parent=None):
         skipping = skipping or id(node) in skip
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             func = node.name if func in (None, "<module>") else f"{func}.{node.name}"
@@ -143,8 +157,15 @@ def find_mutants(path):
                 new = ast.Compare(node.left, [SWAP_CMP[type(node.ops[0])]()], node.comparators)
                 mutants.append(Mutant(path, func, node.lineno, nid, "compare", seg(node), ast.unparse(new)))
             elif isinstance(node, ast.Constant) and _const_mutation(node.value) is not None:
-                new = ast.Constant(_const_mutation(node.value))
-                mutants.append(Mutant(path, func, node.lineno, nid, "constant", seg(node), ast.unparse(new)))
+                # shown with the expression around it, so that two equal constants on one line
+                # (``range(1, n + 1)``) give two different mutations
+                around = parent if isinstance(parent, (ast.expr, ast.keyword)) else node
+                changed = copy.deepcopy(around)
+                for sub in ast.walk(changed):
+                    if (isinstance(sub, ast.Constant) and sub.value == node.value
+                            and (sub.lineno, sub.col_offset) == (node.lineno, node.col_offset)):
+                        sub.value = _const_mutation(node.value)
+                mutants.append(Mutant(path, func, node.lineno, nid, "constant", seg(around), ast.unparse(changed)))
             elif isinstance(node, ast.Slice):
                 for side in ("lower", "upper"):
                     bound = getattr(node, side)
@@ -153,7 +174,7 @@ def find_mutants(path):
                         mutants.append(Mutant(path, func, node.lineno, nid, f"slice-{side}",
                                               seg(bound), ast.unparse(new)))
         for child in ast.iter_child_nodes(node):
-            visit(child, func, skipping)
+            visit(child, func, skipping, node)
 
     all_nodes = []
     visit(tree, "<module>", False)
