@@ -79,9 +79,17 @@ EQUIVALENT = {
     "minigrad/metrics.py::perplexity::`-1` -> `-2`":
         "reshape(-2) of a one-element array: NumPy reads any negative size as 'infer', so it "
         "equals reshape(-1)",
-    "minigrad/nn/utils.py::clip_grad_norm_::`1e-06` -> `2e-06`":
+    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total + 2e-06`":
         "the epsilon only keeps a zero norm from dividing by zero; 1e-6 or 2e-6 changes the "
-        "clipped gradient by a relative 1e-6 / norm, far below any float32 tolerance",
+        "clipping factor by a relative 1e-6 / norm, below float32's resolution",
+    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total - 1e-06`":
+        "the same: a relative change of 2e-6 / norm in the factor (and a norm of exactly "
+        "max_norm is left as it is either way, to float32's resolution)",
+    "minigrad/nn/utils.py::clip_grad_norm_::`coef < 1` -> `coef <= 1`":
+        "at coef == 1 the gradients are multiplied by 1: the same values",
+    "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
+        "every optimizer's defaults hold weight_decay, so a group always has the key and the "
+        "fallback is never read",
 }
 
 SWAP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,

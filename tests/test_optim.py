@@ -155,6 +155,25 @@ def test_parameters_without_gradients_are_skipped_and_gradients_left_alone():
     assert a.grad is None
 
 
+def test_sgd_momentum_buffer_does_not_alias_the_gradient():
+    # the first step copies the gradient into the buffer; later steps update the buffer in
+    # place, which must not write into the gradient array handed in
+    p = nn.Parameter(np.zeros(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    g = on_device(np.array([1.0, -2.0]))
+    for _ in range(2):
+        p.grad = g
+        opt.step()
+    np.testing.assert_array_equal(mg.backend.to_numpy(g), [1.0, -2.0])
+
+
+def test_defaults_and_state_dict_hyperparameters():
+    p = nn.Parameter(np.zeros(2))
+    assert optim.SGD([p]).defaults["lr"] == 1e-3                 # torch's default
+    group = optim.SGD([p], lr=0.1, momentum=0.9).state_dict()["param_groups"][0]
+    assert (group["lr"], group["momentum"], group["params"]) == (0.1, 0.9, [0])
+
+
 def test_parameter_groups_take_their_own_settings():
     a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
