@@ -169,7 +169,18 @@ def test_sgd_momentum_buffer_does_not_alias_the_gradient():
 
 def test_defaults_and_state_dict_hyperparameters():
     p = nn.Parameter(np.zeros(2))
-    assert optim.SGD([p]).defaults["lr"] == 1e-3                 # torch's default
+    # torch's defaults
+    assert optim.SGD([p]).defaults == dict(lr=1e-3, momentum=0.0, dampening=0.0,
+                                           weight_decay=0.0, nesterov=False)
+    adam = optim.Adam([p]).defaults
+    assert (adam["lr"], adam["betas"], adam["eps"], adam["weight_decay"], adam["amsgrad"]) == \
+        (1e-3, (0.9, 0.999), 1e-8, 0.0, False)
+    adagrad = optim.Adagrad([p]).defaults
+    assert (adagrad["lr"], adagrad["lr_decay"], adagrad["weight_decay"],
+            adagrad["initial_accumulator_value"], adagrad["eps"]) == (1e-2, 0.0, 0.0, 0.0, 1e-10)
+    rms = optim.RMSprop([p]).defaults
+    assert (rms["lr"], rms["alpha"], rms["eps"], rms["weight_decay"], rms["momentum"],
+            rms["centered"]) == (1e-2, 0.99, 1e-8, 0.0, 0.0, False)
     group = optim.SGD([p], lr=0.1, momentum=0.9).state_dict()["param_groups"][0]
     assert (group["lr"], group["momentum"], group["params"]) == (0.1, 0.9, [0])
 
