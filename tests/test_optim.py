@@ -185,6 +185,20 @@ def test_defaults_and_state_dict_hyperparameters():
     assert (group["lr"], group["momentum"], group["params"]) == (0.1, 0.9, [0])
 
 
+def test_rmsprop_state_holds_what_torchs_holds():
+    # torch's keys: step and square_avg, momentum_buffer only with momentum > 0, grad_avg
+    # only when centered; step counts the steps taken
+    for momentum, centered, extra in [(0.0, False, set()), (0.5, True, {"momentum_buffer", "grad_avg"})]:
+        p = nn.Parameter(np.zeros(2))
+        opt = optim.RMSprop([p], lr=0.1, momentum=momentum, centered=centered)
+        for _ in range(3):
+            p.grad = on_device(np.ones(2))
+            opt.step()
+        state = opt.state_dict()["state"][0]
+        assert set(state) == {"step", "square_avg"} | extra
+        assert state["step"] == 3
+
+
 def test_parameter_groups_take_their_own_settings():
     a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
