@@ -174,6 +174,25 @@ def student_copy(text, name):
     return "".join(out), len(exercises)
 
 
+def reference_code(exercise):
+    """The reference solution of ``exercise`` without its declaration and hint lines, dedented."""
+    return textwrap.dedent("".join(line for line in exercise.solution.splitlines(keepends=True)
+                                   if not DECLARATION.match(line) and not HINT.match(line)))
+
+
+def solved_copy(text, name, code=None):
+    """The student copy of a lesson with every exercise written: ``code[k]`` where given
+    (None: the placeholder, as handed out), the reference solution elsewhere. What a student
+    who did everything hands in; the grader's tests and demo class are built from it."""
+    lines, out, last = text.splitlines(keepends=True), [], 0
+    for ex in parse_lesson(text, name):
+        out += lines[last:ex.begin]
+        written = (code or {}).get(ex.number, reference_code(ex))
+        out += exercise_lines(name, ex, written)
+        last = ex.end + 1
+    return "".join(out + lines[last:])
+
+
 def parse_submission(text, name):
     """The student's blocks of a filled-in copy: {k: the lines between its markers}. Raises
     ExerciseError when the markers are unpaired, repeated or out of order."""

@@ -78,6 +78,8 @@ FORBIDDEN_MODULES = {"builtins", "importlib", "unittest", "ctypes", "gc", "inspe
 FORBIDDEN_ATTRIBUTES = {"__dict__", "__code__", "__globals__", "__closure__", "__builtins__",
                         "__setattr__", "__delattr__", "__class__", "__func__", "__defaults__",
                         "__kwdefaults__", "f_globals", "f_locals", "f_back", "_recorder", "results"}
+CHECKING = {"common.check", "common.passed", "common.finish", "common.results", "common.keep_going",
+            "common.CheckFailed"}
 # Names every lesson may lean on; a lesson adds the names its own imports bind.
 PROTECTED = frozenset({"common", "mg", "minigrad", "F", "nn", "np", "numpy", "sys", "os", "builtins"})
 
@@ -120,7 +122,8 @@ def _submission_blocks(text, name):
 
 
 def _outside_edits(teacher_text, submission_text, name, limit=8):
-    """Lines the student changed outside the exercise blocks (ignored by the grader)."""
+    """Code lines the student changed outside the exercise blocks (ignored by the grader).
+    Comments are left out, so a check commented out shows as removed."""
     copy, _ = _exercises.student_copy(teacher_text, name)
 
     def outside(text):
@@ -130,8 +133,8 @@ def _outside_edits(teacher_text, submission_text, name, limit=8):
                 inside = True
             elif _exercises.STUDENT_END.match(line):
                 inside = False
-            elif not inside and line.strip() and not line.startswith("# %%"):
-                keep.append(line.rstrip())
+            elif not inside and line.strip() and not line.lstrip().startswith("#"):
+                keep.append(line.rstrip())      # code only: a notebook has no markdown comments
         return keep
 
     a, b = outside(copy), outside(submission_text)
@@ -193,6 +196,8 @@ def tampering(nodes, protected=PROTECTED):
             dotted = _dotted(node)
             if node.attr in EXIT_ATTRIBUTES:
                 return f"uses {dotted}: a block must not end the process"
+            if dotted in CHECKING and isinstance(node.ctx, ast.Load):
+                return f"uses {dotted}: only the teacher's code calls the lesson's checks"
             if node.attr in FORBIDDEN_ATTRIBUTES or dotted.endswith("sys.modules"):
                 return f"reaches into {dotted}: a block must not reach around the lesson's checks"
         if isinstance(node, ast.Name) and node.id in ("__builtins__", "_grade_enter"):
@@ -326,15 +331,16 @@ def _make():
     originals, entered = {}, set()
 
     def snapshot():
-        mods = [common] + [m for n, m in list(sys.modules.items())
-                           if isinstance(m, types.ModuleType) and (n == "minigrad" or n.startswith("minigrad."))]
+        mods = [common, sys.modules["numpy"]] + [
+            m for n, m in list(sys.modules.items())
+            if isinstance(m, types.ModuleType) and (n == "minigrad" or n.startswith("minigrad."))]
         for mod in mods:
             for name, value in list(vars(mod).items()):
                 if name.startswith("__"):
                     continue
                 if callable(value):
                     originals[(mod.__name__, name)] = (mod, name, value)
-                if isinstance(value, type) and getattr(value, "__module__", "").startswith(("minigrad", "common")):
+                if isinstance(value, type) and str(getattr(value, "__module__", "")).startswith(("minigrad", "common")):
                     for attr, member in list(vars(value).items()):
                         if not attr.startswith("__") or attr in ("__call__", "__init__", "__getattr__"):
                             originals[(value.__module__ + "." + value.__qualname__, attr)] = (value, attr, member)
@@ -414,7 +420,6 @@ class RunResult:
     message: str = ""
     lines: list = dataclasses.field(default_factory=list)     # lesson lines, outermost first
     seconds: float = 0.0
-    output: str = ""
 
 
 def _support_files(folder):
@@ -442,17 +447,19 @@ def run_spliced(source, lesson_name, timeout, quick=True):
         env.update(PYTHONPATH=str(folder), MPLBACKEND="Agg", MINIGRAD_LESSONS_OUT=str(folder / "out"),
                    OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1", MINIGRAD_QUICK="1" if quick else "0")
-        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", str(folder / "_grade_harness.py"),
-                                 str(lesson), str(results), str(dump), str(timeout), "1" if quick else "0"],
-                                cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            output, _ = proc.communicate(secret + "\n", timeout=timeout + 15)
-            killed = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            output, _ = proc.communicate()
-            killed = True
+        log = folder / "output.txt"         # a file, not a pipe: a block may print without end
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.Popen([sys.executable, "-X", "faulthandler", str(folder / "_grade_harness.py"),
+                                     str(lesson), str(results), str(dump), str(timeout), "1" if quick else "0"],
+                                    cwd=folder, env=env, stdin=subprocess.PIPE, stdout=out,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            try:
+                proc.communicate(secret + "\n", timeout=timeout + 15)
+                killed = False
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.communicate()
+                killed = True
         events = []
         if results.exists():
             for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -466,14 +473,17 @@ def run_spliced(source, lesson_name, timeout, quick=True):
         seconds = time.perf_counter() - start
         if last.get("kind") in ("completed", "exception", "exit", "tampered"):
             return RunResult(events, last["kind"], last.get("message", last.get("what", "")),
-                             last.get("lines", []), seconds, output)
+                             last.get("lines", []), seconds)
         dumped = dump.read_text(encoding="utf-8", errors="replace") if dump.exists() else ""
         if killed or "Timeout" in dumped:
             # faulthandler lists the innermost frame first: turn it round, outermost first
             lines = [int(n) for n in re.findall(rf'File "{re.escape(str(lesson))}", line (\d+)', dumped)][::-1]
-            return RunResult(events, "timeout", f"still running after {timeout:g} s", lines, seconds, output)
+            return RunResult(events, "timeout", f"still running after {timeout:g} s", lines, seconds)
+        with open(log, "rb") as f:
+            f.seek(max(0, log.stat().st_size - 2000))
+            tail = "\n".join(f.read().decode("utf-8", errors="replace").strip().splitlines()[-3:])
         return RunResult(events, "vanished", f"the process ended without finishing (exit status "
-                         f"{proc.returncode})", [], seconds, output)
+                         f"{proc.returncode}); its last output:\n{tail}", [], seconds)
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -504,7 +514,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
         if event["kind"] == "enter":
             entered.append(event["exercise"])
         elif event["kind"] == "check" and event["exercise"] in checks:
-            checks[event["exercise"]].append((event, [e for e in entered if e in dirty]))
+            checks[event["exercise"]].append((event, list(entered)))
 
     def where(line, k):
         first = ranges[k][0]
@@ -521,6 +531,16 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
         blamed = entered[-1] if entered else None
     stopped_at = _top_statement(tree, run.lines[0]) if run.lines else None
 
+    def complete(k):        # every check of k had its turn before the run stopped
+        return run.outcome == "completed" or (
+            stopped_at is not None and checks_at[k] and max(checks_at[k]) < stopped_at)
+
+    passes = {k for k in dirty if checks[k] and all(e["passed"] for e, _ in checks[k]) and complete(k)}
+    suspects = set(dirty) - passes      # blocks that may have misled the others' checks
+
+    def alone(k, before):   # no other suspect block ran before this verdict
+        return not (set(before) & suspects) - {k}
+
     for k in dirty:
         mine = checks[k]
         failed = [(e, before) for e, before in mine if not e["passed"]]
@@ -528,7 +548,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
             event, before = failed[0]
             printed = "\n".join(event.get("printed", [])[-4:])
             message = f"check failed: {event['message']}" + (f"\nthe lesson printed just before:\n{printed}" if printed else "")
-            verdicts[k] = Verdict("failed", message, certain=set(before) <= {k})
+            verdicts[k] = Verdict("failed", message, certain=alone(k, before))
             continue
         if blamed == k and run.outcome == "exit":
             verdicts[k] = Verdict("disqualified", f"your block ended the process ({run.message}, "
@@ -542,17 +562,14 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines):
                                   f"or code it called)")
             continue
         if blamed == k and run.outcome == "exception":
-            others = [e for e in entered if e in dirty and e != k]
             verdicts[k] = Verdict("error", f"your block raised {run.message} ({where(blamed_line, k)})",
-                                  certain=not others)
+                                  certain=alone(k, entered))
             continue
-        complete = run.outcome == "completed" or (
-            stopped_at is not None and checks_at[k] and max(checks_at[k]) < stopped_at)
-        if complete and mine:
+        if k in passes:
             verdicts[k] = Verdict("passed", f"all {len(mine)} checks passed")
         elif run.outcome == "completed" and not mine:
             verdicts[k] = Verdict("error", "none of this exercise's checks ran, so it cannot pass",
-                                  certain=False)
+                                  certain=alone(k, entered))
         else:
             verdicts[k] = None
     ran = [e for e in dict.fromkeys(entered) if e in dirty]
@@ -568,7 +585,7 @@ def _crash_verdict(run, k):
         return Verdict("timeout", f"{run.message} (the lesson did not finish with your block in it)")
     if run.outcome == "tampered":
         return Verdict("disqualified", f"tampering detected with your block in the lesson: {run.message}")
-    if run.outcome == "vanished" and "exit status 0" in run.message:
+    if run.outcome == "vanished" and "exit status 0)" in run.message:
         return Verdict("disqualified", "the lesson ended early with exit status 0 with your block in "
                                        "it (os._exit?)")
     if run.outcome == "completed":
@@ -679,8 +696,18 @@ def _run(teacher_text, exercises, code, lesson_name, timeout, quick, details):
 
 
 def _table(exercises, verdicts):
-    return {ex.number: (ex.points if verdicts[ex.number].status == "passed" else 0, ex.points,
-                        verdicts[ex.number].status, verdicts[ex.number].message) for ex in exercises}
+    """{k: (points, max_points, status, message)}; a message that is not a pass names the
+    exercise and ends with its hints."""
+    table = {}
+    for ex in exercises:
+        v = verdicts[ex.number]
+        message = v.message
+        if v.status != "passed":
+            message = f"exercise {ex.number} ({ex.title}): {message}"
+            if v.status in ("failed", "error", "timeout", "not_attempted"):
+                message += "\nhints:\n" + "".join(f"- {h}\n" for h in ex.hints)
+        table[ex.number] = (ex.points if v.status == "passed" else 0, ex.points, v.status, message.rstrip("\n"))
+    return table
 
 
 # ----------------------------------------------------------------------------- a class
@@ -744,10 +771,8 @@ def _feedback(student, graded):
         for k, (points, max_points, status, message) in table.items():
             ex = exercises[k]
             out.append(f"### Exercise {k}: {ex.title} — {status}, {points} / {max_points}\n")
-            if status != "passed" and message:
+            if status != "passed":
                 out.append(textwrap.indent(message.strip(), "    ") + "\n")
-            if status in ("failed", "error", "timeout", "not_attempted"):
-                out.append("Hints:\n" + "".join(f"- {h}\n" for h in ex.hints))
         if details.get("outside"):
             out.append("Edits outside the exercise blocks are ignored (the teacher's lesson runs "
                        "instead):\n" + "".join(f"- {e}\n" for e in details["outside"]))

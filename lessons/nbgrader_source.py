@@ -130,7 +130,7 @@ def lesson_notebook(path):
     exercises = {ex.number: ex for ex in _exercises.parse_lesson(text, path.name)}
     nb = jupytext.read(path)
     tag = path.name[:2]
-    cells, numbered = [], 0
+    cells, numbered, blocks_seen = [], 0, 0
     first_code = True
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -141,11 +141,13 @@ def lesson_notebook(path):
             first_code = False
         for piece in _split_cell(cell.source):
             numbered += 1
-            if re.search(r"^[ \t]*# BEGIN SOLUTION[ \t]*$", piece, re.M):
-                ks = [n for n in exercises if exercises[n].solution.strip() and exercises[n].solution in piece]
+            count = len(re.findall(r"^[ \t]*# BEGIN SOLUTION[ \t]*$", piece, re.M))
+            if count:
+                ks = range(blocks_seen + 1, blocks_seen + count + 1)     # blocks are numbered in file order
+                blocks_seen += count
                 cells.append(nbformat.v4.new_code_cell(
                     _nbgrader_blocks(piece).rstrip("\n"),
-                    metadata=_meta(f"l{tag}-exercise-{'-'.join(map(str, ks)) or numbered}", solution=True)))
+                    metadata=_meta(f"l{tag}-exercise-{'-'.join(map(str, ks))}", solution=True)))
             elif "common.check(" in piece:
                 cells.append(nbformat.v4.new_code_cell(piece.rstrip("\n"), metadata=_meta(f"l{tag}-checks-{numbered}", locked=True)))
             else:
@@ -163,6 +165,7 @@ def lesson_notebook(path):
                   f'assert common.passed({k}), "exercise {k}\'s checks did not all pass (see the CHECK lines above)"')
         cells.insert(last_cell[k] + 1, nbformat.v4.new_code_cell(
             source, metadata=_meta(f"l{tag}-exercise-{k}-graded", grade=True, locked=True, points=ex.points)))
+    assert blocks_seen == len(exercises), f"{path.name}: {blocks_seen} blocks in the cells, {len(exercises)} exercises"
     missing = sorted(set(exercises) - set(last_cell))
     if missing:
         raise _exercises.ExerciseError(f"{path.name}: exercises {missing} have no check to grade them")

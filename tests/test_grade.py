@@ -1,7 +1,6 @@
 """The grader: a class of submissions built here (right, wrong, tampering, looping, broken,
 not attempted, missing, a notebook) graded in quick mode, row by row."""
 import csv
-import textwrap
 
 import pytest
 
@@ -16,7 +15,7 @@ WRONG = {
     ("13", 1): ("h = mg.cat([h[0], h[1]], axis=-1)[None]", "h = mg.cat([h[1], h[0]], axis=-1)[None]"),
     ("13", 2): ("logits = self.output(hs)", "logits = self.output(hs) * 1.5"),
     ("13", 3): ("mg.tensor(tgt[:, 1:])", "mg.tensor(tgt[:, :-1])"),
-    ("13", 4): ("logits.data.argmax(axis=-1)", "logits.data.argmin(axis=-1)"),
+    ("13", 4): ("argmax(axis=-1)", "argmin(axis=-1)"),
 }
 SHORTCUT_06_1 = '''h, c = nn.LSTMCell(D, H).double()(x_t, (h_prev, c_prev))
 f = i = C_new = o = h
@@ -24,11 +23,8 @@ f = i = C_new = o = h
 
 
 def reference(lesson, k):
-    """Exercise k's reference code, without its declaration and hint lines."""
     path = X.find_lesson(lesson)
-    ex = X.parse_lesson(path.read_text(encoding="utf-8"), path.name)[k - 1]
-    return textwrap.dedent("".join(line for line in ex.solution.splitlines(keepends=True)
-                                   if not X.DECLARATION.match(line) and not X.HINT.match(line)))
+    return X.reference_code(X.parse_lesson(path.read_text(encoding="utf-8"), path.name)[k - 1])
 
 
 def wrong(lesson, k):
@@ -39,17 +35,8 @@ def wrong(lesson, k):
 
 
 def filled_copy(lesson, code=None):
-    """The student copy of ``lesson`` with every exercise written: ``code[k]`` where given
-    (None keeps the placeholder), the reference elsewhere."""
     path = X.find_lesson(lesson)
-    text = path.read_text(encoding="utf-8")
-    lines, out, last = text.splitlines(keepends=True), [], 0
-    for ex in X.parse_lesson(text, path.name):
-        out += lines[last:ex.begin]
-        written = (code or {}).get(ex.number, reference(lesson, ex.number))
-        out += X.exercise_lines(path.name, ex, written)
-        last = ex.end + 1
-    return "".join(out + lines[last:])
+    return X.solved_copy(path.read_text(encoding="utf-8"), path.name, code)
 
 
 def write(folder, lesson, text):
@@ -85,7 +72,7 @@ def graded(tmp_path_factory):
     (subs / "notebook").mkdir()
     jupytext.write(notebook, subs / "notebook" / (X.find_lesson("06").stem + ".ipynb"))
     out = root / "out"
-    assert grade.main([str(subs), "--out", str(out), "--lessons", "03,06,13", "--timeout", "20",
+    assert grade.main([str(subs), "--out", str(out), "--lessons", "03,06,13", "--timeout", "30",
                        "--jobs", "2"]) == 0
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
@@ -166,7 +153,8 @@ def test_feedback_names_the_exercise_the_check_and_the_hints(graded):
     assert "### Exercise 1: the LSTM's gates by hand — failed, 0 / 1" in text
     assert "check failed: the gates by hand equal nn.LSTMCell (h_t and C_t)" in text
     assert "largest difference from nn.LSTMCell" in text          # what the code gave
-    assert "Hints:\n- each gate:" in text
+    assert "exercise 1 (the LSTM's gates by hand): check failed:" in text
+    assert "    hints:\n    - each gate:" in text
 
 
 def test_grade_file_needs_no_folders(tmp_path):
@@ -176,7 +164,8 @@ def test_grade_file_needs_no_folders(tmp_path):
     assert list(result) == [1]
     points, max_points, status, message = result[1]
     assert (points, max_points, status) == (0, 2, "failed")
-    assert "hand BPTT gradient" in message
+    assert message.startswith("exercise 1 (backpropagation through time by hand): check failed: hand BPTT gradient")
+    assert "\nhints:\n- dh = dlogits V^T + dh_next" in message
     assert grade.grade_file("03", tmp_path / "nothing.py")[1][:3] == (0, 2, "missing")
 
 
@@ -191,6 +180,7 @@ def test_grade_file_needs_no_folders(tmp_path):
     ("mg.Tensor.sum = None\n", "mg.Tensor.sum"),
     ("F = None\n", "rebinds F"),
     ("def common():\n    pass\n", "defines common"),
+    ("common.check(True, 'a pass for free', exercise=2)\n", "uses common.check"),
 ])
 def test_tampering_is_found_in_the_syntax_tree(code, reason):
     tree = grade.ast.parse(code)
@@ -215,3 +205,76 @@ def test_off_limits_names_match_their_uses():
     assert grade._matches("mg.nn.LSTMCell", "nn.LSTMCell") and grade._matches("LSTMCell", "nn.LSTMCell")
     assert grade._matches("loss.backward", "backward") and grade._matches("mg.optim.SGD", "mg.optim")
     assert not grade._matches("nn.LSTMCellX", "nn.LSTMCell") and not grade._matches("nn.LSTM", "nn.LSTMCell")
+
+
+TOY = '''# %% [markdown]
+# # Lesson 99 — A toy
+#
+# **Learning goals**
+# 1. Double.
+#
+# %%
+import common
+
+run = common.setup()
+
+
+def double(x):
+    # BEGIN SOLUTION
+    # TITLE: double
+    # HINT: twice x
+    return 2 * x
+    # END SOLUTION
+
+
+common.check(double(2) == 4, f"double(2) is 4 (got {double(2)})", exercise=1)
+
+
+def quadruple(x):
+    # BEGIN SOLUTION
+    # TITLE: quadruple, with double
+    # POINTS: 3
+    # HINT: double twice
+    return double(double(x))
+    # END SOLUTION
+
+
+common.check(quadruple(1) == 4, f"quadruple(1) is 4 (got {quadruple(1)})", exercise=2)
+
+
+def half(x):
+    # BEGIN SOLUTION
+    # TITLE: half
+    # HINT: x / 2
+    return x / 2
+    # END SOLUTION
+
+
+if half(2) == 3:                        # never: so exercise 3 has no check that runs
+    common.check(True, "unreachable", exercise=3)
+common.finish()
+'''
+
+
+@pytest.mark.parametrize("code, want, runs", [
+    ({}, [(1, 1, "passed"), (3, 3, "passed"), (0, 1, "error")], 1),
+    # exercise 2 calls exercise 1's double: it is judged again with the reference double
+    ({1: "return 3 * x\n"}, [(0, 1, "failed"), (3, 3, "passed"), (0, 1, "error")], 2),
+    # the error stopped the lesson before exercise 3's block ran: one more run for it
+    ({2: "raise ValueError('no idea')\n"}, [(1, 1, "passed"), (0, 3, "error"), (0, 1, "error")], 2),
+    ({1: "return 3 * x\n", 2: "return 8 * x\n"}, [(0, 1, "failed"), (0, 3, "failed"), (0, 1, "error")], 3),
+])
+def test_independence_and_checks_that_never_ran(tmp_path, code, want, runs):
+    lesson = tmp_path / "99_toy.py"
+    lesson.write_text(TOY, encoding="utf-8")
+    submission = tmp_path / "student.py"
+    submission.write_text(X.solved_copy(TOY, lesson.name, code), encoding="utf-8")
+    details = {}
+    result = grade.grade_file(lesson, submission, timeout=60, _details=details)
+    assert [v[:3] for v in result.values()] == want
+    assert details["runs"] == runs
+    assert "none of this exercise's checks ran" in result[3][3]
+    if code.get(1) == "return 3 * x\n":
+        assert "double(2) is 4 (got 6)" in result[1][3]
+    if "raise" in code.get(2, ""):
+        assert "your block raised ValueError: no idea (line " in result[2][3]
