@@ -267,13 +267,14 @@ class _FixedDraw:
 
 @pytest.mark.parametrize("u, token", [(0.0, 1), (1.0, 2)])
 def test_sample_never_draws_a_forbidden_token_at_the_ends_of_the_draw(monkeypatch, u, token):
-    # tokens 0 and 3 are forbidden (log P = -inf). u = 0 must give the first allowed token;
+    # tokens 0, 3 and 4 are forbidden (log P = -inf). u = 0 must give the first allowed token;
     # u equal to the total weight (a draw that rounds up) the last allowed one
-    logp = np.log(np.array([0.0, 0.5, 0.5, 0.0]))
-    step = table_step(np.tile(logp, (5, 1)))
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([0.0, 0.5, 0.5, 0.0, 0.0]))
+    step = table_step(np.tile(logp, (6, 1)))
     monkeypatch.setattr(mg.backend, "host_rng", lambda: _FixedDraw(u))
     with np.errstate(divide="ignore"):
-        tokens, _ = decoding.sample(step, None, 4, 0, max_len=1)
+        tokens, _ = decoding.sample(step, None, 5, 0, max_len=1)
     assert tokens == [token]
 
 
