@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
@@ -156,6 +156,29 @@ def judge_by_running(number, exercise, text, timeout):
     return "caught", failed[0]
 
 
+def _baseline(task):
+    """(True, "") when the lesson as written passes every check, or no verdict means anything."""
+    number, timeout, with_grader = task
+    text = lesson_path(number).read_text(encoding="utf-8")
+    if with_grader:
+        result = grade(_grader(), number, text, timeout)
+        bad = {k: v for k, v in result.items() if v[2] != "passed"}
+        return not bad, str(bad)
+    verdict, why = judge_by_running(number, 0, text, timeout)
+    return verdict == "survived", why
+
+
+def _judge(task):
+    """(verdict, why, seconds) of one wrong answer; runs in a worker process."""
+    number, exercise, text, timeout, with_grader = task
+    t0 = time.time()
+    if with_grader:
+        verdict, why = judge_with_grader(_grader(), number, exercise, text, timeout)
+    else:
+        verdict, why = judge_by_running(number, exercise, text, timeout)
+    return verdict, why, time.time() - t0
+
+
 def main(argv=None):
     global LESSONS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -201,37 +224,24 @@ def main(argv=None):
           f"{len(jobs)} wrong answers, {args.jobs} jobs")
     start = time.time()
 
-    def baseline(number):
-        # the lesson as written must pass every check, or no verdict below means anything
-        text = lesson_path(number).read_text(encoding="utf-8")
-        if grade_file:
-            result = grade(grade_file, number, text, args.timeout)
-            bad = {k: v for k, v in result.items() if v[2] != "passed"}
-            return not bad, str(bad)
-        verdict, why = judge_by_running(number, 0, text, args.timeout)
-        return verdict == "survived", why
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        broken = [(n, why) for n, (ok, why) in zip(numbers, pool.map(baseline, numbers)) if not ok]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        checked = pool.map(_baseline, [(n, args.timeout, bool(grade_file)) for n in numbers])
+        broken = [(n, why) for n, (ok, why) in zip(numbers, checked) if not ok]
     if broken:
         for number, why in broken:
             print(f"lesson {number} fails without any wrong answer: {why}")
         return 2
 
-    def work(job):
-        number, exercise, kind, text, old, new = job
-        t0 = time.time()
-        if grade_file:
-            verdict, why = judge_with_grader(grade_file, number, exercise, text, args.timeout)
-        else:
-            verdict, why = judge_by_running(number, exercise, text, args.timeout)
-        print(f"{verdict:13s} {time.time() - t0:5.1f}s {number} ex{exercise} {kind:22s} "
-              f"{old.strip()[:50]!r} -> {new.strip()[:50]!r}"
-              + (f"\n              {why[:300]}" if verdict != "caught" else ""), flush=True)
-        return job, verdict
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(work, jobs))
+    # processes, not threads: CPython 3.11's ast.parse (used by the grader) is not thread-safe
+    with ProcessPoolExecutor(args.jobs) as pool:
+        verdicts = pool.map(_judge, [(j[0], j[1], j[3], args.timeout, bool(grade_file)) for j in jobs])
+        results = []
+        for job, (verdict, why, seconds) in zip(jobs, verdicts):
+            number, exercise, kind, _, old, new = job
+            print(f"{verdict:13s} {seconds:5.1f}s {number} ex{exercise} {kind:22s} "
+                  f"{old.strip()[:50]!r} -> {new.strip()[:50]!r}"
+                  + (f"\n              {why[:300]}" if verdict != "caught" else ""), flush=True)
+            results.append((job, verdict))
 
     print(f"\n{'lesson':6s} {'wrong answers':>13s} {'caught':>7s}")
     for number in numbers:
