@@ -446,3 +446,11 @@ def test_comparisons_give_booleans_and_no_graph():
                    (x == 2, [False, True, False]), (x != x, [False] * 3)]:
         assert r.dtype == np.bool_ and not r.requires_grad and r.creator is None
         np.testing.assert_array_equal(r.numpy(), ref)
+
+
+def test_reductions_default_to_one_value_without_kept_axes():
+    # like NumPy's: axis=None, keepdims=False, for the op functions and the Functions alike
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    for reduce_all in (R.sum, R.max, lambda t: R.Sum()(t), lambda t: R.Max()(t)):
+        assert reduce_all(x).shape == ()
+    assert R.sum(x).item() == 15.0 and R.max(x).item() == 5.0
