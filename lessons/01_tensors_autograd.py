@@ -231,6 +231,8 @@ for step in bar:
     loss = ((net(xs) - ys) ** 2).mean()                   # L = mean (ŷ - y)²
     net.zero_grad()
     loss.backward()
+    if step == 0:                  # the first step is checked exactly: θ - η ∂L/∂θ
+        expected = [common.to_host(p) - lr * common.to_host(p.grad) for p in net.parameters()]
     with mg.no_grad():
         for p in net.parameters():
             # BEGIN SOLUTION
@@ -239,6 +241,10 @@ for step in bar:
             # HINT: θ ← θ - η ∂L/∂θ, in place: p -= ... (p.grad has the same shape)
             p -= lr * p.grad
             # END SOLUTION
+    if step == 0:
+        for k, (p, want) in enumerate(zip(net.parameters(), expected)):
+            common.compare(f"parameter {k} after the first step", p, want, exercise=3,
+                           against="θ - η ∂L/∂θ", cause="the sign, or the learning rate, of the step")
     losses.append(loss.item())
     if step % 100 == 0:
         common.set_postfix(bar, loss=losses[-1])

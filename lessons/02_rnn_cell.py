@@ -99,9 +99,10 @@ def step_004(x_col, a_prev):
 
 a_t = step_004(x_col, a_prev)
 print("W_a", W_a.shape, " [a, x]", (n_h + n_x, N), "-> a^<t>", a_t.shape)
-err = float(np.abs(a_t.numpy().T - h_t.numpy()).max())
-print(f"largest |a^<t>^T - h_t| = {err:.1e}")
-common.check(err < 1e-6, "notes 004's W_a[a, x] step equals notes 003's x U + h W step", exercise=2)
+# compared with the library's cell (the same U, W, b_h), not with your step_003: each exercise
+# is judged on its own
+common.compare("a^<t>^T", a_t.T, cell(x_t, h_prev), exercise=2, against="nn.RNNCell (notes 003's x U + h W step)",
+               cause="the order of [a^<t-1>, x^<t>] must match W_a = [W^T | U^T]; or a missing b_a or tanh")
 
 # %% [markdown]
 # ## 3. The library's cell computes the same

@@ -94,14 +94,18 @@ mine, lib = random_grads(0), random_grads(0)
 norm_mine = clip_by_norm(mine, theta)
 norm_lib = nn.utils.clip_grad_norm_(lib, theta)
 print(f"||g|| before: {norm_mine:.4f} (library {norm_lib:.4f}); after: {np.linalg.norm(flat(mine)):.4f}")
-common.check(abs(norm_mine - norm_lib) < 1e-4 and np.allclose(flat(mine), flat(lib), atol=1e-5),
-             "clip_by_norm equals nn.utils.clip_grad_norm_", exercise=1)
+common.compare("the norm clip_by_norm returns", norm_mine, norm_lib, exercise=1, atol=1e-4,
+               against="nn.utils.clip_grad_norm_'s", cause="||g|| = sqrt of the sum of every squared entry")
+common.compare("the gradients after clip_by_norm (all parameters, flattened)", flat(mine), flat(lib),
+               exercise=1, atol=1e-5, against="nn.utils.clip_grad_norm_",
+               cause="g <- min(θ / ||g||, 1) g, the same factor for every parameter")
 common.check(abs(np.linalg.norm(flat(mine)) - theta) < 1e-4, "after clipping by norm, ||g|| = theta", exercise=1)
 
 mine_v, lib_v = random_grads(0), random_grads(0)
 clip_by_value(mine_v, c)
 nn.utils.clip_grad_value_(lib_v, c)
-common.check(np.allclose(flat(mine_v), flat(lib_v)), "clip_by_value equals nn.utils.clip_grad_value_", exercise=2)
+common.compare("the gradients after clip_by_value (flattened)", flat(mine_v), flat(lib_v), exercise=2,
+               against="nn.utils.clip_grad_value_", cause="every entry clamped into [-c, c]")
 
 cos_norm, cos_value = cosine(original, flat(mine)), cosine(original, flat(mine_v))
 print(f"cosine with the original gradient: by norm {cos_norm:.4f}, by value {cos_value:.4f}")

@@ -87,6 +87,13 @@ mine = cross_entropy_by_hand(logits, y)
 lib = F.cross_entropy(logits, y)
 print(f"by hand {mine.item():.6f}   F.cross_entropy {lib.item():.6f}   log V = {np.log(V):.6f}")
 common.check(abs(mine.item() - lib.item()) < 1e-5, "softmax cross-entropy by hand equals F.cross_entropy", exercise=1)
+# scores near 100 overflow exp in float32 (e^89 > 3.4e38) unless the row maximum is
+# subtracted first, which changes nothing else
+big = mg.tensor(run.rng.uniform(95, 105, size=(2, 3, V)).astype(np.float32))
+y_big = run.rng.integers(0, V, size=(2, 3))
+common.compare("cross-entropy of scores in [95, 105]", cross_entropy_by_hand(big, y_big).item(),
+               F.cross_entropy(big, y_big).item(), exercise=1, atol=1e-3, against="F.cross_entropy",
+               cause="exp(z) overflows: subtract z.max(axis=-1, keepdims=True) before exp")
 
 # %% [markdown]
 # Its gradient with respect to the scores is the famous $\partial\, \text{loss}_t / \partial z_t = \hat y_t - y_t$
@@ -193,6 +200,9 @@ for tau in taus:
     print(f"τ = {tau:4}: entropy {entropy(dists[tau]):.2f} nats; next after {context!r}: "
           + ", ".join(f"{vocab.lookup_token(i)!r} {dists[tau][i]:.2f}" for i in top))
 common.check(np.allclose(dists[1.0], np.exp(log_probs.numpy()[0]), atol=1e-5), "τ = 1 is the model's own distribution", exercise=2)
+common.compare("tempered([[2000, 1999, 0]], τ = 2)", tempered(np.array([[2000.0, 1999.0, 0.0]]), 2.0),
+               np.array([[1.0, np.exp(-0.5), 0.0]]) / (1 + np.exp(-0.5)),
+               exercise=2, cause="exp(z / τ) overflows: subtract the row maximum before exp")
 common.check(all(entropy(dists[a]) < entropy(dists[b]) for a, b in zip(taus, taus[1:])),
              "a higher temperature gives a flatter distribution (higher entropy)", exercise=2)
 
@@ -248,10 +258,13 @@ ax3.legend(fontsize=7)
 common.savefig(fig, "05_char_lm_loss_perplexity_temperature")
 
 # %%
-want_ppl, want_share = run.pick(1.4, unigram_ppl), run.pick(0.95, 0.0)
+want_ppl = run.pick(1.4, unigram_ppl)
 common.check(val_ppl[-1] < want_ppl, f"held-out perplexity {val_ppl[-1]:.3f} (< {want_ppl:.2f}; "
                                      f"uniform {V}, letter frequencies {unigram_ppl:.1f})", exercise=None)
-common.check(shares[0.5][0] >= want_share, f"at τ = 0.5, {shares[0.5][0]:.1%} of the generated words "
-                                           f"are real words (>= {want_share:.0%})", exercise=None)
+if run.quick:           # a few steps of training: the words are not words yet
+    common.not_checked("at τ = 0.5, >= 95% of the generated words are real words")
+else:
+    common.check(shares[0.5][0] >= 0.95, f"at τ = 0.5, {shares[0.5][0]:.1%} of the generated words "
+                                         "are real words (>= 95%)", exercise=None)
 
 common.finish()

@@ -104,9 +104,10 @@ h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, Wn)
 for name, g in gates.items():
     print(f"{name:3s} {g.shape}: {g.numpy()[0].round(3)}")
 h_lib, c_lib = cell(x_t, (h_prev, c_prev))
-err = max(float(np.abs(h_t.numpy() - h_lib.numpy()).max()), float(np.abs(c_t.numpy() - c_lib.numpy()).max()))
-print(f"largest difference from nn.LSTMCell: {err:.1e}")
-common.check(err < 1e-12, "the gates by hand equal nn.LSTMCell (h_t and C_t)", exercise=1)
+common.compare("C_t", c_t, c_lib, exercise=1, atol=1e-12, rtol=0.0, against="nn.LSTMCell",
+               cause="C_t = f_t ⊙ C_{t-1} + i_t ⊙ C~_t (C~ with tanh, the gates with σ)")
+common.compare("h_t", h_t, h_lib, exercise=1, atol=1e-12, rtol=0.0, against="nn.LSTMCell",
+               cause="h_t = o_t ⊙ tanh(C_t)")
 
 # %% [markdown]
 # ## 2. One fused step, with its backward written by hand
@@ -186,10 +187,13 @@ auto = [t.detach().requires_grad_() for t in (x_t, h_prev, c_prev, W_all, b_all)
 per_gate = {g: (auto[3][k * H:(k + 1) * H], auto[4][k * H:(k + 1) * H]) for k, g in enumerate(GATES)}
 h_a, c_a, _ = lstm_step(auto[0], auto[1], auto[2], per_gate)
 (h_a * r_h + c_a * r_c).sum().backward()
-worst = max(float(np.abs(mg.backend.to_numpy(a.grad) - mg.backend.to_numpy(m.grad)).max())
-            for a, m in zip(auto, inputs))
-print(f"largest difference, hand backward vs autograd, over x, h, C, W, b: {worst:.1e}")
-common.check(worst < 1e-12, "the hand-written LSTM backward equals autograd", exercise=2)
+causes = {"dx": "dx = dhx[:, H:]", "dh_prev": "dh_prev = dhx[:, :H]",
+          "dC_prev": "dC_prev = dC ⊙ f_t, with dC = dC_t + dh_t ⊙ o_t ⊙ (1 - tanh²C_t)",
+          "dW": "the gate order i, f, C~, o in dA, and each gate's derivative (σ' = s(1 - s), tanh' = 1 - t²)",
+          "db": "dA summed over the batch"}
+for name, a, m in zip(causes, auto, inputs):
+    common.compare(f"{name} (hand backward)", m.grad, a.grad, exercise=2, atol=1e-12, rtol=0.0,
+                   against="autograd", cause=causes[name])
 
 try:
     passed = mg.gradcheck(lambda *a: LSTMStep()(*a), [t.detach().requires_grad_() for t in inputs])
@@ -408,11 +412,14 @@ common.savefig(fig, "06_lstm_gates")
 # %%
 rnn_all, rnn_far, _ = results["tanh RNN"]
 lstm_all, lstm_far, _ = results["LSTM"]
-want_lstm, max_rnn = run.pick(0.95, 0.0), run.pick(0.5, 1.0)
-common.check(lstm_all >= want_lstm and lstm_far >= want_lstm,
-             f"the LSTM names the key on {lstm_all:.1%} of new sequences ({lstm_far:.1%} with the "
-             f"key more than {T // 2} steps back; >= {want_lstm:.0%})", exercise=None)
-common.check(rnn_far < max_rnn, f"the tanh RNN, trained the same way, stays at {rnn_far:.1%} when the key is "
-                                f"more than {T // 2} steps back (< {max_rnn:.0%})", exercise=None)
+if run.quick:           # a few steps of training: the accuracies mean nothing yet
+    common.not_checked(f"the LSTM names the key on >= 95% of new sequences (also with the key more "
+                       f"than {T // 2} steps back); the tanh RNN stays below 50% there")
+else:
+    common.check(lstm_all >= 0.95 and lstm_far >= 0.95,
+                 f"the LSTM names the key on {lstm_all:.1%} of new sequences ({lstm_far:.1%} with the "
+                 f"key more than {T // 2} steps back; >= 95%)", exercise=None)
+    common.check(rnn_far < 0.5, f"the tanh RNN, trained the same way, stays at {rnn_far:.1%} when the key is "
+                                f"more than {T // 2} steps back (< 50%)", exercise=None)
 
 common.finish()

@@ -93,9 +93,9 @@ c_prev = mg.randn(N, H, dtype=mg.float64)
 c_t, gates = gru_notes(x_t, c_prev, notes_weights(cell_notes))
 for name, g in gates.items():
     print(f"{name:13s} {g.numpy()[0].round(3)}")
-err = float(np.abs(c_t.numpy() - cell_notes(x_t, c_prev).numpy()).max())
-print(f"largest difference from nn.GRUCell(reset_after=False): {err:.1e}")
-common.check(err < 1e-12, "the notes' GRU by hand equals nn.GRUCell(reset_after=False)", exercise=1)
+common.compare("c_t (the notes' GRU)", c_t, cell_notes(x_t, c_prev), exercise=1, atol=1e-12, rtol=0.0,
+               against="nn.GRUCell(reset_after=False)",
+               cause="c_t = Γu ⊙ c~ + (1 - Γu) ⊙ c_{t-1}, with c~ = tanh(W_c [Γr ⊙ c_{t-1}, x_t] + b_c)")
 
 # %% [markdown]
 # ## 2. Torch's GRU: the reset gate after the product
@@ -128,10 +128,12 @@ def gru_torch(x, h, cell):
 
 
 h_torch, _ = gru_torch(x_t, c_prev, cell_torch)
-err = float(np.abs(h_torch.numpy() - cell_torch(x_t, c_prev).numpy()).max())
 gap = float(np.abs(h_torch.numpy() - c_t.numpy()).max())
-print(f"largest difference from nn.GRUCell(): {err:.1e}; from the notes' GRU with the same weights: {gap:.3f}")
-common.check(err < 1e-12, "torch's GRU by hand equals nn.GRUCell (reset_after=True)", exercise=2)
+print(f"largest difference from the notes' GRU with the same weights: {gap:.3f}")
+common.compare("h' (torch's GRU)", h_torch, cell_torch(x_t, c_prev), exercise=2, atol=1e-12, rtol=0.0,
+               against="nn.GRUCell (reset_after=True)",
+               cause="n = tanh(x W_in^T + b_in + r ⊙ (h W_hn^T + b_hn)): the reset gate multiplies the "
+                     "product and its bias; h' = (1 - z) ⊙ n + z ⊙ h")
 common.check(gap > 1e-3, "reset before and after the product are different functions of the same weights", exercise=2)
 
 # %% [markdown]
@@ -271,11 +273,14 @@ common.savefig(fig, "07_gru_vs_lstm_and_gates")
 # As the notes say: one gate fewer, a quarter fewer parameters, and about as good.
 
 # %%
-want = run.pick(0.95, 0.0)
 for name in models:
     acc, acc_far = results[name][:2]
-    common.check(acc >= want and acc_far >= want,
+    if run.quick:       # a few steps of training: the accuracies mean nothing yet
+        common.not_checked(f"the {name} names the key on >= 95% of new sequences (also with the key "
+                           f"more than {T // 2} steps back)")
+        continue
+    common.check(acc >= 0.95 and acc_far >= 0.95,
                  f"the {name} names the key on {acc:.1%} of new sequences ({acc_far:.1%} with the key "
-                 f"more than {T // 2} steps back; >= {want:.0%})", exercise=None)
+                 f"more than {T // 2} steps back; >= 95%)", exercise=None)
 
 common.finish()

@@ -292,8 +292,11 @@ common.savefig(fig, "08_one_way_vs_bidirectional")
 
 # %%
 one_way, both_ways = results["one-way RNN"][0], results["bidirectional RNN"][0]
-want_bi, max_one = run.pick(0.95, 0.0), run.pick(0.7, 1.0)
-common.check(both_ways >= want_bi, f"the bidirectional RNN tags 'teddy' right {both_ways:.1%} of the time (>= {want_bi:.0%})", exercise=None)
-common.check(one_way <= max_one, f"the one-way RNN tags 'teddy' right only {one_way:.1%} of the time (<= {max_one:.0%})", exercise=None)
+if run.quick:           # a few steps of training: the accuracies mean nothing yet
+    common.not_checked("the bidirectional RNN tags 'teddy' right >= 95% of the time, the one-way "
+                       "RNN <= 70%")
+else:
+    common.check(both_ways >= 0.95, f"the bidirectional RNN tags 'teddy' right {both_ways:.1%} of the time (>= 95%)", exercise=None)
+    common.check(one_way <= 0.7, f"the one-way RNN tags 'teddy' right only {one_way:.1%} of the time (<= 70%)", exercise=None)
 
 common.finish()

@@ -116,6 +116,10 @@ def solve(a, b, c):
 answer = solve("king", "man", "woman")
 print("king - man + woman =", answer)
 common.check(answer == "queen", "e_king - e_man + e_woman is closest to e_queen", exercise=2)
+# e_man - e_king + e_orange lies nearest to e_orange: a question word, never an answer
+trick = solve("man", "king", "orange")
+common.check(trick == "apple", f"man - king + orange, question words left out, is apple (yours: {trick!r}"
+             + ("" if trick == "apple" else "; are a, b and c excluded from the answers?") + ")", exercise=2)
 library_answers, _ = words.solve_analogies(E.T, vocab, [("king", "man", "woman", "queen"),
                                                           ("queen", "woman", "man", "king")])
 common.check(library_answers == ["queen", "king"], "words.solve_analogies finds the same answers", exercise=None)

@@ -79,6 +79,8 @@ print("f at", xs.tolist(), "=", np.round(f(xs), 4).tolist())
 common.check(f(np.array([0.0]))[0] == 0 and abs(f(np.array([x_max]))[0] - 1) < 1e-12
              and f(np.array([10 * x_max]))[0] == 1 and np.all(np.diff(f(xs)) >= 0),
              "f(0) = 0, f rises to 1 at x_max and stays 1", exercise=1)
+common.compare("f(xs)", f(xs), [0.0, 0.01 ** 0.75, 0.1 ** 0.75, 1.0, 1.0], exercise=1, atol=1e-9,
+               against="(x / x_max)^α capped at 1", cause="α, or the cap at 1, is missing")
 
 fig, ax = common.figure()
 grid = np.linspace(0, 1.5 * x_max, 300)
@@ -118,6 +120,10 @@ def glove_loss():
 # Check $J$ against a direct NumPy evaluation of the formula (vectors copied to the host).
 
 # %%
+# the biases start at 0; for this check they get values of their own (each b_i differing
+# from b~_i), so that a missing or misplaced bias shows
+b.array[...] = mg.tensor(run.rng.normal(0, 0.5, V).astype(np.float32)).array
+b_tilde.array[...] = mg.tensor(run.rng.normal(0, 0.5, V).astype(np.float32)).array
 with mg.no_grad():
     J0 = glove_loss().item()
 T_, E_, b_, bt_ = (t.numpy().astype(np.float64) for t in (theta, e, b, b_tilde))
@@ -125,7 +131,10 @@ x_ij = X[rows, cols]
 reference = np.sum(f(x_ij) * (np.einsum("nd,nd->n", T_[rows], E_[cols]) + b_[rows] + bt_[cols]
                               - np.log(x_ij)) ** 2)
 print(f"J = {J0:.3f}, NumPy reference {reference:.3f}")
-common.check(abs(J0 - reference) < 1e-4 * reference, "glove_loss computes the notes' J", exercise=2)
+common.compare("J (non-zero biases)", J0, reference, exercise=2, atol=0.0, rtol=1e-4,
+               against="the notes' formula", cause="a bias missing, or b_i and b~_j indexed by the wrong word")
+b.array[...] = 0
+b_tilde.array[...] = 0
 
 # %% [markdown]
 # ## 3. Training

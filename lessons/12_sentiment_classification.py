@@ -144,6 +144,18 @@ with mg.no_grad():
                                 for i, m, n in (pad_batch([s], pad_id=vocab.pad_id) for s in batch)])
         common.check(np.allclose(together, alone, atol=1e-5),
                      f"{name}: padded in a batch = alone, unpadded (padding is masked out)", exercise={"averaged embeddings": 1, "RNN (many-to-one)": 2}[name])
+    # and equal to the formula, computed from the model's own layers on each unpadded review
+    avg, rnn_model = models["averaged embeddings"], models["RNN (many-to-one)"]
+    formula = {"averaged embeddings": lambda ids: avg.out(avg.embed(ids).mean(axis=1)),
+               "RNN (many-to-one)": lambda ids: rnn_model.out(rnn_model.rnn(rnn_model.embed(ids))[1][0])}
+    for name, model in models.items():
+        together = model(mg.tensor(padded[0]), padded[1], padded[2]).numpy()
+        want = np.concatenate([formula[name](mg.tensor(np.array([s]))).numpy() for s in batch])
+        common.compare(f"{name}: scores of a padded batch", together, want, atol=1e-5,
+                       against="the formula on each review alone", cause={
+                           "averaged embeddings": "the mean must run over the real words only",
+                           "RNN (many-to-one)": "classify from h at each review's last real word (h_n with lengths=)"}[name],
+                       exercise={"averaged embeddings": 1, "RNN (many-to-one)": 2}[name])
     e = models["averaged embeddings"].embed(mg.tensor(padded[0]))
     by_T = e.mean(axis=1).numpy()                                    # mean over all T = 20 steps
     by_len = (e.sum(axis=1) / mg.tensor(padded[2][:, None].astype(np.float32))).numpy()
@@ -215,12 +227,14 @@ common.savefig(fig, "12_sentiment_average_vs_rnn")
 # %%
 avg_all, _, avg_neg = results["averaged embeddings"]
 rnn_all, _, rnn_neg = results["RNN (many-to-one)"]
-want_rnn = run.pick(0.97, 0.0)
-max_avg, max_avg_neg = run.pick(0.87, 1.0), run.pick(0.60, 1.0)     # 70% plain + 30% x one half, and slack
-common.check(rnn_all >= want_rnn and rnn_neg >= want_rnn,
-             f"the RNN is right on {rnn_all:.1%} of new reviews and {rnn_neg:.1%} of the negated ones (>= {want_rnn:.0%})", exercise=2)
-common.check(avg_all <= max_avg and avg_neg <= max_avg_neg,
-             f"the averaged embeddings: {avg_all:.1%} overall (<= {max_avg:.0%}), {avg_neg:.1%} on the negated "
-             f"reviews (<= {max_avg_neg:.0%})", exercise=1)
+if run.quick:           # a few steps of training: the accuracies mean nothing yet
+    common.not_checked("the RNN is right on >= 97% of new reviews and of the negated ones; the "
+                       "averaged embeddings stay <= 87% overall and <= 60% on the negated reviews")
+else:
+    common.check(rnn_all >= 0.97 and rnn_neg >= 0.97,
+                 f"the RNN is right on {rnn_all:.1%} of new reviews and {rnn_neg:.1%} of the negated ones (>= 97%)", exercise=2)
+    common.check(avg_all <= 0.87 and avg_neg <= 0.60,     # 70% plain + 30% x one half, and slack
+                 f"the averaged embeddings: {avg_all:.1%} overall (<= 87%), {avg_neg:.1%} on the negated "
+                 "reviews (<= 60%)", exercise=1)
 
 common.finish()

@@ -248,6 +248,13 @@ for peeky in (False, True):
     same_output = ours.generate(batch_src, START, END, 5) == library.generate(batch_src, START, END, 5)
     print(f"peeky={peeky}: loss ours {ours_loss:.6f}, library {lib_loss:.6f}; "
           f"same greedy outputs: {same_output}")
+    with mg.no_grad():
+        (h_ours, c_ours), _ = ours.encode(batch_src)
+        h_lib, c_lib = library.initial_state(batch_src)["hidden"]        # (N, 1, 2H) each
+    for name, mine, theirs in (("h", h_ours, h_lib), ("c", c_ours, c_lib)):
+        common.compare(f"the encoder's final {name} (1, N, 2H)", mine, theirs.transpose(0, 1),
+                       exercise=1, against="minigrad.models.Seq2Seq's", atol=1e-5,
+                       cause=f"{name}[0] (forward) then {name}[1] (backward), joined on the last axis")
     ours_logits = ours.decoder(batch_tgt[:, :-1], *ours.encode(batch_src))[0].numpy()
     lib_logits = library.decoder_logits(batch_src, batch_tgt[:, :-1])[0].numpy()
     common.check(np.allclose(ours_logits, lib_logits, atol=1e-5),
@@ -328,15 +335,19 @@ for i in range(5):
 # %%
 final = {name: accs[-1] for name, accs in history.items()}
 print("final held-out exact match:", {k: f"{v:.1%}" for k, v in final.items()})
-common.check(final["reversed + peeky"] >= run.pick(0.95, 0.0),
-             f"reversed + peeky adds {final['reversed + peeky']:.1%} of the held-out problems right "
-             f"(>= {run.pick(0.95, 0.0):.0%})", exercise=4)
 mean_acc = {name: float(np.mean(accs)) for name, accs in history.items()}
 print("accuracy averaged over the epochs:", {k: f"{v:.1%}" for k, v in mean_acc.items()})
-common.check(run.quick or max(mean_acc, key=mean_acc.get) == "reversed + peeky",
-             "the peeky decoder learns fastest (highest accuracy averaged over the epochs)", exercise=4)
-common.check(final["reversed"] >= final["plain"] + run.pick(0.20, -1.0),
-             f"reversing the source beats the plain model ({final['reversed']:.1%} vs "
-             f"{final['plain']:.1%})", exercise=4)
+if run.quick:       # a few steps of training: the accuracies mean nothing yet
+    common.not_checked("reversed + peeky adds >= 95% of the held-out problems right; it learns "
+                       "fastest; reversing the source beats the plain model by 20 points")
+else:
+    common.check(final["reversed + peeky"] >= 0.95,
+                 f"reversed + peeky adds {final['reversed + peeky']:.1%} of the held-out problems right "
+                 "(>= 95%)", exercise=4)
+    common.check(max(mean_acc, key=mean_acc.get) == "reversed + peeky",
+                 "the peeky decoder learns fastest (highest accuracy averaged over the epochs)", exercise=4)
+    common.check(final["reversed"] >= final["plain"] + 0.20,
+                 f"reversing the source beats the plain model ({final['reversed']:.1%} vs "
+                 f"{final['plain']:.1%})", exercise=4)
 
 common.finish()

@@ -157,29 +157,36 @@ vocab = task.vocab
 mg.manual_seed(run.seed)
 model = tasks.date_model(task, score="additive")
 dec = model.decoder
-src = task.test_src[:3]
-with mg.no_grad():
-    state = model.initial_state(src)                    # memory h̄_s (N, S, H), hidden (N, L, H)
-    memory, mask = state["memory"], state["mask"]     # mask (N, S): True at real characters
-    start = np.full((len(src), 1), vocab.bos_id)
-    hidden = tuple(s.transpose(0, 1) for s in state["hidden"])     # (L, N, H), as nn.LSTM takes it
-    h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
-    # BEGIN SOLUTION
-    # TITLE: one decoder step with attention
-    # HINT: a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   (padding gets 0)
-    # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8)
-    # HINT: log p = F.log_softmax(dec.output(h̃_t))
-    scores = dec.attention.scores(h, memory)           # score(h_t, h̄_s): (N, 1, S)
-    a_t = F.softmax(scores, axis=-1) if mask is None else F.masked_softmax(scores, mask[:, None], axis=-1)
-    C_t = a_t @ memory                                  # (9) Σ_s a_t[s] h̄_s: (N, 1, H)
-    h_tilde = dec.combine(mg.cat([C_t, h], axis=-1)).tanh()           # (8) tanh(W_c [C_t; h_t])
-    log_p = F.log_softmax(dec.output(h_tilde))          # softmax(W_s h̃_t + b_s): (N, 1, V)
-    # END SOLUTION
-    library_log_p, _ = model.step_fn(start[:, 0], state)
+# two batches: three sources of different lengths (padded: a mask keeps the padding out) and
+# one source alone (no padding: no mask)
+alone = task.test_src[:1]
+alone = alone[:, :int((alone != vocab.pad_id).sum())]
+for src in (task.test_src[:3], alone):
+    with mg.no_grad():
+        state = model.initial_state(src)                    # memory h̄_s (N, S, H), hidden (N, L, H)
+        memory, mask = state["memory"], state["mask"]     # mask (N, S): True at real characters
+        start = np.full((len(src), 1), vocab.bos_id)
+        hidden = tuple(s.transpose(0, 1) for s in state["hidden"])     # (L, N, H), as nn.LSTM takes it
+        h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
+        # BEGIN SOLUTION
+        # TITLE: one decoder step with attention
+        # HINT: a_t = F.masked_softmax(dec.attention.scores(h, memory), mask[:, None], axis=-1)   (padding gets 0)
+        # HINT: C_t = a_t @ memory (9);  h̃_t = tanh(dec.combine(cat([C_t, h]))) (8)
+        # HINT: log p = F.log_softmax(dec.output(h̃_t))
+        scores = dec.attention.scores(h, memory)           # score(h_t, h̄_s): (N, 1, S)
+        a_t = F.softmax(scores, axis=-1) if mask is None else F.masked_softmax(scores, mask[:, None], axis=-1)
+        C_t = a_t @ memory                                  # (9) Σ_s a_t[s] h̄_s: (N, 1, H)
+        h_tilde = dec.combine(mg.cat([C_t, h], axis=-1)).tanh()           # (8) tanh(W_c [C_t; h_t])
+        log_p = F.log_softmax(dec.output(h_tilde))          # softmax(W_s h̃_t + b_s): (N, 1, V)
+        # END SOLUTION
+        library_log_p, _ = model.step_fn(start[:, 0], state)
+    common.compare("log p(y_1 | x)" + (" (no mask)" if mask is None else " (masked)"), log_p[:, 0],
+                   library_log_p, exercise=3, atol=1e-5, against="the library decoder's",
+                   cause="softmax over the source positions (the last axis), padding masked, "
+                         "[C_t; h_t] in that order, tanh in (8)")
 print(f"h_t {h.shape}, a_t {a_t.shape}, C_t {C_t.shape}, [C_t; h_t] {(C_t.shape[0], 1, 2 * C_t.shape[2])}, "
       f"h̃_t {h_tilde.shape}, p {log_p.shape}")
-common.check(np.allclose(log_p.numpy()[:, 0], library_log_p.numpy(), atol=1e-5),
-             "a_t, (9), (8), FC + softmax by hand give the library decoder's log-probabilities", exercise=3)
+
 
 # %% [markdown]
 # ## 4. Global and local attention (notes 003「global-attention」「local-attention」)
@@ -219,6 +226,22 @@ demo, inside = local_weights(demo_scores, p=[1, 4, 7.5, 10], D=2)
 print("local weights, window D = 2 around p_t = 1, 4, 7.5, 10:\n", np.round(demo, 2))
 common.check(np.all(demo[~inside] == 0) and np.all(demo.sum(axis=1) <= 1 + 1e-9),
              "local attention gives no weight outside the window, and at most 1 in all", exercise=4)
+
+
+def local_reference(scores, p, D):
+    """The same weights, one row and one window position at a time."""
+    out = np.zeros_like(scores)
+    for t, centre in enumerate(p):
+        window = np.array([s for s in range(scores.shape[1]) if abs(s - centre) <= D])
+        align = np.exp(scores[t, window] - scores[t, window].max())
+        out[t, window] = align / align.sum() * np.exp(-(window - centre) ** 2 / (2 * (D / 2) ** 2))
+    return out
+
+
+# p_t = 1, 4, 10 put the window's edges on whole positions (|s - p_t| = D exactly)
+common.compare("local weights", demo, local_reference(demo_scores, [1, 4, 7.5, 10], 2), exercise=4,
+               atol=1e-9, against="the formula, position by position",
+               cause="the window is |s - p_t| <= D (edges included), σ = D / 2, align normalised inside it")
 # %% [markdown]
 # ## 5. Dates: the three scores trained on the same budget
 # 16,000 human-written dates (14 formats, 1970-2029) and 1,000 held out. Characters in,
@@ -319,8 +342,10 @@ print(f"share of output steps whose window holds the position global attention c
 common.check(mass["local-p"] == 1.0, "a window centred where global attention looks always holds that position", exercise=4)
 
 # %%
-target = run.pick(0.995, 0.0)
-common.check(accuracy >= target, f"attention seq2seq writes {accuracy:.2%} of the held-out dates "
-                                 f"exactly right (>= {target:.1%})", exercise=None)
+if run.quick:           # a few steps of training: the accuracy means nothing yet
+    common.not_checked("attention seq2seq writes >= 99.5% of the held-out dates exactly right")
+else:
+    common.check(accuracy >= 0.995, f"attention seq2seq writes {accuracy:.2%} of the held-out dates "
+                                    "exactly right (>= 99.5%)", exercise=None)
 
 common.finish()

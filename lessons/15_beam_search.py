@@ -182,6 +182,64 @@ def my_beam_search(state, B, alpha=0.0, max_len=MAX_LEN):
     return sorted(ranked, key=lambda h: -h[1])
 
 
+# A made-up model with known log-probabilities, built to reach every rule of the search: at
+# the first step only 0, 1 and <END> are possible, at the second only 0 and <END> (so a beam
+# of 8 meets impossible, -inf, extensions), and hypotheses end at different steps. Its numbers
+# are fixed by the prefix.
+TOY_LEN = 3
+
+
+def toy_log_probs(prefix):
+    """log P(next token | prefix) over the vocabulary: -inf but for the ten digits and <END>."""
+    z = np.random.default_rng([7, *prefix]).normal(0.0, 2.0, 11)          # digits 0-9, <END>
+    if not prefix:
+        z[2:10] = -np.inf                          # step 1: only 0, 1 or <END>
+    if len(prefix) == 1:
+        z[1:10] = -np.inf                          # step 2: only 0 or <END>
+    if len(prefix) == TOY_LEN - 1:
+        z[:10] = -np.inf                           # the last step: only <END>
+    z = z - np.log(np.exp(z - z.max()).sum()) - z.max()
+    out = np.full(len(vocab), -np.inf)
+    out[np.append(DIGITS, END)] = z
+    return out
+
+
+def toy_step_fn(prev, state):
+    """state = {"hist": tokens so far (K, TOY_LEN), "t": steps done (K,)}."""
+    t, hist = state["t"], state["hist"].copy()
+    for k in range(len(prev)):
+        if t[k] > 0:
+            hist[k, t[k] - 1] = prev[k]
+    log_probs = np.stack([toy_log_probs(list(hist[k, :t[k]])) for k in range(len(prev))])
+    return log_probs, {"hist": hist, "t": t + 1}
+
+
+def toy_start():
+    return {"hist": np.zeros((1, TOY_LEN), dtype=np.int64), "t": np.zeros(1, dtype=np.int64)}
+
+
+def searched_with(fn, search, *args):
+    """``search(*args)`` with the lesson's step_fn replaced by ``fn`` for the call."""
+    global step_fn
+    saved, step_fn = step_fn, fn
+    try:
+        return search(*args)
+    finally:
+        step_fn = saved
+
+
+for B, alpha in [(1, 0.0), (2, 0.0), (3, 0.0), (8, 0.0), (8, 0.7)]:
+    mine = searched_with(toy_step_fn, my_beam_search, toy_start(), B, alpha, TOY_LEN)
+    library = beam_search(toy_step_fn, toy_start(), START, END, B, TOY_LEN, alpha)
+    ends = sorted({len(h) for h, _ in library})
+    common.compare(f"hand-made model, B = {B}, alpha = {alpha}: the hypotheses (ending after {ends} tokens)",
+                   np.array([str(h) for h, _ in mine], dtype=object),
+                   np.array([str(h) for h, _ in library], dtype=object), exercise=1,
+                   against="minigrad.decoding.beam_search",
+                   cause="keep the `width` best finite extensions; prefix c // V, token c % V")
+    common.compare(f"hand-made model, B = {B}, alpha = {alpha}: the scores", [s for _, s in mine],
+                   [s for _, s in library], exercise=1, against="minigrad.decoding.beam_search")
+
 for i in range(3):
     for B, alpha in [(1, 0.0), (3, 0.0), (3, 0.7)]:
         mine = my_beam_search(start_state(i), B, alpha)
@@ -231,6 +289,13 @@ def all_outputs(state, step_fn=step_fn, max_len=MAX_LEN):
 outputs, sums, lengths = all_outputs(start_state(0))
 print(f"{len(outputs)} outputs scored for {task.pairs[0][0]}; the best three:",
       ", ".join(f"{text(outputs[k])} ({sums[k]:.3f})" for k in np.argsort(-sums)[:3]))
+toy_outputs, toy_sums, toy_lengths = all_outputs(toy_start(), toy_step_fn, TOY_LEN)
+exact = [sum(toy_log_probs(out[:k])[tok] for k, tok in enumerate(out)) for out in toy_outputs]
+common.compare(f"hand-made model: log P of each of the {len(exact)} outputs, in the order listed",
+               toy_sums, exact, exercise=2, against="the sum along each output",
+               cause="outputs, sums and lengths must list the outputs in the same order")
+common.compare("hand-made model: the outputs' lengths", toy_lengths, [len(o) for o in toy_outputs],
+               exercise=2)
 for i in range(2):
     outputs, sums, lengths = all_outputs(start_state(i))
     wide = beam_search(step_fn, start_state(i), START, END, len(outputs), MAX_LEN)
@@ -323,6 +388,13 @@ for k, alpha in enumerate(alphas):
 for name, (lengths_, _) in study.items():
     common.check(all(b >= a - 1e-12 for a, b in zip(lengths_, lengths_[1:])),
                  f"{name} model: a larger alpha never makes exhaustive search's outputs shorter", exercise=3)
+# and exactly the lengths of the outputs that maximise sum / T_y^alpha
+for name, table in [("trained", exhaustive), ("after 25 steps", early_exhaustive)]:
+    want = [np.mean([len(out[int(np.argmax(s / n.astype(np.float64) ** alpha))]) for out, s, n in table])
+            for alpha in alphas]
+    common.compare(f"{name} model: mean length of the picks, alpha = {alphas}", study[name][0], want,
+                   exercise=3, atol=1e-12, against="argmax of sum / T_y^alpha",
+                   cause="divide the summed log-probability by the length to the power alpha")
 
 fig, axes = common.figure(2)
 for name, (lengths_, accs_) in study.items():
@@ -379,6 +451,23 @@ for name, (search_fault, model_fault) in faults.items():
     common.check(all(top[i] >= ref_score - 1e-5 for i, ref_score in search_fault),
                  f"{name}: for every error blamed on the search, exhaustive search found an output "
                  "at least as probable as y* (so more probable than the search's)", exercise=4)
+
+# A made-up search that answers <END> alone (always wrong), with scores set around log P(y*|x):
+# below it (the search's fault), above it (the model's), and equal (the model's: a search
+# cannot beat an output the model ranks as high as y*).
+with mg.no_grad():
+    y_star = model.score(task.test_src[:n_eval], task.test_tgt[:n_eval]).numpy()
+offsets = np.array([-1.0, 1.0, 0.0])[np.arange(n_eval) % 3]
+results["hand-made"] = ([[END]] * n_eval, y_star.astype(np.float64) + offsets, 0.0)
+search_fault, model_fault = error_analysis("hand-made")
+common.compare("hand-made search: the errors blamed on the search",
+               [i for i, _ in search_fault], [i for i in range(n_eval) if offsets[i] < 0], exercise=4,
+               against="those with log P(y*|x) > log P(ŷ|x)",
+               cause="the search is at fault only when y* is strictly more probable than ŷ")
+common.compare("hand-made search: the errors blamed on the model",
+               [i for i, _ in model_fault], [i for i in range(n_eval) if offsets[i] >= 0], exercise=4,
+               against="those with log P(y*|x) <= log P(ŷ|x)")
+del results["hand-made"]
 
 fig, ax = common.figure(width=5.0)
 names = list(faults)

@@ -211,9 +211,11 @@ expected_bp = math.exp(1 - sum(len(x[0]) for x in refs) / sum(len(h) for h in cu
 print(f"cut outputs: BP = exp(1 - r/c) = {expected_bp:.4f}")
 common.check(scores["cut after the month"] <= expected_bp + 1e-12,
              "cutting every output after the month costs at least the brevity penalty exp(1 - r/c)", exercise=None)
-target = run.pick(0.99, 0.0)
-common.check(scores["lesson 14 model"] >= target,
-             f"lesson 14's model has corpus BLEU-4 {scores['lesson 14 model']:.4f} (>= {target}) "
-             f"on {task.held_out} held-out dates", exercise=None)
+if run.quick:           # a few steps of training: the score means nothing yet
+    common.not_checked("lesson 14's model has corpus BLEU-4 >= 0.99 on the held-out dates")
+else:
+    common.check(scores["lesson 14 model"] >= 0.99,
+                 f"lesson 14's model has corpus BLEU-4 {scores['lesson 14 model']:.4f} (>= 0.99) "
+                 f"on {task.held_out} held-out dates", exercise=None)
 
 common.finish()

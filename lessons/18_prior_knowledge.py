@@ -306,8 +306,9 @@ common.savefig(fig, "18_prior_weights")
 # is already precise. Try it: `Seq2Seq(..., attention='dot', prior=True)`.
 
 # %%
-target = run.pick(0.04, -0.1)
-common.check(gain >= target, f"the prior raises held-out ROUGE-1 F1 by {gain:+.3f} "
-                             f"(>= {target:+.2f})", exercise=None)
+if run.quick:           # a few steps of training: the gain means nothing yet
+    common.not_checked("the prior raises held-out ROUGE-1 F1 by >= +0.04")
+else:
+    common.check(gain >= 0.04, f"the prior raises held-out ROUGE-1 F1 by {gain:+.3f} (>= +0.04)", exercise=None)
 
 common.finish()

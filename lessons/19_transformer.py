@@ -297,8 +297,18 @@ def encoder_layer(x):
     # END SOLUTION
 
 
+# the two norms get weights of their own (they start equal: gamma = 1, beta = 0), so that
+# using one for the other shows
+for norm in (layer.norm1, layer.norm2):
+    norm.weight.array[...] = mg.tensor(run.rng.uniform(0.5, 1.5, norm.weight.shape).astype(np.float32)).array
+    norm.bias.array[...] = mg.tensor(run.rng.normal(0.0, 0.5, norm.bias.shape).astype(np.float32)).array
 common.check(np.allclose(layer_norm(x, layer.norm1.weight, layer.norm1.bias).numpy(), layer.norm1(x).numpy(), atol=1e-5),
              "layer_norm by hand equals nn.LayerNorm", exercise=4)
+# inputs with a variance far below 1, comparable to eps = 1e-5: eps must sit inside the root
+tiny = x * 1e-3
+common.compare("layer_norm of inputs with variance ~1e-6", layer_norm(tiny, layer.norm1.weight, layer.norm1.bias),
+               layer.norm1(tiny), exercise=4, atol=1e-4, against="nn.LayerNorm",
+               cause="(x - mu) / sqrt(var + eps): eps inside the square root")
 y = encoder_layer(x)
 yn = y.numpy()
 print(f"after the layer: per-position mean {np.abs(yn.mean(axis=-1)).max():.1e} (max |.|), "
@@ -383,6 +393,11 @@ first = most_frequent_pair(chunks)
 tok = BPETokenizer.train(text, num_merges=run.pick(300, 60))
 print(f"first merge by hand: {first} = {bytes(first)!r}; the tokenizer's: {tok.merges[0]}")
 common.check(tuple(first) == tuple(tok.merges[0]), "the first merge by hand equals BPETokenizer's", exercise=6)
+# a tie: "ba" and "ac" each give one pair, (98, 97) and (97, 99); the smaller pair of byte
+# values, first byte first, wins
+tie = most_frequent_pair(Counter({"ba": 1, "ac": 1}))
+common.check(tuple(tie) == (97, 99), f"a tie goes to the smallest pair: (97, 99) = b'ac' (yours: {tuple(tie)})"
+             + ("" if tuple(tie) == (97, 99) else "; break ties by (-first byte, -second byte)"), exercise=6)
 
 # %%
 print(f"{tok}\nthe first 12 merges:",
@@ -511,10 +526,11 @@ common.savefig(fig, "19_cross_attention_heads")
 # notes' reason for the transformer is that its computation runs in parallel.
 
 # %%
-target = run.pick(0.98, 0.0)
-common.check(results["transformer"]["acc"] >= target
-             and results["RNN + attention"]["acc"] >= target,
-             f"transformer {results['transformer']['acc']:.1%} and RNN "
-             f"{results['RNN + attention']['acc']:.1%} held-out exact match (>= {target:.0%} each)", exercise=None)
+if run.quick:           # a few steps of training: the accuracies mean nothing yet
+    common.not_checked("the transformer and the RNN each write >= 98% of the held-out dates exactly")
+else:
+    common.check(results["transformer"]["acc"] >= 0.98 and results["RNN + attention"]["acc"] >= 0.98,
+                 f"transformer {results['transformer']['acc']:.1%} and RNN "
+                 f"{results['RNN + attention']['acc']:.1%} held-out exact match (>= 98% each)", exercise=None)
 
 common.finish()

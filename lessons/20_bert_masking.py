@@ -122,6 +122,13 @@ common.check(abs(chosen.sum() / real.sum() - 0.15) < 0.01 and not chosen[~real].
              and abs(share["kept"] - 0.1) < 0.02 and untouched,
              "15% of the real tokens are chosen, 80/10/10 of them masked/replaced/kept, "
              "nothing else changes", exercise=1)
+replaced = seen[(seen != MASK_ID) & (seen != original)]
+common.check(replaced.size and replaced.min() >= FIRST_WORD and replaced.max() < V,
+             f"a random word is a word: ids {FIRST_WORD}..{V - 1}, never [PAD], [MASK] or another "
+             f"special id (yours: {replaced.min() if replaced.size else None}..{replaced.max() if replaced.size else None})",
+             exercise=1)
+common.compare("the targets of the chosen tokens", targets[chosen], train_ids[chosen], exercise=1,
+               against="the original words", cause="targets hold the original ids, not the corrupted inputs")
 
 fig, ax = common.figure()
 ax.bar(list(share), [100 * v for v in share.values()],
@@ -278,10 +285,13 @@ common.savefig(fig, "20_masked_lm")
 # of the costs the notes list (notes 002「bert存在的问题」).
 
 # %%
-target, margin = run.pick(0.60, 0.15), run.pick(0.10, -0.5)
-common.check(accuracy >= target and accuracy >= baselines["left neighbour"] + margin,
-             f"the masked LM recovers {accuracy:.1%} of the chosen words (>= {target:.0%}), "
-             f"{accuracy - baselines['left neighbour']:+.1%} over the left-neighbour baseline "
-             f"(>= {margin:+.0%})", exercise=1)
+if run.quick:           # a few steps of training: the accuracy means nothing yet
+    common.not_checked("the masked LM recovers >= 60% of the chosen words, >= 10 points over the "
+                       "left-neighbour baseline")
+else:
+    common.check(accuracy >= 0.60 and accuracy >= baselines["left neighbour"] + 0.10,
+                 f"the masked LM recovers {accuracy:.1%} of the chosen words (>= 60%), "
+                 f"{accuracy - baselines['left neighbour']:+.1%} over the left-neighbour baseline "
+                 "(>= +10%)", exercise=1)
 
 common.finish()

@@ -515,3 +515,29 @@ def test_multihead_errors():
         m(x, x, x, key_padding_mask=np.zeros((3, 2), dtype=bool))
     with pytest.raises(TypeError, match="MultiheadAttention: key_padding_mask must be a bool or float"):
         m(x, x, x, key_padding_mask=np.zeros((2, 3), dtype=np.int64))
+
+
+def test_float_masks_add_up_and_a_fully_masked_query_gets_zero():
+    # two additive masks (attn_mask and key_padding_mask) act as their sum
+    mg.manual_seed(0)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = mg.randn(1, 3, 4)
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(3, 3)).astype(np.float32), rng.normal(size=(1, 3)).astype(np.float32)
+    both, _ = mha(x, x, x, attn_mask=mg.tensor(A), key_padding_mask=mg.tensor(B))
+    summed, _ = mha(x, x, x, attn_mask=mg.tensor(A + B))
+    np.testing.assert_allclose(both.numpy(), summed.numpy(), rtol=1e-5, atol=1e-6)
+    # a float mask of -inf on a whole row: that query attends to nothing, output 0
+    q = mg.randn(2, 3, 4)
+    mask = np.zeros((2, 3, 3), dtype=np.float32)
+    mask[0, 1] = -np.inf
+    out = F.scaled_dot_product_attention(q, q, q, attn_mask=mg.tensor(mask))
+    np.testing.assert_array_equal(out.numpy()[0, 1], 0.0)
+    assert np.isfinite(out.numpy()).all()
+
+
+def test_masked_softmax_defaults_to_the_last_axis():
+    x = mg.randn(2, 3, 4)
+    mask = np.random.default_rng(1).random((2, 3, 4)) > 0.3
+    np.testing.assert_array_equal(F.masked_softmax(x, mask).numpy(),
+                                  F.masked_softmax(x, mask, axis=-1).numpy())

@@ -245,6 +245,39 @@ def test_sample_is_seeded_and_matches_the_distribution():
     assert np.allclose(draws(n, top_k=2), [0.5 / 0.8, 0.3 / 0.8, 0.0], atol=tol)
 
 
+@pytest.mark.parametrize("top_k, kept", [(2, {1, 3}), (3, {1, 3, 4})])
+def test_sample_top_k_draws_exactly_the_k_most_probable(top_k, kept):
+    # six tokens, so that the k-th largest is not also the (V - k)-th smallest
+    p = np.array([0.05, 0.3, 0.1, 0.25, 0.2, 0.1])
+    step = table_step(np.log(np.tile(p, (7, 1))))
+    mg.manual_seed(0)
+    drawn = {decoding.sample(step, None, 6, 0, max_len=1, top_k=top_k)[0][0] for _ in range(300)}
+    assert drawn == kept
+
+
+class _FixedDraw:
+    """A host generator whose uniform draws are all ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def random(self, shape):
+        return np.full(shape, self.value)
+
+
+@pytest.mark.parametrize("u, token", [(0.0, 1), (1.0, 2)])
+def test_sample_never_draws_a_forbidden_token_at_the_ends_of_the_draw(monkeypatch, u, token):
+    # tokens 0, 3 and 4 are forbidden (log P = -inf). u = 0 must give the first allowed token;
+    # u equal to the total weight (a draw that rounds up) the last allowed one
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([0.0, 0.5, 0.5, 0.0, 0.0]))
+    step = table_step(np.tile(logp, (6, 1)))
+    monkeypatch.setattr(mg.backend, "host_rng", lambda: _FixedDraw(u))
+    with np.errstate(divide="ignore"):
+        tokens, _ = decoding.sample(step, None, 5, 0, max_len=1)
+    assert tokens == [token]
+
+
 @given(**model_args, max_len=st.integers(1, 6))
 def test_sample_top1_and_cold_temperature_are_greedy(V, seed, markov, max_len):
     m = ToyModel(V, seed, markov)

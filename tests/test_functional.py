@@ -139,6 +139,17 @@ def test_cross_entropy_with_a_custom_ignore_index_and_all_ignored():
     assert F.cross_entropy(z, [3, 3, 3], ignore_index=3, reduction="sum").item() == 0.0
 
 
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_cross_entropy_gradient_is_zero_on_ignored_rows(reduction):
+    # d loss / d z = softmax(z) - onehot(t) on the kept rows, exactly 0 on the ignored one
+    z = mg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    F.cross_entropy(z, [0, 3, 1], ignore_index=3, reduction=reduction).sum().backward()
+    p = np.exp(z.numpy()) / np.exp(z.numpy()).sum(axis=1, keepdims=True)
+    want = p - np.eye(4)[[0, 3, 1]]
+    want[1] = 0.0
+    np.testing.assert_allclose(grad_of(z), want, rtol=1e-6, atol=1e-12)
+
+
 def test_label_smoothing_matches_the_smoothed_target_distribution():
     z = values((4, 6), 3)
     t = np.array([0, 5, 2, 2])

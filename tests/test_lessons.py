@@ -135,7 +135,7 @@ def test_every_check_names_its_exercise(path):
     tree = ast.parse(text)
     exercises = parse_lesson(text, path.name)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-             and n.func.attr == "check" and isinstance(n.func.value, ast.Name) and n.func.value.id == "common"]
+             and n.func.attr in ("check", "compare") and isinstance(n.func.value, ast.Name) and n.func.value.id == "common"]
     named = set()
     for call in calls:
         keyword = [kw for kw in call.keywords if kw.arg == "exercise"]

@@ -35,6 +35,26 @@ def test_ng_example_bigrams_and_four_grams():
     assert sentence_bleu(cand, [REF1, REF2]) == pytest.approx((1 / 21) ** 0.25)
 
 
+def test_reference_length_is_the_closest_not_the_shortest():
+    # c = 5, references of 3 and 6 words: r = 6 (closest), BP = exp(1 - 6/5); with r = 3
+    # (the shortest) the candidate would count as longer and BP would be 1
+    cand = list("abcde")
+    refs = [list("abc"), list("abcdef")]
+    assert sentence_bleu(cand, refs, max_n=1) == pytest.approx(math.exp(1 - 6 / 5))
+
+
+def test_default_order_is_four():
+    # a 5-gram match would change a 5th order; the default must stop at 4-grams
+    cand, ref = list("abcdexy"), list("abcdezw")
+    assert bleu([cand], [[ref]]) == pytest.approx(bleu([cand], [[ref]], max_n=4))
+    assert bleu([cand], [[ref]]) != pytest.approx(bleu([cand], [[ref]], max_n=5))
+
+
+def test_no_order_with_weight_and_ngrams_scores_zero():
+    # weight only on bigrams, one-token candidate: no order is left to measure
+    assert bleu([["a"]], [[["a"]]], max_n=2, weights=[0.0, 1.0]) == 0.0
+
+
 def test_brevity_penalty_hand_worked():
     # "the cat": P1 = P2 = 1, but c = 2 < r = 6: BP = exp(1 - 6/2) = e^-2
     assert sentence_bleu(["the", "cat"], [REF1], max_n=2) == pytest.approx(math.exp(-2))

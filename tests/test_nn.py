@@ -332,6 +332,26 @@ def test_clip_grad_norm_skips_parameters_without_gradients():
         nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
 
 
+def test_clip_grad_norm_defaults_and_edges():
+    # the default is the 2-norm, and a non-finite norm does not raise unless asked to
+    ps = _params_with_grads(2, 1.0)
+    assert nn.utils.clip_grad_norm_(ps, 1e9) == pytest.approx(_total_norm(ps, 2.0), rel=1e-5)
+    bad = _params_with_grads(0, 1.0)
+    bad[0].grad[0, 0] = np.nan
+    assert math.isnan(nn.utils.clip_grad_norm_(bad, 1.0))
+    # the inf-norm of a set holding an empty gradient is the largest element elsewhere
+    small = nn.Parameter(np.zeros(2, dtype=np.float32))
+    small.grad = on_device(np.array([0.25, -0.5], dtype=np.float32))
+    empty = nn.Parameter(np.zeros(0, dtype=np.float32))
+    empty.grad = on_device(np.zeros(0, dtype=np.float32))
+    assert nn.utils.clip_grad_norm_([empty, small], 1.0, norm_type=math.inf) == 0.5
+    # a norm exactly at the threshold is left alone (min(theta / ||g||, 1) = 1)
+    at = nn.Parameter(np.zeros(2, dtype=np.float32))
+    at.grad = on_device(np.array([3.0, 4.0], dtype=np.float32))
+    assert nn.utils.clip_grad_norm_([at], 5.0) == 5.0
+    np.testing.assert_allclose(grad_of(at), [3.0, 4.0], rtol=1e-6)
+
+
 def test_clip_grad_value_clamps_every_element():
     ps = _params_with_grads(1, 3.0)
     before = [grad_of(q).copy() for q in ps]

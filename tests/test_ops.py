@@ -631,3 +631,18 @@ def test_sort_values_gradcheck_and_indices_sort(shape, data, descending, seed):
     np.testing.assert_array_equal(v.numpy(), np.flip(ref, axis) if descending else ref)
     np.testing.assert_array_equal(mg.argsort(x, axis, descending).numpy(), i.numpy())
     assert mg.gradcheck(lambda x: mg.sort(x, axis, descending)[0], [x])
+
+
+def test_reductions_default_to_one_value_without_kept_axes():
+    # like NumPy's: axis=None, keepdims=False, for the op functions and the Functions alike
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    for reduce_all in (R.sum, R.max, R.mean, lambda t: R.Sum()(t), lambda t: R.Max()(t)):
+        assert reduce_all(x).shape == ()
+    assert R.sum(x).item() == 15.0 and R.max(x).item() == 5.0 and R.mean(x).item() == 2.5
+
+
+def test_stack_defaults_to_a_new_first_axis():
+    a, b = mg.tensor(np.zeros((2, 3))), mg.tensor(np.ones((2, 3)))
+    out = S.stack([a, b])
+    assert out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out.numpy()[1], np.ones((2, 3)))

@@ -155,6 +155,50 @@ def test_parameters_without_gradients_are_skipped_and_gradients_left_alone():
     assert a.grad is None
 
 
+def test_sgd_momentum_buffer_does_not_alias_the_gradient():
+    # the first step copies the gradient into the buffer; later steps update the buffer in
+    # place, which must not write into the gradient array handed in
+    p = nn.Parameter(np.zeros(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    g = on_device(np.array([1.0, -2.0]))
+    for _ in range(2):
+        p.grad = g
+        opt.step()
+    np.testing.assert_array_equal(mg.backend.to_numpy(g), [1.0, -2.0])
+
+
+def test_defaults_and_state_dict_hyperparameters():
+    p = nn.Parameter(np.zeros(2))
+    # torch's defaults
+    assert optim.SGD([p]).defaults == dict(lr=1e-3, momentum=0.0, dampening=0.0,
+                                           weight_decay=0.0, nesterov=False)
+    adam = optim.Adam([p]).defaults
+    assert (adam["lr"], adam["betas"], adam["eps"], adam["weight_decay"], adam["amsgrad"]) == \
+        (1e-3, (0.9, 0.999), 1e-8, 0.0, False)
+    adagrad = optim.Adagrad([p]).defaults
+    assert (adagrad["lr"], adagrad["lr_decay"], adagrad["weight_decay"],
+            adagrad["initial_accumulator_value"], adagrad["eps"]) == (1e-2, 0.0, 0.0, 0.0, 1e-10)
+    rms = optim.RMSprop([p]).defaults
+    assert (rms["lr"], rms["alpha"], rms["eps"], rms["weight_decay"], rms["momentum"],
+            rms["centered"]) == (1e-2, 0.99, 1e-8, 0.0, 0.0, False)
+    group = optim.SGD([p], lr=0.1, momentum=0.9).state_dict()["param_groups"][0]
+    assert (group["lr"], group["momentum"], group["params"]) == (0.1, 0.9, [0])
+
+
+def test_rmsprop_state_holds_what_torchs_holds():
+    # torch's keys: step and square_avg, momentum_buffer only with momentum > 0, grad_avg
+    # only when centered; step counts the steps taken
+    for momentum, centered, extra in [(0.0, False, set()), (0.5, True, {"momentum_buffer", "grad_avg"})]:
+        p = nn.Parameter(np.zeros(2))
+        opt = optim.RMSprop([p], lr=0.1, momentum=momentum, centered=centered)
+        for _ in range(3):
+            p.grad = on_device(np.ones(2))
+            opt.step()
+        state = opt.state_dict()["state"][0]
+        assert set(state) == {"step", "square_avg"} | extra
+        assert state["step"] == 3
+
+
 def test_parameter_groups_take_their_own_settings():
     a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)

@@ -1,0 +1,350 @@
+"""Mutation testing of minigrad's numeric code: do the tests catch a wrong formula?
+
+Each mutant is one small change a tired programmer makes, applied to one line of a library
+file: an arithmetic operator swapped (+ -, * /), a sign dropped, a comparison swapped
+(< <=, > >=, == !=), a constant changed (0 -> 1, n -> n + 1, x -> 2x, True -> False, which
+also moves an ``axis=``), or a slice bound moved by one. For each mutant the runner copies
+the package and the tests to a scratch folder, writes the mutant there and runs the test
+files that cover that module (``TESTS`` below) with ``-x -q``. A mutant is *caught* when a
+test fails (or the run times out); *survived* otherwise. A survivor that no test could ever
+tell from the original (an equivalent mutant) is listed in ``EQUIVALENT`` with the reason.
+
+Not mutated: error handling (``raise`` statements and the tests guarding them), messages,
+docstrings and ``__repr__``; they are not numeric code.
+
+    python benchmarks/mutate_library.py                       # every target, 2 jobs
+    python benchmarks/mutate_library.py minigrad/metrics.py --per-function 4 --jobs 2
+    python benchmarks/mutate_library.py --list                # the mutants, without running
+
+The cap per function (``--per-function``, a fixed-seed sample) keeps the whole run well
+under an hour on 2 cores. Exit status 1 when a mutant survived that is not justified.
+"""
+import argparse
+import ast
+import copy
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# The files mutated and the test files that cover each. Update this table when code moves.
+TESTS = {
+    "minigrad/metrics.py": ["tests/test_metrics.py"],
+    "minigrad/nn/utils.py": ["tests/test_nn.py"],
+    "minigrad/decoding.py": ["tests/test_decoding.py"],
+    "minigrad/optim.py": ["tests/test_optim.py"],
+    "minigrad/functional.py": ["tests/test_functional.py", "tests/test_attention.py"],
+    "minigrad/nn/bptt.py": ["tests/test_recurrent.py"],
+    "minigrad/nn/recurrent.py": ["tests/test_recurrent.py"],
+    "minigrad/ops/elementwise.py": ["tests/test_ops.py"],
+    "minigrad/ops/reduce.py": ["tests/test_ops.py"],
+    "minigrad/ops/shape.py": ["tests/test_ops.py"],
+    "minigrad/ops/index.py": ["tests/test_ops.py"],
+    "minigrad/ops/linalg.py": ["tests/test_ops.py"],
+    "minigrad/ops/broadcast.py": ["tests/test_ops.py"],
+}
+
+# Survivors that are not bugs, keyed "file::function::mutation" (the mutation as the report
+# prints it), with the reason no test can tell them from the original.
+EQUIVALENT = {
+    "minigrad/functional.py::_mask_parts::`data > -xp.inf` -> `data >= -xp.inf`":
+        "the -inf entries stay in the bias added to the scores, which already gives them "
+        "weight 0, and a query with nothing but -inf gets zero weights either way (tested)",
+    "minigrad/functional.py::_check_target::`-1` -> `-2`":
+        "it only picks the bad value named in an error message; reshape(-2) is reshape(-1) "
+        "to NumPy",
+    "minigrad/functional.py::nll_loss::`xp.where(valid, t, 0)` -> `xp.where(valid, t, 1)`":
+        "an ignored row picks some entry only to multiply it by 0: entry 0 or entry 1 gives the "
+        "same loss and a zero gradient",
+    "minigrad/ops/index.py::getitem::`backend.device_of(idx) != x.device` -> `backend.device_of(idx) == x.device`":
+        "on a machine without a GPU every index already lives with the tensor, and xp.asarray "
+        "of a NumPy array is that array; only tests/test_gpu.py (skipped without CUDA) can tell",
+    "minigrad/decoding.py::sample.pick::`top_k < z.shape[1]` -> `top_k <= z.shape[1]`":
+        "top_k == V: the k-th largest score is the smallest, so nothing would be removed anyway",
+    "minigrad/decoding.py::sample.pick::`-top_k` -> `top_k`":
+        "(the partition's kth argument; the other -top_k, the index, is caught) np.partition(z, "
+        "k) then [:, -k] gives the k-th largest as np.partition(z, -k) does: NumPy's selection "
+        "leaves the row ordered enough on every row we tried (V up to 100, random scores)",
+    "minigrad/decoding.py::sample.pick::`keepdims=True` -> `keepdims=False`":
+        "sample decodes one sequence (K = 1 row): z.max(axis=1) of shape (1,) broadcasts "
+        "against (1, V) exactly as (1, 1) does",
+    "minigrad/decoding.py::beam_search::`width <= 0` -> `width < 0`":
+        "at width 0 the step keeps no candidate, no prefix stays live and the next step "
+        "stops: the same hypotheses (one step_fn call more)",
+    "minigrad/decoding.py::beam_search::`max_len + 1` -> `max_len + 2`":
+        "every prefix is finished at t == max_len, so the extra step finds no live prefix "
+        "and stops",
+    "minigrad/decoding.py::beam_search::`-1` -> `-2`":
+        "reshape(-2): NumPy reads any negative size as 'infer', the same as reshape(-1)",
+    "minigrad/metrics.py::brevity_penalty::`c > r` -> `c >= r`":
+        "at c == r both branches give 1: exp(1 - r / c) = exp(0)",
+    "minigrad/metrics.py::bleu::`1.0 / max_n` -> `1.0 * max_n`":
+        "the weights are rescaled to sum to 1 over the orders used (log_p / used): any "
+        "uniform default weight gives the same score",
+    "minigrad/metrics.py::bleu::`1.0 / max_n` -> `2.0 / max_n`":
+        "the same: a uniform default weight of 2 / max_n is rescaled to 1 / max_n",
+    "minigrad/metrics.py::perplexity::`-1` -> `1`":
+        "the value has exactly one element (checked above), so reshape(1) equals reshape(-1)",
+    "minigrad/metrics.py::perplexity::`-1` -> `-2`":
+        "reshape(-2) of a one-element array: NumPy reads any negative size as 'infer', so it "
+        "equals reshape(-1)",
+    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total + 2e-06`":
+        "the epsilon only keeps a zero norm from dividing by zero; 1e-6 or 2e-6 changes the "
+        "clipping factor by a relative 1e-6 / norm, below float32's resolution",
+    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total - 1e-06`":
+        "the same: a relative change of 2e-6 / norm in the factor (and a norm of exactly "
+        "max_norm is left as it is either way, to float32's resolution)",
+    "minigrad/nn/utils.py::clip_grad_norm_::`coef < 1` -> `coef <= 1`":
+        "at coef == 1 the gradients are multiplied by 1: the same values",
+    "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
+        "every optimizer's defaults hold weight_decay, so a group always has the key and the "
+        "fallback is never read",
+}
+
+SWAP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+            ast.FloorDiv: ast.Mult, ast.Pow: ast.Mult}
+SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+            ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+
+
+class Mutant:
+    def __init__(self, path, func, line, node_id, kind, before, after):
+        self.path, self.func, self.line, self.node_id = path, func, line, node_id
+        self.kind, self.before, self.after = kind, before, after
+
+    @property
+    def key(self):
+        return f"{self.path}::{self.func}::`{self.before}` -> `{self.after}`"
+
+
+def _const_mutation(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return 1.0 if value == 0 else value * 2
+    return None
+
+
+def _skipped_nodes(tree):
+    """Nodes whose subtrees are not numeric code: raises, the ifs guarding them, messages,
+    docstrings, __repr__, asserts."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Raise, ast.Assert, ast.JoinedStr)):
+            skip.add(id(node))
+        elif isinstance(node, ast.If) and node.body and all(isinstance(s, ast.Raise) for s in node.body):
+            skip.add(id(node))
+        elif isinstance(node, ast.FunctionDef) and node.name in ("__repr__", "extra_repr", "__str__"):
+            skip.add(id(node))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            skip.add(id(node))         # docstrings
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "isinstance", "print", "hasattr", "getattr", "warn"):
+            skip.add(id(node))
+    return skip
+
+
+def find_mutants(path):
+    """Every mutant of one file, in source order."""
+    source = (ROOT / path).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    skip = _skipped_nodes(tree)
+    mutants = []
+
+    def seg(node):
+        return ast.get_source_segment(source, node) or ast.unparse(node)
+
+    def visit(node, func, skipping, parent=None):
+        skipping = skipping or id(node) in skip
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            func = node.name if func in (None, "<module>") else f"{func}.{node.name}"
+        elif isinstance(node, ast.ClassDef):
+            func = node.name
+        if not skipping and func not in (None, "<module>"):
+            nid = len(all_nodes)
+            all_nodes.append(node)
+            if isinstance(node, ast.BinOp) and type(node.op) in SWAP_BIN:
+                new = ast.BinOp(node.left, SWAP_BIN[type(node.op)](), node.right)
+                mutants.append(Mutant(path, func, node.lineno, nid, "binop", seg(node), ast.unparse(new)))
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                mutants.append(Mutant(path, func, node.lineno, nid, "sign", seg(node), ast.unparse(node.operand)))
+            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in SWAP_CMP:
+                new = ast.Compare(node.left, [SWAP_CMP[type(node.ops[0])]()], node.comparators)
+                mutants.append(Mutant(path, func, node.lineno, nid, "compare", seg(node), ast.unparse(new)))
+            elif isinstance(node, ast.Constant) and _const_mutation(node.value) is not None:
+                # shown with the expression around it, so that two equal constants on one line
+                # (``range(1, n + 1)``) give two different mutations
+                around = parent if isinstance(parent, (ast.expr, ast.keyword)) else node
+                changed = copy.deepcopy(around)
+                for sub in ast.walk(changed):
+                    if (isinstance(sub, ast.Constant) and sub.value == node.value
+                            and (sub.lineno, sub.col_offset) == (node.lineno, node.col_offset)):
+                        sub.value = _const_mutation(node.value)
+                mutants.append(Mutant(path, func, node.lineno, nid, "constant", seg(around), ast.unparse(changed)))
+            elif isinstance(node, ast.Slice):
+                for side in ("lower", "upper"):
+                    bound = getattr(node, side)
+                    if bound is not None and not isinstance(bound, ast.Constant):
+                        new = ast.BinOp(bound, ast.Add(), ast.Constant(1))
+                        mutants.append(Mutant(path, func, node.lineno, nid, f"slice-{side}",
+                                              seg(bound), ast.unparse(new)))
+        for child in ast.iter_child_nodes(node):
+            visit(child, func, skipping, node)
+
+    all_nodes = []
+    visit(tree, "<module>", False)
+    return mutants
+
+
+def mutated_source(mutant):
+    """The file's text with the one mutation applied (re-printed by ast.unparse)."""
+    source = (ROOT / mutant.path).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    skip = _skipped_nodes(tree)
+    nodes = []
+
+    def visit(node, func, skipping):
+        skipping = skipping or id(node) in skip
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            func = node.name if func in (None, "<module>") else f"{func}.{node.name}"
+        elif isinstance(node, ast.ClassDef):
+            func = node.name
+        if not skipping and func not in (None, "<module>"):
+            nodes.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child, func, skipping)
+
+    visit(tree, "<module>", False)
+    node = nodes[mutant.node_id]
+    if mutant.kind == "binop":
+        node.op = SWAP_BIN[type(node.op)]()
+    elif mutant.kind == "sign":
+        node.op = ast.UAdd()
+    elif mutant.kind == "compare":
+        node.ops = [SWAP_CMP[type(node.ops[0])]()]
+    elif mutant.kind == "constant":
+        node.value = _const_mutation(node.value)
+    else:
+        side = mutant.kind.split("-")[1]
+        setattr(node, side, ast.BinOp(getattr(node, side), ast.Add(), ast.Constant(1)))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def sample(mutants, per_function, seed=0):
+    """At most ``per_function`` mutants of each function (a fixed-seed sample), in order."""
+    by_func = {}
+    for m in mutants:
+        by_func.setdefault((m.path, m.func), []).append(m)
+    rng = random.Random(seed)
+    kept = []
+    for group in by_func.values():
+        kept.extend(group if len(group) <= per_function else rng.sample(group, per_function))
+    return sorted(kept, key=lambda m: (m.path, m.line, m.node_id, m.kind))
+
+
+def _scratch_copy():
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="minigrad-mutant-"))
+    shutil.copytree(ROOT / "minigrad", scratch / "minigrad",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, scratch / name)
+    return scratch
+
+
+def run_mutant(mutant, scratch, timeout):
+    """'caught', 'timeout' or 'survived' (and the seconds taken)."""
+    target = scratch / mutant.path
+    original = target.read_text(encoding="utf-8")
+    target.write_text(mutated_source(mutant), encoding="utf-8")
+    env = dict(os.environ, CI="true", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    start = time.time()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *TESTS[mutant.path]],
+                              cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
+        verdict = "survived" if proc.returncode == 0 else "caught"
+    except subprocess.TimeoutExpired:
+        verdict = "timeout"
+    finally:
+        target.write_text(original, encoding="utf-8")
+    return verdict, time.time() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("files", nargs="*", help="files to mutate (default: all of TESTS)")
+    parser.add_argument("--per-function", type=int, default=4,
+                        help="at most this many mutants per function (a fixed-seed sample)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    args = parser.parse_args(argv)
+    files = args.files or list(TESTS)
+    for f in files:
+        if f not in TESTS:
+            parser.error(f"{f} has no entry in TESTS (the test files that cover it)")
+    mutants = sample([m for f in files for m in find_mutants(f)], args.per_function, args.seed)
+    if args.list:
+        for m in mutants:
+            print(f"{m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`")
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    scratches = [_scratch_copy() for _ in range(args.jobs)]
+    free = list(scratches)
+    results = []
+    start = time.time()
+
+    def work(m):
+        scratch = free.pop()
+        try:
+            verdict, secs = run_mutant(m, scratch, args.timeout)
+        finally:
+            free.append(scratch)
+        status = verdict if verdict != "survived" or m.key not in EQUIVALENT else "justified"
+        print(f"{status:9s} {secs:5.1f}s {m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`",
+              flush=True)
+        return m, status
+
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(work, mutants))
+    finally:
+        for s in scratches:
+            shutil.rmtree(s, ignore_errors=True)
+
+    print(f"\n{'file':32s} {'mutants':>7s} {'caught':>7s} {'justified':>9s} {'survived':>8s}")
+    survivors = []
+    for f in files:
+        rows = [s for m, s in results if m.path == f]
+        caught = sum(s in ("caught", "timeout") for s in rows)
+        just = rows.count("justified")
+        surv = rows.count("survived")
+        print(f"{f:32s} {len(rows):7d} {caught:7d} {just:9d} {surv:8d}")
+        survivors += [m for m, s in results if m.path == f and s == "survived"]
+    total = len(results)
+    ok = sum(s != "survived" for _, s in results)
+    print(f"{'all':32s} {total:7d}   caught or justified {ok}/{total}  ({time.time() - start:.0f} s)")
+    for m in survivors:
+        print(f"SURVIVED {m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`")
+    for m, s in results:
+        if s == "justified":
+            print(f"justified {m.key}: {EQUIVALENT[m.key]}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
