@@ -41,7 +41,9 @@ TESTS = {
     "minigrad/decoding.py": ["tests/test_decoding.py"],
     "minigrad/optim.py": ["tests/test_optim.py"],
     "minigrad/functional.py": ["tests/test_functional.py", "tests/test_attention.py"],
-    "minigrad/nn/bptt.py": ["tests/test_recurrent.py"],
+    "minigrad/masks.py": ["tests/test_attention.py", "tests/test_functional.py"],
+    "minigrad/nn/cells.py": ["tests/test_recurrent.py"],
+    "minigrad/nn/recurrence.py": ["tests/test_recurrent.py"],
     "minigrad/nn/recurrent.py": ["tests/test_recurrent.py"],
     "minigrad/ops/elementwise.py": ["tests/test_ops.py"],
     "minigrad/ops/reduce.py": ["tests/test_ops.py"],
@@ -49,12 +51,15 @@ TESTS = {
     "minigrad/ops/index.py": ["tests/test_ops.py"],
     "minigrad/ops/linalg.py": ["tests/test_ops.py"],
     "minigrad/ops/broadcast.py": ["tests/test_ops.py"],
+    "minigrad/ops/softmax.py": ["tests/test_functional.py", "tests/test_attention.py"],
+    "minigrad/ops/nn.py": ["tests/test_functional.py", "tests/test_nn.py"],
+    "minigrad/ops/inplace.py": ["tests/test_inplace.py"],
 }
 
 # Survivors that are not bugs, keyed "file::function::mutation" (the mutation as the report
 # prints it), with the reason no test can tell them from the original.
 EQUIVALENT = {
-    "minigrad/functional.py::_mask_parts::`data > -xp.inf` -> `data >= -xp.inf`":
+    "minigrad/masks.py::mask_parts::`data > -xp.inf` -> `data >= -xp.inf`":
         "the -inf entries stay in the bias added to the scores, which already gives them "
         "weight 0, and a query with nothing but -inf gets zero weights either way (tested)",
     "minigrad/functional.py::_check_target::`-1` -> `-2`":

@@ -164,7 +164,7 @@ alone = alone[:, :int((alone != vocab.pad_id).sum())]
 for src in (task.test_src[:3], alone):
     with mg.no_grad():
         state = model.initial_state(src)                    # memory h̄_s (N, S, H), hidden (N, L, H)
-        memory, mask = state["memory"], state["mask"]     # mask (N, S): True at real characters
+        memory, mask = state["memory"], state.get("mask")   # mask (N, S), True at real characters; None unpadded
         start = np.full((len(src), 1), vocab.bos_id)
         hidden = tuple(s.transpose(0, 1) for s in state["hidden"])     # (L, N, H), as nn.LSTM takes it
         h, _ = dec.rnn(dec.embedding(start), hidden)        # h_t: (N, 1, H)
