@@ -21,7 +21,7 @@ import tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minigrad as mg  # noqa: E402
-from tests.hostile_files import HOSTILE, HOSTILE_RSS  # noqa: E402
+from tests.hostile_files import HOSTILE, HOSTILE_RSS, peak_rss_growth_in_a_child  # noqa: E402
 
 
 def size(n):
@@ -42,25 +42,7 @@ def peak_rss_growth(path, kwargs):
     """Peak resident memory growth of one load, in a forked child; None where unsupported."""
     if not (hasattr(os, "fork") and os.path.exists("/proc/self/status")):
         return None
-
-    def hwm():
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            before = hwm()
-            attempt(path, kwargs)
-            os.write(write, str(hwm() - before).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as f:
-        growth = int(f.read())
-    os.waitpid(pid, 0)
-    return growth
+    return peak_rss_growth_in_a_child(lambda: attempt(path, kwargs))[0]
 
 
 def main():

@@ -2,7 +2,8 @@
 far past what it declares, is cut short, or names something other than a model to rebuild.
 
 ``HOSTILE`` lists (name, build, load keywords, the error ``mg.load`` must raise). Shared by
-tests/test_io_hostile.py and benchmarks/hostile_checkpoints.py.
+tests/test_io_hostile.py and benchmarks/hostile_checkpoints.py, with the fork that measures a
+load's peak resident memory.
 """
 import io
 import json
@@ -14,6 +15,30 @@ import numpy as np
 import minigrad as mg
 
 MiB = 2 ** 20
+
+
+def peak_rss_growth_in_a_child(fn):
+    """Run ``fn`` in a forked child; return (its peak resident memory growth in bytes, what
+    it returned as text). The child's high-water mark starts afresh at the fork."""
+    def hwm():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            before = hwm()
+            text = fn()
+            os.write(write, f"{hwm() - before} {text}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    growth, text = out.split(" ", 1)
+    return int(growth), text
 
 
 def _npy_header(shape, descr="<f8"):

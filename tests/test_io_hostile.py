@@ -13,7 +13,7 @@ import pytest
 import minigrad as mg
 import minigrad.io
 
-from .hostile_files import HOSTILE, HOSTILE_RSS
+from .hostile_files import HOSTILE, HOSTILE_RSS, peak_rss_growth_in_a_child
 
 PEAK_LIMIT = 50 * 2 ** 20
 
@@ -137,30 +137,6 @@ def test_two_processes_saving_the_same_target_never_delete_each_others_file(tmp_
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-def _peak_rss_growth_in_a_child(fn):
-    """Run ``fn`` in a forked child; return (its peak resident memory growth in bytes, what
-    it returned as text). The child's high-water mark starts afresh at the fork."""
-    def hwm():
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            before = hwm()
-            text = fn()
-            os.write(write, f"{hwm() - before} {text}".encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as f:
-        out = f.read()
-    os.waitpid(pid, 0)
-    growth, text = out.split(" ", 1)
-    return int(growth), text
-
-
 @pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc/self/status"),
                     reason="needs fork and /proc")
 @pytest.mark.parametrize("build, kwargs, match", [h[1:] for h in HOSTILE_RSS],
@@ -175,6 +151,6 @@ def test_constructor_arguments_cannot_make_a_rebuild_allocate(tmp_path, build, k
             return str(e)
         return "loaded"
 
-    growth, error = _peak_rss_growth_in_a_child(attempt)
+    growth, error = peak_rss_growth_in_a_child(attempt)
     assert re.search(match, error), error
     assert growth < PEAK_LIMIT, f"peak resident memory grew by {growth / 2 ** 20:.0f} MiB"
