@@ -44,8 +44,8 @@ from .ops import (abs, add, all, any, argmax, argmin, argsort, cat, chunk, clamp
                   mean, min, movedim, mul, narrow, neg, norm, permute, pow, relu, repeat,
                   reshape, sigmoid, sin, sort, split, sqrt, squeeze, stack, sub, sum, t, tanh,
                   topk, transpose, tril, triu, unsqueeze, where)
-from .tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor
-from .tensor import _grad_enabled
+from .tensor import (Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad,
+                     set_grad_enabled, tensor)
 from . import functional, nn, optim  # noqa: E402  (they build on the names above)
 from . import decoding, metrics  # noqa: E402
 from .functional import log_softmax, softmax  # noqa: E402
@@ -56,21 +56,6 @@ from . import dtypes as _dtypes  # noqa: E402
 globals().update(_dtypes.DTYPES)
 bool_ = _dtypes.DTYPES["bool"]
 clip = clamp
-
-
-class set_grad_enabled:
-    """Turn recording on or off: as a call (``mg.set_grad_enabled(False)``) or as a ``with``
-    block, which restores the previous mode when it ends."""
-
-    def __init__(self, mode):
-        self.previous = is_grad_enabled()
-        _grad_enabled[0] = _builtins.bool(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _grad_enabled[0] = self.previous
 
 
 inference_mode = no_grad      # torch's faster no_grad; here the same thing

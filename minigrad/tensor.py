@@ -449,25 +449,45 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
 # -- grad mode ------------------------------------------------------------------------
 
-@contextlib.contextmanager
+class _Switch(contextlib.ContextDecorator):
+    """Sets ``flag[0]`` to ``value`` for a ``with`` block (or a decorated function) and puts
+    the previous value back after it."""
+
+    def __init__(self, flag, value):
+        self.flag, self.value = flag, value
+
+    def _recreate_cm(self):             # a decorated function that recurses gets its own
+        return _Switch(self.flag, self.value)
+
+    def __enter__(self):
+        self.previous = self.flag[0]
+        self.flag[0] = self.value
+        return self
+
+    def __exit__(self, *exc):
+        self.flag[0] = self.previous
+
+
 def no_grad():
     """Inside this block, ops record nothing (evaluation, parameter updates)."""
-    old = _grad_enabled[0]
-    _grad_enabled[0] = False
-    try:
-        yield
-    finally:
-        _grad_enabled[0] = old
+    return _Switch(_grad_enabled, False)
 
 
-@contextlib.contextmanager
 def enable_grad():
-    old = _grad_enabled[0]
-    _grad_enabled[0] = True
-    try:
-        yield
-    finally:
-        _grad_enabled[0] = old
+    return _Switch(_grad_enabled, True)
+
+
+class set_grad_enabled(_Switch):
+    """Turn recording on or off: as a call (``mg.set_grad_enabled(False)``), which switches at
+    once, or as a ``with`` block, which also restores the previous mode when it ends."""
+
+    def __init__(self, mode):
+        super().__init__(_grad_enabled, bool(mode))
+        self.previous = _grad_enabled[0]
+        _grad_enabled[0] = self.value
+
+    def __enter__(self):
+        return self
 
 
 def is_grad_enabled():
@@ -476,16 +496,10 @@ def is_grad_enabled():
 
 # -- anomaly detection ----------------------------------------------------------------
 
-@contextlib.contextmanager
 def detect_anomaly():
     """Inside this block the first op that makes a NaN or Inf, in forward or in backward,
     raises ``FloatingPointError`` naming that op."""
-    old = _anomaly[0]
-    _anomaly[0] = True
-    try:
-        yield
-    finally:
-        _anomaly[0] = old
+    return _Switch(_anomaly, True)
 
 
 def _check_finite(fn, arrays, where):
