@@ -311,6 +311,8 @@ def target_index_value(draw):
 @example(((0, 2), (slice(0, None, 1), slice(None)), (0, 2)), 0)        # size-0 selection
 @example(((2, 0), 1, (0,)), 0)                                          # size-0 row
 @example(((3,), np.array([True, False, True]), (1,)), 0)             # mask, one value
+@example(((3, 2), 0, (1, 2)), 0)                                       # v (1, D) into x[0] (D,)
+@example(((3, 2), 1, (1, 1, 2)), 0)                                    # two leading 1s dropped
 def test_setitem_gradchecks_against_the_target_and_the_value(tiv, seed):
     shape, idx, v_shape = tiv
     x = leaf(values(shape, seed))

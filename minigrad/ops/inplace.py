@@ -66,12 +66,10 @@ class SetItem(Function):
 
 def _sum_to(g, shape):
     """``g`` summed to ``shape``, which NumPy may have broadcast up or, in an assignment, had
-    leading 1s stripped from."""
+    leading 1s stripped from (v (1, D) written into x[0] (D,)): sum to the shape without those
+    1s, then put them back."""
     shape = tuple(shape)
-    extra = len(shape) - g.ndim
-    if extra > 0:        # v (1, D) written into x[0] (D,): the leading 1s were dropped
-        return unbroadcast(g, shape[extra:]).reshape(shape)
-    return unbroadcast(g, shape)
+    return unbroadcast(g, shape[max(len(shape) - g.ndim, 0):]).reshape(shape)
 
 
 # ----------------------------------------------------------------------------- machinery
