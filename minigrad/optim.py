@@ -7,6 +7,7 @@ never modified in place.
 import math
 
 from . import backend
+from .nn.module import clear_grads
 from .tensor import Tensor, _bump
 
 
@@ -31,11 +32,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Clear the gradients: to None (torch's default), or to zeros in place with
         ``set_to_none=False``."""
-        for p in self._params():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad.zero_()
+        clear_grads(self._params(), set_to_none)
 
     def step(self):
         for group in self.param_groups:

@@ -86,6 +86,16 @@ def _record(value):
     return Unrecorded(type(value).__name__)
 
 
+def clear_grads(params, set_to_none=True):
+    """What ``zero_grad`` does, for a module's parameters and an optimizer's alike: each
+    gradient to None (torch's default), or to zeros in place with ``set_to_none=False``."""
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:
+            p.grad.zero_()
+
+
 class Module:
     """Base class of every layer. Subclasses set parameters and sub-modules as attributes in
     ``__init__`` and write ``forward``."""
@@ -234,11 +244,7 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's gradient: to None (torch's default), or to zeros in place
         with ``set_to_none=False``."""
-        for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad.zero_()
+        clear_grads(self.parameters(), set_to_none)
 
     def to(self, *args, device=None, dtype=None):
         """Move (and/or cast) every parameter and buffer in place, gradients with them; the
