@@ -26,6 +26,7 @@ from . import backend
 _grad_enabled = [True]
 _anomaly = [False]
 _clock = [0]        # counts in-place ops; see "versions" at the end of the file
+_retaining = [False]    # the running backward keeps the graph; see "freeing the graph"
 _ndarray = np.ndarray
 
 
@@ -423,7 +424,11 @@ class Tensor:
             if grad.shape != self.array.shape:
                 raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, "
                                  f"expected the tensor's shape {self.shape}")
-        _run_backward(self, grad, retain_graph)
+        _retaining[0] = retain_graph
+        try:
+            _run_backward(self, grad, retain_graph)
+        finally:
+            _retaining[0] = False
 
 
 def as_tensor(x, like=None):
@@ -596,6 +601,14 @@ def _release(fn):
     """Drop the inputs and anything forward saved, so the graph's memory is freed."""
     fn.__dict__.clear()
     fn.inputs = None          # a second backward through here then says what happened
+
+
+def graph_retained():
+    """Whether the backward now running keeps the graph (``retain_graph=True``). Only then
+    may a second backward come, so only then must an op's backward leave what its forward
+    saved intact; otherwise it may overwrite it, saving a copy (the recurrence writes dL/dA
+    over its gate activations, cross-entropy its gradient over the probabilities)."""
+    return _retaining[0]
 
 
 # -- versions: what makes in-place ops safe ------------------------------------------------

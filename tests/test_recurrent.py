@@ -363,6 +363,25 @@ def test_truncated_bptt_with_detach(fused):
         np.testing.assert_allclose(g, to_numpy(p.grad), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("key", list(LAYERS))
+def test_a_retained_graph_gives_the_same_gradients_twice(key):
+    """The fused backward writes dL/dA over its saved activations; with retain_graph=True it
+    must leave them intact, so the second backward gives the first one's gradients again."""
+    rng = np.random.default_rng(11)
+    m = _make(key, 3, 4, 2, True, False)
+    x = _rand(rng, 5, 2, 3)
+    out = _call(m, x, None, None, None)[0]
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    first = [to_numpy(p.grad).copy() for p in m.parameters()] + [to_numpy(x.grad).copy()]
+    m.zero_grad()
+    x.grad = None
+    loss.backward()
+    second = [to_numpy(p.grad) for p in m.parameters()] + [to_numpy(x.grad)]
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_inter_layer_dropout_only_while_training():
     mg.manual_seed(0)
     m = nn.GRU(3, 8, num_layers=2, dropout=0.5).double()

@@ -16,14 +16,15 @@ dL/d(state_{t-1}). Everything that is not recurrent is done for all steps at onc
     backward  dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev    each one product
 
 Gate activations overwrite the pre-activations in A, and backward overwrites them again with
-dA, so the op keeps about one (T, N, G*H) array alive between forward and backward.
+dA (on a copy when the graph is retained for a second backward), so the op keeps about one
+(T, N, G*H) array alive between forward and backward.
 
 Shapes: T time, N batch, D input, H hidden, G gates, S state arrays (1, or 2 for the LSTM).
 """
 from types import SimpleNamespace
 
 from .. import backend
-from ..tensor import Function
+from ..tensor import Function, graph_retained
 
 
 class Recurrence(Function):
@@ -89,6 +90,8 @@ class Recurrence(Function):
         x, _, W_ih, W_hh, bias = self._unpack([t.array for t in self.inputs])
         cell, ctx, A, states, mask = self.cell, self.ctx, self.A, self.states, self.mask
         xp = ctx.xp
+        if graph_retained():
+            A = A.copy()        # backward writes dA over A; a second backward needs A again
         T, N, D = x.shape
         H = W_hh.shape[1]
         if mask is not None:
