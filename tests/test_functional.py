@@ -169,6 +169,20 @@ def test_cross_entropy_keeps_float32():
     assert loss.dtype == np.float32 and z.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_twice_through_a_retained_graph(reduction):
+    """Backward writes the gradient over the saved exponentials unless the graph is retained:
+    the second backward must give the first one's gradient."""
+    z = mg.tensor(values((4, 5), 3), dtype=mg.float64, requires_grad=True)
+    loss = F.cross_entropy(z, [0, 4, -100, 2], reduction=reduction, label_smoothing=0.1)
+    loss = loss.sum() if reduction == "none" else loss
+    loss.backward(retain_graph=True)
+    first = z.grad.numpy().copy()
+    z.grad = None
+    loss.backward()
+    np.testing.assert_allclose(z.grad.numpy(), first, rtol=1e-14, atol=1e-15)
+
+
 @pytest.mark.parametrize("target, message", [
     ([0, 4], r"cross_entropy: target 4 is out of range for 4 classes "
              r"\(expected 0 <= target < 4, or ignore_index=-100\)"),

@@ -5,7 +5,7 @@ the textbook ones (softmax - one_hot for cross-entropy). The public functions th
 their arguments and call these are in ``minigrad.functional``.
 """
 from .. import backend
-from ..tensor import Function
+from ..tensor import Function, graph_retained
 
 
 def _log_softmax(x, axis):
@@ -96,14 +96,14 @@ class CrossEntropy(Function):
         self.valid = t != self.ignore_index
         self.t = xp.where(self.valid, t, 0)
         # log p_c = shifted_c - log s with shifted = z - max z (no overflow), s = sum exp(shifted).
-        # Only p is kept for backward; the loss needs log p at the targets alone.
+        # The loss needs log p at the targets alone, so p itself is never formed here: backward
+        # keeps e = exp(shifted) and scales it by 1/s in the pass that makes the gradient.
         shifted = z - z.max(axis=1, keepdims=True)
         at_target = shifted[xp.arange(z.shape[0]), self.t]
         mean_shifted = shifted.mean(axis=1) if self.eps else None
-        p = xp.exp(shifted, out=shifted)       # in place: one (M, C) array for the whole op
-        s = p.sum(axis=1, keepdims=True)
-        p /= s
-        self.p = p
+        e = xp.exp(shifted, out=shifted)       # in place: one (M, C) array for the whole op
+        s = e.sum(axis=1, keepdims=True)
+        self.e, self.s = e, s
         log_s = xp.log(s[:, 0])
         per = (1 - self.eps) * (log_s - at_target)
         if self.eps:
@@ -121,15 +121,16 @@ class CrossEntropy(Function):
         logits = self.inputs[0]
         C = logits.shape[-1]
         # g = w * (p - (1 - eps) onehot(t) - eps / C), w = the row's weight in the loss (0 where
-        # ignored): one pass over the (M, C) array, plus the M target entries.
+        # ignored), p = e / s: one pass over the (M, C) array, plus the M target entries.
         if self.reduction == "none":
             w = gy.reshape(-1, 1) * self.valid[:, None]
         elif self.reduction == "sum":
             w = gy * self.valid[:, None]
         else:
             w = (gy / self.count) * self.valid[:, None]
-        w = w.astype(self.p.dtype, copy=False)
-        g = self.p * w
+        w = w.astype(self.e.dtype, copy=False)
+        # e is needed again only by a second backward, so without one g takes its place
+        g = xp.multiply(self.e, w / self.s, out=None if graph_retained() else self.e)
         rows = xp.arange(g.shape[0])
         g[rows, self.t] -= (1 - self.eps) * w[:, 0]
         if self.eps:
