@@ -137,3 +137,14 @@ def test_seeded_draws_repeat_on_the_gpu():
     cpu = mg.nn.Linear(3, 2, device="cpu").weight.numpy()
     mg.manual_seed(3)
     np.testing.assert_array_equal(mg.nn.Linear(3, 2, device="cuda").weight.numpy(), cpu)
+
+
+@given(st.integers(0, 150), st.integers(0, 150), st.booleans())
+@example(R=64, C=64, strided=False)        # exactly one tile
+@example(R=129, C=65, strided=True)        # partial tiles on both edges
+def test_contiguous_transpose_is_the_transpose(R, C, strided):
+    step = 2 if strided else 1
+    a = np.arange(R * C * step, dtype=np.float32).reshape(R, C * step)[:, ::step]
+    t = backend.contiguous_transpose(a)
+    np.testing.assert_array_equal(t, a.T)
+    assert t.flags.c_contiguous and t.dtype == a.dtype
