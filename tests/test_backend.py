@@ -1,5 +1,6 @@
 """minigrad.backend and minigrad.cuda: array modules, devices, the default device from
 MINIGRAD_DEVICE, scatter-add and random generators. The GPU tests skip without a GPU."""
+import platform
 import sys
 
 import numpy as np
@@ -148,3 +149,14 @@ def test_contiguous_transpose_is_the_transpose(R, C, strided):
     t = backend.contiguous_transpose(a)
     np.testing.assert_array_equal(t, a.T)
     assert t.flags.c_contiguous and t.dtype == a.dtype
+
+
+def test_keep_freed_memory_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_KEEP_FREED_MEMORY", "0")
+    assert backend.keep_freed_memory() is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_keep_freed_memory_is_taken_by_glibc(monkeypatch):
+    monkeypatch.delenv("MINIGRAD_KEEP_FREED_MEMORY", raising=False)
+    assert backend.keep_freed_memory() is True
