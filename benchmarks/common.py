@@ -16,9 +16,10 @@ API
 - ``parse_args(description, add_arguments=None, argv=None)``: argparse with ``--threads N``
   (default 1), ``--repeats R`` (default 20), ``--warmup W`` (default 3) and ``--clock``
   (``wall``, the default, or ``cpu``: this process's CPU time, which a busy shared machine
-  does not inflate; it adds up all threads, so use it single-threaded and never for GPU work);
-  ``add_arguments(parser)`` adds a script's own flags. Sets OPENBLAS_NUM_THREADS,
-  OMP_NUM_THREADS and MKL_NUM_THREADS to N.
+  does not inflate; it adds up all threads, so use it single-threaded and never for GPU work)
+  and ``--keep-freed-memory`` (``minigrad.backend.keep_freed_memory()`` for the whole run, so
+  for torch too); ``add_arguments(parser)`` adds a script's own flags. Sets
+  OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS to N.
 - ``import_torch(threads)``: ``torch`` with ``torch.set_num_threads(threads)``, or None.
 - ``time_interleaved(fns, repeats, warmup=3, sync=None, clock="wall")``: ``fns`` maps a
   name to a callable taking no argument. Each is called ``warmup`` times, then the callables
@@ -50,6 +51,9 @@ def parse_args(description, add_arguments=None, argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time (default) or this process's CPU time")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call minigrad.backend.keep_freed_memory() first (it changes "
+                             "malloc for the whole process, torch included)")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -58,6 +62,9 @@ def parse_args(description, add_arguments=None, argv=None):
               "to its BLAS", file=sys.stderr)
     for var in _THREAD_VARS:
         os.environ[var] = str(args.threads)
+    if args.keep_freed_memory:
+        from minigrad import backend       # after the thread variables: numpy loads here
+        args.keep_freed_memory = backend.keep_freed_memory()
     return args
 
 
@@ -115,7 +122,8 @@ def print_header(title, args):
     print(f"threads: {args.threads} (OPENBLAS_NUM_THREADS={blas})"
           f"; median of {args.repeats} interleaved runs after {args.warmup} warm-up; "
           f"{args.clock} clock")
-    print("; ".join(versions))
+    malloc = "keeps freed memory (--keep-freed-memory)" if args.keep_freed_memory else "defaults"
+    print("; ".join(versions) + f"; malloc: {malloc}")
     print()
 
 

@@ -259,26 +259,21 @@ def rng_for(xp):
 
 def keep_freed_memory(limit=512 * 2**20):
     """Ask glibc's malloc to keep freed memory, up to ``limit`` bytes, for the next arrays
-    instead of handing it back to the system at once.
+    instead of handing it back to the system at once. Returns whether malloc took it.
 
     A training step frees and allocates the same large arrays every step (activations,
-    logits, gradients). By default glibc maps arrays over 32 MiB afresh each time and gives
-    a free heap top back, so every step faults its memory in again, page by page: about 15%
-    of a small LSTM language model's step and 9% of a large one (``benchmarks/rnn_lm.py``).
-    torch's GPU allocator caches for the same reason. The process then keeps up to ``limit``
-    of free heap, reused by the next step. Called once when minigrad is imported; Linux with
-    glibc only (elsewhere a no-op), and ``MINIGRAD_KEEP_FREED_MEMORY=0`` turns it off.
-    Returns whether malloc took the setting."""
-    if os.environ.get("MINIGRAD_KEEP_FREED_MEMORY", "1") == "0":
-        return False
+    logits, gradients). By default glibc maps arrays over 32 MiB afresh each time and gives a
+    free heap top back, so every step faults its memory in again, page by page: about 15% of
+    a small LSTM language model's step and 9% of a large one (``benchmarks/rnn_lm.py
+    --keep-freed-memory``). torch's GPU allocator caches for the same reason.
+
+    It changes malloc for the whole process, every library in it included, so minigrad never
+    calls it by itself: a training script calls it once, at its start. Linux with glibc only;
+    elsewhere it does nothing and returns False."""
     try:
         import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False                                    # not glibc: nothing to set
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3         # from glibc's malloc.h
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
-
-
-keep_freed_memory()

@@ -151,12 +151,6 @@ def test_contiguous_transpose_is_the_transpose(R, C, strided):
     assert t.flags.c_contiguous and t.dtype == a.dtype
 
 
-def test_keep_freed_memory_can_be_turned_off(monkeypatch):
-    monkeypatch.setenv("MINIGRAD_KEEP_FREED_MEMORY", "0")
-    assert backend.keep_freed_memory() is False
-
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
-def test_keep_freed_memory_is_taken_by_glibc(monkeypatch):
-    monkeypatch.delenv("MINIGRAD_KEEP_FREED_MEMORY", raising=False)
+def test_keep_freed_memory_is_taken_by_glibc():
     assert backend.keep_freed_memory() is True
