@@ -263,9 +263,10 @@ def keep_freed_memory(limit=512 * 2**20):
 
     A training step frees and allocates the same large arrays every step (activations,
     logits, gradients). By default glibc maps arrays over 32 MiB afresh each time and gives a
-    free heap top back, so every step faults its memory in again, page by page: about 15% of
-    a small LSTM language model's step and 9% of a large one (``benchmarks/rnn_lm.py
-    --keep-freed-memory``). torch's GPU allocator caches for the same reason.
+    free heap top back, so every step faults its memory in again, page by page: about 12% of
+    a small LSTM language model's step and 6% of a large one (c1 and c3 of
+    ``benchmarks/rnn_lm.py --no-torch``, with and without ``--keep-freed-memory``). torch's
+    GPU allocator caches for the same reason.
 
     It changes malloc for the whole process, every library in it included, so minigrad never
     calls it by itself: a training script calls it once, at its start. Linux with glibc only;
