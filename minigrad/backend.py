@@ -263,8 +263,8 @@ def keep_freed_memory(limit=512 * 2**20):
 
     A training step frees and allocates the same large arrays every step (activations,
     logits, gradients). By default glibc maps arrays over 32 MiB afresh each time and gives a
-    free heap top back, so every step faults its memory in again, page by page: about 12% of
-    a small LSTM language model's step and 6% of a large one (c1 and c3 of
+    free heap top back, so every step faults its memory in again, page by page: about 14% of
+    a small LSTM language model's step and 2-6% of a large one (c1 and c3 of
     ``benchmarks/rnn_lm.py --no-torch``, with and without ``--keep-freed-memory``). torch's
     GPU allocator caches for the same reason.
 
