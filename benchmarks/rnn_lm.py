@@ -17,7 +17,9 @@ c3 (or --memory) it also prints the peak memory one minigrad step allocates (tra
 NumPy's allocations).
 
     --threads sets the BLAS and torch threads before NumPy loads; --clock cpu measures this
-    process's CPU time, which other jobs on a shared machine do not inflate.
+    process's CPU time, which other jobs on a shared machine do not inflate. --layer-only
+    times the recurrent layer alone (forward, and backward of a fixed output gradient) against
+    torch's layer and the layer's own GEMM floor.
     python benchmarks/rnn_lm.py --threads 1 --clock cpu --configs c1 c2 c3 --cells rnn lstm gru
 """
 import os
@@ -43,6 +45,9 @@ def add_arguments(p):
                    help="timed steps of the composed-cell row (0: skip the row)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--memory", action="store_true", help="peak memory of a step in every config")
+    p.add_argument("--layer-only", action="store_true",
+                   help="time the recurrent layer alone: forward, and backward of a fixed output "
+                        "gradient, against torch's layer and the layer's own GEMM floor")
     p.set_defaults(repeats=7, warmup=2)
 
 
@@ -108,10 +113,11 @@ def torch_stepper(cell, V, E, H):
     return step
 
 
-def gemm_floor(cell, N, T, E, H, V):
+def gemm_floor(cell, N, T, E, H, V, output=True):
     """The matrix products of one training step and nothing else, float32, on preallocated
     arrays: forward X W_ih^T, T recurrent products h W_hh^T, the output layer; backward the
-    output layer's two, T recurrent dh W_hh, and dX, dW_ih, dW_hh. Same shapes as the step."""
+    output layer's two, T recurrent dh W_hh, and dX, dW_ih, dW_hh. Same shapes as the step.
+    ``output=False``: the recurrent layer's products alone."""
     G = GATES[cell]
     rng = np.random.default_rng(0)
 
@@ -128,15 +134,63 @@ def gemm_floor(cell, N, T, E, H, V):
         np.matmul(X, W_ih.T, out=A)
         for _ in range(T):
             np.matmul(h, W_hhT, out=rec)
-        np.matmul(Y, W_out.T, out=logits)
-        np.matmul(logits.T, Y, out=dW_out)
-        np.matmul(logits, W_out, out=dY)
+        if output:
+            np.matmul(Y, W_out.T, out=logits)
+            np.matmul(logits.T, Y, out=dW_out)
+            np.matmul(logits, W_out, out=dY)
         for _ in range(T):
             np.matmul(rec, W_hh, out=dh)
         np.matmul(A, W_ih, out=dX)
         np.matmul(A.T, X, out=dW_ih)
         np.matmul(A.T, Y, out=dW_hh)
     return step
+
+
+def layer_steppers(cell, N, T, E, rng):
+    """Forward and backward of the recurrent layer alone, given x (T, N, E) and dL/dout."""
+    x, g = (rng.standard_normal((T, N, E)).astype(np.float32) for _ in range(2))
+    layer = getattr(nn, cell)(E, E)
+    mx, mg_ = mg.tensor(x, requires_grad=True), mg.tensor(g)
+
+    def mstep():
+        layer.zero_grad()
+        mx.grad = None
+        layer(mx)[0].backward(mg_)
+    fns = {"minigrad": mstep}
+    if torch is not None:
+        tlayer = getattr(torch.nn, cell)(E, E)
+        tx, tg = torch.tensor(x, requires_grad=True), torch.from_numpy(g)
+
+        def tstep():
+            tlayer.zero_grad()
+            tx.grad = None
+            tlayer(tx)[0].backward(tg)
+        fns["torch"] = tstep
+    return fns
+
+
+def layer_only():
+    rng = np.random.default_rng(0)
+    common.print_header("rnn_lm --layer-only: forward and backward of the recurrent layer alone "
+                        "(float32)", args)
+    columns = ["cell", "config", "ms", "torch ms", "ratio", "floor ms", "mg/floor"]
+    rows = []
+    for cname in args.configs:
+        N, T, E, V = CONFIGS[cname]
+        for c in args.cells:
+            cell = CELLS[c]
+            times = common.time_interleaved(layer_steppers(cell, N, T, E, rng), args.repeats,
+                                            args.warmup, clock=args.clock)
+            f_s = common.time_interleaved({"floor": gemm_floor(cell, N, T, E, E, V, False)},
+                                          args.repeats, args.warmup, clock=args.clock)["floor"]
+            m_s, t_s = times["minigrad"], times.get("torch")
+            rows.append([cell, cname, f"{1e3 * m_s:.2f}",
+                         "-" if t_s is None else f"{1e3 * t_s:.2f}",
+                         "-" if t_s is None else f"{m_s / t_s:.2f}", f"{1e3 * f_s:.2f}",
+                         f"{m_s / f_s:.2f}"])
+            print(*rows[-1], sep="\t", flush=True)
+    print()
+    common.print_table(columns, rows)
 
 
 def peak_bytes(step, x, y):
@@ -201,4 +255,4 @@ def _row(cell, cname, impl, m_s, t_s, tokens, f_s):
 
 
 if __name__ == "__main__":
-    main()
+    layer_only() if args.layer_only else main()
