@@ -173,6 +173,7 @@ def test_cross_entropy_keeps_float32():
     ([0, 4], r"cross_entropy: target 4 is out of range for 4 classes "
              r"\(expected 0 <= target < 4, or ignore_index=-100\)"),
     ([-1, 0], r"cross_entropy: target -1 is out of range for 4 classes"),
+    ([5, 7], r"cross_entropy: target 5 is out of range"),     # several bad: the first is named
 ])
 def test_cross_entropy_rejects_targets_out_of_range(target, message):
     with pytest.raises(IndexError, match=message):
@@ -248,6 +249,8 @@ def test_dropout_keeps_the_expected_value_and_repeats_under_a_seed():
     assert abs(a.mean() - 1.0) < 0.02
     mg.manual_seed(1)
     np.testing.assert_array_equal(F.dropout(x, 0.3).numpy(), a)
+    d = F.dropout(x).numpy()                             # torch's default p = 0.5
+    assert set(np.unique(d)) == {0.0, 2.0} and abs((d != 0).mean() - 0.5) < 0.015
 
 
 def test_dropout_is_the_identity_when_not_training_or_p_is_zero():
