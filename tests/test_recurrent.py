@@ -120,6 +120,27 @@ def _run_op(cell, x, state0, *w, **kw):
     return (out,) + state
 
 
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
+    """recurrence() and Recurrence without ``reverse`` run t = 0 .. T-1: the cell's step in a
+    plain loop gives the same outputs and final state."""
+    cell = CELLS[key](3)
+    rng = np.random.default_rng(17)
+    x = _rand(rng, 4, 2, 2, grad=False)
+    state0 = tuple(_rand(rng, 2, 3, grad=False) for _ in cell.state)
+    w = [_rand(rng, cell.G * 3, 2, grad=False), _rand(rng, cell.G * 3, 3, grad=False)]
+    state, steps = state0, []
+    for t in range(4):
+        state = cell.step(x[t], state, *w, None, None)
+        steps.append(state[0].numpy())
+    out, final = recurrence(cell, x, state0, *w)
+    out_op, *final_op = Recurrence(cell)(x, *state0, *w)
+    for o, f in ((out, final), (out_op, final_op)):
+        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12)
+        for a, b in zip(f, state):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+
+
 @covers(Recurrence)
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
                                                (True, True)])
