@@ -208,7 +208,7 @@ def test_an_in_place_op_on_a_tensor_in_the_graph_is_recorded():
 
 IN_GRAPH = {   # method call on a tensor in the graph -> the same value written out of place
     "add_": (lambda y, v: y.add_(v), lambda y, v: y + v),
-    "add_ alpha": (lambda y, v: y.add_(v, alpha=3), lambda y, v: y + 3 * v),
+    "add_ alpha": (lambda y, v: y.add_(v, alpha=2), lambda y, v: y + 2 * v),
     "sub_ alpha": (lambda y, v: y.sub_(v, alpha=2), lambda y, v: y - 2 * v),
     "mul_": (lambda y, v: y.mul_(v), lambda y, v: y * v),
     "div_": (lambda y, v: y.div_(v), lambda y, v: y / v),
@@ -238,6 +238,62 @@ def test_each_in_place_method_in_the_graph_equals_its_out_of_place_op(name):
     got = in_place(x * 1, v)
     np.testing.assert_allclose(got.numpy(), out_of_place(x * 1, v).numpy(), rtol=1e-12)
     assert mg.gradcheck(lambda x, v: in_place(x * 1, v), [x, v])
+
+
+KEEPS_STORAGE = {   # in-place call on y = x * 1 -> whether its backward needs y's old values
+    "add_": (lambda y: y.add_(1.0), False), "sub_": (lambda y: y.sub_(1.0), False),
+    "mul_": (lambda y: y.mul_(2.0), True), "div_": (lambda y: y.div_(2.0), True),
+    "pow_": (lambda y: y.pow_(2.0), True), "log_": (lambda y: y.log_(), True),
+    "abs_": (lambda y: y.abs_(), True), "exp_": (lambda y: y.exp_(), False),
+    "neg_": (lambda y: y.neg_(), False), "tanh_": (lambda y: y.tanh_(), False),
+    "sigmoid_": (lambda y: y.sigmoid_(), False), "sqrt_": (lambda y: y.sqrt_(), False),
+    "relu_": (lambda y: y.relu_(), False), "clamp_": (lambda y: y.clamp_(0.0, 1.0), False),
+    "fill_": (lambda y: y.fill_(1.0), False), "zero_": (lambda y: y.zero_(), False),
+    "copy_": (lambda y: y.copy_(mg.ones(2, 3)), False),
+    "masked_fill_": (lambda y: y.masked_fill_(mg.tensor([True, False, True]), 0.0), False),
+    "normal_": (lambda y: y.normal_(), False), "uniform_": (lambda y: y.uniform_(), False),
+    "setitem": (lambda y: y.__setitem__(0, 5.0), False),
+    "view of y": (lambda y: y[0].add_(1.0), False),
+}
+
+
+@pytest.mark.parametrize("name", list(KEEPS_STORAGE))
+def test_an_in_place_op_copies_the_old_values_only_when_its_backward_needs_them(name):
+    """The recorded op's input 0 is the tensor as it was: its own storage, or a copy of the old
+    values when backward reads them (mul_ needs y for the other factor's gradient)."""
+    call, copies = KEEPS_STORAGE[name]
+    y = leaf(np.full((2, 3), 0.5)) * 1
+    storage = y.array
+    call(y)
+    before = y.creator.inputs[0].array
+    assert y.creator.name == "InPlace" and y.array is storage
+    assert np.shares_memory(before, storage) is (not copies)
+
+
+@pytest.mark.parametrize("name", ["unsqueeze_", "squeeze_", "transpose_", "t_"])
+def test_an_in_place_shape_op_keeps_the_storage(name):
+    y = leaf(np.ones((1, 3))) * 1
+    storage = y.array
+    getattr(y, name)(*{"unsqueeze_": (0,), "squeeze_": (), "transpose_": (0, 1), "t_": ()}[name])
+    assert y.creator.name == "InPlace" and np.shares_memory(y.array, storage)
+    y.array[...] = 7.0                                    # one storage: a view of the old one
+    assert np.all(storage == 7.0)
+
+
+def test_random_fills_draw_in_the_tensors_own_float_dtype():
+    mg.manual_seed(0)
+    n = mg.zeros(100, dtype=mg.float64).normal_().numpy()
+    u = mg.zeros(100, dtype=mg.float64).uniform_().numpy()
+    for a in (n, u):    # float64 draws, not float32 ones widened
+        assert np.mean(a.astype(np.float32).astype(np.float64) != a) > 0.9
+
+
+def test_detach_in_place_makes_a_leaf_that_needs_no_gradient():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    assert y.detach_() is y and y.creator is None and not y.requires_grad
+    (y * x).sum().backward()
+    assert x.grad.numpy().tolist() == [2.0, 4.0]          # nothing flowed through y
 
 
 def test_clamp_passes_the_gradient_at_its_bounds_as_torch():

@@ -79,6 +79,16 @@ def test_kinked_ops_gradcheck_away_from_the_kink(shape, seed):
     assert mg.gradcheck(lambda x: x.abs(), [x])
 
 
+def test_kinked_ops_take_torchs_gradient_at_the_kink():
+    """At exactly 0, relu' = 0 and abs' = sign(0) = 0, as torch."""
+    x = leaf([-1.0, 0.0, 2.0])
+    x.relu().sum().backward()
+    assert grad_of(x).tolist() == [0.0, 0.0, 1.0]
+    x.grad = None
+    x.abs().sum().backward()
+    assert grad_of(x).tolist() == [-1.0, 0.0, 1.0]
+
+
 def test_sigmoid_saturates_without_overflow():
     x = mg.tensor([-1000.0, 0.0, 1000.0], requires_grad=True)
     with np.errstate(all="raise"):
@@ -107,6 +117,10 @@ def test_integer_power_of_negative_base_has_a_gradient():
     x.grad = None
     (x ** 2).sum().backward()
     np.testing.assert_allclose(grad_of(x), 2 * x.numpy())
+    # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
+    e = leaf([2.0, 2.0, 2.0])
+    (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -348,6 +362,10 @@ def test_to_device_moves_the_gradient_back_across_devices():
     (y * y).sum().backward()
     assert x.grad is not None and mg.backend.device_of(x.grad) == "cpu"
     np.testing.assert_allclose(grad_of(x), 2 * x.numpy())
+    # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
+    e = leaf([2.0, 2.0, 2.0])
+    (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
 
 
 @st.composite
