@@ -116,6 +116,16 @@ EQUIVALENT = {
     "minigrad/ops/index.py::topk::`True` -> `False` [2]":
         "sorted= is torch's argument, accepted and never read: the values come back sorted "
         "either way, as the docstring says",
+    "minigrad/ops/reduce.py::Norm2.backward::`xp.where(self.y == 0, 1, self.y)` -> `xp.where(self.y == 0, 2, self.y)`":
+        "the divisor put where the norm is 0 only keeps that division finite; the next line "
+        "replaces those entries by 0, so 1 or 2 gives the same gradient (and neither warns)",
+    "minigrad/ops/reduce.py::_extreme::`1 if op == \"max\" else -1` -> `2 if op == 'max' else -1`":
+        "sign is only ever compared with 0 (sign > 0): 2 and 1 take the same branches",
+    "minigrad/ops/reduce.py::_extreme::`-1` -> `-2`":
+        "the same: -2 and -1 are both below 0",
+    "minigrad/ops/reduce.py::_arg::`_axes(axis, data.ndim)[0] if data.ndim else 0` -> `_axes(axis, data.ndim)[0] if data.ndim else 1`":
+        "for a 0-d tensor the axis is never read again (the index is 0 and there is no axis "
+        "to expand): any value gives the same result",
     "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
         "every optimizer's defaults hold weight_decay, so a group always has the key and the "
         "fallback is never read",
