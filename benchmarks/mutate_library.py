@@ -116,6 +116,13 @@ EQUIVALENT = {
     "minigrad/ops/index.py::topk::`True` -> `False` [2]":
         "sorted= is torch's argument, accepted and never read: the values come back sorted "
         "either way, as the docstring says",
+    "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(xp.isfinite(m), m, 0)` -> `xp.where(xp.isfinite(m), m, 1)`":
+        "the value replaces the max of a row with nothing kept, whose entries are all -inf: "
+        "exp(-inf - 0) and exp(-inf - 1) are both 0, so the row gets zero weights either way",
+    "minigrad/ops/inplace.py::SetItem.backward::`copy=False` -> `copy=True`":
+        "astype copying the value's gradient gives the same values; the engine never writes "
+        "into a gradient it was handed (it adds into new arrays and copies a leaf's first one), "
+        "so sharing gy's memory cannot show",
     "minigrad/ops/reduce.py::Norm2.backward::`xp.where(self.y == 0, 1, self.y)` -> `xp.where(self.y == 0, 2, self.y)`":
         "the divisor put where the norm is 0 only keeps that division finite; the next line "
         "replaces those entries by 0, so 1 or 2 gives the same gradient (and neither warns)",

@@ -218,6 +218,18 @@ def test_reductions_default_to_every_axis_without_keeping_dims():
     assert mg.tensor(5.0).argmax(0).item() == 0 and mg.tensor(5.0).argmin(0).item() == 0
 
 
+def test_expand_keeps_the_axes_given_as_minus_one_after_new_leading_ones():
+    x = mg.tensor([[1.0], [2.0], [3.0]])
+    y = x.expand(2, -1, 4)                     # -1 is x's axis 0 (size 3), behind a new axis
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(x.numpy(), (2, 3, 4)))
+
+
+def test_cat_and_stack_default_to_the_first_axis():
+    a, b = mg.zeros(2, 3), mg.ones(2, 3)
+    assert mg.cat([a, b]).shape == (4, 3) and mg.stack([a, b]).shape == (2, 2, 3)
+    assert mg.cat([a, b]).numpy()[2:].tolist() == [[1.0] * 3] * 2
+
+
 def test_reductions_reject_bad_axes():
     x = mg.zeros(2, 3)
     with pytest.raises(ValueError, match="axis 2 is out of range for a tensor of 2 dimensions"):
