@@ -77,16 +77,13 @@ EQUIVALENT = {
         "same loss and a zero gradient",
     "minigrad/decoding.py::sample.pick::`top_k < z.shape[1]` -> `top_k <= z.shape[1]`":
         "top_k == V: the k-th largest score is the smallest, so nothing would be removed anyway",
-    "minigrad/decoding.py::sample.pick::`-top_k` -> `top_k`":
-        "(the partition's kth argument; the other -top_k, the index, is caught) np.partition(z, "
-        "k) then [:, -k] gives the k-th largest as np.partition(z, -k) does: NumPy's selection "
-        "leaves the row ordered enough on every row we tried (V up to 100, random scores)",
     "minigrad/decoding.py::sample.pick::`keepdims=True` -> `keepdims=False`":
         "sample decodes one sequence (K = 1 row): z.max(axis=1) of shape (1,) broadcasts "
         "against (1, V) exactly as (1, 1) does",
     "minigrad/decoding.py::beam_search::`width <= 0` -> `width < 0`":
-        "at width 0 the step keeps no candidate, no prefix stays live and the next step "
-        "stops: the same hypotheses (one step_fn call more)",
+        "a step keeps at most width candidates, so finished + live never exceeds beam_size: "
+        "width reaches 0 only when no prefix is live, and `not prefixes` stops the loop at the "
+        "same step (no extra step_fn call)",
     "minigrad/decoding.py::beam_search::`max_len + 1` -> `max_len + 2`":
         "every prefix is finished at t == max_len, so the extra step finds no live prefix "
         "and stops",
@@ -99,12 +96,6 @@ EQUIVALENT = {
         "the same: a uniform default weight of 2 / max_n is rescaled to 1 / max_n",
     "minigrad/metrics.py::perplexity::`-1` -> `1`":
         "the value has exactly one element (checked above), so reshape(1) equals reshape(-1)",
-    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total + 2e-06`":
-        "the epsilon only keeps a zero norm from dividing by zero; 1e-6 or 2e-6 changes the "
-        "clipping factor by a relative 1e-6 / norm, below float32's resolution",
-    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total - 1e-06`":
-        "the same: a relative change of 2e-6 / norm in the factor (and a norm of exactly "
-        "max_norm is left as it is either way, to float32's resolution)",
     "minigrad/nn/utils.py::clip_grad_norm_::`coef < 1` -> `coef <= 1`":
         "at coef == 1 the gradients are multiplied by 1: the same values",
     "minigrad/ops/broadcast.py::unbroadcast::`keepdims=True` -> `keepdims=False`":

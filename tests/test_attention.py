@@ -550,6 +550,11 @@ def test_float_masks_add_up_and_a_fully_masked_query_gets_zero():
     out = F.scaled_dot_product_attention(q, q, q, attn_mask=mg.tensor(mask))
     np.testing.assert_array_equal(out.numpy()[0, 1], 0.0)
     assert np.isfinite(out.numpy()).all()
+    # the -inf entries become "not attended" and a 0 bias: no inf enters an op, forward or back
+    mask[1, :, 2] = -np.inf
+    leaf_q = mg.randn(2, 3, 4, requires_grad=True)
+    with mg.detect_anomaly():
+        F.scaled_dot_product_attention(leaf_q, q, q, attn_mask=mg.tensor(mask)).sum().backward()
 
 
 def test_masked_softmax_defaults_to_the_last_axis():
