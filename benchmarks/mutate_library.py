@@ -107,6 +107,11 @@ EQUIVALENT = {
     "minigrad/ops/index.py::topk::`True` -> `False` [2]":
         "sorted= is torch's argument, accepted and never read: the values come back sorted "
         "either way, as the docstring says",
+    "minigrad/ops/index.py::sort::`False` -> `True` [2]":
+        "stable= is torch's argument, accepted and never read: the sort is always stable, as "
+        "the docstring says",
+    "minigrad/ops/index.py::argsort::`False` -> `True` [2]":
+        "the same: argsort's stable= is never read, the sort is always stable",
     "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(xp.isfinite(m), m, 0)` -> `xp.where(xp.isfinite(m), m, 1)`":
         "the value replaces the max of a row with nothing kept, whose entries are all -inf: "
         "exp(-inf - 0) and exp(-inf - 1) are both 0, so the row gets zero weights either way",

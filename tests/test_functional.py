@@ -291,6 +291,8 @@ def test_embedding_rejects_bad_indices():
         F.embedding([[0, 4]], w)
     with pytest.raises(IndexError, match="embedding: index -1 is out of range"):
         F.embedding([-1], w)
+    with pytest.raises(IndexError, match="embedding: index 7 is out of range"):
+        F.embedding([[1, 7], [5, 0]], w)                     # several bad: the first is named
     with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float"):
         F.embedding(np.array([0.0]), w)
 

@@ -230,6 +230,19 @@ def test_cat_and_stack_default_to_the_first_axis():
     assert mg.cat([a, b]).numpy()[2:].tolist() == [[1.0] * 3] * 2
 
 
+def test_index_ops_defaults_are_torchs():
+    """argsort/sort: the last axis, ascending; tril/triu: the main diagonal; one_hot with
+    num_classes=0 means zero classes (only -1 asks for the largest index + 1)."""
+    x = mg.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    assert mg.argsort(x).tolist() == [[1, 2, 0], [0, 2, 1]]
+    assert x.sort().values.tolist() == [[1.0, 2.0, 3.0], [0.0, 4.0, 5.0]]
+    sq = np.arange(1.0, 10.0).reshape(3, 3)
+    np.testing.assert_array_equal(mg.triu(mg.tensor(sq)).numpy(), np.triu(sq))
+    np.testing.assert_array_equal(mg.tril(mg.tensor(sq)).numpy(), np.tril(sq))
+    with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 0\)"):
+        I.one_hot(mg.tensor([0, 1]), 0)
+
+
 def test_reductions_reject_bad_axes():
     x = mg.zeros(2, 3)
     with pytest.raises(ValueError, match="axis 2 is out of range for a tensor of 2 dimensions"):
