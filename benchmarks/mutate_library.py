@@ -10,7 +10,9 @@ test fails (or the run times out); *survived* otherwise. A survivor that no test
 tell from the original (an equivalent mutant) is listed in ``EQUIVALENT`` with the reason.
 
 Not mutated: error handling (``raise`` statements and the tests guarding them), messages,
-docstrings and ``__repr__``; they are not numeric code.
+docstrings and ``__repr__``; they are not numeric code. The -1 of a ``reshape``/``view`` size
+is not turned into -2: NumPy reads any negative size as "infer", so that mutant is always
+equivalent (its sign is still dropped: -1 -> 1).
 
     python benchmarks/mutate_library.py                       # every target, 2 jobs
     python benchmarks/mutate_library.py minigrad/metrics.py --per-function 4 --jobs 2
@@ -35,25 +37,33 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # The files mutated and the test files that cover each. Update this table when code moves.
+# (test_inplace.py checks each op's saves_* flags, which the version check trusts)
+OPS_TESTS = ["tests/test_ops.py", "tests/test_tensor.py", "tests/test_inplace.py",
+             "tests/test_torch_api.py"]
 TESTS = {
     "minigrad/metrics.py": ["tests/test_metrics.py"],
-    "minigrad/nn/utils.py": ["tests/test_nn.py"],
+    "minigrad/nn/utils.py": ["tests/test_nn.py", "tests/test_training.py"],
     "minigrad/decoding.py": ["tests/test_decoding.py"],
-    "minigrad/optim.py": ["tests/test_optim.py"],
-    "minigrad/functional.py": ["tests/test_functional.py", "tests/test_attention.py"],
-    "minigrad/masks.py": ["tests/test_attention.py", "tests/test_functional.py"],
-    "minigrad/nn/cells.py": ["tests/test_recurrent.py"],
-    "minigrad/nn/recurrence.py": ["tests/test_recurrent.py"],
-    "minigrad/nn/recurrent.py": ["tests/test_recurrent.py"],
-    "minigrad/ops/elementwise.py": ["tests/test_ops.py"],
-    "minigrad/ops/reduce.py": ["tests/test_ops.py"],
-    "minigrad/ops/shape.py": ["tests/test_ops.py"],
-    "minigrad/ops/index.py": ["tests/test_ops.py"],
-    "minigrad/ops/linalg.py": ["tests/test_ops.py"],
-    "minigrad/ops/broadcast.py": ["tests/test_ops.py"],
-    "minigrad/ops/softmax.py": ["tests/test_functional.py", "tests/test_attention.py"],
-    "minigrad/ops/nn.py": ["tests/test_functional.py", "tests/test_nn.py"],
-    "minigrad/ops/inplace.py": ["tests/test_inplace.py"],
+    "minigrad/optim.py": ["tests/test_optim.py", "tests/test_nn.py", "tests/test_training.py"],
+    "minigrad/functional.py": ["tests/test_functional.py", "tests/test_attention.py",
+                               "tests/test_nn.py", "tests/test_torch_api.py"],
+    "minigrad/masks.py": ["tests/test_attention.py", "tests/test_functional.py",
+                          "tests/test_transformer.py"],
+    "minigrad/nn/cells.py": ["tests/test_recurrent.py", "tests/test_torch_api.py"],
+    "minigrad/nn/recurrence.py": ["tests/test_recurrent.py", "tests/test_training.py"],
+    "minigrad/nn/recurrent.py": ["tests/test_recurrent.py", "tests/test_nn.py",
+                                 "tests/test_torch_api.py", "tests/test_io.py"],
+    "minigrad/ops/elementwise.py": OPS_TESTS,
+    "minigrad/ops/reduce.py": OPS_TESTS,
+    "minigrad/ops/shape.py": OPS_TESTS,
+    "minigrad/ops/index.py": OPS_TESTS,
+    "minigrad/ops/linalg.py": OPS_TESTS,
+    "minigrad/ops/broadcast.py": OPS_TESTS,
+    "minigrad/ops/softmax.py": ["tests/test_functional.py", "tests/test_attention.py",
+                                "tests/test_nn.py", "tests/test_torch_api.py"],
+    "minigrad/ops/nn.py": ["tests/test_functional.py", "tests/test_nn.py", "tests/test_torch_api.py"],
+    "minigrad/ops/inplace.py": ["tests/test_inplace.py", "tests/test_nn.py", "tests/test_tensor.py",
+                                "tests/test_torch_api.py"],
 }
 
 # Survivors that are not bugs, keyed "file::function::mutation" (the mutation as the report
@@ -62,32 +72,21 @@ EQUIVALENT = {
     "minigrad/masks.py::mask_parts::`data > -xp.inf` -> `data >= -xp.inf`":
         "the -inf entries stay in the bias added to the scores, which already gives them "
         "weight 0, and a query with nothing but -inf gets zero weights either way (tested)",
-    "minigrad/functional.py::_check_target::`-1` -> `-2`":
-        "it only picks the bad value named in an error message; reshape(-2) is reshape(-1) "
-        "to NumPy",
     "minigrad/functional.py::nll_loss::`xp.where(valid, t, 0)` -> `xp.where(valid, t, 1)`":
         "an ignored row picks some entry only to multiply it by 0: entry 0 or entry 1 gives the "
         "same loss and a zero gradient",
-    "minigrad/ops/index.py::getitem::`backend.device_of(idx) != x.device` -> `backend.device_of(idx) == x.device`":
-        "on a machine without a GPU every index already lives with the tensor, and xp.asarray "
-        "of a NumPy array is that array; only tests/test_gpu.py (skipped without CUDA) can tell",
     "minigrad/decoding.py::sample.pick::`top_k < z.shape[1]` -> `top_k <= z.shape[1]`":
         "top_k == V: the k-th largest score is the smallest, so nothing would be removed anyway",
-    "minigrad/decoding.py::sample.pick::`-top_k` -> `top_k`":
-        "(the partition's kth argument; the other -top_k, the index, is caught) np.partition(z, "
-        "k) then [:, -k] gives the k-th largest as np.partition(z, -k) does: NumPy's selection "
-        "leaves the row ordered enough on every row we tried (V up to 100, random scores)",
     "minigrad/decoding.py::sample.pick::`keepdims=True` -> `keepdims=False`":
         "sample decodes one sequence (K = 1 row): z.max(axis=1) of shape (1,) broadcasts "
         "against (1, V) exactly as (1, 1) does",
     "minigrad/decoding.py::beam_search::`width <= 0` -> `width < 0`":
-        "at width 0 the step keeps no candidate, no prefix stays live and the next step "
-        "stops: the same hypotheses (one step_fn call more)",
+        "a step keeps at most width candidates, so finished + live never exceeds beam_size: "
+        "width reaches 0 only when no prefix is live, and `not prefixes` stops the loop at the "
+        "same step (no extra step_fn call)",
     "minigrad/decoding.py::beam_search::`max_len + 1` -> `max_len + 2`":
         "every prefix is finished at t == max_len, so the extra step finds no live prefix "
         "and stops",
-    "minigrad/decoding.py::beam_search::`-1` -> `-2`":
-        "reshape(-2): NumPy reads any negative size as 'infer', the same as reshape(-1)",
     "minigrad/metrics.py::brevity_penalty::`c > r` -> `c >= r`":
         "at c == r both branches give 1: exp(1 - r / c) = exp(0)",
     "minigrad/metrics.py::bleu::`1.0 / max_n` -> `1.0 * max_n`":
@@ -97,17 +96,39 @@ EQUIVALENT = {
         "the same: a uniform default weight of 2 / max_n is rescaled to 1 / max_n",
     "minigrad/metrics.py::perplexity::`-1` -> `1`":
         "the value has exactly one element (checked above), so reshape(1) equals reshape(-1)",
-    "minigrad/metrics.py::perplexity::`-1` -> `-2`":
-        "reshape(-2) of a one-element array: NumPy reads any negative size as 'infer', so it "
-        "equals reshape(-1)",
-    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total + 2e-06`":
-        "the epsilon only keeps a zero norm from dividing by zero; 1e-6 or 2e-6 changes the "
-        "clipping factor by a relative 1e-6 / norm, below float32's resolution",
-    "minigrad/nn/utils.py::clip_grad_norm_::`total + 1e-6` -> `total - 1e-06`":
-        "the same: a relative change of 2e-6 / norm in the factor (and a norm of exactly "
-        "max_norm is left as it is either way, to float32's resolution)",
     "minigrad/nn/utils.py::clip_grad_norm_::`coef < 1` -> `coef <= 1`":
         "at coef == 1 the gradients are multiplied by 1: the same values",
+    "minigrad/ops/broadcast.py::unbroadcast::`keepdims=True` -> `keepdims=False`":
+        "the summed axes all have size 1 in the target shape, so the final reshape puts them "
+        "back: the same array whether the sum kept them or not",
+    "minigrad/ops/elementwise.py::Clamp.forward::`copy=False` -> `copy=True`":
+        "xp.clip has already made a new array; astype copying it once more gives the same "
+        "values (only memory differs), and nothing else holds that array",
+    "minigrad/ops/index.py::topk::`True` -> `False` [2]":
+        "sorted= is torch's argument, accepted and never read: the values come back sorted "
+        "either way, as the docstring says",
+    "minigrad/ops/index.py::sort::`False` -> `True` [2]":
+        "stable= is torch's argument, accepted and never read: the sort is always stable, as "
+        "the docstring says",
+    "minigrad/ops/index.py::argsort::`False` -> `True` [2]":
+        "the same: argsort's stable= is never read, the sort is always stable",
+    "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(xp.isfinite(m), m, 0)` -> `xp.where(xp.isfinite(m), m, 1)`":
+        "the value replaces the max of a row with nothing kept, whose entries are all -inf: "
+        "exp(-inf - 0) and exp(-inf - 1) are both 0, so the row gets zero weights either way",
+    "minigrad/ops/inplace.py::SetItem.backward::`copy=False` -> `copy=True`":
+        "astype copying the value's gradient gives the same values; the engine never writes "
+        "into a gradient it was handed (it adds into new arrays and copies a leaf's first one), "
+        "so sharing gy's memory cannot show",
+    "minigrad/ops/reduce.py::Norm2.backward::`xp.where(self.y == 0, 1, self.y)` -> `xp.where(self.y == 0, 2, self.y)`":
+        "the divisor put where the norm is 0 only keeps that division finite; the next line "
+        "replaces those entries by 0, so 1 or 2 gives the same gradient (and neither warns)",
+    "minigrad/ops/reduce.py::_extreme::`1 if op == \"max\" else -1` -> `2 if op == 'max' else -1`":
+        "sign is only ever compared with 0 (sign > 0): 2 and 1 take the same branches",
+    "minigrad/ops/reduce.py::_extreme::`-1` -> `-2`":
+        "the same: -2 and -1 are both below 0",
+    "minigrad/ops/reduce.py::_arg::`_axes(axis, data.ndim)[0] if data.ndim else 0` -> `_axes(axis, data.ndim)[0] if data.ndim else 1`":
+        "for a 0-d tensor the axis is never read again (the index is 0 and there is no axis "
+        "to expand): any value gives the same result",
     "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
         "every optimizer's defaults hold weight_decay, so a group always has the key and the "
         "fallback is never read",
@@ -124,9 +145,12 @@ class Mutant:
         self.path, self.func, self.line, self.node_id = path, func, line, node_id
         self.kind, self.before, self.after = kind, before, after
 
+    occurrence = 1      # the n-th mutant of its function with the same text (``-1`` twice)
+
     @property
     def key(self):
-        return f"{self.path}::{self.func}::`{self.before}` -> `{self.after}`"
+        nth = f" [{self.occurrence}]" if self.occurrence > 1 else ""
+        return f"{self.path}::{self.func}::`{self.before}` -> `{self.after}`{nth}"
 
 
 def _const_mutation(value):
@@ -137,6 +161,21 @@ def _const_mutation(value):
     if isinstance(value, float):
         return 1.0 if value == 0 else value * 2
     return None
+
+
+def _infer_sizes(tree):
+    """The 1s of the ``-1`` sizes given to ``reshape``/``view`` (as arguments or in a tuple)."""
+    ones = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (
+                getattr(node.func, "attr", None) in ("reshape", "view")
+                or getattr(node.func, "id", None) == "reshape"):
+            for arg in node.args:
+                for a in arg.elts if isinstance(arg, (ast.Tuple, ast.List)) else [arg]:
+                    if (isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub)
+                            and isinstance(a.operand, ast.Constant) and a.operand.value == 1):
+                        ones.add(id(a.operand))
+    return ones
 
 
 def _skipped_nodes(tree):
@@ -163,6 +202,7 @@ def find_mutants(path):
     source = (ROOT / path).read_text(encoding="utf-8")
     tree = ast.parse(source)
     skip = _skipped_nodes(tree)
+    infer = _infer_sizes(tree)
     mutants = []
 
     def seg(node):
@@ -185,7 +225,8 @@ def find_mutants(path):
             elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in SWAP_CMP:
                 new = ast.Compare(node.left, [SWAP_CMP[type(node.ops[0])]()], node.comparators)
                 mutants.append(Mutant(path, func, node.lineno, nid, "compare", seg(node), ast.unparse(new)))
-            elif isinstance(node, ast.Constant) and _const_mutation(node.value) is not None:
+            elif (isinstance(node, ast.Constant) and _const_mutation(node.value) is not None
+                  and id(node) not in infer):
                 # shown with the expression around it, so that two equal constants on one line
                 # (``range(1, n + 1)``) give two different mutations
                 around = parent if isinstance(parent, (ast.expr, ast.keyword)) else node
@@ -207,12 +248,17 @@ def find_mutants(path):
 
     all_nodes = []
     visit(tree, "<module>", False)
+    seen = {}
+    for m in mutants:       # so that one EQUIVALENT entry never covers two different mutants
+        m.occurrence = seen[m.func, m.before, m.after] = seen.get((m.func, m.before, m.after), 0) + 1
     return mutants
 
 
-def mutated_source(mutant):
-    """The file's text with the one mutation applied (re-printed by ast.unparse)."""
-    source = (ROOT / mutant.path).read_text(encoding="utf-8")
+def mutated_source(mutant, source=None):
+    """The file's text (``source``, or the file as it is now) with the one mutation applied
+    (re-printed by ast.unparse)."""
+    if source is None:
+        source = (ROOT / mutant.path).read_text(encoding="utf-8")
     tree = ast.parse(source)
     skip = _skipped_nodes(tree)
     nodes = []
@@ -267,18 +313,25 @@ def _scratch_copy():
     return scratch
 
 
+def _pytest(test_files, scratch, timeout):
+    """The pytest run of ``test_files`` in ``scratch`` (CompletedProcess)."""
+    env = dict(os.environ, CI="true", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", *test_files],
+                          cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_mutant(mutant, scratch, timeout):
     """'caught', 'timeout' or 'survived' (and the seconds taken)."""
     target = scratch / mutant.path
     original = target.read_text(encoding="utf-8")
-    target.write_text(mutated_source(mutant), encoding="utf-8")
-    env = dict(os.environ, CI="true", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    # the scratch copy's text, the one the mutants were found in: edits made to the working
+    # tree while a run goes on do not shift them
+    target.write_text(mutated_source(mutant, original), encoding="utf-8")
     start = time.time()
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                               "-p", "no:randomly", *TESTS[mutant.path]],
-                              cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = _pytest(TESTS[mutant.path], scratch, timeout)
         verdict = "survived" if proc.returncode == 0 else "caught"
     except subprocess.TimeoutExpired:
         verdict = "timeout"
@@ -295,20 +348,39 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--match", default="",
+                        help="run only the mutants whose key (file::function::`a` -> `b`) or "
+                             "'line N' contains this text")
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
     args = parser.parse_args(argv)
     files = args.files or list(TESTS)
     for f in files:
         if f not in TESTS:
             parser.error(f"{f} has no entry in TESTS (the test files that cover it)")
-    mutants = sample([m for f in files for m in find_mutants(f)], args.per_function, args.seed)
+    found = [m for f in files for m in find_mutants(f)]
+    keys = {m.key for m in found}
+    for key in EQUIVALENT:
+        if key.split("::")[0] in files and key not in keys:
+            print(f"stale EQUIVALENT entry (no such mutant now): {key}")
+    mutants = sample(found, args.per_function, args.seed)
+    if args.match:
+        mutants = [m for m in mutants if args.match in f"{m.key} line {m.line}"]
     if args.list:
         for m in mutants:
-            print(f"{m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`")
+            print(f"line {m.line:<4d} {m.key}")
         print(f"{len(mutants)} mutants")
         return 0
 
     scratches = [_scratch_copy() for _ in range(args.jobs)]
+    # A test that fails without any mutant would count every mutant as caught.
+    for group in sorted({tuple(TESTS[f]) for f in files}):
+        proc = _pytest(group, scratches[0], args.timeout)
+        if proc.returncode != 0:
+            print(f"the unmutated code fails {' '.join(group)} in the scratch copy:\n"
+                  f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+            for s in scratches:
+                shutil.rmtree(s, ignore_errors=True)
+            return 2
     free = list(scratches)
     results = []
     start = time.time()
@@ -320,8 +392,7 @@ def main(argv=None):
         finally:
             free.append(scratch)
         status = verdict if verdict != "survived" or m.key not in EQUIVALENT else "justified"
-        print(f"{status:9s} {secs:5.1f}s {m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`",
-              flush=True)
+        print(f"{status:9s} {secs:5.1f}s line {m.line:<4d} {m.key}", flush=True)
         return m, status
 
     try:
@@ -344,7 +415,7 @@ def main(argv=None):
     ok = sum(s != "survived" for _, s in results)
     print(f"{'all':32s} {total:7d}   caught or justified {ok}/{total}  ({time.time() - start:.0f} s)")
     for m in survivors:
-        print(f"SURVIVED {m.path}:{m.line} {m.func}: `{m.before}` -> `{m.after}`")
+        print(f"SURVIVED line {m.line:<4d} {m.key}")
     for m, s in results:
         if s == "justified":
             print(f"justified {m.key}: {EQUIVALENT[m.key]}")

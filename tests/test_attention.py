@@ -138,6 +138,22 @@ def test_sdpa_masks_bool_float_and_causal():
     np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, allowed & tril)[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("wide", ["q", "k", "v"])
+def test_sdpa_batch_axes_broadcast_from_any_of_q_k_v(wide):
+    """The mask is checked against the batch shape of all three: each of q, k, v in turn has
+    a batch axis the other two broadcast along, and a mask of the full scores' shape fits."""
+    rng = np.random.default_rng(2)
+    shapes = {"q": (3, 4, 5), "k": (3, 6, 5), "v": (3, 6, 2)}
+    shapes[wide] = (2,) + shapes[wide]
+    q, k, v = (rng.normal(size=shapes[n]) for n in "qkv")
+    allowed = rng.random((2, 3, 4, 6)) < 0.7
+    allowed[..., 0] = True
+    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=allowed)
+    assert out.shape == (2, 3, 4, 2)
+    full = [np.broadcast_to(a, (2,) + a.shape[-3:]) for a in (q, k, v)]
+    np.testing.assert_allclose(out.numpy(), np_sdpa(*full, allowed)[0], rtol=1e-12)
+
+
 def test_sdpa_query_that_sees_nothing_gets_zero_output():
     q, k, v = mg.randn(1, 2, 3), mg.randn(1, 4, 3), mg.randn(1, 4, 3)
     mask = np.ones((2, 4), dtype=bool)
@@ -534,6 +550,11 @@ def test_float_masks_add_up_and_a_fully_masked_query_gets_zero():
     out = F.scaled_dot_product_attention(q, q, q, attn_mask=mg.tensor(mask))
     np.testing.assert_array_equal(out.numpy()[0, 1], 0.0)
     assert np.isfinite(out.numpy()).all()
+    # the -inf entries become "not attended" and a 0 bias: no inf enters an op, forward or back
+    mask[1, :, 2] = -np.inf
+    leaf_q = mg.randn(2, 3, 4, requires_grad=True)
+    with mg.detect_anomaly():
+        F.scaled_dot_product_attention(leaf_q, q, q, attn_mask=mg.tensor(mask)).sum().backward()
 
 
 def test_masked_softmax_defaults_to_the_last_axis():

@@ -255,6 +255,16 @@ def test_sample_top_k_draws_exactly_the_k_most_probable(top_k, kept):
     assert drawn == kept
 
 
+def test_sample_top_k_on_a_long_row():
+    """V = 300: np.partition puts only the selected position in order, and a row this long is
+    not left sorted, so the k-th largest must be read where it was selected."""
+    z = np.random.default_rng(0).standard_normal(300)
+    step = table_step(np.tile(z - np.log(np.exp(z).sum()), (301, 1)))
+    mg.manual_seed(0)
+    drawn = {decoding.sample(step, None, 300, 0, max_len=1, top_k=2)[0][0] for _ in range(100)}
+    assert drawn == set(np.argsort(z)[-2:].tolist())
+
+
 class _FixedDraw:
     """A host generator whose uniform draws are all ``value``."""
 

@@ -3,7 +3,7 @@ layer_norm and the losses built from ops. Values against NumPy formulas, gradien
 finite differences, and the errors bad targets and shapes raise."""
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, example, given, strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
@@ -187,6 +187,7 @@ def test_cross_entropy_twice_through_a_retained_graph(reduction):
     ([0, 4], r"cross_entropy: target 4 is out of range for 4 classes "
              r"\(expected 0 <= target < 4, or ignore_index=-100\)"),
     ([-1, 0], r"cross_entropy: target -1 is out of range for 4 classes"),
+    ([5, 7], r"cross_entropy: target 5 is out of range"),     # several bad: the first is named
 ])
 def test_cross_entropy_rejects_targets_out_of_range(target, message):
     with pytest.raises(IndexError, match=message):
@@ -219,6 +220,7 @@ def test_cross_entropy_rejects_a_target_on_another_device():
 
 
 @given(ce_case())
+@example(((3,), 1, 0, np.array([0, -100, 0])))     # one class, a row ignored
 def test_nll_of_log_softmax_equals_cross_entropy(case):
     lead, C, seed, target = case
     assume((target != -100).any())
@@ -262,6 +264,8 @@ def test_dropout_keeps_the_expected_value_and_repeats_under_a_seed():
     assert abs(a.mean() - 1.0) < 0.02
     mg.manual_seed(1)
     np.testing.assert_array_equal(F.dropout(x, 0.3).numpy(), a)
+    d = F.dropout(x).numpy()                             # torch's default p = 0.5
+    assert set(np.unique(d)) == {0.0, 2.0} and abs((d != 0).mean() - 0.5) < 0.015
 
 
 def test_dropout_is_the_identity_when_not_training_or_p_is_zero():
@@ -301,6 +305,8 @@ def test_embedding_rejects_bad_indices():
         F.embedding([[0, 4]], w)
     with pytest.raises(IndexError, match="embedding: index -1 is out of range"):
         F.embedding([-1], w)
+    with pytest.raises(IndexError, match="embedding: index 7 is out of range"):
+        F.embedding([[1, 7], [5, 0]], w)                     # several bad: the first is named
     with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float"):
         F.embedding(np.array([0.0]), w)
 

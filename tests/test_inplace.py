@@ -206,6 +206,109 @@ def test_an_in_place_op_on_a_tensor_in_the_graph_is_recorded():
     assert mg.gradcheck(lambda x: (x * 1).clamp_(-1.5, 1.5), [leaf([-2.0, 0.3, 1.9])])
 
 
+IN_GRAPH = {   # method call on a tensor in the graph -> the same value written out of place
+    "add_": (lambda y, v: y.add_(v), lambda y, v: y + v),
+    "add_ alpha": (lambda y, v: y.add_(v, alpha=2), lambda y, v: y + 2 * v),
+    "sub_ alpha": (lambda y, v: y.sub_(v, alpha=2), lambda y, v: y - 2 * v),
+    "mul_": (lambda y, v: y.mul_(v), lambda y, v: y * v),
+    "div_": (lambda y, v: y.div_(v), lambda y, v: y / v),
+    "pow_": (lambda y, v: y.pow_(v), lambda y, v: y ** v),
+    "neg_": (lambda y, v: y.neg_() * v, lambda y, v: -y * v),
+    "exp_": (lambda y, v: y.exp_() * v, lambda y, v: y.exp() * v),
+    "sqrt_": (lambda y, v: y.sqrt_() * v, lambda y, v: y.sqrt() * v),
+    "log_": (lambda y, v: y.log_() * v, lambda y, v: y.log() * v),
+    "abs_": (lambda y, v: (y - 1.5).abs_() * v, lambda y, v: (y - 1.5).abs() * v),
+    "sigmoid_": (lambda y, v: y.sigmoid_() * v, lambda y, v: y.sigmoid() * v),
+    "relu_": (lambda y, v: (y - 1).relu_() * v, lambda y, v: (y - 1).relu() * v),
+    "tanh_": (lambda y, v: y.tanh_() * v, lambda y, v: y.tanh() * v),
+    "copy_": (lambda y, v: y.copy_(v) * y, lambda y, v: v * v),
+    "fill_": (lambda y, v: y.fill_(v[1]) * v, lambda y, v: v[1] * v),
+    "masked_fill_": (lambda y, v: y.masked_fill_(mg.tensor([True, False, True]), v[0]) * v,
+                     lambda y, v: mg.stack([v[0], y[1], v[0]]) * v),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_GRAPH))
+def test_each_in_place_method_in_the_graph_equals_its_out_of_place_op(name):
+    """Values and gradients (float64 finite differences) of ``y.op_(v)`` on y = x * 1, for
+    both x and v: a method whose recorded op forgets the old values it needs, or reads values
+    the op has overwritten, fails here (abs_ and relu_ see both signs)."""
+    in_place, out_of_place = IN_GRAPH[name]
+    x, v = leaf([0.7, 1.3, 2.1]), leaf([0.4, -1.2, 0.9])
+    got = in_place(x * 1, v)
+    np.testing.assert_allclose(got.numpy(), out_of_place(x * 1, v).numpy(), rtol=1e-12)
+    assert mg.gradcheck(lambda x, v: in_place(x * 1, v), [x, v])
+
+
+KEEPS_STORAGE = {   # in-place call on y = x * 1 -> whether its backward needs y's old values
+    "add_": (lambda y: y.add_(1.0), False), "sub_": (lambda y: y.sub_(1.0), False),
+    "mul_": (lambda y: y.mul_(2.0), True), "div_": (lambda y: y.div_(2.0), True),
+    "pow_": (lambda y: y.pow_(2.0), True), "log_": (lambda y: y.log_(), True),
+    "abs_": (lambda y: y.abs_(), True), "exp_": (lambda y: y.exp_(), False),
+    "neg_": (lambda y: y.neg_(), False), "tanh_": (lambda y: y.tanh_(), False),
+    "sigmoid_": (lambda y: y.sigmoid_(), False), "sqrt_": (lambda y: y.sqrt_(), False),
+    "relu_": (lambda y: y.relu_(), False), "clamp_": (lambda y: y.clamp_(0.0, 1.0), False),
+    "fill_": (lambda y: y.fill_(1.0), False), "zero_": (lambda y: y.zero_(), False),
+    "copy_": (lambda y: y.copy_(mg.ones(2, 3)), False),
+    "masked_fill_": (lambda y: y.masked_fill_(mg.tensor([True, False, True]), 0.0), False),
+    "normal_": (lambda y: y.normal_(), False), "uniform_": (lambda y: y.uniform_(), False),
+    "setitem": (lambda y: y.__setitem__(0, 5.0), False),
+    "view of y": (lambda y: y[0].add_(1.0), False),
+}
+
+
+@pytest.mark.parametrize("name", list(KEEPS_STORAGE))
+def test_an_in_place_op_copies_the_old_values_only_when_its_backward_needs_them(name):
+    """The recorded op's input 0 is the tensor as it was: its own storage, or a copy of the old
+    values when backward reads them (mul_ needs y for the other factor's gradient)."""
+    call, copies = KEEPS_STORAGE[name]
+    y = leaf(np.full((2, 3), 0.5)) * 1
+    storage = y.array
+    call(y)
+    before = y.creator.inputs[0].array
+    assert y.creator.name == "InPlace" and y.array is storage
+    assert np.shares_memory(before, storage) is (not copies)
+
+
+@pytest.mark.parametrize("name", ["unsqueeze_", "squeeze_", "transpose_", "t_"])
+def test_an_in_place_shape_op_keeps_the_storage(name):
+    y = leaf(np.ones((1, 3))) * 1
+    storage = y.array
+    getattr(y, name)(*{"unsqueeze_": (0,), "squeeze_": (), "transpose_": (0, 1), "t_": ()}[name])
+    assert y.creator.name == "InPlace" and np.shares_memory(y.array, storage)
+    y.array[...] = 7.0                                    # one storage: a view of the old one
+    assert np.all(storage == 7.0)
+
+
+def test_random_fills_draw_in_the_tensors_own_float_dtype():
+    mg.manual_seed(0)
+    n = mg.zeros(100, dtype=mg.float64).normal_().numpy()
+    u = mg.zeros(100, dtype=mg.float64).uniform_().numpy()
+    for a in (n, u):    # float64 draws, not float32 ones widened
+        assert np.mean(a.astype(np.float32).astype(np.float64) != a) > 0.9
+
+
+def test_detach_in_place_makes_a_leaf_that_needs_no_gradient():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    assert y.detach_() is y and y.creator is None and not y.requires_grad
+    (y * x).sum().backward()
+    assert x.grad.numpy().tolist() == [2.0, 4.0]          # nothing flowed through y
+
+
+def test_clamp_passes_the_gradient_at_its_bounds_as_torch():
+    """x == min or x == max counts as inside the range (torch: grad * (min <= x <= max))."""
+    x = leaf([-1.0, 0.5, 1.0, 2.0, -3.0])
+    (x * 1).clamp_(-1.0, 1.0).sum().backward()
+    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    x.grad = None
+    (x * 1).clamp_(min=-1.0).sum().backward()
+    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]
+    x.grad = None
+    (x * 1).clamp_(max=1.0).sum().backward()
+    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 0.0, 1.0]
+
+
 def test_an_in_place_op_on_a_view_changes_the_viewed_tensor_as_in_torch():
     x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     v = leaf([10.0, 20.0])
@@ -268,6 +371,10 @@ def test_the_in_place_methods():
     assert abs(n.mean() - 1.0) < 0.2 and abs(n.std() - 2.0) < 0.2
     r = mg.zeros(2000).uniform_(-1.0, 3.0).numpy()
     assert r.min() >= -1.0 and r.max() < 3.0 and abs(r.mean() - 1.0) < 0.2
+    n = mg.zeros(2000).normal_().numpy()                 # torch's defaults: N(0, 1), U[0, 1)
+    assert abs(n.mean()) < 0.1 and abs(n.std() - 1.0) < 0.1
+    r = mg.zeros(2000).uniform_().numpy()
+    assert r.min() >= 0.0 and r.max() < 1.0 and abs(r.mean() - 0.5) < 0.05
 
 
 # ----------------------------------------------------------------------------- setitem
@@ -434,3 +541,76 @@ def test_an_in_place_op_on_one_output_of_a_multi_output_op_routes_gradients_righ
     # b = 2 x[2:], so d/dx[2:] of b^2 = 2 b * 2 = 8 x[2:]
     assert x.grad.numpy().tolist() == [1.0, 1.0, 24.0]
     assert b.grad.numpy().tolist() == [12.0]
+
+
+# ----------------------------------------------------------------------------- saves_* flags
+
+def _ops_with_declared_flags():
+    """(op factory, input arrays) for every op that declares what its backward reads."""
+    from minigrad.ops import elementwise as E, index as I, linalg, reduce as R, shape as S
+    rng = np.random.default_rng(21)
+    a, b = rng.uniform(0.5, 2.0, (3, 4)), rng.uniform(0.5, 2.0, (3, 4))
+    signed = a - 1.25
+    return {
+        "Add": (E.Add, [a, b]), "Sub": (E.Sub, [a, b]), "Mul": (E.Mul, [a, b]),
+        "Div": (E.Div, [a, b]), "Neg": (E.Neg, [a]), "Pow": (E.Pow, [a, b]),
+        "Exp": (E.Exp, [a]), "Log": (E.Log, [a]), "Sqrt": (E.Sqrt, [a]), "Tanh": (E.Tanh, [a]),
+        "Sigmoid": (E.Sigmoid, [a]), "Relu": (E.Relu, [signed]), "Abs": (E.Abs, [signed]),
+        "Clamp": (lambda: E.Clamp(-0.5, 0.5), [signed]),
+        "Sum": (lambda: R.Sum(1), [a]), "Max": (lambda: R.Max(1), [a]),
+        "Norm2": (lambda: R.Norm2(1), [a]), "Cumsum": (lambda: R.Cumsum(1), [a]),
+        "Reshape": (lambda: S.Reshape((4, 3)), [a]), "Transpose": (lambda: S.Transpose((1, 0)), [a]),
+        "BroadcastTo": (lambda: S.BroadcastTo((2, 3, 4)), [a]),
+        "Cast": (lambda: S.Cast(np.dtype(np.float32)), [a]),
+        "ToDevice": (lambda: S.ToDevice(mg.backend.default_device()), [a]),
+        "Clone": (S.Clone, [a]), "Cat": (lambda: S.Cat(0), [a, b]),
+        "Stack": (lambda: S.Stack(1), [a, b]), "GetItem": (lambda: I.GetItem((slice(0, 2),)), [a]),
+        "Where": (lambda: I.Where(a > 1.0), [a, b]),
+        "Gather": (lambda: I.Gather(1, np.array([[0, 2], [1, 1], [3, 0]])), [a]),
+        "Triangle": (lambda: I.Triangle(0, False), [a]), "MatMul": (linalg.MatMul, [a, b.T]),
+        "InPlace": (InPlace, [a, b]), "SetItem": (lambda: SetItem((slice(0, 2),)), [a, b[:2]]),
+    }
+
+
+def _backward_after(make, arrays, spoil):
+    """The op's backward, run after ``spoil(inputs, outputs)`` changed raw storage behind the
+    version counters' back (so nothing raises: only what backward reads can tell)."""
+    xs = [mg.tensor(x.copy(), dtype=mg.float64, requires_grad=True) for x in arrays]
+    fn = make()
+    out = fn(*xs)
+    outs = out if isinstance(out, tuple) else (out,)
+    gys = [np.random.default_rng(22).standard_normal(o.shape).astype(o.dtype) for o in outs]
+    spoil(xs, outs)
+    grads = fn.backward(*gys)
+    return [None if g is None else np.array(g) for g in
+            (grads if isinstance(grads, tuple) else (grads,))]
+
+
+def _same(g1, g2):
+    return all((a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
+                                             and np.allclose(a, b, rtol=0, atol=0))
+               for a, b in zip(g1, g2))
+
+
+def _spoil(t):
+    if t.array.flags.writeable:     # (BroadcastTo's output is read-only: nothing changes it)
+        t.array[...] = t.array * 1.7 + 0.3
+
+
+@pytest.mark.parametrize("name", list(_ops_with_declared_flags()))
+def test_an_ops_saves_flags_say_what_its_backward_reads(name):
+    """``saves_output`` and ``saves_inputs`` tell the version check which values backward
+    reads: changing a value the op declares unread must leave its gradients alone, and
+    changing one it declares read must change them (else the check raises for nothing)."""
+    make, arrays = _ops_with_declared_flags()[name]
+    cls = type(make())
+    base = _backward_after(make, arrays, lambda xs, outs: None)
+    if cls.saves_output is not None:
+        spoiled = _backward_after(make, arrays, lambda xs, outs: [_spoil(o) for o in outs])
+        # an output that is a view of an input (Reshape) spoils that input too: such ops read
+        # neither
+        assert _same(base, spoiled) is (not cls.saves_output), f"{name}.saves_output"
+    if cls.saves_inputs is not None:
+        for i in range(len(arrays)):
+            spoiled = _backward_after(make, arrays, lambda xs, outs: _spoil(xs[i]))
+            assert _same(base, spoiled) is (i not in cls.saves_inputs), f"{name} input {i}"

@@ -350,6 +350,12 @@ def test_clip_grad_norm_defaults_and_edges():
     at.grad = on_device(np.array([3.0, 4.0], dtype=np.float32))
     assert nn.utils.clip_grad_norm_([at], 5.0) == 5.0
     np.testing.assert_allclose(grad_of(at), [3.0, 4.0], rtol=1e-6)
+    # torch's factor, theta / (||g|| + 1e-6), exactly: on a small float64 norm the 1e-6 shows
+    tiny = nn.Parameter(np.zeros(2))
+    tiny.grad = on_device(np.array([3e-4, 4e-4]))
+    nn.utils.clip_grad_norm_([tiny], 1e-4)
+    np.testing.assert_allclose(grad_of(tiny), np.array([3e-4, 4e-4]) * 1e-4 / (5e-4 + 1e-6),
+                               rtol=1e-12)
 
 
 def test_clip_grad_value_clamps_every_element():

@@ -3,7 +3,7 @@
 axes), and the errors bad shapes raise."""
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, example, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
@@ -79,6 +79,16 @@ def test_kinked_ops_gradcheck_away_from_the_kink(shape, seed):
     assert mg.gradcheck(lambda x: x.abs(), [x])
 
 
+def test_kinked_ops_take_torchs_gradient_at_the_kink():
+    """At exactly 0, relu' = 0 and abs' = sign(0) = 0, as torch."""
+    x = leaf([-1.0, 0.0, 2.0])
+    x.relu().sum().backward()
+    assert grad_of(x).tolist() == [0.0, 0.0, 1.0]
+    x.grad = None
+    x.abs().sum().backward()
+    assert grad_of(x).tolist() == [-1.0, 0.0, 1.0]
+
+
 def test_sigmoid_saturates_without_overflow():
     x = mg.tensor([-1000.0, 0.0, 1000.0], requires_grad=True)
     with np.errstate(all="raise"):
@@ -107,6 +117,10 @@ def test_integer_power_of_negative_base_has_a_gradient():
     x.grad = None
     (x ** 2).sum().backward()
     np.testing.assert_allclose(grad_of(x), 2 * x.numpy())
+    # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
+    e = leaf([2.0, 2.0, 2.0])
+    (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -153,6 +167,7 @@ def test_max_over_axes_gradchecks_without_ties(sa, keepdims, seed):
 @covers(R.Norm2, R.Max, R.Sum, E.Abs, E.Pow)
 @given(shape_and_axis(min_side=1), st.booleans(), st.sampled_from([2, "fro", 1, 3, float("inf")]),
        seeds)
+@example(((2, 3), 1), False, 3, 0)          # a p whose root 1/p differs from p
 def test_norm_over_axes_gradchecks(sa, keepdim, p, seed):
     shape, axis = sa
     x = leaf(distinct(shape, seed) + 0.01)         # no ties for inf, no zeros for |x|
@@ -167,7 +182,8 @@ def test_norm_over_axes_gradchecks(sa, keepdim, p, seed):
 
 def test_norm_of_zero_has_a_zero_gradient_and_rejects_a_bad_p():
     x = mg.tensor([[0.0, 0.0], [3.0, 4.0]], requires_grad=True)
-    x.norm(dim=1).sum().backward()
+    with np.errstate(all="raise"):             # no 0/0 on the way
+        x.norm(dim=1).sum().backward()
     np.testing.assert_allclose(grad_of(x), [[0.0, 0.0], [0.6, 0.8]])
     with pytest.raises(ValueError, match="norm: p must be a positive number"):
         x.norm(-1)
@@ -177,6 +193,54 @@ def test_max_splits_the_gradient_between_ties():
     x = mg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True)
     x.max(axis=-1).sum().backward()
     np.testing.assert_allclose(grad_of(x), [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+def test_elementwise_max_and_min_give_a_tie_to_the_first_argument():
+    a, b = leaf([1.0, 2.0, 3.0]), leaf([1.0, 0.0, 5.0])
+    for op in (mg.max, mg.min):
+        a.grad = b.grad = None
+        op(a, b).sum().backward()
+        big = op is mg.max
+        assert grad_of(a).tolist() == [1.0, 1.0 if big else 0.0, 0.0 if big else 1.0]
+        assert grad_of(b).tolist() == [0.0, 0.0 if big else 1.0, 1.0 if big else 0.0]
+
+
+def test_reductions_default_to_every_axis_without_keeping_dims():
+    """torch's and NumPy's defaults: no axis reduces everything to a scalar; dim= drops it."""
+    x = mg.tensor([[1.0, -5.0, 2.0], [4.0, 0.0, -3.0]])
+    for y, value in [(x.norm(), np.sqrt(55.0)), (x.min(), -5.0), (x.max(), 4.0),
+                     (x.argmax(), 3), (x.argmin(), 1), (x.all(), False), (x.any(), True),
+                     (R.Sum()(x), -1.0), (R.Max()(x), 4.0), (R.Norm2()(x), np.sqrt(55.0))]:
+        assert y.shape == () and np.isclose(y.item(), value)
+    assert x.norm(dim=1).shape == (2,) and x.min(1).values.shape == (2,)
+    assert x.argmax(1).tolist() == [2, 0] and x.argmin(1).tolist() == [1, 2]
+    assert x.all(1).tolist() == [True, False] and x.any(0).shape == (3,)
+    assert mg.tensor(5.0).argmax(0).item() == 0 and mg.tensor(5.0).argmin(0).item() == 0
+
+
+def test_expand_keeps_the_axes_given_as_minus_one_after_new_leading_ones():
+    x = mg.tensor([[1.0], [2.0], [3.0]])
+    y = x.expand(2, -1, 4)                     # -1 is x's axis 0 (size 3), behind a new axis
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(x.numpy(), (2, 3, 4)))
+
+
+def test_cat_and_stack_default_to_the_first_axis():
+    a, b = mg.zeros(2, 3), mg.ones(2, 3)
+    assert mg.cat([a, b]).shape == (4, 3) and mg.stack([a, b]).shape == (2, 2, 3)
+    assert mg.cat([a, b]).numpy()[2:].tolist() == [[1.0] * 3] * 2
+
+
+def test_index_ops_defaults_are_torchs():
+    """argsort/sort: the last axis, ascending; tril/triu: the main diagonal; one_hot with
+    num_classes=0 means zero classes (only -1 asks for the largest index + 1)."""
+    x = mg.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    assert mg.argsort(x).tolist() == [[1, 2, 0], [0, 2, 1]]
+    assert x.sort().values.tolist() == [[1.0, 2.0, 3.0], [0.0, 4.0, 5.0]]
+    sq = np.arange(1.0, 10.0).reshape(3, 3)
+    np.testing.assert_array_equal(mg.triu(mg.tensor(sq)).numpy(), np.triu(sq))
+    np.testing.assert_array_equal(mg.tril(mg.tensor(sq)).numpy(), np.tril(sq))
+    with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 0\)"):
+        I.one_hot(mg.tensor([0, 1]), 0)
 
 
 def test_reductions_reject_bad_axes():
@@ -348,6 +412,10 @@ def test_to_device_moves_the_gradient_back_across_devices():
     (y * y).sum().backward()
     assert x.grad is not None and mg.backend.device_of(x.grad) == "cpu"
     np.testing.assert_allclose(grad_of(x), 2 * x.numpy())
+    # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
+    e = leaf([2.0, 2.0, 2.0])
+    (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
 
 
 @st.composite

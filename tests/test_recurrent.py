@@ -120,6 +120,27 @@ def _run_op(cell, x, state0, *w, **kw):
     return (out,) + state
 
 
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
+    """recurrence() and Recurrence without ``reverse`` run t = 0 .. T-1: the cell's step in a
+    plain loop gives the same outputs and final state."""
+    cell = CELLS[key](3)
+    rng = np.random.default_rng(17)
+    x = _rand(rng, 4, 2, 2, grad=False)
+    state0 = tuple(_rand(rng, 2, 3, grad=False) for _ in cell.state)
+    w = [_rand(rng, cell.G * 3, 2, grad=False), _rand(rng, cell.G * 3, 3, grad=False)]
+    state, steps = state0, []
+    for t in range(4):
+        state = cell.step(x[t], state, *w, None, None)
+        steps.append(state[0].numpy())
+    out, final = recurrence(cell, x, state0, *w)
+    out_op, *final_op = Recurrence(cell)(x, *state0, *w)
+    for o, f in ((out, final), (out_op, final_op)):
+        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12)
+        for a, b in zip(f, state):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+
+
 @covers(Recurrence)
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
                                                (True, True)])
@@ -226,6 +247,33 @@ def test_unbatched_layer_input():
     np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_unbatched_input_with_a_given_state(key):
+    """An unbatched input takes its state without the batch axis, (L*dirs, H) for a layer and
+    (H,) for a cell, and gives the batched result of one sequence (L*dirs != H here, so a
+    state reshaped on the wrong axis cannot pass)."""
+    cls, extra = LAYERS[key]
+    rng = np.random.default_rng(16)
+    m = cls(3, 5, bidirectional=True, **extra).double()
+    x = _rand(rng, 4, 3, grad=False)
+    h0, c0 = _rand(rng, 2, 5, grad=False), _rand(rng, 2, 5, grad=False)
+    lstm = cls is nn.LSTM
+    out, hn = m(x, (h0, c0) if lstm else h0)
+    out_b, hn_b = m(x.reshape(4, 1, 3),
+                    (h0.reshape(2, 1, 5), c0.reshape(2, 1, 5)) if lstm else h0.reshape(2, 1, 5))
+    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12)
+    for a, b in zip(hn if lstm else (hn,), hn_b if lstm else (hn_b,)):
+        assert a.shape == (2, 5)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12)
+    cell_cls = nn.LSTMCell if lstm else nn.GRUCell
+    cell = cell_cls(3, 5, **extra).double()
+    one = cell(x[0], (h0[0], c0[0]) if lstm else h0[0])
+    batch = cell(x[:1], (h0[:1], c0[:1]) if lstm else h0[:1])
+    for a, b in zip(one if lstm else (one,), batch if lstm else (batch,)):
+        assert a.shape == (5,)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- torch's surface
 
 TORCH_KEYS = {
@@ -240,6 +288,18 @@ TORCH_KEYS = {
     # torch.nn.RNN(10, 20)
     "rnn": ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
 }
+
+
+def test_defaults_are_torchs():
+    """The arguments a torch program leaves out mean what they mean in torch."""
+    for m in (nn.RNN(3, 4), nn.LSTM(3, 4), nn.GRU(3, 4)):
+        assert (m.num_layers, m.bias, m.batch_first, m.dropout, m.bidirectional) == \
+            (1, True, False, 0.0, False), type(m).__name__
+        assert m.fused and m.bias_ih_l0 is not None and not hasattr(m, "weight_ih_l1")
+    for c in (nn.RNNCell(3, 4), nn.LSTMCell(3, 4), nn.GRUCell(3, 4)):
+        assert c.bias and c.bias_ih is not None and c.bias_hh is not None, type(c).__name__
+    assert nn.RNN(3, 4).nonlinearity == nn.RNNCell(3, 4).nonlinearity == "tanh"
+    assert nn.GRU(3, 4).reset_after and nn.GRUCell(3, 4).reset_after
 
 
 def test_state_dict_keys_and_shapes_are_torchs():
@@ -394,6 +454,9 @@ def test_inter_layer_dropout_only_while_training():
     np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12)
     m.train()
     assert np.abs(m(x)[0].numpy() - a).max() > 1e-6
+    # only between layers: the last layer's output is never dropped (one layer: no dropout)
+    one = nn.GRU(3, 8, dropout=0.5).double()
+    np.testing.assert_array_equal(one(x)[0].numpy(), one.eval()(x)[0].numpy())
 
 
 # ----------------------------------------------------------------------------- gradient flow
@@ -464,6 +527,9 @@ def test_wrong_state_shape_names_the_layer_and_shapes():
     with pytest.raises(ValueError,
                        match=r"LSTMCell: expected hidden state of shape \(2, 4\), got \(2, 5\)"):
         nn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 5), mg.zeros(2, 4)))
+    # unbatched: the shapes are shown without the batch axis
+    with pytest.raises(ValueError, match=r"RNN: expected h0 of shape \(2, 4\), got \(1, 4\)"):
+        nn.RNN(3, 4, bidirectional=True)(mg.randn(5, 3), mg.zeros(1, 4))
 
 
 def test_bad_lengths_name_the_layer_and_shapes():

@@ -50,7 +50,7 @@ class _CellBase(Module):
     """One step of a cell as a module. Subclasses pass their cell (a ``cells.Cell``) and
     convert between torch's state argument and the cell's state tuple."""
 
-    def __init__(self, cell, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(self, cell, input_size, hidden_size, bias, device, dtype):
         super().__init__()
         G = cell.G
         self.cell = cell
@@ -192,9 +192,8 @@ class _RNNBase(Module):
     cell it runs; a subclass brings the cell and converts torch's state argument.
     """
 
-    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
-                 fused=True):
+    def __init__(self, cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, device, dtype, fused):
         super().__init__()
         who = type(self).__name__
         if not 0.0 <= dropout <= 1.0:
