@@ -117,6 +117,9 @@ EQUIVALENT = {
     "minigrad/ops/softmax.py::MaskedSoftmax.forward::`total > 0` -> `total > 1`":
         "a row's total is 0 when nothing is kept and at least 1 otherwise (its max adds exp(0) "
         "= 1); where it is exactly 1, dividing by total or by 1 is the same",
+    "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(total > 0, total, 1)` -> `xp.where(total > 0, total, 2)`":
+        "the stand-in divisor of a row with nothing kept, whose e is all 0: 0 / 1 and 0 / 2 "
+        "are the same zero weights",
     "minigrad/ops/inplace.py::SetItem.backward::`copy=False` -> `copy=True`":
         "astype copying the value's gradient gives the same values; the engine never writes "
         "into a gradient it was handed (it adds into new arrays and copies a leaf's first one), "
