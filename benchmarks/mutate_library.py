@@ -69,12 +69,9 @@ TESTS = {
 # Survivors that are not bugs, keyed "file::function::mutation" (the mutation as the report
 # prints it), with the reason no test can tell them from the original.
 EQUIVALENT = {
-    "minigrad/masks.py::mask_parts::`data > -xp.inf` -> `data >= -xp.inf`":
-        "the -inf entries stay in the bias added to the scores, which already gives them "
-        "weight 0, and a query with nothing but -inf gets zero weights either way (tested)",
-    "minigrad/functional.py::nll_loss::`xp.where(valid, t, 0)` -> `xp.where(valid, t, 1)`":
-        "an ignored row picks some entry only to multiply it by 0: entry 0 or entry 1 gives the "
-        "same loss and a zero gradient",
+    "minigrad/masks.py::mask_parts::`where(attend, source, 0.0)` -> `where(attend, source, 1.0)`":
+        "the value sits where attend is False, and every caller's softmax drops those positions "
+        "(weight 0, no gradient to the mask there): a bias of 0 or 1 cannot show",
     "minigrad/decoding.py::sample.pick::`top_k < z.shape[1]` -> `top_k <= z.shape[1]`":
         "top_k == V: the k-th largest score is the smallest, so nothing would be removed anyway",
     "minigrad/decoding.py::sample.pick::`keepdims=True` -> `keepdims=False`":
@@ -112,13 +109,24 @@ EQUIVALENT = {
         "the docstring says",
     "minigrad/ops/index.py::argsort::`False` -> `True` [2]":
         "the same: argsort's stable= is never read, the sort is always stable",
+    "minigrad/ops/index.py::one_hot::`-1` -> `-2`":
+        "the default only has to be negative: any num_classes < 0 means 'the largest index + 1'",
     "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(xp.isfinite(m), m, 0)` -> `xp.where(xp.isfinite(m), m, 1)`":
         "the value replaces the max of a row with nothing kept, whose entries are all -inf: "
         "exp(-inf - 0) and exp(-inf - 1) are both 0, so the row gets zero weights either way",
+    "minigrad/ops/softmax.py::MaskedSoftmax.forward::`total > 0` -> `total > 1`":
+        "a row's total is 0 when nothing is kept and at least 1 otherwise (its max adds exp(0) "
+        "= 1); where it is exactly 1, dividing by total or by 1 is the same",
+    "minigrad/ops/softmax.py::MaskedSoftmax.forward::`xp.where(total > 0, total, 1)` -> `xp.where(total > 0, total, 2)`":
+        "the stand-in divisor of a row with nothing kept, whose e is all 0: 0 / 1 and 0 / 2 "
+        "are the same zero weights",
     "minigrad/ops/inplace.py::SetItem.backward::`copy=False` -> `copy=True`":
         "astype copying the value's gradient gives the same values; the engine never writes "
         "into a gradient it was handed (it adds into new arrays and copies a leaf's first one), "
         "so sharing gy's memory cannot show",
+    "minigrad/ops/reduce.py::mean::`total * float(\"nan\")` -> `total / float('nan')`":
+        "the mean over no elements: total * NaN and total / NaN are the same NaNs, and the "
+        "empty input has no gradient entry that could differ",
     "minigrad/ops/reduce.py::Norm2.backward::`xp.where(self.y == 0, 1, self.y)` -> `xp.where(self.y == 0, 2, self.y)`":
         "the divisor put where the norm is 0 only keeps that division finite; the next line "
         "replaces those entries by 0, so 1 or 2 gives the same gradient (and neither warns)",

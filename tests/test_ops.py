@@ -235,6 +235,9 @@ def test_index_ops_defaults_are_torchs():
     num_classes=0 means zero classes (only -1 asks for the largest index + 1)."""
     x = mg.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
     assert mg.argsort(x).tolist() == [[1, 2, 0], [0, 2, 1]]
+    x3 = mg.tensor(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    np.testing.assert_array_equal(mg.argsort(x3).numpy(), np.argsort(x3.numpy(), axis=-1))
+    assert I.one_hot(mg.tensor(np.zeros(0, dtype=np.int64))).shape == (0, 0)
     assert x.sort().values.tolist() == [[1.0, 2.0, 3.0], [0.0, 4.0, 5.0]]
     sq = np.arange(1.0, 10.0).reshape(3, 3)
     np.testing.assert_array_equal(mg.triu(mg.tensor(sq)).numpy(), np.triu(sq))
