@@ -101,6 +101,16 @@ common.compare("the gradients after clip_by_norm (all parameters, flattened)", f
                cause="g <- min(θ / ||g||, 1) g, the same factor for every parameter")
 common.check(abs(np.linalg.norm(flat(mine)) - theta) < 1e-4, "after clipping by norm, ||g|| = theta", exercise=1)
 
+# A gradient already shorter than θ must come back as it was: that is what the min(., 1) is for.
+short_mine, short_lib = random_grads(1), random_grads(1)
+for p in short_mine + short_lib:
+    p.grad.mul_(0.01)                                     # ||g|| = 0.073 < θ = 1
+clip_by_norm(short_mine, theta)
+nn.utils.clip_grad_norm_(short_lib, theta)
+common.compare("a gradient shorter than θ after clip_by_norm", flat(short_mine), flat(short_lib),
+               exercise=1, atol=1e-7, against="nn.utils.clip_grad_norm_",
+               cause="the factor is min(θ / ||g||, 1): a short gradient is left as it is, not stretched")
+
 mine_v, lib_v = random_grads(0), random_grads(0)
 clip_by_value(mine_v, c)
 nn.utils.clip_grad_value_(lib_v, c)
