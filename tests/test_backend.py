@@ -81,7 +81,7 @@ def test_scatter_add_adds_repeated_indices():
 
 @given(st.integers(1, 6), st.integers(0, 3), st.integers(0, 12), st.booleans(),
        st.integers(0, 2 ** 32 - 1))
-@example(V=4, D=2, M=12, negative=False, seed=3)    # runs of lengths 1 to 5 at once
+@example(V=4, D=2, M=12, negative=False, seed=3)    # runs of lengths 6, 2, 1 and 3 at once
 def test_scatter_add_of_rows_matches_a_loop(V, D, M, negative, seed):
     rng = np.random.default_rng(seed)
     index = rng.integers(-V if negative else 0, V, size=M)
