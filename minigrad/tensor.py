@@ -424,11 +424,8 @@ class Tensor:
             if grad.shape != self.array.shape:
                 raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, "
                                  f"expected the tensor's shape {self.shape}")
-        _retaining[0] = retain_graph
-        try:
+        with _Switch(_retaining, retain_graph):      # restored after: a backward may nest
             _run_backward(self, grad, retain_graph)
-        finally:
-            _retaining[0] = False
 
 
 def as_tensor(x, like=None):
@@ -607,7 +604,7 @@ def graph_retained():
     """Whether the backward now running keeps the graph (``retain_graph=True``). Only then
     may a second backward come, so only then must an op's backward leave what its forward
     saved intact; otherwise it may overwrite it, saving a copy (the recurrence writes dL/dA
-    over its gate activations, cross-entropy its gradient over the probabilities)."""
+    over its gate activations, cross-entropy its gradient over the saved exponentials)."""
     return _retaining[0]
 
 

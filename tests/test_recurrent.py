@@ -442,6 +442,30 @@ def test_a_retained_graph_gives_the_same_gradients_twice(key):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_a_backward_nested_in_a_retained_one_keeps_the_graph_retained():
+    """An op whose backward runs a backward of its own (a hook, a custom Function) must not
+    end the outer walk's retain_graph: the recurrence behind it still keeps its activations."""
+    class BackwardInside(mg.Function):
+        def forward(self, y):
+            return y
+
+        def backward(self, gy):
+            w = mg.tensor([2.0], dtype=F64, requires_grad=True)
+            (w * w).sum().backward()                 # another graph, not retained
+            return gy
+
+    rng = np.random.default_rng(12)
+    m = _make("lstm", 3, 4, 1, False, False)
+    out = _call(m, _rand(rng, 5, 2, 3), None, None, None)[0]
+    loss = (BackwardInside()(out) ** 2).sum()
+    loss.backward(retain_graph=True)
+    first = [to_numpy(p.grad).copy() for p in m.parameters()]
+    m.zero_grad()
+    loss.backward()
+    for a, b in zip(first, (to_numpy(p.grad) for p in m.parameters())):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_inter_layer_dropout_only_while_training():
     mg.manual_seed(0)
     m = nn.GRU(3, 8, num_layers=2, dropout=0.5).double()
