@@ -103,13 +103,16 @@ def zip_bomb_declared(folder):
                 deflated={"w": [_npy_header((8 * MiB,))] + [zeros] * 64})
 
 
-def truncated(folder):
-    """A real 1 MiB checkpoint cut in half."""
-    path = os.path.join(folder, "truncated.npz")
+def _cut_in_half(path):
+    """A real 1 MiB checkpoint saved at ``path`` (its format from the suffix), cut in half."""
     mg.save({"w": np.ones(MiB // 8)}, path)
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) // 2)
     return path
+
+
+def truncated(folder):
+    return _cut_in_half(os.path.join(folder, "truncated.npz"))
 
 
 def garbage(folder):
@@ -155,11 +158,7 @@ def st_trailing_data(folder):
 
 
 def st_truncated(folder):
-    path = os.path.join(folder, "truncated.safetensors")
-    mg.save({"w": np.ones(MiB // 8)}, path)
-    with open(path, "r+b") as f:
-        f.truncate(os.path.getsize(path) // 2)
-    return path
+    return _cut_in_half(os.path.join(folder, "truncated.safetensors"))
 
 
 def _module_file(path, module, qualname, args, state=()):
