@@ -1,7 +1,7 @@
-"""A class of thirty students for ``python -m lessons.grade``, and its expected gradebook.
+"""A class of thirty students for ``python -m minigrad_lessons.grade``, and its expected gradebook.
 
     python benchmarks/grade_class.py class/                 # writes class/<student>/06_lstm.py ...
-    time python -m lessons.grade class/ --out grades/ --lessons 06 --jobs 2
+    time python -m minigrad_lessons.grade class/ --out grades/ --lessons 06 --jobs 2
     python benchmarks/grade_class.py class/ --check grades/gradebook.csv   # row by row
 
 The mix (lesson 06, LSTM; ``--lesson`` picks another, with the reference and the first
@@ -11,17 +11,15 @@ both, 1 left exercise 2 as handed out); one infinite loop (timeout) and one ``sy
 (disqualified). ``class/expected_gradebook.csv`` holds the rows the grader must write.
 
 ``--all-lessons`` instead writes one student with every lesson right (one student on all 21
-lessons): ``python -m lessons.grade class/ --out grades/ --jobs 2``.
+lessons): ``python -m minigrad_lessons.grade class/ --out grades/ --jobs 2``.
 """
 import argparse
 import csv
-import os
 import pathlib
 import re
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lessons import exercises as X  # noqa: E402
+from minigrad_lessons import exercises as X  # the installed course (pip install -e .)
 
 COLUMNS = ("student", "lesson", "exercise", "points", "max_points", "status")
 

@@ -5,7 +5,7 @@ each a textual replacement inside one exercise's ``# BEGIN SOLUTION`` block (the
 is exercise k). The runner applies each to a copy of the lesson and runs it in quick mode.
 
 A wrong answer is *caught* when the checks charge it to its own exercise:
-- with the grader (``lessons.grade.grade_file``): that exercise ``failed``, every other
+- with the grader (``minigrad_lessons.grade.grade_file``): that exercise ``failed``, every other
   ``passed``;
 - without it: the lesson stops with a ``CHECK FAILED`` message that names that exercise
   (or names none, for a lesson whose checks do not name exercises yet).
@@ -23,7 +23,6 @@ import importlib.util
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,9 +82,8 @@ def apply(text, exercise, old, new, where):
 
 
 def _grader():
-    sys.path.insert(0, str(ROOT))          # lessons.grade, and the minigrad it copies for runs
-    try:
-        from lessons import grade
+    try:                                   # the installed course (pip install -e .)
+        from minigrad_lessons import grade
         return grade.grade_file
     except (ImportError, AttributeError):
         return None
@@ -129,9 +127,7 @@ def judge_with_grader(grade_file, number, exercise, text, timeout):
 def judge_by_running(number, exercise, text, timeout):
     with tempfile.TemporaryDirectory(prefix="lesson-mutant-") as tmp:
         tmp = pathlib.Path(tmp)
-        for helper in LESSONS.glob("*.py"):
-            if not helper.name[:2].isdigit():
-                shutil.copy(helper, tmp / helper.name)
+        # the lesson imports its helpers from the installed minigrad_lessons
         path = tmp / lesson_path(number).name
         path.write_text(text, encoding="utf-8")
         env = dict(os.environ, MINIGRAD_QUICK="1", MINIGRAD_LESSONS_OUT=str(tmp / "out"),
@@ -190,7 +186,7 @@ def main(argv=None):
                         help="judge the lessons of this folder (default: lessons/)")
     parser.add_argument("--no-grader", action="store_true",
                         help="judge by the exit status and CHECK FAILED line even when "
-                             "lessons.grade exists")
+                             "minigrad_lessons.grade exists")
     args = parser.parse_args(argv)
     LESSONS = args.lessons_dir.resolve()
     catalogue, left_out = load_catalogue()
@@ -220,7 +216,7 @@ def main(argv=None):
         print(f"{len(jobs)} wrong answers in {len(numbers)} lessons; {len(left_out)} left out")
         return 0
 
-    print(f"judging by {'lessons.grade.grade_file' if grade_file else 'running each lesson'}; "
+    print(f"judging by {'minigrad_lessons.grade.grade_file' if grade_file else 'running each lesson'}; "
           f"{len(jobs)} wrong answers, {args.jobs} jobs")
     start = time.time()
 

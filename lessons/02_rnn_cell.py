@@ -27,7 +27,7 @@
 # %%
 import numpy as np
 
-import common
+from minigrad_lessons import common
 import minigrad as mg
 from minigrad import nn
 

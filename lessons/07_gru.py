@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-import common
+from minigrad_lessons import common
 import minigrad as mg
 from minigrad import nn
 from minigrad.data import memory_batches, remember_batch

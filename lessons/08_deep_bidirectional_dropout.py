@@ -33,7 +33,7 @@
 # %%
 import numpy as np
 
-import common
+from minigrad_lessons import common
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn

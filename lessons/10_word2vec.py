@@ -22,7 +22,7 @@
 # least 95% of the 308 planted analogies.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import collections
 
 import numpy as np

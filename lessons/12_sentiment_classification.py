@@ -29,7 +29,7 @@
 # %%
 import numpy as np
 
-import common
+from minigrad_lessons import common
 import minigrad as mg
 from minigrad import nn
 from minigrad.data import Vocab, minibatches, pad_batch, sentiment_corpus

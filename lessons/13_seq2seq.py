@@ -35,7 +35,7 @@
 # reversing the input alone beats the plain model by at least 20 points (seed 0: plain 66%, reversed 99%, reversed + peeky 99.6%, bi-directional 93%).
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
 import minigrad as mg
@@ -44,7 +44,7 @@ from minigrad import nn
 from minigrad.data import addition
 from minigrad.models import Seq2Seq as LibrarySeq2Seq
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 13: seq2seq")
 

@@ -37,14 +37,14 @@
 # dates. The model is saved to `lessons/out/14_date_model.npz` for lesson 16.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 14: attention")
 

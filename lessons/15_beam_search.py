@@ -29,7 +29,7 @@
 # it blames on the search, exhaustive search found an output at least as probable as $y^*$.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import copy
 import time
 
@@ -40,7 +40,7 @@ from minigrad.data import addition
 from minigrad.decoding import beam_search, greedy_decode
 from minigrad.models import Seq2Seq
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 15: beam search")
 

@@ -24,7 +24,7 @@
 # `minigrad.metrics`; lesson 14's model scores a corpus BLEU of at least 0.99 on the held-out dates.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import collections
 import copy
 import math
@@ -34,7 +34,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import metrics
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 16: BLEU")
 

@@ -29,7 +29,7 @@
 # true previous characters at the same positions.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import numpy as np
 
 import minigrad as mg
@@ -39,7 +39,7 @@ from minigrad.decoding import beam_search
 from minigrad.models import Seq2Seq
 from minigrad.training import TeacherForcingSchedule
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 17: exposure bias")
 

@@ -38,7 +38,7 @@
 # as the RNN does (>= 98%; lesson 14 claims 99.5%); the script prints the time each took.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import math
 import re
 import time
@@ -53,7 +53,7 @@ from minigrad.data import BPETokenizer, char_corpus
 from minigrad.decoding import greedy_decode_batch
 from minigrad.models import TransformerSeq2Seq
 
-import _seq2seq_tasks as tasks
+from minigrad_lessons import _seq2seq_tasks as tasks
 
 run = common.setup("Lesson 19: the transformer")
 

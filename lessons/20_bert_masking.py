@@ -25,7 +25,7 @@
 # the left-neighbour baseline.
 
 # %%
-import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
 import math
 from collections import Counter, defaultdict
 

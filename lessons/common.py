@@ -2,14 +2,16 @@
 
 A lesson starts with
 
-    import common
+    from minigrad_lessons import common
     run = common.setup(__doc__)        # parses --quick / --device, seeds, picks the device
 
 and then uses ``run.quick`` (or ``run.pick(full, quick)``) to size its data, ``common.figure``
 and ``common.savefig`` for plots, ``common.progress`` around training loops,
 ``common.check(condition, message, exercise=k)`` for the checks that prove a step right, and
 ends with ``common.finish()``. ``setup`` prints the lesson's title and learning goals (read from
-its header), ``finish`` what the run showed: every check that passed.
+its header), ``finish`` what the run showed: every check that passed. In a terminal both are
+plain text (``plain``: no Markdown emphasis, LaTeX written out as ``C̃_t``); a notebook shows
+the header as its first Markdown cell.
 
 Exercises and checks. The k-th ``# BEGIN SOLUTION`` block of a lesson is its exercise k
 (1, 2, ... in file order; ``lessons/exercises.py`` reads the blocks and what they declare:
@@ -23,10 +25,12 @@ Options (command line, or environment for notebooks and tests):
     --quick            MINIGRAD_QUICK=1       shrink data and epochs: the lesson runs in seconds
     --device cuda      MINIGRAD_DEVICE=cuda   run on the GPU (CuPy); the default is the CPU
     --seed N                                  the random seed (default 0)
-    MINIGRAD_LESSONS_OUT=DIR                  write figures to DIR instead of lessons/out/
+    MINIGRAD_LESSONS_OUT=DIR                  write figures to DIR instead of out/ beside the lesson
 
-A quick run writes its figures to lessons/out/quick/ (unless MINIGRAD_LESSONS_OUT says
-otherwise) and titles each one "(quick run)", so it never replaces a real run's figures.
+Figures go to ``out/`` in the folder of the lesson that runs (lessons/out/ for the teacher's,
+class/bob/out/ for a copy saved there; a notebook's current folder). A quick run writes them
+to ``out/quick/`` (unless MINIGRAD_LESSONS_OUT says otherwise) and titles each one
+"(quick run)", so it never replaces a real run's figures.
 """
 import argparse
 import os
@@ -75,6 +79,7 @@ class Run:
 # ----------------------------------------------------------------------------- set-up
 
 _runs = []      # the Run of this lesson, once setup() has been called: figures ask run.quick
+_where = []     # the folder of the lesson file that called setup(): its figures go beside it
 
 def in_notebook():
     """True inside a Jupyter kernel (the lesson opened as a notebook)."""
@@ -134,8 +139,10 @@ def setup(description=None, seed=None, argv=None):
         sys.excepthook = _report_failed_check
     run = Run(args.quick, device, seed)
     _runs[:] = [run]
+    lesson = _caller_file()
+    _where[:] = [lesson.resolve().parent] if lesson else []
     if not in_notebook():           # a notebook shows its header as the first markdown cell
-        _print_header(_caller_file())
+        _print_header(lesson)
     print(f"{pathlib.Path(sys.argv[0]).name if not in_notebook() else 'notebook'}: "
           f"quick={run.quick} device={run.device} seed={run.seed}")
     return run
@@ -181,12 +188,109 @@ def _print_header(path):
     title, goals = lesson_header(path) if path else ("", [])
     if not title:
         return
-    print(title)
+    print(plain(title))
     if goals:
         print("Learning goals:")
         for k, goal in enumerate(goals, 1):
-            print(f"  {k}. {goal}")
+            print(f"  {k}. {plain(goal)}")
     print()
+
+
+# ----------------------------------------------------------------------------- plain text
+
+# What the lessons' Markdown and LaTeX become in a terminal. Accents combine with the letter
+# they sit on (\tilde C -> C̃); a command not listed prints as its name (\tanh -> tanh).
+_ACCENTS = {"tilde": "\u0303", "hat": "\u0302", "bar": "\u0304", "vec": "\u20d7", "dot": "\u0307",
+            "underline": "\u0332"}
+_SYMBOLS = {
+    "cdot": "·", "times": "×", "approx": "≈", "mid": "|", "dots": "…", "ldots": "…", "cdots": "⋯",
+    "sum": "Σ", "prod": "Π", "odot": "⊙", "otimes": "⊗", "oplus": "⊕", "leq": "≤", "le": "≤",
+    "geq": "≥", "ge": "≥", "neq": "≠", "ne": "≠", "to": "→", "rightarrow": "→", "leftarrow": "←",
+    "infty": "∞", "partial": "∂", "nabla": "∇", "in": "∈", "pm": "±", "propto": "∝",
+    "alpha": "α", "beta": "β", "gamma": "γ", "Gamma": "Γ", "delta": "δ", "Delta": "Δ",
+    "epsilon": "ε", "varepsilon": "ε", "eta": "η", "theta": "θ", "lambda": "λ", "mu": "μ",
+    "pi": "π", "rho": "ρ", "sigma": "σ", "Sigma": "Σ", "tau": "τ", "phi": "φ", "omega": "ω",
+    "quad": "  ", "qquad": "  ", "left": "", "right": "", "displaystyle": "",
+    ",": " ", ";": " ", ":": " ", "!": "", " ": " ",
+}
+_TEXT = {"text", "mathrm", "mathbf", "mathit", "mathsf", "mathtt", "operatorname", "textbf", "textit"}
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$")
+_TOKEN = re.compile(r"\\([A-Za-z]+|.)|\{|\}|\s+|.", re.S)
+
+
+def _latex_tokens(source):
+    return [m.group(0) for m in _TOKEN.finditer(source)]
+
+
+def _latex_argument(tokens, i):
+    """(rendered argument, next index): a {group}, a command or one character; spaces skipped."""
+    while i < len(tokens) and tokens[i].isspace():
+        i += 1
+    if i >= len(tokens):
+        return "", i
+    if tokens[i] == "{":
+        depth, j = 1, i + 1
+        while j < len(tokens) and depth:
+            depth += {"{": 1, "}": -1}.get(tokens[j], 0)
+            j += 1
+        return _latex(tokens[i + 1:j - 1]), j
+    return _latex(tokens[i:i + 1]), i + 1
+
+
+def _atom(text):
+    """``text`` as one piece of a fraction or script: in parentheses when it has several."""
+    return text if re.fullmatch(r"[\w'′.\u0300-\u036f^]+|<[^<>\s]*>|.", text) else f"({text})"
+
+
+def _latex(tokens):
+    out, i = [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = token[1:] if token.startswith("\\") else None
+        if name in _ACCENTS:
+            argument, i = _latex_argument(tokens, i + 1)
+            out.append(argument[:1] + _ACCENTS[name] + argument[1:])
+        elif name == "frac":
+            top, i = _latex_argument(tokens, i + 1)
+            bottom, i = _latex_argument(tokens, i)
+            out.append(f"{_atom(top)}/{_atom(bottom)}")
+        elif name == "sqrt":
+            argument, i = _latex_argument(tokens, i + 1)
+            out.append(f"√{_atom(argument)}")
+        elif name in _TEXT:
+            argument, i = _latex_argument(tokens, i + 1)
+            out.append(argument)
+        elif token in ("^", "_"):
+            argument, i = _latex_argument(tokens, i + 1)
+            out.append(token + _atom(argument))
+        elif name is not None:
+            out.append(_SYMBOLS.get(name, name))
+            i += 1
+        elif token in "{}":
+            i += 1                                  # a bare group: its content stays
+        else:
+            out.append(" " if token.isspace() else token)
+            i += 1
+    return "".join(out)
+
+
+def plain(text):
+    """A lesson's Markdown and LaTeX as terminal text: ``**by hand**`` -> ``by hand``,
+    `` `nn.LSTM` `` -> ``nn.LSTM``, ``$\\tilde C_t$`` -> ``C̃_t``, ``$\\hat y - y$`` -> ``ŷ - y``."""
+    pieces, last = [], 0
+    for m in _MATH.finditer(text):
+        pieces.append(_plain_markdown(text[last:m.start()]))
+        pieces.append(_latex(_latex_tokens(m.group(1) or m.group(2))))
+        last = m.end()
+    pieces.append(_plain_markdown(text[last:]))
+    return re.sub(r"  +", " ", "".join(pieces)).strip()
+
+
+def _plain_markdown(text):
+    text = re.sub(r"\[([^\]]+)\]\([^)\s]+\)", r"\1", text)          # [text](link)
+    text = re.sub(r"`([^`]+)`", r"\1", text)
+    text = re.sub(r"\*\*(\S(?:.*?\S)?)\*\*", r"\1", text)
+    return re.sub(r"(?<![\w*])\*(\S(?:[^*]*?\S)?)\*(?![\w*])", r"\1", text)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -294,7 +398,7 @@ def finish():
     for k in sorted(by_exercise, key=lambda k: (k is None, k or 0)):
         print(f"  {'the lesson' if k is None else f'exercise {k}'}:")
         for message in by_exercise[k]:
-            print(f"    - {message}")
+            print(f"    - {plain(message)}")
     counts = ", ".join(f"{'lesson' if k is None else f'exercise {k}'} {len(v)}"
                        for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
     print(f"checks passed: {counts}")
@@ -359,10 +463,12 @@ def is_quick():
 
 
 def out_dir():
-    """Where figures and checkpoints go: MINIGRAD_LESSONS_OUT if set, else lessons/out/, or
-    lessons/out/quick/ in a quick run, so that a quick run never replaces the real figures."""
+    """Where figures and checkpoints go: MINIGRAD_LESSONS_OUT if set, else ``out/`` beside the
+    lesson that runs (the current folder in a notebook), or ``out/quick/`` in a quick run, so
+    that a quick run never replaces the real figures. Never the installed package's folder."""
     chosen = os.environ.get("MINIGRAD_LESSONS_OUT")
-    path = pathlib.Path(chosen) if chosen else HERE / "out" / ("quick" if is_quick() else "")
+    base = _where[0] if _where else pathlib.Path.cwd()
+    path = pathlib.Path(chosen) if chosen else base / "out" / ("quick" if is_quick() else "")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,4 +1,4 @@
-"""Student copies of the lessons: ``python -m lessons.exercises OUT_DIR [LESSON ...]``.
+"""Student copies of the lessons: ``python -m minigrad_lessons.exercises OUT_DIR [LESSON ...]``.
 
 In a teacher's lesson, the lines a student should write stand between two marker lines. The
 k-th block of a lesson (in file order) is its exercise k. A block declares its title, may
@@ -15,7 +15,7 @@ it re-implements), and gives at least one hint:
     # END SOLUTION
 
 The student copy keeps the declarations and hints and replaces the code by a placeholder,
-between the markers the student writes in and the grader (``lessons/grade.py``) reads:
+between the markers the student writes in and the grader (``minigrad_lessons.grade``) reads:
 
     # BEGIN EXERCISE 1
     # TITLE: the LSTM's gates by hand
@@ -24,11 +24,12 @@ between the markers the student writes in and the grader (``lessons/grade.py``) 
     # END EXERCISE 1
 
 Everything outside the blocks, every ``common.check(..., exercise=k)`` included, is copied
-unchanged, so the lesson's checks grade the student's code. ``common.py`` and the shared
-helper modules (``_name.py``) are copied beside the lessons; figures go to ``OUT_DIR/out/``.
+unchanged, so the lesson's checks grade the student's code. A copy imports ``common`` and the
+shared helper modules from the installed package (``from minigrad_lessons import common``),
+so it runs wherever it is saved; its figures go to ``out/`` beside it.
 
-    python -m lessons.exercises OUT_DIR [LESSON ...]                     plain .py copies
-    python -m lessons.exercises OUT_DIR --format nbgrader [LESSON ...]   an nbgrader source folder
+    python -m minigrad_lessons.exercises OUT_DIR [LESSON ...]                     plain .py copies
+    python -m minigrad_lessons.exercises OUT_DIR --format nbgrader [LESSON ...]   an nbgrader source folder
 
 LESSON is a number (06), a file name (06_lstm.py) or a path; the default is every lesson.
 """
@@ -36,7 +37,6 @@ import argparse
 import dataclasses
 import pathlib
 import re
-import shutil
 import sys
 import textwrap
 
@@ -216,18 +216,12 @@ def parse_submission(text, name):
     return blocks
 
 
-def _support_files(out_dir):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(HERE / "common.py", out_dir / "common.py")
-    for helper in HERE.glob("_[a-z]*.py"):       # helper modules some lessons share
-        shutil.copy(helper, out_dir / helper.name)
-
-
 def write_student_copies(out_dir, lessons=None):
-    """Write the student copy of each lesson (default: all), common.py and the helper
-    modules ``_name.py`` into ``out_dir``. Returns the written lesson paths."""
+    """Write the student copy of each lesson (default: all) into ``out_dir``; a copy imports
+    its helpers from the installed package, so it runs wherever it is saved. Returns the
+    written lesson paths."""
     out_dir = pathlib.Path(out_dir)
-    _support_files(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in lessons or lesson_files():
         path = pathlib.Path(path)
@@ -242,7 +236,7 @@ def write_student_copies(out_dir, lessons=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lessons.exercises",
+    parser = argparse.ArgumentParser(prog="python -m minigrad_lessons.exercises",
                                      description="Write student copies of the lessons.")
     parser.add_argument("out_dir", help="where the copies go")
     parser.add_argument("lessons", nargs="*", help="lesson numbers, names or paths (default: all)")
@@ -259,7 +253,7 @@ def main(argv=None):
     try:
         lessons = [find_lesson(a) for a in args.lessons] or None
         if args.format == "nbgrader":
-            from lessons import nbgrader_source
+            from minigrad_lessons import nbgrader_source
             nbgrader_source.write_source(args.out_dir, lessons, assignment=args.assignment)
         else:
             write_student_copies(args.out_dir, lessons)

@@ -1,6 +1,6 @@
-"""Grade a class: ``python -m lessons.grade SUBMISSIONS --out DIR``.
+"""Grade a class: ``python -m minigrad_lessons.grade SUBMISSIONS --out DIR``.
 
-``SUBMISSIONS/<student>/`` holds a student's filled-in copies (``python -m lessons.exercises``),
+``SUBMISSIONS/<student>/`` holds a student's filled-in copies (``python -m minigrad_lessons.exercises``),
 as ``NN_name.py`` or as a notebook ``NN_name.ipynb``. For every student, lesson and exercise
 this writes one row of ``DIR/gradebook.csv``
 
@@ -10,7 +10,7 @@ with ``status`` one of ``passed``, ``failed``, ``error``, ``timeout``, ``not_att
 ``missing`` or ``disqualified``; ``DIR/feedback/<student>.md`` says why, exercise by exercise,
 and a table of points (students x lessons) is printed.
 
-    python -m lessons.grade SUBMISSIONS --out DIR [--lessons 03,06] [--timeout S] [--jobs N] [--full]
+    python -m minigrad_lessons.grade SUBMISSIONS --out DIR [--lessons 03,06] [--timeout S] [--jobs N] [--full]
 
 How a lesson is graded:
 - Only the student's blocks count: the code between their ``# BEGIN EXERCISE k`` /
@@ -33,8 +33,9 @@ How a lesson is graded:
   detects the tampering listed, it is not a sandbox.
 - A block that calls what its exercise declares ``OFF LIMITS`` (``nn.LSTMCell`` in "the
   gates by hand") fails, found in its syntax tree.
-- Each run is a subprocess in a fresh temporary folder that holds the spliced lesson,
-  ``common.py``, the helper modules and a link to the minigrad package, nothing else, with a
+- Each run is a subprocess in a fresh temporary folder that holds the spliced lesson, a
+  ``minigrad_lessons`` package with only ``common.py`` and the helper modules (never the
+  installed one, which holds the solutions), a link to the minigrad package, nothing else, with a
   time limit (``--timeout``, default 60 s in quick mode, 600 s with ``--full``).
 
 For other autograders: ``grade_file(lesson, path) -> {k: (points, max_points, status, message)}``.
@@ -58,10 +59,7 @@ import textwrap
 import threading
 import time
 
-try:                                    # run as ``python -m lessons.grade`` or imported as a package
-    from lessons import exercises as _exercises
-except ImportError:                     # pragma: no cover - lessons/ itself on sys.path
-    import exercises as _exercises
+from minigrad_lessons import exercises as _exercises
 
 HERE = pathlib.Path(__file__).resolve().parent
 STATUSES = ("passed", "failed", "error", "timeout", "not_attempted", "missing", "disqualified")
@@ -343,7 +341,7 @@ def _make():
         write(secret + "\t" + dumps(dict(data, kind=kind)) + "\n")
         out.flush()
 
-    import common
+    from minigrad_lessons import common
     originals, entered = {}, set()
 
     def snapshot():
@@ -439,9 +437,14 @@ class RunResult:
 
 
 def _support_files(folder):
-    shutil.copy(HERE / "common.py", folder / "common.py")
+    # the helpers the lessons import, as a package of their own: never the installed
+    # minigrad_lessons folder, which holds the reference solutions
+    helpers = folder / "minigrad_lessons"
+    helpers.mkdir()
+    (helpers / "__init__.py").write_text("", encoding="utf-8")
+    shutil.copy(HERE / "common.py", helpers / "common.py")
     for helper in HERE.glob("_[a-z]*.py"):
-        shutil.copy(helper, folder / helper.name)
+        shutil.copy(helper, helpers / helper.name)
     import minigrad
     package = pathlib.Path(minigrad.__file__).resolve().parent
     os.symlink(package, folder / "minigrad", target_is_directory=True)
@@ -814,7 +817,7 @@ def _summary(students, lesson_paths, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lessons.grade", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m minigrad_lessons.grade", description=__doc__.split("\n")[0])
     parser.add_argument("submissions", help="a folder with one sub-folder per student")
     parser.add_argument("--out", required=True, help="where gradebook.csv and feedback/ go")
     parser.add_argument("--lessons", help="comma-separated lesson numbers (default: every lesson handed in)")

@@ -1,8 +1,9 @@
-"""The lessons as an nbgrader source folder: ``python -m lessons.exercises OUT --format nbgrader``.
+"""The lessons as an nbgrader source folder: ``python -m minigrad_lessons.exercises OUT --format nbgrader``.
 
     OUT/nbgrader_config.py
     OUT/source/<assignment>/NN_name.ipynb     one notebook per lesson
-    OUT/source/<assignment>/common.py         and the helper modules _name.py
+
+(the notebooks import their helpers from the installed package, ``minigrad_lessons.common``).
 
 In each notebook (jupytext reads the lesson's ``# %%`` cells):
 - a cell with a solution block becomes an nbgrader solution cell; the block sits between
@@ -15,22 +16,18 @@ In each notebook (jupytext reads the lesson's ``# %%`` cells):
   printed instead of stopping the cell, and later exercises still run.
 
 A failed exercise can still break the next ones in nbgrader (a name the block should have
-defined is missing further down, say): independence is ``lessons.grade``'s, not nbgrader's.
+defined is missing further down, say): independence is ``minigrad_lessons.grade``'s, not nbgrader's.
 Then, in OUT: ``nbgrader generate_assignment <assignment>``, and after collecting,
 ``nbgrader autograde <assignment>``.
 """
 import ast
 import pathlib
 import re
-import shutil
 
-try:
-    from lessons import exercises as _exercises
-except ImportError:                     # pragma: no cover - lessons/ itself on sys.path
-    import exercises as _exercises
+from minigrad_lessons import exercises as _exercises
 
 SCHEMA = 3
-CONFIG = '''"""nbgrader settings for the minigrad lessons (written by python -m lessons.exercises)."""
+CONFIG = '''"""nbgrader settings for the minigrad lessons (written by python -m minigrad_lessons.exercises)."""
 c = get_config()  # noqa: F821 - nbgrader provides get_config
 c.CourseDirectory.course_id = "minigrad"
 c.CourseDirectory.root = "."
@@ -38,7 +35,7 @@ c.ExecutePreprocessor.timeout = 600
 '''
 KEEP_GOING = ("# nbgrader: a failed check is recorded and printed instead of stopping the cell,\n"
               "# so that every exercise gets its turn; each exercise's graded cell asserts its checks.\n"
-              "import common\ncommon.keep_going = True")
+              "from minigrad_lessons import common\ncommon.keep_going = True")
 
 
 def _meta(grade_id, solution=False, grade=False, locked=False, points=None):
@@ -189,10 +186,6 @@ def write_source(out_dir, lessons=None, assignment="lessons"):
     config = out_dir / "nbgrader_config.py"
     if not config.exists():
         config.write_text(CONFIG, encoding="utf-8")
-    here = _exercises.HERE
-    shutil.copy(here / "common.py", folder / "common.py")
-    for helper in here.glob("_[a-z]*.py"):
-        shutil.copy(helper, folder / helper.name)
     written = []
     for path in lessons or _exercises.lesson_files():
         path = pathlib.Path(path)

@@ -43,7 +43,7 @@ def test_the_package_docstring_says_what_it_is_and_where_to_start():
     ([], {"MINIGRAD_DEVICE": "cuda"}, "MINIGRAD_DEVICE=cuda"),
 ])
 def test_no_gpu_error_names_what_asked_for_the_gpu(argv, env, named, monkeypatch):
-    from lessons import common
+    from minigrad_lessons import common
     monkeypatch.delenv("MINIGRAD_DEVICE", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -69,9 +69,9 @@ def test_backend_error_names_the_environment_variable(monkeypatch):
 
 
 def test_quick_runs_write_apart_and_say_so_in_the_title(monkeypatch, tmp_path):
-    from lessons import common
+    from minigrad_lessons import common
     monkeypatch.delenv("MINIGRAD_LESSONS_OUT", raising=False)
-    monkeypatch.setattr(common, "HERE", tmp_path)
+    monkeypatch.setattr(common, "_where", [tmp_path])      # as if the lesson were saved there
     saved = list(common._runs)
     try:
         common._runs[:] = [common.Run(quick=True, device="cpu", seed=0)]
@@ -92,7 +92,7 @@ def test_quick_runs_write_apart_and_say_so_in_the_title(monkeypatch, tmp_path):
 
 
 def test_progress_is_one_clean_line_when_not_a_terminal(capsys):
-    from lessons import common
+    from minigrad_lessons import common
     if not hasattr(sys.stderr, "isatty") or sys.stderr.isatty():
         pytest.skip("stderr is a terminal: the bar redraws in place there")
     for _ in common.progress(range(1000), desc="training"):

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from lessons import exercises as X
-from lessons import grade
+from minigrad_lessons import exercises as X
+from minigrad_lessons import grade
 
 # Wrong answers: (the line of the reference solution, what a tired student wrote instead).
 WRONG = {
@@ -214,7 +214,7 @@ TOY = '''# %% [markdown]
 # 1. Double.
 #
 # %%
-import common
+from minigrad_lessons import common
 
 run = common.setup()
 

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from lessons import common
-from lessons.exercises import (ExerciseError, lesson_files, parse_lesson, parse_submission, student_copy,
+from minigrad_lessons import common
+from minigrad_lessons.exercises import (ExerciseError, lesson_files, parse_lesson, parse_submission, student_copy,
                                write_student_copies)
 
 LESSONS_DIR = pathlib.Path(common.__file__).resolve().parent
@@ -62,7 +62,11 @@ def test_lesson_runs_in_quick_mode(path, tmp_path):
     assert "CHECK FAILED" not in proc.stdout + proc.stderr
     assert _figures(tmp_path, path), f"{path.name} wrote no figure named {path.name[:2]}_*.png"
     title, goals = common.lesson_header(path)
-    assert proc.stdout.startswith(title + "\nLearning goals:\n  1. "), "the run opens with title and goals"
+    assert proc.stdout.startswith(common.plain(title) + "\nLearning goals:\n  1. "), "the run opens with title and goals"
+    header = proc.stdout.split("\n\n", 1)[0]
+    assert header.count("\n") == len(goals) + 1, header
+    for mark in ("**", "$", "`", "\\"):
+        assert mark not in header, f"the terminal shows {mark!r}: Markdown or LaTeX in {header!r}"
     assert "What this run showed:" in proc.stdout
     exercises = parse_lesson(path.read_text(encoding="utf-8"), path.name)
     ran = _checks_by_exercise(proc.stdout)
@@ -101,7 +105,7 @@ def test_student_copy_fails_until_the_exercises_are_written(path, tmp_path):
     assert text.count("# TITLE:") == original.count("# TITLE:") == count
     assert text.count("common.check(") == original.count("common.check("), "every check is kept"
     assert text.count("# HINT:") == original.count("# HINT:"), "every hint is kept"
-    assert (tmp_path / "student" / "common.py").exists()
+    assert not (tmp_path / "student" / "common.py").exists(), "a copy finds its helpers in the installed package"
     compile(text, str(copy), "exec")
     proc = _run(copy, tmp_path / "out")
     assert proc.returncode != 0, "the student copy must fail before its exercises are written"
@@ -204,7 +208,7 @@ def test_malformed_solution_blocks_are_named(bad, message):
 
 
 def test_exercises_command_line(tmp_path, capsys):
-    from lessons import exercises
+    from minigrad_lessons import exercises
     assert exercises.main([str(tmp_path), str(LESSONS[0])]) == 0
     assert (tmp_path / LESSONS[0].name).exists()
     assert exercises.main([str(tmp_path / "b"), LESSONS[1].name[:2]]) == 0      # by number
