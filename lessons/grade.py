@@ -8,9 +8,11 @@ this writes one row of ``DIR/gradebook.csv``
 
 with ``status`` one of ``passed``, ``failed``, ``error``, ``timeout``, ``not_attempted``,
 ``missing`` or ``disqualified``; ``DIR/feedback/<student>.md`` says why, exercise by exercise,
-and a table of points (students x lessons) is printed.
+and a table of points (students x lessons) is printed. ``DIR/totals.csv``, ``DIR/summary.md``
+and ``DIR/report.html`` show the class at a glance (``minigrad_lessons.report``).
 
     python -m minigrad_lessons.grade SUBMISSIONS --out DIR [--lessons 03,06] [--timeout S] [--jobs N] [--full]
+                                     [--lms canvas|moodle]
 
 How a lesson is graded:
 - Only the student's blocks count: the code between their ``# BEGIN EXERCISE k`` /
@@ -60,6 +62,7 @@ import threading
 import time
 
 from minigrad_lessons import exercises as _exercises
+from minigrad_lessons import report as _report
 
 HERE = pathlib.Path(__file__).resolve().parent
 STATUSES = ("passed", "failed", "error", "timeout", "not_attempted", "missing", "disqualified")
@@ -733,7 +736,7 @@ def _table(exercises, verdicts):
 
 # ----------------------------------------------------------------------------- a class
 
-def grade_folder(submissions, out_dir, lessons=None, timeout=None, jobs=1, quick=True, echo=print):
+def grade_folder(submissions, out_dir, lessons=None, timeout=None, jobs=1, quick=True, echo=print, lms=None):
     """Grade every student folder of ``submissions``; write the gradebook and feedback into
     ``out_dir``. Returns the gradebook rows (dicts with COLUMNS)."""
     submissions, out_dir = pathlib.Path(submissions), pathlib.Path(out_dir)
@@ -777,6 +780,10 @@ def grade_folder(submissions, out_dir, lessons=None, timeout=None, jobs=1, quick
             _feedback(student, [(p, *results[student, p.name]) for p in lesson_paths]), encoding="utf-8")
     runs = sum(d["runs"] for _, d in results.values())
     echo(_summary(students, lesson_paths, rows))
+    _report.write_reports(      # the class at a glance: totals.csv, summary.md, report.html
+        out_dir, rows, {(s, name[:2], k): v[3] for (s, name), (table, _) in results.items() for k, v in table.items()},
+        dict(quick=quick, timeout=timeout or (QUICK_TIMEOUT if quick else FULL_TIMEOUT), sandbox=False,
+             jobs=jobs, seconds=elapsed, date=time.strftime("%Y-%m-%d %H:%M")), lms=lms, echo=echo)
     echo(f"\n{len(students)} students x {len(lesson_paths)} lessons graded in {elapsed:.1f} s "
          f"({runs} runs, --jobs {jobs}); gradebook: {out_dir / 'gradebook.csv'}, feedback: {out_dir / 'feedback'}/")
     return rows
@@ -824,13 +831,15 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, help="seconds per run (default 60 in quick mode, 600 with --full)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--full", action="store_true", help="the lessons' full runs, not --quick")
+    parser.add_argument("--lms", choices=_report.LMS_SHAPES,
+                        help="also write DIR/canvas.csv or DIR/moodle.csv, the shape that LMS imports")
     args = parser.parse_args(argv)
     if not pathlib.Path(args.submissions).is_dir():
         print(f"grade: {args.submissions} is not a folder", file=sys.stderr)
         return 2
     lessons = [n.strip() for n in args.lessons.split(",") if n.strip()] if args.lessons else None
     try:
-        grade_folder(args.submissions, args.out, lessons, args.timeout, args.jobs, quick=not args.full)
+        grade_folder(args.submissions, args.out, lessons, args.timeout, args.jobs, quick=not args.full, lms=args.lms)
     except (FileNotFoundError, _exercises.ExerciseError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 1

@@ -278,3 +278,25 @@ def test_independence_and_checks_that_never_ran(tmp_path, code, want, runs):
         assert "double(2) is 4 (got 6)" in result[1][3]
     if "raise" in code.get(2, ""):
         assert "your block raised ValueError: no idea (line " in result[2][3]
+
+
+def test_the_class_at_a_glance_is_written_beside_the_gradebook(graded):
+    rows, out = graded
+    sums = {}
+    for student, lesson, _, points, max_points, _ in rows[1:]:
+        got, most = sums.get((student, lesson), (0, 0))
+        sums[student, lesson] = (got + int(points), most + int(max_points))
+    with open(out / "totals.csv", newline="", encoding="utf-8") as f:
+        totals = list(csv.DictReader(f))
+    assert list(totals[0]) == ["student", "03", "06", "13", "total", "max"]
+    assert len(totals) == 12
+    for row in totals:
+        cells = [sums[row["student"], n] for n in ("03", "06", "13")]
+        assert [int(row[n]) for n in ("03", "06", "13")] == [g for g, _ in cells]
+        assert (int(row["total"]), int(row["max"])) == (sum(g for g, _ in cells), sum(t for _, t in cells))
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "timeout 30 s per run, sandbox off" in summary
+    assert "| 03.1 " in summary and "timeout" in summary
+    pytest.importorskip("matplotlib")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'href="feedback/wrong.md"' in page and page.count("data:image/png;base64,") == 2
