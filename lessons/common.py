@@ -37,6 +37,7 @@ import os
 import pathlib
 import re
 import sys
+import unicodedata
 
 # The lessons multiply small matrices, where several BLAS threads on a 2-core laptop cost more
 # than they save (often 3x slower under load). One thread, unless the user chose otherwise;
@@ -283,7 +284,8 @@ def plain(text):
         pieces.append(_latex(_latex_tokens(m.group(1) or m.group(2))))
         last = m.end()
     pieces.append(_plain_markdown(text[last:]))
-    return re.sub(r"  +", " ", "".join(pieces)).strip()
+    # NFC: y + circumflex becomes the one character ŷ where there is one (C̃ stays two)
+    return unicodedata.normalize("NFC", re.sub(r"  +", " ", "".join(pieces))).strip()
 
 
 def _plain_markdown(text):

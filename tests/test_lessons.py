@@ -251,6 +251,36 @@ def test_lesson_header_reads_title_and_goals(tmp_path):
     assert common.lesson_header(path) == ("Lesson 99 — A demo", ["First goal, on two lines.", "Second."])
 
 
+@pytest.mark.parametrize("markdown, terminal", [
+    ("Write its backward pass **by hand**", "Write its backward pass by hand"),
+    ("the new memory $\\tilde C_t$, the cell update", "the new memory C\u0303_t, the cell update"),
+    ("its gradient $\\hat y - y$; find both", "its gradient \u0177 - y; find both"),
+    ("its output has $2 \\times$ hidden_size features", "its output has 2 \u00d7 hidden_size features"),
+    ("$h_t = \\tanh(x_t U + h_{t-1} W + b_h)$", "h_t = tanh(x_t U + h_(t-1) W + b_h)"),
+    ("$a^{<t>} = \\tanh(W_a[a^{<t-1>}, x^{<t>}])$", "a^<t> = tanh(W_a[a^<t-1>, x^<t>])"),
+    ("$\\mathrm{PPL} = \\exp(\\text{Loss} / \\#\\text{tokens})$", "PPL = exp(Loss / #tokens)"),
+    ("$BLEU = BP \\cdot \\exp(\\frac{1}{N} \\sum_{n=1}^{N} \\log P_n)$", "BLEU = BP \u00b7 exp(1/N \u03a3_(n=1)^N log P_n)"),
+    ("*between* layers, `nn.RNN(dropout=p)`, [the notes](docs/x.md)", "between layers, nn.RNN(dropout=p), the notes"),
+    ("2 * 3 * 4 stays, $5 costs", "2 * 3 * 4 stays, $5 costs"),
+])
+def test_plain_text_for_the_terminal(markdown, terminal):
+    assert common.plain(markdown) == terminal
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=ids)
+def test_the_terminal_header_is_plain_text(path, capsys):
+    """setup() prints the title and goals without Markdown or LaTeX; the notebook keeps them
+    (its first cell is the file's own Markdown)."""
+    common._print_header(path)
+    out = capsys.readouterr().out
+    title, goals = common.lesson_header(path)
+    assert out.startswith(common.plain(title) + "\nLearning goals:\n") and len(goals) >= 1
+    for mark in ("**", "$", "`", "\\", "{", "}"):
+        assert mark not in out, f"{path.name}: the terminal shows {mark!r}:\n{out}"
+    raw = path.read_text(encoding="utf-8")
+    assert "**" in raw or "$" in raw or "`" in raw, "the lesson's own header keeps its Markdown"
+
+
 def test_check_passes_quietly_and_fails_loudly(capsys, monkeypatch):
     monkeypatch.setattr(common, "results", [])
     common.check(1 + 1 == 2, "arithmetic")
