@@ -49,7 +49,7 @@ def failure_kind(message):
     exercise's name and with every number as '#' ('check failed: C_t[#, #]: yours #, ...')."""
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
     first = re.sub(r"^exercise \d+ \(.*?\): ", "", first)
-    return re.sub(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "#", first)
+    return re.sub(r"(?<![\w.-])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w)", "#", first)
 
 
 def exercise_statistics(rows, messages=None):
@@ -189,7 +189,7 @@ def charts(rows, titles=None):
         got = sum(points.get((s, n), (0, 0))[0] for n in lessons)
         most = sum(points.get((s, n), (0, 0))[1] for n in lessons)
         percent.append(100.0 * got / most if most else 0.0)
-    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    fig = Figure(figsize=(4.6, 3.0), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.hist(percent, bins=10, range=(0, 100), color="#4c72b0", edgecolor="white")
@@ -204,11 +204,11 @@ def charts(rows, titles=None):
     labels = [_label(lesson, k, titles) for lesson, k, *_ in stats]
     labels = [label if len(label) <= 48 else label[:47] + "…" for label in labels]
     rates = [100.0 * counts.get("passed", 0) / sum(counts.values()) for _, _, counts, *_ in stats]
-    fig = Figure(figsize=(7, 0.9 + 0.32 * len(stats)), layout="constrained")
+    fig = Figure(figsize=(5.8, max(2.2, 0.9 + 0.3 * len(stats))), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     y = list(range(len(stats)))[::-1]
-    ax.barh(y, rates, color=["#55a868" if r >= 50 else "#c44e52" for r in rates])
+    ax.barh(y, rates, height=0.6, color=["#55a868" if r >= 50 else "#c44e52" for r in rates])
     ax.set_yticks(y, labels, fontsize=8)
     for yy, r in zip(y, rates):
         ax.text(min(r + 1, 88), yy, f"{r:.0f}%", va="center", fontsize=8)
@@ -219,9 +219,9 @@ def charts(rows, titles=None):
 
 
 SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach(function (th, column) {
+document.querySelectorAll("table.sortable th").forEach(function (th) {
   th.addEventListener("click", function () {
-    var table = th.closest("table"), body = table.tBodies[0];
+    var table = th.closest("table"), body = table.tBodies[0], column = th.cellIndex;
     var up = th.dataset.order !== "up";
     table.querySelectorAll("th").forEach(function (h) { delete h.dataset.order; });
     th.dataset.order = up ? "up" : "down";
@@ -243,14 +243,17 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
-table.sortable th { cursor: pointer; background: #f2f2f2; user-select: none; }
+table.sortable th { cursor: pointer; background: #f2f2f2; user-select: none; white-space: nowrap; }
+table.exercises td:first-child { min-width: 18em; }
+table.exercises th { white-space: normal; }
+div.why { color: #555; font-size: 0.85em; max-width: 40em; margin-top: 0.2em; }
 table.sortable th::after { content: " \\2195"; color: #999; }
 table.sortable th[data-order=up]::after { content: " \\25B2"; color: #222; }
 table.sortable th[data-order=down]::after { content: " \\25BC"; color: #222; }
 .charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .charts img { max-width: 100%; border: 1px solid #eee; }
 td.low { background: #fbe3e4; } td.full { background: #e3f4e6; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
+dl { display: grid; grid-template-columns: repeat(4, max-content minmax(6em, auto)); gap: 0.2em 0.8em; }
 dt { font-weight: 600; } dd { margin: 0; }
 """
 
@@ -278,10 +281,10 @@ def report_html(rows, messages=None, settings=None, titles=None, feedback="feedb
     for lesson, k, counts, kind, n in exercise_statistics(rows, messages):
         total = sum(counts.values())
         rate = counts.get("passed", 0) / total
-        stats.append(f'<tr><td class="text" data-v="{esc(lesson)}.{k:03d}">{esc(_label(lesson, k, titles))}</td>'
+        why = f'<div class="why">most common failure: {esc(kind)} ({_students(n)})</div>' if n else ""
+        stats.append(f'<tr><td class="text" data-v="{esc(lesson)}.{k:03d}">{esc(_label(lesson, k, titles))}{why}</td>'
                      + "".join(f'<td data-v="{counts.get(c, 0)}">{counts.get(c, 0)}</td>' for c in STATUS_COLUMNS)
-                     + f'<td data-v="{rate:.4f}">{rate:.0%}</td>'
-                     + f'<td class="text" data-v="{esc(kind)}">{esc(kind)}{f" ({_students(n)})" if n else ""}</td></tr>')
+                     + f'<td data-v="{rate:.4f}">{rate:.0%}</td></tr>')
     shown = {"mode": "quick (--quick runs)" if settings.get("quick", True) else "full runs (--full)",
              "timeout per run": f"{settings['timeout']:g} s" if settings.get("timeout") else "default",
              "sandbox": "on" if settings.get("sandbox") else "off",
@@ -300,13 +303,14 @@ def report_html(rows, messages=None, settings=None, titles=None, feedback="feedb
 <dl>{dl}</dl>
 <div class="charts"><img alt="histogram of the students' total scores" src="{histogram}">
 <img alt="pass rate per exercise" src="{rates}"></div>
+<h2>Exercises</h2>
+<p>The most common failure counts the failures whose first line is the same once the numbers are left out (#).</p>
+<table class="sortable exercises"><thead><tr><th>exercise</th>{status_head}<th>pass rate</th></tr></thead>
+<tbody>{"".join(stats)}</tbody></table>
 <h2>Students</h2>
 <p>Click a column to sort; a name opens the student's feedback.</p>
 <table class="sortable"><thead><tr><th>student</th>{head}<th>total</th><th>%</th></tr></thead>
 <tbody>{"".join(body)}</tbody></table>
-<h2>Exercises</h2>
-<table class="sortable"><thead><tr><th>exercise</th>{status_head}<th>pass rate</th><th>most common failure</th></tr></thead>
-<tbody>{"".join(stats)}</tbody></table>
 <script>{SCRIPT}</script>
 </body></html>
 """

@@ -159,3 +159,30 @@ def test_without_matplotlib_the_csv_and_summary_are_still_written(tmp_path, monk
     assert (tmp_path / "totals.csv").exists() and (tmp_path / "summary.md").exists()
     assert not (tmp_path / "report.html").exists()
     assert any("report.html needs matplotlib" in s and "minigrad[lessons]" in s for s in said), said
+
+
+def _browser():
+    import shutil
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless Chromium (Debian's chromium package) to render the page")
+def test_the_tables_sort_in_a_browser(written, tmp_path):
+    """The page's script, run by headless Chromium: a click on 'total' sorts the students
+    from the lowest total up, a second click turns the order round."""
+    import subprocess
+    out, _, _ = written
+    page = (out / "report.html").read_text(encoding="utf-8")
+    orders = []
+    for clicks in (1, 2):
+        click = ('<script>var th = document.querySelectorAll("table.sortable")[1].querySelectorAll("th")[3];'
+                 f'for (var i = 0; i < {clicks}; i++) th.click();</script></body>')
+        probe = tmp_path / f"sorted{clicks}.html"
+        probe.write_text(page.replace("</body>", click), encoding="utf-8")
+        dom = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
+                              "--disable-background-networking", "--dump-dom", probe.as_uri()],
+                             capture_output=True, text=True, timeout=60).stdout
+        orders.append(re.findall(r'href="feedback/(\w+)\.md"', dom))
+    totals = {"ann": 5, "ben": 1, "cy": 0, "dee": 2, "eve": 2}
+    assert [totals[s] for s in orders[0]] == [0, 1, 2, 2, 5]
+    assert [totals[s] for s in orders[1]] == [5, 2, 2, 1, 0]
