@@ -300,3 +300,34 @@ def test_the_class_at_a_glance_is_written_beside_the_gradebook(graded):
     pytest.importorskip("matplotlib")
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'href="feedback/wrong.md"' in page and page.count("data:image/png;base64,") == 2
+
+
+SPY = '''from minigrad_lessons import common
+from minigrad_lessons import _seq2seq_tasks
+
+run = common.setup()
+
+
+def where():
+    # BEGIN SOLUTION
+    # TITLE: where the helpers come from
+    # HINT: common.__file__
+    return common.__file__, _seq2seq_tasks.__file__
+    # END SOLUTION
+
+
+common.check("minigrad-grade-" in where()[0] and "minigrad-grade-" in where()[1],
+             f"the helpers come from the run's own folder: {where()}", exercise=1)
+common.finish()
+'''
+
+
+def test_a_run_imports_the_helpers_from_its_own_folder_not_the_installed_course(tmp_path):
+    """The installed minigrad_lessons holds the solutions: a run gets a package of its own
+    with only common and the helper modules."""
+    lesson = tmp_path / "99_spy.py"
+    lesson.write_text(SPY, encoding="utf-8")
+    submission = tmp_path / "student.py"
+    submission.write_text(X.solved_copy(SPY, lesson.name), encoding="utf-8")
+    result = grade.grade_file(lesson, submission, timeout=60)
+    assert result[1][:3] == (1, 1, "passed"), result[1][3]
