@@ -65,8 +65,11 @@ def installed(tmp_path_factory):
           src], cwd=tmp, timeout=300)
     (wheel,) = (tmp / "wheels").glob("minigrad-*.whl")
 
+    from importlib.metadata import version
+    # pip >= 22.3 installs into another interpreter (--python): the venv needs no pip of its own
+    outer_pip = tuple(int(x) for x in version("pip").split(".")[:2]) >= (22, 3)
     venv = tmp / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp)
+    _run([sys.executable, "-m", "venv", *(["--without-pip"] if outer_pip else []), venv], cwd=tmp)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
     site = pathlib.Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -81,8 +84,8 @@ def installed(tmp_path_factory):
     except ImportError:
         pass
     (site / "zz_test_dependencies.pth").write_text("\n".join(dict.fromkeys(map(str, found))) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel],
-         cwd=tmp, timeout=300)
+    pip_command = [sys.executable, "-m", "pip", "--python", python] if outer_pip else [python, "-m", "pip"]
+    _run([*pip_command, "install", "--no-deps", "--no-index", wheel], cwd=tmp, timeout=300)
     empty = tmp / "empty"
     empty.mkdir()
     return python, bindir, site, empty
