@@ -100,9 +100,10 @@ def write_totals(path, rows):
 
 def write_lms(path, rows, lms):
     """The shape an LMS imports. Canvas: its gradebook export's columns (Student, ID, SIS User
-    ID, SIS Login ID, Section), the student folder in SIS Login ID, a Points Possible row, one
-    column per lesson. Moodle: the student folder and one column per lesson (no total: Moodle
-    sums its own)."""
+    ID, SIS Login ID, Section), the student folder in both SIS columns (Canvas matches a row by
+    its ID, else by either: the folder may hold a login or an SIS user id), a Points Possible
+    row, one column per lesson. Moodle: the student folder and one column per lesson (no total:
+    Moodle sums its own)."""
     if lms not in LMS_SHAPES:
         raise ValueError(f"lms must be one of {', '.join(LMS_SHAPES)}, got {lms!r}")
     students, lessons, points = totals(rows)
@@ -114,7 +115,7 @@ def write_lms(path, rows, lms):
             writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
             writer.writerow(["Points Possible", "", "", "", "", *most])
             for s in students:
-                writer.writerow([s, "", "", s, "", *(points.get((s, n), (0, 0))[0] for n in lessons)])
+                writer.writerow([s, "", s, s, "", *(points.get((s, n), (0, 0))[0] for n in lessons)])
         else:
             writer.writerow(["student", *columns])
             for s in students:

@@ -132,8 +132,8 @@ def test_student_names_are_escaped_and_links_quoted(tmp_path):
 @pytest.mark.parametrize("lms, expected", [
     ("canvas", [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "minigrad lesson 03", "minigrad lesson 06"],
                 ["Points Possible", "", "", "", "", "2", "3"],
-                ["ann", "", "", "ann", "", "2", "3"],
-                ["ben", "", "", "ben", "", "0", "1"]]),
+                ["ann", "", "ann", "ann", "", "2", "3"],
+                ["ben", "", "ben", "ben", "", "0", "1"]]),
     ("moodle", [["student", "minigrad lesson 03", "minigrad lesson 06"],
                 ["ann", "2", "3"],
                 ["ben", "0", "1"]]),
