@@ -450,7 +450,7 @@ xp = _Namespace("cupy", np, {
 
 def _erf(x):
     a = _unwrap(x, "cupyx.scipy.special.erf")
-    return _wrap(np.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype))
+    return _wrap(np.asarray(np.frompyfunc(math.erf, 1, 1)(a), dtype=a.dtype))
 
 
 # ``cupyx.scipy.special.erf`` (NumPy has no erf): the one cupyx name minigrad uses
