@@ -4,6 +4,11 @@ These tests check the stand-in itself (that it refuses what CuPy refuses, and co
 GPU pays for); ``MINIGRAD_DEVICE=strict python -m pytest -m strict`` then runs the library's
 own tests on it (see .ci/run).
 """
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -98,3 +103,18 @@ def test_no_transfer_or_sync_inside_the_lstm_time_loop(T):
         (out.sum() + c.sum()).backward()
     assert (w.h2d, w.d2h, w.sync) == (0, 0, 0)
     assert x.grad.device == "strict"
+
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("lesson", ["06_lstm", "13_seq2seq", "21_on_the_gpu"])
+def test_lesson_runs_on_the_strict_device_in_quick_mode(lesson, tmp_path):
+    path = REPO / "lessons" / f"{lesson}.py"
+    env = dict(os.environ, MINIGRAD_QUICK="1", MINIGRAD_LESSONS_OUT=str(tmp_path),
+               MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(path), "--quick", "--device", "strict"],
+                          cwd=path.parent, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "device=strict" in proc.stdout and "CHECK FAILED" not in proc.stdout
