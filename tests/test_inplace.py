@@ -11,7 +11,7 @@ import minigrad as mg
 from minigrad.ops.inplace import InPlace, SetItem
 from minigrad.ops.shape import Clone
 from tests.gradcheck_registry import covers
-from tests.helpers import leaf, on_device, seeds, shapes, values
+from tests.helpers import GPU, leaf, on_device, seeds, shapes, values
 
 
 def test_data_is_a_detached_tensor_sharing_the_storage():
@@ -501,17 +501,18 @@ def test_an_optimizer_step_counts_as_an_in_place_change():
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_a_gpu_tensor_refuses_np_asarray_and_changes_in_place_on_the_gpu():
-    t = mg.tensor([1.0, 2.0], device="cuda")
+    t = mg.tensor([1.0, 2.0], device=GPU)
     with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(\) first"):
         np.asarray(t)
     assert mg.backend.to_numpy(t).tolist() == [1.0, 2.0]
     t[0] = 5.0
     t += 1
     t.clamp_(max=4.0).normal_()
-    assert t.device == "cuda" and mg.backend.is_cupy_array(t.array)
-    x = mg.tensor([1.0, 2.0, 3.0], device="cuda", dtype=mg.float64, requires_grad=True)
-    v = mg.tensor([7.0], device="cuda", dtype=mg.float64, requires_grad=True)
+    assert t.device == GPU and mg.backend.is_cupy_array(t.array)
+    x = mg.tensor([1.0, 2.0, 3.0], device=GPU, dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([7.0], device=GPU, dtype=mg.float64, requires_grad=True)
 
     def assign(x, v):
         y = x.clone()
