@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import backend, nn, strict
+from minigrad import backend, models, nn, strict
 
 xp = strict.xp
 
@@ -118,3 +118,26 @@ def test_lesson_runs_on_the_strict_device_in_quick_mode(lesson, tmp_path):
                           cwd=path.parent, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert "device=strict" in proc.stdout and "CHECK FAILED" not in proc.stdout
+
+
+def _training_step_counts(cell, T, layers):
+    mg.manual_seed(0)
+    model = models.RNNLanguageModel(20, 8, 12, cell=cell, num_layers=layers).to("strict")
+    opt = mg.optim.Adam(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(1)
+    x, y = (mg.tensor(rng.integers(3, 20, (3, T)), device="strict") for _ in range(2))
+    with strict.watch() as w:
+        loss, _ = model.loss(x, y)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return w.h2d, w.d2h, w.sync
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_training_step_waits_for_the_device_a_fixed_number_of_times(cell):
+    """Neither longer sequences nor more parameters add a copy or a wait: the only waits are
+    the input checks (targets and token ids in range) and clipping's one norm."""
+    counts = {(T, layers): _training_step_counts(cell, T, layers) for T in (4, 9) for layers in (1, 3)}
+    assert set(counts.values()) == {(0, 0, 3)}, counts
