@@ -10,6 +10,7 @@ import pytest
 
 from lessons import exercises as X
 
+pytestmark = pytest.mark.notebook_tools
 pytest.importorskip("nbgrader")
 pytest.importorskip("jupytext")
 pytest.importorskip("ipykernel")
