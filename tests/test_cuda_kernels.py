@@ -7,6 +7,7 @@ keep to a subset of C written for it: declarations, assignments, ``tanh``, ``exp
 shared time loop, and compared with the composed cells, values and gradients. That checks the
 maths, not that nvcc compiles them: the test marked gpu does that, and it skips without a GPU.
 """
+import functools
 import re
 
 import numpy as np
@@ -41,6 +42,7 @@ def _translate(body, outputs):
     return compile("\n".join(lines), "<kernel>", "exec")
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_kernel(name):
     """A kernel of cuda_kernels.KERNELS that runs its C body through NumPy; called with the
     CuPy kernel's arguments, in its order."""

@@ -101,8 +101,7 @@ class FusedLSTM(cells.LSTM):
 
     def __init__(self, hidden_size, kernel=cupy_kernel):
         super().__init__(hidden_size)
-        self.forward_kernel = kernel("lstm_forward")
-        self.backward_kernel = kernel("lstm_backward")
+        self.kernel = kernel                # looked up at the first step (CuPy compiles then)
 
     def on(self, xp):
         return self
@@ -114,14 +113,14 @@ class FusedLSTM(cells.LSTM):
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
         a += ctx.xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
-        self.forward_kernel(c_prev, self.H, a, ctx.c, ctx.tanh_c[t], ctx.h)
+        self.kernel("lstm_forward")(c_prev, self.H, a, ctx.c, ctx.tanh_c[t], ctx.h)
         return ctx.h, ctx.c
 
     def backward_step(self, ctx, t, a, state, d):
         h_prev, c_prev = state
         dh, dc = d
         dc_prev = ctx.xp.empty_like(c_prev)
-        self.backward_kernel(c_prev, ctx.tanh_c[t], dh, dc, self.H, a, dc_prev)
+        self.kernel("lstm_backward")(c_prev, ctx.tanh_c[t], dh, dc, self.H, a, dc_prev)
         return a @ ctx.W_hh, dc_prev                # dh_{t-1} = dA W_hh
 
 
@@ -130,8 +129,7 @@ class FusedGRU(cells.GRU):
 
     def __init__(self, hidden_size, kernel=cupy_kernel):
         super().__init__(hidden_size)
-        self.forward_kernel = kernel("gru_forward")
-        self.backward_kernel = kernel("gru_backward")
+        self.kernel = kernel                # looked up at the first step (CuPy compiles then)
 
     def on(self, xp):
         return self
@@ -141,14 +139,14 @@ class FusedGRU(cells.GRU):
         gh = ctx.xp.matmul(h_prev, ctx.W_hhT)
         gh += ctx.b_hh
         h = ctx.xp.empty_like(h_prev)
-        self.forward_kernel(h_prev, self.H, gh, a, ctx.hn[t], h)
+        self.kernel("gru_forward")(h_prev, self.H, gh, a, ctx.hn[t], h)
         return (h,)
 
     def backward_step(self, ctx, t, a, state, d):
         (h_prev,) = state
         (dh,) = d
         dh_direct = ctx.xp.empty_like(h_prev)
-        self.backward_kernel(h_prev, ctx.hn[t], dh, self.H, a, ctx.dGh[t], dh_direct)
+        self.kernel("gru_backward")(h_prev, ctx.hn[t], dh, self.H, a, ctx.dGh[t], dh_direct)
         return (ctx.dGh[t] @ ctx.W_hh + dh_direct,)
 
 
