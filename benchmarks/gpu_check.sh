@@ -7,7 +7,9 @@
 #      kernels: it is skipped everywhere else, so the summary says whether it ran;
 #   3. the recurrent layers against cuDNN and against a per-step LSTMCell loop;
 #   4. the host<->device copies and waits of a training step and of the decoders.
-# Each part has its own time limit; the whole is under 5 minutes on one GPU.
+# Each part has its own time limit (180 + 45 + 45 + 20 s): the whole stays under 5 minutes.
+# CuPy compiles each kernel at its first use (cached in ~/.cupy/kernel_cache): a first run on
+# a fresh machine may reach the tests' limit; the summary says so, and a second run is faster.
 #
 #   benchmarks/gpu_check.sh [LOG_DIR]            on a GPU machine, from the repository
 #   benchmarks/gpu_check.sh --strict [LOG_DIR]   a dry run on the CPU: the strict stand-in
@@ -34,7 +36,7 @@ say "GPU usable: $($PY -c 'import minigrad as mg; print(mg.cuda.is_available())'
 if [ "$DEVICE" = cuda ]; then
     FILES=(tests)
     WORKERS=(-n 8)
-    LIMIT=200
+    LIMIT=180
 else
     # the dry run: the files of the CI's strict pass, on the CPU's two workers
     read -r -a FILES < <(tr '\n' ' ' < tests/strict_pass.txt)
@@ -61,7 +63,7 @@ say "   skipped otherwise: $(count -vE "$TOOLS|CUDA GPU")"
 grep -E "^(FAILED|ERROR)" "$LOG/pytest.txt" | head -50 > "$LOG/failures.txt"
 
 # -- 2. the fused kernels ------------------------------------------------------------------
-timeout 120 $PY -m pytest -v -rs -p no:cacheprovider tests/test_cuda_kernels.py > "$LOG/kernels.txt" 2>&1
+timeout 45 $PY -m pytest -v -rs -p no:cacheprovider tests/test_cuda_kernels.py > "$LOG/kernels.txt" 2>&1
 compiled=$(grep -c "test_the_compiled_kernels_on_the_gpu.*PASSED" "$LOG/kernels.txt")
 failed=$(grep -c "test_the_compiled_kernels_on_the_gpu.*FAILED" "$LOG/kernels.txt")
 if [ "$compiled" -gt 0 ] && [ "$failed" = 0 ]; then
@@ -74,12 +76,12 @@ fi
 
 # -- 3. the recurrent layers against cuDNN and a per-step loop ---------------------------
 if [ "$DEVICE" = cuda ]; then BENCH=(--configs g1 g2 --repeats 10); else BENCH=(--configs s1 --repeats 2 --warmup 1); fi
-timeout 120 $PY benchmarks/gpu_recurrent.py --device "$DEVICE" "${BENCH[@]}" > "$LOG/recurrent.txt" 2>&1
+timeout 45 $PY benchmarks/gpu_recurrent.py --device "$DEVICE" "${BENCH[@]}" > "$LOG/recurrent.txt" 2>&1
 say "3. recurrent layers (exit $?; recurrent.txt):"
 sed -n '/^case/,$p' "$LOG/recurrent.txt" | tee -a "$SUMMARY"
 
 # -- 4. copies and waits ------------------------------------------------------------------
-timeout 60 $PY benchmarks/gpu_transfers.py --device "$DEVICE" > "$LOG/transfers.txt" 2>&1
+timeout 20 $PY benchmarks/gpu_transfers.py --device "$DEVICE" > "$LOG/transfers.txt" 2>&1
 say "4. host<->device copies and waits (exit $?; transfers.txt):"
 tail -n +2 "$LOG/transfers.txt" | tee -a "$SUMMARY"
 say "logs in $LOG/"
