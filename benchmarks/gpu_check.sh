@@ -50,7 +50,7 @@ if ! $PY -c "import safetensors" 2>/dev/null; then
     DESELECT=(-k "not safetensors"); say "safetensors missing: its tests deselected"
 fi
 start=$(date +%s)
-MINIGRAD_DEVICE=$DEVICE timeout "$LIMIT" $PY -m pytest -q -rs --maxfail=50 "${WORKERS[@]}" \
+MINIGRAD_DEVICE=$DEVICE timeout -k 10 "$LIMIT" $PY -m pytest -q -rs --maxfail=50 "${WORKERS[@]}" \
     -p no:cacheprovider "${DESELECT[@]}" "${FILES[@]}" > "$LOG/pytest.txt" 2>&1
 rc=$?
 say "1. tests: exit $rc in $(( $(date +%s) - start )) s$([ $rc = 124 ] && echo ' (stopped at the time limit)'): $(grep -E '(passed|failed|error)' "$LOG/pytest.txt" | tail -1)"

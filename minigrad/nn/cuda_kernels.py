@@ -20,7 +20,7 @@ import functools
 from . import cells
 
 _PREAMBLE = r"""
-template <typename T> __device__ T sigmoid(T x) { return (tanh(x * T(0.5)) + T(1)) * T(0.5); }
+template <typename F> __device__ F sigmoid(F x) { return (tanh(x * F(0.5)) + F(1)) * F(0.5); }
 """
 
 # name -> (input parameters, output parameters, G, body). Names as in cells.py: a holds the
