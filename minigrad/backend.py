@@ -1,20 +1,21 @@
 """Devices, array modules, default dtype/device and random numbers.
 
 Every op takes its array module (``xp``) from the arrays it is given: NumPy for ``'cpu'``,
-CuPy for ``'cuda'``. Nothing here picks a module at import time, and CuPy is imported only
-when a GPU is asked for, so the core runs with NumPy alone.
+CuPy for ``'cuda'``, and for ``'strict'`` the stand-in of ``strict.py``, NumPy kept to CuPy's
+rules so that the GPU path is tested without a GPU. Nothing here picks a module at import
+time, and CuPy is imported only when a GPU is asked for, so the core runs with NumPy alone.
 """
 import os
 
 import numpy as np
 
-DEVICES = ("cpu", "cuda")
+DEVICES = ("cpu", "cuda", "strict")
 
 _state = {
     "dtype": np.dtype(np.float32),
     "device": None,      # None: read MINIGRAD_DEVICE at each call
     "np_rng": np.random.default_rng(),
-    "cp_rng": None,
+    "device_rngs": {},  # array module -> its generator, made on first use
     "seed": None,
 }
 
@@ -42,12 +43,13 @@ def _cuda_origin():
 
 
 def is_cupy_array(a):
-    """Whether ``a`` (an array, or a minigrad Tensor) lives on the GPU."""
+    """Whether ``a`` (an array, or a minigrad Tensor) lives on a device: the GPU, or the strict
+    stand-in, whose arrays keep CuPy's rules and so take CuPy's paths."""
     # Checked by the type's module name so that CuPy is never imported just to ask
     # (NumPy arrays, by far the commonest question, are answered first).
     if type(a) is np.ndarray:
         return False
-    if type(a).__module__.split(".")[0] == "cupy":
+    if type(a).__module__.split(".")[0] == "cupy" or hasattr(type(a), "_minigrad_device"):
         return True
     inner = _array_of(a)
     return inner is not a and is_cupy_array(inner)
@@ -61,10 +63,11 @@ def _array_of(a):
 
 
 def get_array_module(*arrays):
-    """NumPy, or CuPy if any of ``arrays`` lives on the GPU."""
+    """NumPy, or CuPy if any of ``arrays`` lives on the GPU (the stand-in's module if on
+    'strict')."""
     for a in arrays:
         if is_cupy_array(a):
-            return _cupy()
+            return xp_for(device_of(a))
     return np
 
 
@@ -82,7 +85,8 @@ class device(str):
         if index is None and spec.startswith("cuda:"):
             spec, index = "cuda", int(spec[5:])
         if spec not in DEVICES:
-            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda', 'cuda:N' or "
+                             "'strict'")
         self = super().__new__(cls, spec)
         self.index = None if index is None else int(index)
         return self
@@ -107,16 +111,32 @@ class device(str):
         return device, (self.type, self.index)
 
 
-CPU, CUDA = device("cpu"), device("cuda")
+CPU, CUDA, STRICT = device("cpu"), device("cuda"), device("strict")
 
 
 def xp_for(device):
     device = check_device(device)
-    return _cupy() if device == "cuda" else np
+    if device == "cuda":
+        return _cupy()
+    if device == "strict":
+        from . import strict
+        return strict.xp
+    return np
+
+
+def cupyx_for(xp):
+    """CuPy's extras (``cupyx``) beside the array module ``xp``, for the GPU or the stand-in."""
+    from . import strict
+    if xp is strict.xp:
+        return strict.cupyx
+    import cupyx
+    return cupyx
 
 
 def device_of(array):
-    return CUDA if is_cupy_array(array) else CPU
+    if not is_cupy_array(array):
+        return CPU
+    return STRICT if hasattr(type(_array_of(array)), "_minigrad_device") else CUDA
 
 
 def check_device(device):
@@ -126,7 +146,7 @@ def check_device(device):
     if device.startswith("cuda:"):      # 'cuda:0' as in torch; minigrad uses the current GPU
         device = "cuda"
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+        raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'strict'")
     return device
 
 
@@ -136,9 +156,9 @@ def to_device(array, device):
     device = check_device(device)
     if device == device_of(array):
         return array
-    if device == "cuda":
-        return _cupy().asarray(array)
-    return array.get()
+    if is_cupy_array(array):
+        array = array.get()
+    return array if device == "cpu" else xp_for(device).asarray(array)
 
 
 def array_on(data, device):
@@ -158,8 +178,7 @@ def to_numpy(array):
 def scatter_add(target, index, values):
     """``target[index] += values`` where repeated indices all add up (NumPy's ``add.at``)."""
     if is_cupy_array(target):
-        import cupyx
-        cupyx.scatter_add(target, index, values)
+        get_array_module(target).add.at(target, index, values)       # CuPy >= 13
     elif _sorted_rows_fit(target, index, values):
         # Rows picked by a 1-D index (an embedding's backward). Sorted, equal indices form runs;
         # the runs of one length L are summed together, as one (runs, L, D) gather and a sum
@@ -189,7 +208,7 @@ def contiguous_transpose(a):
     row apart at every element; copied in 64 x 64 tiles both stay in cache: 8x faster for a
     (2048, 512) LSTM weight, and never slower."""
     if is_cupy_array(a):
-        return _cupy().ascontiguousarray(a.T)
+        return get_array_module(a).ascontiguousarray(a.T)
     out = np.empty(a.shape[::-1], dtype=a.dtype)
     for i in range(0, a.shape[0], 64):
         for j in range(0, a.shape[1], 64):
@@ -206,7 +225,7 @@ def default_device():
     if env.startswith("cuda:"):
         env = "cuda"
     if env not in DEVICES:
-        raise ValueError(f"MINIGRAD_DEVICE={env!r}: expected 'cpu' or 'cuda'")
+        raise ValueError(f"MINIGRAD_DEVICE={env!r}: expected 'cpu', 'cuda' or 'strict'")
     return env
 
 
@@ -234,7 +253,7 @@ def manual_seed(seed):
     seed = int(seed)
     _state["seed"] = seed
     _state["np_rng"] = np.random.default_rng(seed)
-    _state["cp_rng"] = None      # re-seeded lazily from the same seed
+    _state["device_rngs"] = {}   # re-seeded lazily from the same seed
 
 
 def host_rng():
@@ -247,12 +266,13 @@ def rng_for(xp):
     """A generator that draws directly on the device of ``xp`` (dropout masks, sampling)."""
     if xp is np:
         return _state["np_rng"]
-    if _state["cp_rng"] is None:
+    rng = _state["device_rngs"].get(xp)
+    if rng is None:
         seed = _state["seed"]
         if seed is None:
             seed = int(_state["np_rng"].integers(2 ** 63))
-        _state["cp_rng"] = xp.random.default_rng(seed)
-    return _state["cp_rng"]
+        rng = _state["device_rngs"][xp] = xp.random.default_rng(seed)
+    return rng
 
 
 # ----------------------------------------------------------------------------- host memory

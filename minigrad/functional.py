@@ -127,7 +127,7 @@ def embedding(input, weight, padding_idx=None):   # noqa: A002 - torch's argumen
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     V = weight.shape[0]
-    if idx.size and (bool((idx < 0).any()) or bool((idx >= V).any())):
+    if idx.size and bool(((idx < 0) | (idx >= V)).any()):       # one wait for the device
         bad = idx[(idx < 0) | (idx >= V)].reshape(-1)[0]
         raise IndexError(f"embedding: index {int(bad)} is out of range for {V} rows "
                          f"(expected 0 <= index < {V})")

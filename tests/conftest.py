@@ -4,6 +4,7 @@ Hypothesis runs derandomized under CI (CI=true) so that every run draws the same
 ``HYPOTHESIS_PROFILE=dev`` explores fresh examples locally. No deadlines: tests assert values,
 never timings.
 """
+import importlib.util
 import os
 
 import numpy as np
@@ -21,12 +22,31 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 DEVICE = mg.backend.default_device()
 
 
+NOTEBOOK_TOOLS = ("nbgrader", "jupytext", "nbconvert", "nbclient")
+
+
+def _importable(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
 def pytest_collection_modifyitems(config, items):
+    missing = [m for m in NOTEBOOK_TOOLS if not _importable(m)]
+    if missing:
+        # counted by benchmarks/gpu_check.sh: its GPU machine has none of them
+        tools = pytest.mark.skip(reason=f"needs the notebook tools: {', '.join(missing)} "
+                                        "not installed")
+        for item in items:
+            if item.get_closest_marker("notebook_tools"):
+                item.add_marker(tools)
     if mg.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a usable CUDA GPU (mg.cuda.is_available() is False)")
     for item in items:
-        if "gpu" in item.keywords:
+        # a GPU test marked strict runs on the strict stand-in device instead, when it is chosen
+        if "gpu" in item.keywords and not (DEVICE == "strict" and item.get_closest_marker("strict")):
             item.add_marker(skip)
 
 

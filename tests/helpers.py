@@ -12,6 +12,10 @@ import minigrad as mg
 
 seeds = st.integers(0, 2 ** 32 - 1)
 
+# The device the GPU tests use: CuPy's, or under MINIGRAD_DEVICE=strict the strict stand-in
+# (tests marked ``strict`` run there without a GPU).
+GPU = "strict" if mg.backend.default_device() == "strict" else "cuda"
+
 
 def shapes(min_dims=0, max_dims=3, min_side=0, max_side=3):
     """Small shapes, size-0 and size-1 dimensions included by default."""

@@ -10,7 +10,7 @@ import minigrad.functional as F
 from minigrad.ops.nn import Dropout, Embedding, Linear
 from minigrad.ops.softmax import CrossEntropy, LogSoftmax, Softmax
 from tests.gradcheck_registry import covers
-from tests.helpers import grad_of, leaf, seeds, shapes, values
+from tests.helpers import GPU, grad_of, leaf, seeds, shapes, values
 
 
 def np_log_softmax(z, axis=-1):
@@ -212,10 +212,11 @@ def test_cross_entropy_rejects_bad_targets_and_arguments():
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_cross_entropy_rejects_a_target_on_another_device():
-    z = mg.zeros(2, 3, device="cuda")
+    z = mg.zeros(2, 3, device=GPU)
     with pytest.raises(RuntimeError,
-                       match="cross_entropy: logits are on cuda but target is on cpu"):
+                       match=f"cross_entropy: logits are on {GPU} but target is on cpu"):
         F.cross_entropy(z, mg.tensor([0, 1], device="cpu"))
 
 

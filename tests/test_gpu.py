@@ -1,6 +1,8 @@
 """The same seeded models on the CPU (NumPy) and on the GPU (CuPy) give the same numbers.
 
-Skipped cleanly where no GPU is usable (``mg.cuda.is_available()`` is False). Parameters are
+Skipped cleanly where no GPU is usable (``mg.cuda.is_available()`` is False), except under
+``MINIGRAD_DEVICE=strict``: then the strict stand-in device (NumPy kept to CuPy's rules) takes
+the GPU's place, so every line here runs in CI. Parameters are
 drawn on the host from minigrad's seeded generator, so two models built after the same
 ``manual_seed`` start equal; one is then moved with ``.to('cuda')``. Dropout is off so no
 random draw differs between the devices. Float64 keeps the comparison tight: what differs is
@@ -12,7 +14,10 @@ import pytest
 import minigrad as mg
 from minigrad import models, nn
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.strict]
+
+# the device compared with the CPU
+GPU = "strict" if mg.backend.default_device() == "strict" else "cuda"
 
 RTOL, ATOL = 1e-7, 1e-9
 
@@ -22,7 +27,7 @@ def _pair(build):
     mg.manual_seed(0)
     cpu = build().to("cpu", dtype=np.float64)
     mg.manual_seed(0)
-    gpu = build().to("cuda", dtype=np.float64)
+    gpu = build().to(GPU, dtype=np.float64)
     return cpu, gpu
 
 
@@ -35,7 +40,7 @@ def _loss_and_grads(model, loss_fn):
 
 def _same_training_step(build, loss_fn):
     cpu, gpu = _pair(build)
-    assert all(p.device == "cuda" for p in gpu.parameters())
+    assert all(p.device == GPU for p in gpu.parameters())
     loss_c, grads_c = _loss_and_grads(cpu, loss_fn)
     loss_g, grads_g = _loss_and_grads(gpu, loss_fn)
     assert loss_g == pytest.approx(loss_c, rel=RTOL)
@@ -78,7 +83,7 @@ def test_transformer_layer_same_output_and_gradients():
                         loss)
 
 
-@pytest.mark.parametrize("source, target", [("cuda", "cpu"), ("cpu", "cuda")])
+@pytest.mark.parametrize("source, target", [(GPU, "cpu"), ("cpu", GPU)])
 def test_checkpoint_saved_on_one_device_loads_on_the_other(tmp_path, source, target):
     x = _tokens((2, 5), 30, 8)
     mg.manual_seed(0)
@@ -96,7 +101,7 @@ def test_checkpoint_saved_on_one_device_loads_on_the_other(tmp_path, source, tar
 
 def test_training_on_the_gpu_lowers_the_loss():
     mg.manual_seed(0)
-    model = models.RNNLanguageModel(12, 8, 16).to("cuda")
+    model = models.RNNLanguageModel(12, 8, 16).to(GPU)
     opt = mg.optim.Adam(model.parameters(), lr=0.05)
     x = np.tile(np.arange(12), (4, 2))[:, :20]
     first = None

@@ -92,6 +92,7 @@ def expect(**given):
     return {(lesson, k): status for lesson, s in table.items() for k, status in enumerate(s, 1)}
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_the_gradebook_has_exactly_the_columns_and_one_row_per_exercise(graded):
     rows, _ = graded
     assert rows[0] == ["student", "lesson", "exercise", "points", "max_points", "status"]
@@ -100,6 +101,7 @@ def test_the_gradebook_has_exactly_the_columns_and_one_row_per_exercise(graded):
     assert all(int(r[3]) == (int(r[4]) if r[5] == "passed" else 0) for r in rows[1:])
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_correct_and_wrong_answers(graded):
     rows, _ = graded
     assert [r for r in rows[1:] if r[0] == "correct"] == [
@@ -110,6 +112,7 @@ def test_correct_and_wrong_answers(graded):
     assert statuses(rows, "wrong") == expect(**{"03": ["failed"], "06": ["failed"] * 2, "13": ["failed"] * 4})
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_one_mistake_costs_that_exercise_only(graded):
     rows, _ = graded
     assert statuses(rows, "first_wrong") == expect(**{"13": ["failed", "passed", "passed", "passed"]})
@@ -117,6 +120,7 @@ def test_one_mistake_costs_that_exercise_only(graded):
     assert statuses(rows, "syntax") == expect(**{"13": ["passed", "passed", "error", "passed"]})
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_commented_out_checks_still_run(graded):
     rows, out = graded
     assert statuses(rows, "commented") == expect(**{"06": ["failed", "passed"]})
@@ -125,6 +129,7 @@ def test_commented_out_checks_still_run(graded):
     assert "changed or removed: `common.check(" in feedback
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_exits_tampering_and_shortcuts(graded):
     rows, out = graded
     assert statuses(rows, "exits") == expect(**{"06": ["disqualified", "passed"]})
@@ -139,6 +144,7 @@ def test_exits_tampering_and_shortcuts(graded):
     assert "uses nn.LSTMCell, which this exercise asks you to write by hand" in feedback["shortcut"]
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_loops_not_attempted_and_missing(graded):
     rows, _ = graded
     assert statuses(rows, "loops") == expect(**{"03": ["timeout"]})
@@ -146,6 +152,7 @@ def test_loops_not_attempted_and_missing(graded):
     assert statuses(rows, "correct") == expect(**{"03": ["passed"], "06": ["passed"] * 2, "13": ["passed"] * 4})
 
 
+@pytest.mark.notebook_tools      # the graded fixture writes a notebook (jupytext)
 def test_feedback_names_the_exercise_the_check_and_the_hints(graded):
     _, out = graded
     text = (out / "feedback" / "wrong.md").read_text(encoding="utf-8")

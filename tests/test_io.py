@@ -14,6 +14,7 @@ import minigrad as mg
 import minigrad.io
 from minigrad import nn, optim
 from minigrad.models.language_model import RNNLanguageModel
+from tests.helpers import GPU
 
 
 def small_model():
@@ -193,14 +194,15 @@ def test_checkpoint_is_a_zip_of_npy_files(tmp_path):
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_gpu_state_saves_to_the_host_and_loads_back_onto_the_gpu(tmp_path):
-    model = small_model().to("cuda")
+    model = small_model().to(GPU)
     mg.save(model.state_dict(), tmp_path / "g.npz")
     sd = mg.load(tmp_path / "g.npz")
     assert all(isinstance(v, np.ndarray) for v in sd.values())
-    other = small_model().to("cuda")
+    other = small_model().to(GPU)
     other.load_state_dict(sd)
-    assert all(p.device == "cuda" for p in other.parameters())
+    assert all(p.device == GPU for p in other.parameters())
     np.testing.assert_array_equal(other[2].weight.numpy(), model[2].weight.numpy())
 
 
@@ -530,12 +532,13 @@ def test_any_flat_dict_of_arrays_round_trips(arrays, format, fortran):
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_map_location_cuda_puts_arrays_and_modules_on_the_gpu(tmp_path):
     model = small_model()
     mg.save({"sd": model.state_dict(), "model": model}, tmp_path / "m.npz")
-    back = mg.load(tmp_path / "m.npz", weights_only=False, map_location="cuda")
+    back = mg.load(tmp_path / "m.npz", weights_only=False, map_location=GPU)
     assert all(mg.backend.is_cupy_array(v) for v in back["sd"].values())
-    assert all(p.device == "cuda" for p in back["model"].parameters())
+    assert all(p.device == GPU for p in back["model"].parameters())
     mg.save(back["model"], tmp_path / "g.npz")                     # saved from the GPU
     again = mg.load(tmp_path / "g.npz", weights_only=False)
     np.testing.assert_array_equal(again[2].weight.numpy(), model[2].weight.numpy())

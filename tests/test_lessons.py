@@ -74,6 +74,7 @@ def test_lesson_runs_in_quick_mode(path, tmp_path):
     assert not missing, f"exercises {missing} have no check that runs in quick mode: they could not be graded"
 
 
+@pytest.mark.notebook_tools
 @pytest.mark.parametrize("path", LESSONS, ids=ids)
 def test_lesson_runs_as_notebook(path, tmp_path, monkeypatch):
     jupytext = pytest.importorskip("jupytext")

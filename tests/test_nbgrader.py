@@ -9,6 +9,7 @@ import pytest
 
 from minigrad_lessons import exercises as X
 
+pytestmark = pytest.mark.notebook_tools
 pytest.importorskip("nbgrader")
 pytest.importorskip("jupytext")
 pytest.importorskip("ipykernel")

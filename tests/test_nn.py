@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
-from tests.helpers import grad_of, on_device, seeds, shapes, values
+from tests.helpers import GPU, grad_of, on_device, seeds, shapes, values
 
 
 class Block(nn.Module):
@@ -135,13 +135,14 @@ def test_to_dtype_casts_in_place_and_keeps_the_parameter_objects():
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_module_to_cuda_moves_parameters_and_buffers():
-    net = Net().to("cuda")
-    assert all(p.device == "cuda" for p in net.parameters())
-    assert net.blocks[0].steps.device == "cuda"
-    out = net(mg.tensor([[1, 2]], device="cuda"))
+    net = Net().to(GPU)
+    assert all(p.device == GPU for p in net.parameters())
+    assert net.blocks[0].steps.device == GPU
+    out = net(mg.tensor([[1, 2]], device=GPU))
     out.sum().backward()
-    assert all(p.grad is not None and mg.backend.device_of(p.grad) == "cuda"
+    assert all(p.grad is not None and mg.backend.device_of(p.grad) == GPU
                for p in net.parameters())
     net.cpu()
     assert all(p.device == "cpu" for p in net.parameters())

@@ -34,6 +34,7 @@ def lessons_copy(tmp_path_factory):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.notebook_tools
 def test_lesson_converts_and_executes_as_the_readme_says(lesson, lessons_copy):
     pytest.importorskip("nbconvert")
     pytest.importorskip("ipykernel")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from tests.helpers import grad_of
+from tests.helpers import GPU, grad_of
 
 
 def test_new_tensors_follow_torchs_dtype_rules():
@@ -265,11 +265,12 @@ def test_numpy_array_on_the_left_calls_the_tensor_operator():
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_ops_on_two_devices_raise_a_clear_error():
     a = mg.tensor([1.0, 2.0], device="cpu")
-    b = mg.tensor([1.0, 2.0], device="cuda")
+    b = mg.tensor([1.0, 2.0], device=GPU)
     with pytest.raises(RuntimeError, match=r"Add: expected all tensors on one device, got "
-                                           r"cpu \(2,\), cuda \(2,\); move them with "
+                                           rf"cpu \(2,\), {GPU} \(2,\); move them with "
                                            r"\.to\(device\)"):
         a + b
     with pytest.raises(RuntimeError, match="MatMul: expected all tensors on one device"):
@@ -277,11 +278,12 @@ def test_ops_on_two_devices_raise_a_clear_error():
 
 
 @pytest.mark.gpu
+@pytest.mark.strict
 def test_a_graph_on_the_gpu_backpropagates_to_gpu_gradients():
-    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], device="cuda", requires_grad=True)
-    loss = mg.functional.cross_entropy(x @ x.T, mg.tensor([0, 1], device="cuda"))
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], device=GPU, requires_grad=True)
+    loss = mg.functional.cross_entropy(x @ x.T, mg.tensor([0, 1], device=GPU))
     loss.backward()
-    assert mg.backend.device_of(x.grad) == "cuda"
+    assert mg.backend.device_of(x.grad) == GPU
     assert np.isfinite(mg.backend.to_numpy(x.grad)).all()
 
 

@@ -372,7 +372,7 @@ def test_to_takes_torch_s_positional_forms_and_softmax_methods_take_dim():
     x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert x.to(mg.long).dtype == np.int64 and x.to(np.float64).dtype == np.float64
     assert x.to("cpu", mg.float64).dtype == np.float64
-    assert x.to(mg.device("cpu")) is x and x.to(mg.tensor([1])).dtype == np.int64
+    assert x.to(mg.device(x.device)) is x and x.to(mg.tensor([1])).dtype == np.int64
     assert x.to(copy=True) is not x
     np.testing.assert_allclose(x.softmax(dim=1).numpy(), F.softmax(x, dim=1).numpy())
     np.testing.assert_allclose(x.log_softmax(0).numpy(), F.log_softmax(x, axis=0).numpy())

@@ -63,6 +63,14 @@ class Cell:
         """dL/dW_hh and dL/db_hh from all steps at once: dA (T*N, G*H), H_prev (T*N, H)."""
         return dA.T @ H_prev, db_ih
 
+    def on(self, xp):
+        """The cell that runs arrays of ``xp``: this one, or where ``xp`` compiles kernels
+        (CuPy) its fused twin of ``cuda_kernels.py`` (this one again if it has none)."""
+        if not hasattr(xp, "ElementwiseKernel"):
+            return self
+        from . import cuda_kernels
+        return cuda_kernels.fused(self)
+
 
 class RNN(Cell):
     """Elman's cell, notes 003 (1): h_t = f(x_t U + h_{t-1} W + b_h), with U = W_ih^T,

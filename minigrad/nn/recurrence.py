@@ -54,7 +54,9 @@ class Recurrence(Function):
 
     def forward(self, *arrays):
         x, state0, W_ih, W_hh, bias = self._unpack(arrays)
-        cell, mask, xp = self.cell, self.mask, backend.get_array_module(x)
+        xp = backend.get_array_module(x)
+        self.cell = cell = self.cell.on(xp)         # the fused twin on the GPU (backward too)
+        mask = self.mask
         T, N, D = x.shape
         H = W_hh.shape[1]
         ctx = SimpleNamespace(

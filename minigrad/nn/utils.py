@@ -24,10 +24,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     grads = [p.grad.array for p in params]
     xp = backend.get_array_module(grads[0])
+    # Summed on the device and read once: a float per gradient would wait for the GPU
+    # once per parameter.
     if math.isinf(norm_type):
-        total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
+        peaks = [xp.abs(g).max() for g in grads if g.size]
+        total = float(xp.stack(peaks).max()) if peaks else 0.0
     else:
-        total = sum(float((xp.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+        sums = [(xp.abs(g) ** norm_type).sum().astype(xp.float64) for g in grads]
+        total = float(sum(sums) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total gradient norm is {total}")
     coef = max_norm / (total + 1e-6)       # the 1e-6 keeps a zero gradient from dividing by 0

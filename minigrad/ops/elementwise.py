@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
@@ -214,8 +215,7 @@ def _erf(x):
     element (NumPy has no erf), exact but slow on big arrays."""
     xp = get_array_module(x)
     if xp is not np:
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erf(x)
+        return backend.cupyx_for(xp).scipy.special.erf(x)
     return np.asarray(_np_erf(x), dtype=x.dtype)
 
 

@@ -35,7 +35,7 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return gy.transpose(np.argsort(self.axes))
+        return gy.transpose(tuple(np.argsort(self.axes).tolist()))     # axes: host ints
 
 
 class BroadcastTo(Function):
