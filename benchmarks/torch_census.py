@@ -333,13 +333,14 @@ def run(src):
         torch_dirs = {k: set(dir(v)) if v else set() for k, v in mg.items()}
     found = defaultdict(lambda: defaultdict(set))      # (kind, name) -> keyword -> programs
     others = defaultdict(set)
-    skipped = []
+    skipped, read = [], []
     for repo, commit, path in PROGRAMS:
         file = local_path(src, repo, path)
         if not os.path.exists(file):
             skipped.append((repo, path))
             continue
         label = f"{repo}@{commit[:7]}:{path}"
+        read.append(label)
         c = Census()
         c.visit(ast.parse(open(file, encoding="utf-8").read(), filename=file))
         for m in c.imports:
@@ -381,15 +382,15 @@ def run(src):
         else:
             status, note = check_member(mg[kind], name, keywords)
         rows.append((kind, name, sorted(keywords), status, note, sorted(by_kw[None])))
-    return rows, others, skipped
+    return rows, others, skipped, read
 
 
-def write_table(rows, others, skipped, out):
+def write_table(rows, others, skipped, out, read=()):
     kinds = {"import": "import", "name": "name", "Tensor": "Tensor method/attribute",
              "Module": "nn.Module method/attribute", "Optimizer": "Optimizer method",
              "LRScheduler": "LR scheduler method",
              "overload": "deprecated call form (Tensor)"}
-    programs = sorted({p for r in rows for p in r[5]})
+    programs = sorted({p for r in rows for p in r[5]} | set(read))
     number = {p: i + 1 for i, p in enumerate(programs)}
     counts = defaultdict(int)
     for r in rows:
@@ -441,8 +442,8 @@ def main(argv=None):
                                                       "torch_census.md"))
     parser.add_argument("--missing", action="store_true", help="print the missing rows only")
     args = parser.parse_args(argv)
-    rows, others, skipped = run(args.src)
-    write_table(rows, others, skipped, args.out)
+    rows, others, skipped, read = run(args.src)
+    write_table(rows, others, skipped, args.out, read)
     for kind, name, kws, status, note, progs in rows:
         if status != "has" and (status == "missing" or not args.missing):
             print(f"{status:22s} {kind:11s} {name} {kws} {note[:100]}")
