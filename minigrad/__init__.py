@@ -35,8 +35,9 @@ import numpy as _np
 
 from . import backend, cuda
 from .backend import device, get_default_dtype, manual_seed, set_default_device, set_default_dtype
-from .creation import (arange, empty, eye, full, full_like, multinomial, ones, ones_like, rand,
-                       rand_like, randint, randn, randn_like, zeros, zeros_like)
+from .creation import (Generator, arange, empty, eye, full, full_like, multinomial, ones,
+                       ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros,
+                       zeros_like)
 from .gradcheck import gradcheck
 from .io import load, save
 from .ops import (abs, add, all, any, argmax, argmin, argsort, cat, chunk, clamp, clone, cos,
@@ -50,6 +51,8 @@ from . import functional, nn, optim  # noqa: E402  (they build on the names abov
 from . import decoding, metrics  # noqa: E402
 from .functional import log_softmax, softmax  # noqa: E402
 from . import dtypes as _dtypes  # noqa: E402
+# torch's submodules that the census programs import (benchmarks/torch_census.py).
+from . import accelerator, autograd, onnx, serialization, utils  # noqa: E402
 
 # mg.float32, mg.long, mg.bool, ... (numpy dtypes). From here on, float/int/bool in this module
 # are dtypes: use _builtins for the Python types.
@@ -63,7 +66,9 @@ inference_mode = no_grad      # torch's faster no_grad; here the same thing
 # torch.backends.cudnn settings that programs set for reproducibility: accepted, and without
 # effect (minigrad's GPU kernels come from CuPy, and a seeded run is already repeatable).
 backends = _types.SimpleNamespace(cudnn=_types.SimpleNamespace(deterministic=False,
-                                                                 benchmark=False, enabled=True))
+                                                                 benchmark=False, enabled=True),
+                                   mps=_types.SimpleNamespace(is_available=lambda: False,
+                                                              is_built=lambda: False))
 
 
 def is_tensor(obj):
@@ -142,4 +147,5 @@ __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_en
            "clone", "repeat", "narrow", "norm", "split", "chunk", "is_tensor", "numel",
            "from_numpy", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
            "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "bool_", "add", "sub", "mul",
-           "div", "neg", "set_grad_enabled", "inference_mode", "backends"] + list(_dtypes.DTYPES)
+           "div", "neg", "set_grad_enabled", "inference_mode", "backends", "Generator",
+           "randperm", "accelerator", "autograd", "onnx", "serialization", "utils"] + list(_dtypes.DTYPES)

@@ -99,9 +99,52 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
     return _leaf(a, device, requires_grad)
 
 
-def randint(low, high, size, device=None):
-    a = backend.host_rng().integers(low, high, size=_shape((size,)) if isinstance(size, int) else tuple(size))
-    return _leaf(a.astype(np.int64), device, False)
+class Generator:
+    """torch.Generator: a source of draws with its own seed, for ``DataLoader(shuffle=True,
+    generator=g)`` and ``randperm``/``randint(generator=g)``; ``Generator().manual_seed(s)``
+    returns the generator, as torch's does. Without one, draws come from ``mg.manual_seed``'s."""
+
+    def __init__(self, device="cpu"):
+        self.device = device
+        self._seed = int(np.random.SeedSequence().entropy % 2 ** 63)
+        self.rng = np.random.default_rng(self._seed)
+
+    def manual_seed(self, seed):
+        self._seed = int(seed)
+        self.rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+
+def _rng(generator):
+    return backend.host_rng() if generator is None else generator.rng
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers drawn uniformly from [low, high), as torch: ``randint(high, size)`` or
+    ``randint(low, high, size)``; int64 unless ``dtype`` says otherwise."""
+    if size is None and args:
+        args, size = args[:-1], args[-1]
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args)} "
+                        "positional arguments besides size")
+    shape = (size,) if isinstance(size, int) else tuple(size)
+    a = _rng(generator).integers(low, high, size=shape)
+    return _leaf(a.astype(np.dtype(dtype) if dtype is not None else np.int64), device,
+                 requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0 .. n-1 (int64), as torch.randperm."""
+    a = _rng(generator).permutation(int(n))
+    return _leaf(a.astype(np.dtype(dtype) if dtype is not None else np.int64), device,
+                 requires_grad)
 
 
 def multinomial(probs, num_samples, replacement=False):

@@ -42,3 +42,15 @@ def manual_seed(seed):
 
 
 manual_seed_all = manual_seed
+
+
+def set_device(device):
+    """Make GPU ``device`` (an index, ``'cuda:1'`` or a device) the current one."""
+    if not is_available():
+        raise RuntimeError("cuda.set_device: no CUDA GPU is usable here (minigrad needs CuPy and "
+                           "a GPU); leave the device on 'cpu'")
+    index = getattr(device, "index", device)
+    if isinstance(index, str):
+        index = int(index.partition(":")[2] or 0)
+    import cupy
+    cupy.cuda.Device(int(index or 0)).use()

@@ -15,7 +15,8 @@ from .tensor import Tensor, as_tensor
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
            "dropout", "embedding", "linear", "layer_norm", "masked_softmax", "masked_attention",
-           "scaled_dot_product_attention", "tanh", "relu", "sigmoid", "gelu", "one_hot"]
+           "scaled_dot_product_attention", "tanh", "relu", "sigmoid", "gelu", "one_hot",
+           "batch_norm", "dropout2d"]
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -140,6 +141,57 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: input of shape {x.shape} does not fit weight {weight.shape}: "
                          f"expected (..., {weight.shape[1]})")
     return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel over the batch: x (N, C) or (N, C, L), statistics over N (and
+    L), as torch. Training uses the batch's mean and biased variance and moves the running
+    statistics (arrays updated in place, unbiased variance, weight ``momentum``); evaluation
+    uses the running ones. Then * weight + bias, both (C,). Composed of autograd ops."""
+    if x.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, L), got {x.shape}")
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.array.size // x.shape[1]
+        if n < 2:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {x.shape}")
+        mu = x.mean(axis=axes, keepdims=True)
+        centered = x - mu
+        var = (centered * centered).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean.array *= 1 - momentum
+            running_mean.array += momentum * mu.array.reshape(-1)
+            running_var.array *= 1 - momentum
+            running_var.array += momentum * var.array.reshape(-1) * n / (n - 1)
+    else:
+        mu = reshape(running_mean, *shape)
+        centered = x - mu
+        var = reshape(running_var, *shape)
+    y = centered / (var + eps).sqrt()
+    if weight is not None:
+        y = y * reshape(weight, *shape)
+    if bias is not None:
+        y = y + reshape(bias, *shape)
+    return y
+
+
+def dropout2d(x, p=0.5, training=True):
+    """Zero whole channels: x (N, C, *) keeps or zeros each (n, c) slice together, scaling
+    kept ones by 1/(1-p), as torch's Dropout2d. A 2-D input is dropped element by element,
+    as torch does (with a warning there)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if x.ndim < 3:
+        return dropout(x, p, training)
+    shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
+    keep = backend.host_rng().random(shape) >= p
+    mask = (keep / (1.0 - p) if p < 1.0 else keep * 0.0).astype(x.dtype)
+    return x * Tensor._wrap(backend.to_device(mask, x.device))
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

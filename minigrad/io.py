@@ -584,6 +584,16 @@ def _imported_class(modname, qualname, reader):
     return obj
 
 
+# Module classes that ``load(weights_only=True)`` may rebuild: torch's allowlist, filled by
+# ``mg.serialization.safe_globals`` / ``add_safe_globals``. Matched by identity.
+SAFE_GLOBALS = []
+
+
+def _allowed(modname, qualname):
+    return any(isinstance(c, type) and (c.__module__, c.__qualname__) == (modname, qualname)
+               for c in SAFE_GLOBALS)
+
+
 class _ParameterBudget:
     """What the constructors of a module being rebuilt may give to parameters: a few times the
     stored state (room for a dtype wider than the file's, and for a layer passed as an argument
@@ -630,13 +640,16 @@ class _Decoder:
 
     def module(self, node, with_state):
         modname, qualname = node["__module__"]
-        if self.weights_only:
+        if self.weights_only and not _allowed(modname, qualname):
             raise CheckpointError(
                 f"mg.load: {self.reader.name} holds a whole nn.Module ({modname}.{qualname}); "
                 "pass weights_only=False to rebuild it (only an already-imported nn.Module "
                 "subclass is ever called), or save model.state_dict() instead")
         from .nn.module import parameter_budget
         cls = _imported_class(modname, qualname, self.reader)
+        if self.weights_only and not any(cls is c for c in SAFE_GLOBALS):
+            raise self.reader.refuse(f"it names {modname}.{qualname}, which is not the class "
+                                     "given to mg.serialization.safe_globals")
         # The stored state was read (within max_bytes, each array checked against the file)
         # before any constructor runs, and bounds what the constructors may allocate.
         state = {k: self.value(v) for k, v in node["state"]} if with_state else None

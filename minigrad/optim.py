@@ -8,7 +8,7 @@ import math
 
 from . import backend
 from .nn.module import clear_grads
-from .tensor import Tensor, _bump
+from .tensor import Tensor, _bump, enable_grad
 
 
 class Optimizer:
@@ -34,7 +34,16 @@ class Optimizer:
         ``set_to_none=False``."""
         clear_grads(self._params(), set_to_none)
 
-    def step(self):
+    _coupled_weight_decay = True        # weight_decay joins the gradient (not AdamW's)
+
+    def step(self, closure=None):
+        """One update. ``closure`` (torch's form), if given, recomputes the loss with its
+        gradients first (``zero_grad``, forward, ``backward``, return the loss); the step
+        returns what it returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -42,10 +51,11 @@ class Optimizer:
                 state = self.state.setdefault(id(p), {})
                 xp = backend.get_array_module(p.array)
                 g = p.grad.array
-                if group.get("weight_decay", 0):
+                if self._coupled_weight_decay and group.get("weight_decay", 0):
                     g = g + group["weight_decay"] * p.array
                 self._update(p, g, state, group, xp)
                 _bump(p)     # as torch: a graph that saved p's old values now refuses backward
+        return loss
 
     def _update(self, p, g, state, group, xp):
         raise NotImplementedError
@@ -206,3 +216,51 @@ class RMSprop(Optimizer):
             p.array -= group["lr"] * b
         else:
             p.array -= group["lr"] * g / avg
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p <- p - lr * weight_decay * p, then Adam's step
+    (weight_decay does not enter m and v). torch's default weight_decay is 0.01."""
+    _coupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+    def _update(self, p, g, state, group, xp):
+        p.array *= 1 - group["lr"] * group["weight_decay"]
+        super()._update(p, g, state, group, xp)
+
+
+class Adadelta(Optimizer):
+    """s <- rho s + (1 - rho) g^2;  delta = sqrt(u + eps) / sqrt(s + eps) * g;
+    u <- rho u + (1 - rho) delta^2;  p <- p - lr delta"""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        if lr < 0 or eps < 0 or not 0 <= rho <= 1:
+            raise ValueError(f"Adadelta: invalid lr={lr}, rho={rho} or eps={eps}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group, xp):
+        rho, eps = group["rho"], group["eps"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.array)
+            state["acc_delta"] = xp.zeros_like(p.array)
+        state["step"] += 1
+        s, u = state["square_avg"], state["acc_delta"]
+        s *= rho
+        s += (1 - rho) * (g * g)
+        delta = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g
+        u *= rho
+        u += (1 - rho) * (delta * delta)
+        p.array -= group["lr"] * delta
+
+# LBFGS and the learning-rate schedulers live in their own files; torch's paths are
+# optim.LBFGS and the module optim.lr_scheduler (importable: `import minigrad.optim.lr_scheduler`).
+from . import lr_scheduler  # noqa: E402
+from .lbfgs import LBFGS  # noqa: E402
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler

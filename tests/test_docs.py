@@ -116,7 +116,7 @@ API_PAGE = ROOT / "docs" / "api.md"
 DOCUMENTED = ["minigrad", "minigrad.Tensor", "minigrad.cuda", "minigrad.nn", "minigrad.nn.Module",
               "minigrad.nn.init", "minigrad.nn.utils", "minigrad.functional", "minigrad.optim",
               "minigrad.optim.Optimizer", "minigrad.decoding", "minigrad.metrics",
-              "minigrad.data", "minigrad.models"]
+              "minigrad.data", "minigrad.utils.data", "minigrad.models"]
 
 
 def public_names(dotted):

@@ -1,11 +1,19 @@
 """PyTorch programs, written the way the well-known tutorials write them, run on minigrad with
 the import swap alone (two char-RNN tutorials, a tied-weight LSTM language model and its
-transformer variant, a GRU seq2seq with attention, a char RNN rewritten from NumPy):
+transformer variant, a GRU seq2seq with attention, a char RNN rewritten from NumPy; then
+time_sequence_prediction's LSTMCell loop with L-BFGS, a GRU classifier fed by a DataLoader, a
+language model saved and reloaded mid-training, an RNN mixing NumPy arrays and tensors, the NLP
+tutorials' LSTM tagger, n-gram model and Variable-era bag-of-words classifier, and the
+transformer tutorial with its StepLR schedule):
 
     import minigrad as torch
     from minigrad import nn, optim
     import minigrad.functional as F
 
+The swap is "torch" -> "minigrad" in the import lines and nothing else: ``import
+torch.nn.functional as F`` may stay ``import minigrad.nn.functional as F`` (the same module),
+``from torch.utils.data import DataLoader`` becomes ``from minigrad.utils.data import
+DataLoader``, ``import torch.autograd as autograd`` ``import minigrad.autograd as autograd``.
 (torch itself is never imported.) Each program trains for a few steps at tiny sizes; the test
 asserts that its loss falls by a stated margin and that sampled gradient entries equal
 central finite differences (float64).
@@ -578,3 +586,513 @@ def test_numpy_style_char_rnn_with_adagrad_written_as_in_place_updates():
     targets = [char_to_ix[ch] for ch in data[1:seq_length + 1]]
     assert_gradients_match_finite_differences(
         lambda: lossFun(inputs, targets, torch.zeros(hidden_size, 1))[0], params)
+
+
+# ----------------------------------------------------------------------------- LSTMCell + L-BFGS
+
+class Sequence(nn.Module):
+    """time_sequence_prediction's model (hidden size 51 there, 12 here)."""
+
+    def __init__(self, hidden=12):
+        super(Sequence, self).__init__()
+        self.hidden = hidden
+        self.lstm1 = nn.LSTMCell(1, hidden)
+        self.lstm2 = nn.LSTMCell(hidden, hidden)
+        self.linear = nn.Linear(hidden, 1)
+
+    def forward(self, input, future=0):
+        outputs = []
+        h_t = torch.zeros(input.size(0), self.hidden, dtype=torch.double)
+        c_t = torch.zeros(input.size(0), self.hidden, dtype=torch.double)
+        h_t2 = torch.zeros(input.size(0), self.hidden, dtype=torch.double)
+        c_t2 = torch.zeros(input.size(0), self.hidden, dtype=torch.double)
+
+        for input_t in input.split(1, dim=1):
+            h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        for i in range(future):
+            h_t, c_t = self.lstm1(output, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        outputs = torch.cat(outputs, dim=1)
+        return outputs
+
+
+def test_lstm_cell_sine_predictor_trains_with_lbfgs_closures():
+    np.random.seed(2)
+    T, L, N = 20, 30, 8                                    # generate_sine_wave.py: 20, 1000, 100
+    x = np.empty((N, L), 'int64')
+    x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
+    data = np.sin(x / 1.0 / T).astype('float64')
+    input = torch.from_numpy(data[3:, :-1])
+    target = torch.from_numpy(data[3:, 1:])
+    test_input = torch.from_numpy(data[:3, :-1])
+    test_target = torch.from_numpy(data[:3, 1:])
+    seq = Sequence()
+    seq.double()
+    criterion = nn.MSELoss()
+    optimizer = optim.LBFGS(seq.parameters(), lr=0.8, max_iter=8)
+    losses = []
+    with torch.no_grad():
+        before = criterion(seq(test_input), test_target).item()
+    for i in range(3):
+        def closure():
+            optimizer.zero_grad()
+            out = seq(input)
+            loss = criterion(out, target)
+            losses.append(loss.item())
+            loss.backward()
+            return loss
+        optimizer.step(closure)
+        with torch.no_grad():
+            future = 5
+            pred = seq(test_input, future=future)
+            loss = criterion(pred[:, :-future], test_target)
+            y = pred.detach().numpy()
+    assert y.shape == (3, L - 1 + 5)
+    assert losses[-1] < 0.2 * losses[0], losses             # measured: 0.59 -> 0.0032
+    assert loss.item() < 0.2 * before, (before, loss.item())
+    assert_gradients_match_finite_differences(lambda: criterion(seq(input[:, :8]),
+                                                                target[:, :8]),
+                                              list(seq.parameters()))
+
+
+# ----------------------------------------------------------------------------- Dataset + DataLoader
+
+from minigrad.utils.data import DataLoader, Dataset, TensorDataset  # noqa: E402
+
+
+class SignDataset(Dataset):
+    """Sequences of numbers; the label says whether their sum is positive."""
+
+    def __init__(self, n, length, seed):
+        rng = np.random.default_rng(seed)
+        self.x = rng.standard_normal((n, length, 1))
+        self.y = (self.x.sum(axis=(1, 2)) > 0).astype(np.int64)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, idx):
+        return torch.from_numpy(self.x[idx]), int(self.y[idx])
+
+
+class GRUClassifier(nn.Module):
+    def __init__(self, hidden_size, num_classes):
+        super().__init__()
+        self.gru = nn.GRU(1, hidden_size, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        out, h_n = self.gru(x)
+        return self.fc(h_n[-1])
+
+
+def test_gru_classifier_trains_from_a_dataloader():
+    train_set = SignDataset(48, 6, seed=0)
+    train_loader = DataLoader(train_set, batch_size=8, shuffle=True,
+                              generator=torch.Generator().manual_seed(0))
+    x_all = torch.from_numpy(train_set.x)
+    y_all = torch.from_numpy(train_set.y)
+    eval_loader = DataLoader(TensorDataset(x_all, y_all), batch_size=16)
+    model = GRUClassifier(8, 2)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+
+    def evaluate():
+        model.eval()
+        total, correct = 0.0, 0
+        with torch.no_grad():
+            for xb, yb in eval_loader:
+                logits = model(xb)
+                total += criterion(logits, yb).item() * len(yb)
+                correct += (logits.argmax(dim=1) == yb).sum().item()
+        return total / len(train_set), correct / len(train_set)
+
+    before, _ = evaluate()
+    for epoch in range(12):
+        model.train()
+        for xb, yb in train_loader:
+            assert xb.shape[1:] == (6, 1) and yb.dtype == torch.long
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+    after, accuracy = evaluate()
+    assert len(train_loader) == 6
+    assert after < 0.1 * before and accuracy > 0.9, (before, after, accuracy)  # 0.76 -> 0.008
+    xb, yb = next(iter(eval_loader))
+    assert_gradients_match_finite_differences(lambda: criterion(model(xb), yb),
+                                              list(model.parameters()))
+
+
+# ----------------------------------------------------------------------------- save and reload
+
+def test_language_model_saved_and_reloaded_mid_training_resumes(tmp_path):
+    ntokens = 7
+    corpus = torch.tensor([(2 * i) % ntokens for i in range(3 * 41)])
+    train_data = batchify(corpus, 3)
+    criterion = nn.CrossEntropyLoss()
+
+    def train_epoch(model, optimizer):
+        model.train()
+        hidden = model.init_hidden(3)
+        for i in range(0, train_data.size(0) - 1, 5):
+            data, targets = get_batch(train_data, i)
+            hidden = repackage_hidden(hidden)
+            optimizer.zero_grad()
+            output, hidden = model(data, hidden)
+            loss = criterion(output, targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+
+    def evaluate(model):
+        model.eval()
+        data, targets = get_batch(train_data, 0, bptt=40)
+        with torch.no_grad():
+            return criterion(model(data, model.init_hidden(3))[0], targets).item()
+
+    model = RNNModel("LSTM", ntokens, 8, 8, 1, dropout=0.0)
+    optimizer = optim.Adam(model.parameters(), lr=0.02)
+    before = evaluate(model)
+    for epoch in range(3):
+        train_epoch(model, optimizer)
+    mid = evaluate(model)
+    path = tmp_path / "model.pt"
+    with open(path, 'wb') as f:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": 3}, f)
+    del model, optimizer
+
+    with open(path, 'rb') as f:
+        checkpoint = torch.load(f)
+    model = RNNModel("LSTM", ntokens, 8, 8, 1, dropout=0.0)
+    model.load_state_dict(checkpoint["model"])
+    optimizer = optim.Adam(model.parameters(), lr=0.02)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    assert checkpoint["epoch"] == 3
+    assert evaluate(model) == mid                           # the same weights came back
+    for epoch in range(3):
+        train_epoch(model, optimizer)
+    after = evaluate(model)
+    assert mid < 0.8 * before and after < 0.5 * mid, (before, mid, after)  # 1.95, 1.08, 0.22
+    data, targets = get_batch(train_data, 0)
+    assert_gradients_match_finite_differences(
+        lambda: criterion(model(data, model.init_hidden(3))[0], targets),
+        list(model.parameters()))
+
+
+# ----------------------------------------------------------------------------- NumPy and tensors
+
+def test_numpy_and_tensors_mixed_freely_in_an_rnn_regression():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 4 * np.pi, 41)
+    series = np.sin(t) + 0.05 * rng.standard_normal(t.shape)
+    windows = np.stack([series[i:i + 8] for i in range(len(series) - 8)])    # (33, 8)
+    x = torch.from_numpy(windows[:, :-1, None])             # (N, T, 1)
+    y = torch.from_numpy(windows[:, -1:])                   # (N, 1)
+    H = 6
+    W_xh = torch.from_numpy(rng.standard_normal((1, H)) * 0.5).requires_grad_()
+    W_hh = torch.from_numpy(rng.standard_normal((H, H)) * 0.3).requires_grad_()
+    b_h = torch.zeros(H, dtype=torch.float64, requires_grad=True)
+    W_hy = torch.from_numpy(rng.standard_normal((H, 1)) * 0.5).requires_grad_()
+    params = [W_xh, W_hh, b_h, W_hy]
+
+    def predict(x):
+        h = torch.zeros(x.shape[0], H, dtype=torch.float64)
+        for step in range(x.shape[1]):
+            h = torch.tanh(x[:, step] @ W_xh + h @ W_hh + b_h)
+        return h @ W_hy
+
+    def loss_fn():
+        return ((predict(x) - y) ** 2).mean()
+
+    history = []
+    for it in range(150):
+        loss = loss_fn()
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+        history.append(loss.item())
+    pred = predict(x).detach().numpy()                      # back to NumPy for the metrics
+    rmse = float(np.sqrt(np.mean((pred - windows[:, -1:]) ** 2)))
+    losses = np.asarray(history)
+    assert isinstance(pred, np.ndarray) and pred.shape == (33, 1)
+    np.testing.assert_allclose(np.asarray(y), windows[:, -1:])   # np.asarray reads a tensor
+    assert np.asarray(W_hh.detach()).shape == (H, H)
+    assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])   # measured: 2.24 -> 0.0056
+    assert rmse == pytest.approx(math.sqrt(loss_fn().item()), rel=1e-9)
+    windows[0, 0] = 123.0                                   # from_numpy shares the memory
+    assert x[0, 0, 0].item() == 123.0
+    windows[0, 0] = series[0]
+    assert_gradients_match_finite_differences(loss_fn, params)
+
+
+# ----------------------------------------------------------------------------- NLP tutorials
+
+def prepare_sequence(seq, to_ix):
+    idxs = [to_ix[w] for w in seq]
+    return torch.tensor(idxs, dtype=torch.long)
+
+
+class LSTMTagger(nn.Module):
+
+    def __init__(self, embedding_dim, hidden_dim, vocab_size, tagset_size):
+        super(LSTMTagger, self).__init__()
+        self.hidden_dim = hidden_dim
+        self.word_embeddings = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim)
+        self.hidden2tag = nn.Linear(hidden_dim, tagset_size)
+
+    def forward(self, sentence):
+        embeds = self.word_embeddings(sentence)
+        lstm_out, _ = self.lstm(embeds.view(len(sentence), 1, -1))
+        tag_space = self.hidden2tag(lstm_out.view(len(sentence), -1))
+        tag_scores = F.log_softmax(tag_space, dim=1)
+        return tag_scores
+
+
+def test_lstm_part_of_speech_tagger_trains():
+    training_data = [
+        ("The dog ate the apple".split(), ["DET", "NN", "V", "DET", "NN"]),
+        ("Everybody read that book".split(), ["NN", "V", "DET", "NN"]),
+    ]
+    word_to_ix = {}
+    for sent, tags in training_data:
+        for word in sent:
+            if word not in word_to_ix:
+                word_to_ix[word] = len(word_to_ix)
+    tag_to_ix = {"DET": 0, "NN": 1, "V": 2}
+    model = LSTMTagger(6, 6, len(word_to_ix), len(tag_to_ix))
+    loss_function = nn.NLLLoss()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+    def total_loss():
+        with torch.no_grad():
+            return sum(loss_function(model(prepare_sequence(s, word_to_ix)),
+                                     prepare_sequence(t, tag_to_ix)).item()
+                       for s, t in training_data)
+
+    before = total_loss()
+    for epoch in range(150):
+        for sentence, tags in training_data:
+            model.zero_grad()
+            sentence_in = prepare_sequence(sentence, word_to_ix)
+            targets = prepare_sequence(tags, tag_to_ix)
+            tag_scores = model(sentence_in)
+            loss = loss_function(tag_scores, targets)
+            loss.backward()
+            optimizer.step()
+    after = total_loss()
+    with torch.no_grad():
+        tag_scores = model(prepare_sequence(training_data[0][0], word_to_ix))
+    assert tag_scores.argmax(dim=1).tolist() == [0, 1, 2, 0, 1]   # DET NN V DET NN
+    assert after < 0.25 * before, (before, after)          # measured: 2.43 -> 0.42
+    s, t = training_data[0]
+    assert_gradients_match_finite_differences(
+        lambda: loss_function(model(prepare_sequence(s, word_to_ix)),
+                              prepare_sequence(t, tag_to_ix)), list(model.parameters()))
+
+
+class NGramLanguageModeler(nn.Module):
+
+    def __init__(self, vocab_size, embedding_dim, context_size):
+        super(NGramLanguageModeler, self).__init__()
+        self.embeddings = nn.Embedding(vocab_size, embedding_dim)
+        self.linear1 = nn.Linear(context_size * embedding_dim, 32)
+        self.linear2 = nn.Linear(32, vocab_size)
+
+    def forward(self, inputs):
+        embeds = self.embeddings(inputs).view((1, -1))
+        out = F.relu(self.linear1(embeds))
+        out = self.linear2(out)
+        log_probs = F.log_softmax(out, dim=1)
+        return log_probs
+
+
+def test_ngram_language_model_trains():
+    test_sentence = ("when forty winters shall besiege thy brow and dig deep trenches in "
+                     "thy beauty's field thy youth's proud livery so gazed on now").split()
+    trigrams = [([test_sentence[i], test_sentence[i + 1]], test_sentence[i + 2])
+                for i in range(len(test_sentence) - 2)]
+    vocab = sorted(set(test_sentence))
+    word_to_ix = {word: i for i, word in enumerate(vocab)}
+    losses = []
+    loss_function = nn.NLLLoss()
+    model = NGramLanguageModeler(len(vocab), 10, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.05)
+
+    def step_loss(context, target):
+        context_idxs = torch.tensor([word_to_ix[w] for w in context], dtype=torch.long)
+        log_probs = model(context_idxs)
+        return loss_function(log_probs, torch.tensor([word_to_ix[target]], dtype=torch.long))
+
+    for epoch in range(10):
+        total_loss = 0
+        for context, target in trigrams:
+            model.zero_grad()
+            loss = step_loss(context, target)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item()
+        losses.append(total_loss)
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses   # falls every epoch
+    assert losses[-1] < 0.3 * losses[0], losses             # measured: 66.5 -> 10.8
+    assert_gradients_match_finite_differences(lambda: step_loss(*trigrams[3]),
+                                              list(model.parameters()))
+
+
+def test_bag_of_words_classifier_in_the_variable_era_style():
+    import minigrad.autograd as autograd
+    data = [("me gusta comer en la cafeteria".split(), "SPANISH"),
+            ("Give it to me".split(), "ENGLISH"),
+            ("No creo que sea una buena idea".split(), "SPANISH"),
+            ("No it is not a good idea to get lost at sea".split(), "ENGLISH")]
+    test_data = [("Yo creo que si".split(), "SPANISH"),
+                 ("it is lost on me".split(), "ENGLISH")]
+    word_to_ix = {}
+    for sent, _ in data + test_data:
+        for word in sent:
+            if word not in word_to_ix:
+                word_to_ix[word] = len(word_to_ix)
+    label_to_ix = {"SPANISH": 0, "ENGLISH": 1}
+
+    class BoWClassifier(nn.Module):
+        def __init__(self, num_labels, vocab_size):
+            super(BoWClassifier, self).__init__()
+            self.linear = nn.Linear(vocab_size, num_labels)
+
+        def forward(self, bow_vec):
+            return F.log_softmax(self.linear(bow_vec), dim=1)
+
+    def make_bow_vector(sentence, word_to_ix):
+        vec = torch.zeros(len(word_to_ix))
+        for word in sentence:
+            vec[word_to_ix[word]] += 1
+        return vec.view(1, -1)
+
+    def make_target(label, label_to_ix):
+        return torch.LongTensor([label_to_ix[label]])
+
+    model = BoWClassifier(2, len(word_to_ix))
+    loss_function = nn.NLLLoss()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+    def loss_of(instance, label):
+        bow_vec = autograd.Variable(make_bow_vector(instance, word_to_ix))
+        target = autograd.Variable(make_target(label, label_to_ix))
+        return loss_function(model(bow_vec), target)
+
+    creo_before = next(model.parameters())[:, word_to_ix["creo"]].tolist()
+    before = sum(loss_of(*d).item() for d in data)
+    for epoch in range(100):
+        for instance, label in data:
+            model.zero_grad()
+            loss = loss_of(instance, label)
+            loss.backward()
+            optimizer.step()
+    after = sum(loss_of(*d).item() for d in data)
+    creo_after = next(model.parameters())[:, word_to_ix["creo"]].tolist()
+    assert after < 0.05 * before, (before, after)           # measured: 3.30 -> 0.037
+    assert creo_after[0] > creo_before[0] and creo_after[1] < creo_before[1]  # toward SPANISH
+    for instance, label in test_data:
+        bow_vec = autograd.Variable(make_bow_vector(instance, word_to_ix))
+        assert model(bow_vec).argmax(dim=1).item() == label_to_ix[label]
+    assert_gradients_match_finite_differences(lambda: loss_of(*data[0]),
+                                              list(model.parameters()))
+
+
+# ----------------------------------------------------------------------------- transformer tutorial
+
+class TutorialTransformer(nn.Module):
+    """transformer_tutorial.py's model (TransformerEncoder over embeddings, a linear decoder)."""
+
+    def __init__(self, ntoken, ninp, nhead, nhid, nlayers, dropout=0.5):
+        super(TutorialTransformer, self).__init__()
+        from minigrad.nn import TransformerEncoder, TransformerEncoderLayer
+        self.model_type = 'Transformer'
+        self.pos_encoder = PositionalEncoding(ninp, dropout)
+        encoder_layers = TransformerEncoderLayer(ninp, nhead, nhid, dropout)
+        self.transformer_encoder = TransformerEncoder(encoder_layers, nlayers)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.ninp = ninp
+        self.decoder = nn.Linear(ninp, ntoken)
+        self.init_weights()
+
+    def generate_square_subsequent_mask(self, sz):
+        mask = (torch.triu(torch.ones(sz, sz)) == 1).transpose(0, 1)
+        mask = mask.float().masked_fill(mask == 0, float('-inf')).masked_fill(mask == 1,
+                                                                             float(0.0))
+        return mask
+
+    def init_weights(self):
+        initrange = 0.1
+        self.encoder.weight.data.uniform_(-initrange, initrange)
+        self.decoder.bias.data.zero_()
+        self.decoder.weight.data.uniform_(-initrange, initrange)
+
+    def forward(self, src, src_mask):
+        src = self.encoder(src) * math.sqrt(self.ninp)
+        src = self.pos_encoder(src)
+        output = self.transformer_encoder(src, src_mask)
+        output = self.decoder(output)
+        return output
+
+
+def test_transformer_tutorial_trains_with_step_lr():
+    ntokens, bptt = 5, 6
+    corpus = torch.tensor([(i * 2) % ntokens for i in range(2 * 31)])
+    train_data = batchify(corpus, 2)                        # (31, 2)
+    model = TutorialTransformer(ntokens, 8, 2, 16, 1, dropout=0.0)
+    criterion = nn.CrossEntropyLoss()
+    lr = 0.5
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1.0, gamma=0.95)
+
+    def evaluate(eval_model, data_source):
+        eval_model.eval()
+        total_loss = 0.
+        src_mask = model.generate_square_subsequent_mask(bptt)
+        with torch.no_grad():
+            for i in range(0, data_source.size(0) - 1, bptt):
+                data, targets = get_batch(data_source, i, bptt)
+                if data.size(0) != bptt:
+                    src_mask = model.generate_square_subsequent_mask(data.size(0))
+                output = eval_model(data, src_mask)
+                total_loss += len(data) * criterion(output.view(-1, ntokens), targets).item()
+        return total_loss / (len(data_source) - 1)
+
+    before = evaluate(model, train_data)
+    lrs = []
+    for epoch in range(1, 9):
+        model.train()
+        src_mask = model.generate_square_subsequent_mask(bptt)
+        for batch, i in enumerate(range(0, train_data.size(0) - 1, bptt)):
+            data, targets = get_batch(train_data, i, bptt)
+            optimizer.zero_grad()
+            if data.size(0) != bptt:
+                src_mask = model.generate_square_subsequent_mask(data.size(0))
+            output = model(data, src_mask)
+            loss = criterion(output.view(-1, ntokens), targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+        lrs.append(scheduler.get_last_lr()[0])
+        scheduler.step()
+    after = evaluate(model, train_data)
+    np.testing.assert_allclose(lrs, [0.5 * 0.95 ** k for k in range(8)])
+    assert after < 0.1 * before, (before, after)           # measured: 1.61 -> 0.014
+    data, targets = get_batch(train_data, 0, bptt)
+    mask = model.generate_square_subsequent_mask(bptt)
+    layer = model.transformer_encoder.layers[0]
+    assert_gradients_match_finite_differences(
+        lambda: criterion(model(data, mask).view(-1, ntokens), targets),
+        [model.encoder.weight, model.decoder.weight, layer.self_attn.in_proj_weight,
+         layer.linear2.weight])

@@ -2,7 +2,11 @@
 
 Parameter names, shapes and initialisation follow torch, so weights move between the two.
 """
+import numpy as np
+
 from .. import functional as F
+from ..creation import ones, zeros
+from ..tensor import tensor
 from ..ops import tanh, relu, sigmoid
 from . import init
 from .init import empty
@@ -80,6 +84,67 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class Dropout2d(Module):
+    """Channel dropout (torch's Dropout2d): each (n, c) slice of x (N, C, *) is kept or
+    zeroed as a whole while training."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout2d: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation of x (N, C) or (N, C, L) per channel C, as torch: batch statistics
+    while training (and running ones updated with ``momentum``; None: a plain average of all
+    batches so far), the running ones in eval. weight starts at ones, bias at zeros."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = empty(num_features, device=device, dtype=dtype)
+            self.bias = empty(num_features, device=device, dtype=dtype)
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, device=device,
+                                                       dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: expected input (N, {self.num_features}) or "
+                             f"(N, {self.num_features}, L), got {x.shape}")
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.array += 1
+            if momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        use_batch = self.training or not self.track_running_stats
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch, momentum or 0.0, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class LayerNorm(Module):

@@ -282,6 +282,21 @@ class Module:
     def float(self):
         return self.to(dtype=np.float32)
 
+    def type(self, dst_type):
+        """Cast every floating parameter and buffer to ``dst_type`` (a dtype, or torch's
+        'torch.DoubleTensor' / ``mg.DoubleTensor`` spellings), as torch's Module.type."""
+        from .. import dtypes
+        target = getattr(dst_type, "dtype", None)
+        if not isinstance(target, np.dtype):
+            target = dtypes.from_type_name(dst_type) if isinstance(dst_type, str) else None
+        return self.to(dtype=target if target is not None else np.dtype(dst_type))
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter (freeze a part with False)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     # -- calling ----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)

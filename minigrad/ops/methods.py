@@ -230,3 +230,67 @@ def _size(self, dim=None):
 
 
 __all__ = ["narrow", "split", "chunk", "install"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The torch census's names (benchmarks/torch_census.py): Tensor methods and call forms the
+# official sequence-model programs use. One block, installed after everything above.
+# ---------------------------------------------------------------------------------------------
+
+def _is_number(v):
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def _number_first(method):
+    """torch's deprecated ``add_(alpha, other)`` order (numbers before tensors), which its
+    tutorials still write (``p.data.add_(-lr, p.grad.data)``): taken as ``add_(other,
+    alpha=alpha)``, torch's result."""
+    def wrapped(self, *args, **kwargs):
+        if len(args) == 2 and _is_number(args[0]) and not _is_number(args[1]):
+            return method(self, args[1], alpha=args[0], **kwargs)
+        return method(self, *args, **kwargs)
+    wrapped.__name__ = method.__name__
+    wrapped.__doc__ = method.__doc__
+    wrapped.__wrapped__ = method
+    return wrapped
+
+
+def _value_first(name, combine):
+    """``t.addcmul(t1, t2, value=1)`` = t + value * t1 * t2 (``addcdiv``: t1 / t2), and
+    torch's deprecated ``addcmul(value, t1, t2)``. The in-place form writes into ``t``."""
+    def method(self, *args, value=1):
+        if len(args) == 3 and _is_number(args[0]):
+            value, args = args[0], args[1:]
+        if len(args) != 2 or _is_number(args[0]) or _is_number(args[1]):
+            raise TypeError(f"{name}: expected ({name}(tensor1, tensor2, value=1)) or the "
+                            f"deprecated ({name}(value, tensor1, tensor2)), got "
+                            f"{len(args)} positional arguments")
+        term = combine(args[0], args[1])
+        if name.endswith("_"):
+            return self.add_(term, alpha=value)
+        return self + (term if value == 1 else term * value)
+    method.__name__ = name
+    return method
+
+
+def _grad_fn(self):
+    """The Function call that made this tensor (torch's ``grad_fn``); None for a leaf."""
+    return self.creator
+
+
+def _install_census(T):
+    for name in ("add_", "sub_", "add", "sub"):
+        setattr(T, name, _number_first(getattr(T, name)))
+    T.addcmul = _value_first("addcmul", lambda a, b: a * b)
+    T.addcmul_ = _value_first("addcmul_", lambda a, b: a * b)
+    T.addcdiv = _value_first("addcdiv", lambda a, b: a / b)
+    T.addcdiv_ = _value_first("addcdiv_", lambda a, b: a / b)
+    T.grad_fn = property(_grad_fn)
+
+
+_install_before_census = install
+
+
+def install(T):  # noqa: F811  (the census's block goes on last, over the methods above)
+    _install_before_census(T)
+    _install_census(T)

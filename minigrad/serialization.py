@@ -1,0 +1,37 @@
+"""torch.serialization's allowlist: the nn.Module classes ``mg.load`` may rebuild from a file
+while ``weights_only=True`` (the default), as torch's does for pickled classes.
+
+    with mg.serialization.safe_globals([RNNModel]):
+        model = mg.load(f)                      # a whole model saved with mg.save(model, f)
+
+minigrad never unpickles: a listed class is called with the constructor arguments the file
+recorded, and only if it is already imported (see ``mg.load``). Names that are not classes
+(torch lists functions such as ``torch.nn.functional.relu`` too) are accepted and ignored.
+"""
+import contextlib
+
+from .io import SAFE_GLOBALS
+
+
+def add_safe_globals(safe_globals):
+    """Allow these classes from now on."""
+    SAFE_GLOBALS.extend(safe_globals)
+
+
+def get_safe_globals():
+    return list(SAFE_GLOBALS)
+
+
+def clear_safe_globals():
+    del SAFE_GLOBALS[:]
+
+
+@contextlib.contextmanager
+def safe_globals(safe_globals):
+    """Allow these classes inside the ``with`` block only."""
+    before = list(SAFE_GLOBALS)
+    SAFE_GLOBALS.extend(safe_globals)
+    try:
+        yield
+    finally:
+        SAFE_GLOBALS[:] = before
