@@ -177,6 +177,8 @@ MUTANTS = {
         (4, "no window", "z = np.where(inside, scores, -np.inf)", "z = scores"),
         (4, "not normalised", "align /= align.sum(axis=1, keepdims=True)", "pass"),
         (4, "Gaussian sign", "np.exp(-(s - p) ** 2", "np.exp((s - p) ** 2"),
+        (4, "Gaussian on local-m too (Luong uses it for local-p only)", "align /= align.sum(axis=1, keepdims=True)",
+         "align /= align.sum(axis=1, keepdims=True)\n    align = align * np.exp(-(s - p) ** 2 / (2 * (D / 2) ** 2))"),
     ],
     "15": [
         (1, "keeps the worst", "np.argsort(-total, kind=\"stable\")", "np.argsort(total, kind=\"stable\")"),
@@ -194,6 +196,10 @@ MUTANTS = {
         (4, "faults swapped", "(search_fault if ref_score > scores[i] else model_fault)", "(model_fault if ref_score > scores[i] else search_fault)"),
         (4, ">= for >", "ref_score > scores[i]", "ref_score >= scores[i]"),
         (4, "everything is the model's fault", "(search_fault if ref_score > scores[i] else model_fault)", "model_fault"),
+        (5, "sum for max (the forward algorithm)", "delta = cand.max(axis=0)", "delta = np.logaddexp.reduce(cand, axis=0)"),
+        (5, "best next token for the best previous one", "back.append(cand.argmax(axis=0))", "back.append(cand.argmax(axis=1))"),
+        (5, "transitions transposed", "cand = delta[:, None] + trans", "cand = delta[:, None] + trans.T"),
+        (5, "back-pointers not followed", "best.append(int(psi[best[-1]]))", "best.append(int(psi.argmax()))"),
     ],
     "16": [
         (1, "not clipped", "clipped = sum(min(k, clip[g]) for g, k in counts.items())", "clipped = sum(k for g, k in counts.items() if clip[g])"),
