@@ -246,8 +246,8 @@ common.savefig(fig, "17_exposure_bias")
 # %%
 tf_acc, tf_own, tf_true, _ = measured["teacher forcing"]
 ss_acc, ss_own, ss_true, _ = measured["scheduled sampling"]
-print(f"exposure gap (true prefix - own prefix): teacher forcing {tf_true - tf_own:.1%} points, "
-      f"scheduled sampling {ss_true - ss_own:.1%} points")
+print(f"exposure gap (true prefix - own prefix): teacher forcing {100 * (tf_true - tf_own):.1f} points, "
+      f"scheduled sampling {100 * (ss_true - ss_own):.1f} points")
 
 
 def exposure_reference(model):
@@ -290,8 +290,8 @@ else:
                  f"no gain from scheduled sampling here: {ss_acc:.1%} of the held-out strings against "
                  f"{tf_acc:.1%} for teacher forcing (at most 1 point above)", exercise=None)
     common.check((ss_true - ss_own) >= (tf_true - tf_own) - 0.05,
-                 f"scheduled sampling does not close its own exposure gap: {ss_true - ss_own:.1%} points "
-                 f"against teacher forcing's {tf_true - tf_own:.1%} (within 5 points)", exercise=2)
+                 f"scheduled sampling does not close its own exposure gap: {100 * (ss_true - ss_own):.1f} points "
+                 f"against teacher forcing's {100 * (tf_true - tf_own):.1f} (within 5 points)", exercise=2)
 
 # %% [markdown]
 # ## What the numbers say
