@@ -58,6 +58,10 @@ MUTANTS = {
         (2, "sign lost", "p.grad.clamp_(-c, c)", "p.grad.abs_().clamp_(-c, c)"),
         (1, "a scaled copy, not the gradient", "g.mul_(scale)", "g = g * scale"),
         (2, "a clamped copy, not the gradient", "p.grad.clamp_(-c, c)", "p.grad.clamp(-c, c)"),
+        (3, "normalized over the features (layer norm)", "mu = z.mean(axis=0, keepdims=True)", "mu = z.mean(axis=1, keepdims=True)"),
+        (3, "eps outside the root", "(var + eps).sqrt()", "(var.sqrt() + eps)"),
+        (3, "not centred", "return (z - mu) / (var + eps).sqrt()", "return z / (var + eps).sqrt()"),
+        (3, "not scaled", "return (z - mu) / (var + eps).sqrt()", "return z - mu"),
     ],
     "05": [
         (1, "mean over V, not a sum", "(one_hot * y_hat.log()).sum(axis=-1)", "(one_hot * y_hat.log()).mean(axis=-1)"),
