@@ -128,6 +128,10 @@ MUTANTS = {
         (1, "sum for mean", "loss = -(positive + negative).mean()", "loss = -(positive + negative).sum()"),
         (1, "mean over negatives for sum", "log().sum(axis=1)", "log().mean(axis=1)"),
         (1, "wrong overall sign", "loss = -(positive + negative).mean()", "loss = (positive + negative).mean()"),
+        (2, "direction ignored", "x = np.array([d for _, d in path]) * (node_vectors[nodes] @ e_c)", "x = node_vectors[nodes] @ e_c"),
+        (2, "log σ(-x) for log σ(x)", "-np.logaddexp(0.0, -x).sum()", "-np.logaddexp(0.0, x).sum()"),
+        (2, "mean for sum", "-np.logaddexp(0.0, -x).sum()", "-np.logaddexp(0.0, -x).mean()"),
+        (2, "the root only", "return float(-np.logaddexp(0.0, -x).sum())", "return float(-np.logaddexp(0.0, -x[:1]).sum())"),
     ],
     "11": [
         (1, "never capped", "np.minimum((x / x_max) ** alpha, 1.0)", "(x / x_max) ** alpha"),
