@@ -10,8 +10,8 @@
 # 3. Write one attentional decoder step: $c_t$, then $\tilde h_t = \tanh(W_c [c_t; h_t])$,
 #    then a fully connected layer and softmax — and find it equal to `minigrad.models.Seq2Seq`.
 # 4. Tell Bahdanau's attention (the previous state scores, the context feeds the next input)
-#    from Luong's (the current state scores, the context feeds the output), and global (soft)
-#    attention from local attention, which looks only at a window.
+#    from Luong's (the current state scores, the context feeds the output); write Luong's input
+#    feeding; and tell global (soft) attention from local attention, which looks only at a window.
 # 5. Train a seq2seq with attention that turns human-written dates ("Monday, March 7, 1994",
 #    "07/03/94", ...) into ISO dates ("1994-03-07"), and read its attention heatmaps.
 #
@@ -187,9 +187,9 @@ for name, layer in layers.items():
 # | the scores | additive | dot, general, concat (= additive) |
 # | the context goes | into the RNN's input at step $t$ | into $\tilde h_t$, then the output layer |
 #
-# Luong's *input feeding* (notes 003「seq2seq中的其他trick」) joins $\tilde h_{t-1}$ to the next
-# input, which brings back Bahdanau's path from the last context into the RNN;
-# `Seq2Seq(..., input_feeding=True)` has it, the model below does not.
+# Luong's *input feeding* (notes 003「seq2seq中的其他trick」, end of this section) joins
+# $\tilde h_{t-1}$ to the next input, which brings back Bahdanau's path from the last context
+# into the RNN; the model trained below does without it.
 #
 # After the decoder's RNN has produced $h_t$ (notes 002「2.增加attention的seq2seq」):
 # - $a_t = \mathrm{softmax}_s(score(h_t, \bar h_s))$,
@@ -238,6 +238,51 @@ print(f"h_t {h.shape}, a_t {a_t.shape}, C_t {C_t.shape}, [C_t; h_t] {(C_t.shape[
 
 
 # %% [markdown]
+# ### Input feeding: the last $\tilde h$ joins the next input
+# Luong et al. 2015 (notes 003「seq2seq中的其他trick」, the "feed-input" figure) feed the
+# attentional vector back: the decoder's input at step $t$ is $[e(y_{t-1}); \tilde h_{t-1}]$,
+# with $\tilde h_0 = 0$, so each step knows where the last one looked. This gives back the path
+# that Bahdanau's design has by construction (section 1: the context is part of the next
+# input), and the notes' step ⑥ is the same idea. The price: a teacher-forced pass can no
+# longer run the RNN over all $T$ steps in one call, since step $t$ needs $\tilde h_{t-1}$.
+# `Seq2Seq(..., input_feeding=True)` has it; two steps by hand against its `step_fn`, the
+# second of which fails if $\tilde h_1$ is not carried:
+
+# %%
+mg.manual_seed(run.seed)
+fed = mg.models.Seq2Seq(len(vocab), 16, 64, cell="lstm", attention="additive", input_feeding=True,
+                        pad_id=vocab.pad_id)
+fdec = fed.decoder
+
+
+def fed_step(token, hidden, h_tilde_prev, memory):
+    """One decoder step with input feeding: a token id, hidden (h, c) each (L, 1, H), h̃_{t-1}
+    (1, 1, H), memory (1, S, H) -> (log p (1, 1, V), hidden, h̃_t)."""
+    # BEGIN SOLUTION
+    # TITLE: input feeding
+    # HINT: x = mg.cat([the token's embedding fdec.embedding(np.array([[token]])) (1, 1, D), h̃_{t-1}], axis=-1)
+    # HINT: then as in exercise 3: h, hidden = fdec.rnn(x, hidden); a_t, C_t = a_t @ memory; h̃_t = tanh(fdec.combine([C_t; h]))
+    x = mg.cat([fdec.embedding(np.array([[token]])), h_tilde_prev], axis=-1)    # [e(y_{t-1}); h̃_{t-1}]
+    h, hidden = fdec.rnn(x, hidden)
+    a_t = F.softmax(fdec.attention.scores(h, memory), axis=-1)
+    h_tilde = fdec.combine(mg.cat([a_t @ memory, h], axis=-1)).tanh()           # h̃_t, fed to step t + 1
+    # END SOLUTION
+    return F.log_softmax(fdec.output(h_tilde)), hidden, h_tilde
+
+
+with mg.no_grad():
+    state = fed.initial_state(alone)
+    hidden = tuple(s.transpose(0, 1) for s in state["hidden"])
+    h_tilde = mg.zeros(1, 1, 64)                                               # h̃_0 = 0
+    for step, token in enumerate([vocab.bos_id, vocab["1"]], start=1):
+        mine, hidden, h_tilde = fed_step(token, hidden, h_tilde, state["memory"])
+        library_log_p, state = fed.step_fn(np.array([token]), state)
+        common.compare(f"input feeding, step {step}: log p", mine[:, 0], library_log_p, exercise=4, atol=1e-5,
+                       against="Seq2Seq(input_feeding=True).step_fn",
+                       cause="the input is [e(y_{t-1}); h̃_{t-1}], embedding first, and h̃_t is carried to the next step")
+print(f"input feeding: the decoder's LSTM reads {fdec.rnn.input_size} = 16 (embedding) + 64 (h̃_(t-1)) numbers per step")
+
+# %% [markdown]
 # ## 4. Global and local attention (notes 003「global-attention」「local-attention」)
 # **Global (soft) attention** weighs every source position: everything above. **Local
 # attention** (Luong et al. 2015) looks only at a window $[p_t - D, p_t + D]$ around an
@@ -284,9 +329,9 @@ demo_scores = np.random.default_rng(0).normal(size=(4, 12))
 demo_m, demo, inside = local_weights(demo_scores, p=[1, 4, 7.5, 10], D=2)
 print("local-p weights, window D = 2 around p_t = 1, 4, 7.5, 10:\n", np.round(demo, 2))
 common.check(np.all(demo[~inside] == 0) and np.all(demo_m[~inside] == 0) and np.all(demo.sum(axis=1) <= 1 + 1e-9),
-             "local attention gives no weight outside the window, and at most 1 in all", exercise=4)
+             "local attention gives no weight outside the window, and at most 1 in all", exercise=5)
 common.check(np.allclose(demo_m.sum(axis=1), 1.0, atol=1e-12),
-             "local-m's weights are a softmax inside the window: they sum to 1", exercise=4)
+             "local-m's weights are a softmax inside the window: they sum to 1", exercise=5)
 
 
 def local_reference(scores, p, D, gaussian):
@@ -303,10 +348,10 @@ def local_reference(scores, p, D, gaussian):
 
 # p_t = 1, 4, 10 put the window's edges on whole positions (|s - p_t| = D exactly)
 common.compare("local-m weights", demo_m, local_reference(demo_scores, [1, 4, 7.5, 10], 2, gaussian=False),
-               exercise=4, atol=1e-9, against="the formula, position by position",
+               exercise=5, atol=1e-9, against="the formula, position by position",
                cause="the window is |s - p_t| <= D (edges included), align normalised inside it")
 common.compare("local-p weights", demo, local_reference(demo_scores, [1, 4, 7.5, 10], 2, gaussian=True),
-               exercise=4, atol=1e-9, against="the formula, position by position",
+               exercise=5, atol=1e-9, against="the formula, position by position",
                cause="align times the Gaussian exp(-(s - p_t)^2 / (2 σ^2)), σ = D / 2")
 # %% [markdown]
 # ## 5. Dates: the three scores trained on the same budget
@@ -433,6 +478,6 @@ else:
                  f"({mean_acc['dot']:.1%}), {history['dot'][-1]:.1%} after the last (>= 99%)", exercise=None)
     common.check(mass["local-p"] >= 0.6 and mass["local-m"] <= mass["local-p"] / 2,
                  f"a window centred where global attention looks holds {mass['local-p']:.1%} of its "
-                 f"weight (>= 60%), one at p_t = t {mass['local-m']:.1%} (at most half that)", exercise=4)
+                 f"weight (>= 60%), one at p_t = t {mass['local-m']:.1%} (at most half that)", exercise=5)
 
 common.finish()
