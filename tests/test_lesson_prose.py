@@ -24,8 +24,9 @@ from lessons.exercises import lesson_files
 
 LESSONS = lesson_files(pathlib.Path(common.__file__).resolve().parent)
 DAGGER = "†"
-# a percentage (95%, 99.6 %), or a decimal (0.7, 2.5); then an optional dagger
-NUMBER = re.compile(r"(?<![\w.^_{])(\d+(?:\.\d+)?\s?%|\d*\.\d+)(?![\w.]*\d)(†?)")
+# a percentage (95%, 99.6 %), a number in e-notation (6e-4), or a decimal (0.7, 2.5); then an
+# optional dagger
+NUMBER = re.compile(r"(?<![\w.^_{])(\d+(?:\.\d+)?\s?%|\d+(?:\.\d+)?[eE]-?\d+|\d*\.\d+)(?![\w.]*\d)(†?)")
 
 
 def cells(text):
@@ -116,6 +117,7 @@ def test_the_demo_lesson_passes():
     ("# After 6 epochs the model gets 99.6% right.\n", "99.6%"),
     ("# The loss falls to 0.31.\n", "0.31"),
     ("# BERT masks 15 % of the tokens.\n", "15 %"),
+    ("# The curves stay within 6e-4 of each other.\n", "6e-4"),
     ("# sigma(3) is about 0.95 (0.950 is the same number) and 0.42.\n", "0.42"),
 ])
 def test_a_stale_number_is_found(stale, shown):
@@ -125,4 +127,5 @@ def test_a_stale_number_is_found(stale, shown):
 
 def test_what_counts_as_a_prose_number():
     assert prose_numbers("15%† and 0.7†") == [("15%", 0.15, True, True), ("0.7", 0.7, False, True)]
-    assert prose_numbers("「1.3 门控循环单元GRU」, x^{0.5}, v1.2.3, 1e-4") == []
+    assert prose_numbers("「1.3 门控循环单元GRU」, x^{0.5}, v1.2.3, 10^{-6}, lesson 1.") == []
+    assert prose_numbers("atol 1e-4") == [("1e-4", 1e-4, False, False)]
