@@ -75,7 +75,8 @@ common.check(h_t.shape == (N, n_h), "h_t has shape (N, n_h)", exercise=1)
 # side by side, $W_a = [W_{aa} \mid W_{ax}]$ of shape $(n_a, n_a + n_x)$, and stacks
 # $a^{<t-1>}$ on top of $x^{<t>}$ into one $(n_a + n_x, m)$ matrix, so that one product does both:
 # $$W_a \begin{bmatrix} a^{<t-1>} \\ x^{<t>} \end{bmatrix} = W_{aa} a^{<t-1>} + W_{ax} x^{<t>}.$$
-# (The notes print the shape of $W_a$ as $(n_x + n_a, m)$; it is $(n_a, n_a + n_x)$.)
+# **Note on the notes.** Notes 004 print the shape of $W_a$ as $(n_x + n_a, m)$; it is
+# $(n_a, n_a + n_x)$ (and the stacked input $[a^{<t-1>}, x^{<t>}]$ is $(n_a + n_x, m)$).
 # Transposing a product swaps its factors, $(x_t U)^T = U^T x_t^T$, so $W_{ax} = U^T$,
 # $W_{aa} = W^T$, $b_a = b_h^T$ and $a^{<t>} = h_t^T$: the same numbers, laid out the other way.
 

@@ -144,7 +144,7 @@ common.check(abs(loss_b.item() - reference) < 1e-4 * max(1.0, reference),
 
 # %% [markdown]
 # ### The other way out: hierarchical softmax (分级 softmax)
-# Notes 004「Word2Vec」 name two cures for the cost of the full softmax: negative sampling, above,
+# The full softmax has two cures in notes 004「Word2Vec」: negative sampling, above,
 # and a hierarchical softmax (Morin & Bengio 2005; word2vec, Mikolov et al. 2013). Put the $V$
 # words at the leaves of a binary tree with $V - 1$ inner nodes, each with a vector $\theta_n$.
 # The way from the root to word $w$ turns left ($d_n = +1$) or right ($d_n = -1$) at each inner

@@ -88,9 +88,11 @@ common.check(clipped_precision(candidates["the cat the cat"], references, 2) == 
 # ## 2. The brevity penalty and the whole score
 # Precision alone rewards saying little: "the cat" has $P_1 = P_2 = 1$. So a candidate of total
 # length $c$ shorter than the reference length $r$ pays $BP = \exp(1 - r/c)$ (Papineni et al.
-# 2002), and 1 when $c > r$. The notes write $\exp(1 - MT/BM)$: with MT < BM that would be
-# *above* 1, a reward; the paper's $\exp(1 - BM/MT)$ is the penalty meant. With several
-# references, $r$ is the reference length closest to $c$.
+# 2002), and 1 when $c > r$. With several references, $r$ is the reference length closest
+# to $c$.
+#
+# **Note on the notes.** Notes 004 write $BP = \exp(1 - MT/BM)$: with MT < BM that would be
+# *above* 1, a reward; the paper's $\exp(1 - BM/MT)$ is the penalty meant.
 #
 # $BLEU = BP \cdot \exp\left(\frac{1}{N} \sum_{n=1}^{N} \log P_n\right)$: the geometric mean of
 # $P_1 \dots P_N$ ($N = 4$ usually), zero if any $P_n$ is zero.
