@@ -305,14 +305,6 @@ cures = {kind: [grad_at_input(d, kind) for d in cure_depths]
 for kind, g in cures.items():
     print(f"{kind:21s}", "  ".join(f"L={d}: {v:.1e}" for d, v in zip(cure_depths, g)))
 
-fig, ax = common.figure()
-for kind, g in cures.items():
-    ax.semilogy(cure_depths, np.maximum(g, 1e-30), "o-", label=kind)
-ax.set_xlabel("number of layers L")
-ax.set_ylabel("|gradient at the input|")
-ax.set_title(common.label("cures for vanishing gradients", "梯度消失"))
-ax.legend(fontsize=8)
-common.savefig(fig, "04_vanishing_cures")
 common.check(cures["sigmoid"][-1] < 1e-10 * cures["sigmoid"][0],
              f"through {cure_depths[-1]} sigmoid layers the gradient vanishes", exercise=None)
 common.check(all(g[0] / 5 < g[-1] < 5 * g[0] for k, g in cures.items() if k != "sigmoid"),
