@@ -276,7 +276,7 @@ MUTANTS = {
         (1, "targets are the corrupted inputs", "np.where(chosen, ids, IGNORE)", "np.where(chosen, inputs, IGNORE)"),
         (2, "always the next sentence", "is_next = bool(rng.random() < 0.5)", "is_next = True"),
         (2, "NotNext may draw the next sentence", "while not is_next and j == i + 1:", "if not is_next:"),
-        (2, "the shorter segment cut first", "(a if len(a) > len(b) else b).pop()", "(b if len(a) > len(b) else a).pop()"),
+        (2, "cut from the front", "(a if len(a) > len(b) else b).pop()", "(a if len(a) > len(b) else b).pop(0)"),
         (2, "no room for the special tokens", "while len(a) + len(b) + 3 > max_len:", "while len(a) + len(b) > max_len:"),
         (2, "segment ids off by one", "segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)", "segments = [0] * (len(a) + 1) + [1] * (len(b) + 2)"),
         (2, "no [SEP] between the segments", '["[CLS]"] + a + ["[SEP]"] + b + ["[SEP]"]', '["[CLS]"] + a + b + ["[SEP]"]'),

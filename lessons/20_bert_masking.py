@@ -366,11 +366,19 @@ common.check(all(well_formed(t, sg) for t, sg, _ in pairs) and abs(share_next - 
 common.check(all(segment_b(t) == sentences[i + 1] for i, (t, _, nxt) in enumerate(pairs) if nxt)
              and false_next < 0.1, "IsNext pairs hold the next sentence, NotNext pairs another one", exercise=2)
 short = [nsp_pair(sentences, i, nsp_rng, max_len=12) for i in range(200)]
-# A of 10 words and B of 3 (or of 10, if the draw says NotNext): either way 3 words each remain
-cut, cut_segments, _ = nsp_pair([["a"] * 10, ["b"] * 3], 0, np.random.default_rng(2), max_len=9)
+# A of 10 words and B of 3 (or A again, if the draw says NotNext): either way 3 words each remain
+ten, three = [f"a{k}" for k in range(10)], [f"b{k}" for k in range(3)]
+cut, cut_segments, _ = nsp_pair([ten, three], 0, np.random.default_rng(2), max_len=9)
 print("a pair of 10 + 3 words cut to 9 tokens:", " ".join(cut))
 common.check(all(len(t) <= 12 and well_formed(t, sg) for t, sg, _ in short)
-             and cut[:5] == ["[CLS]", "a", "a", "a", "[SEP]"] and len(cut) == 9 and well_formed(cut, cut_segments),
-             "pairs are cut to max_len tokens, the longer segment first", exercise=2)
+             and cut[:5] == ["[CLS]", "a0", "a1", "a2", "[SEP]"] and len(cut) == 9 and well_formed(cut, cut_segments),
+             "pairs are cut to max_len tokens, the longer segment first, from its end", exercise=2)
+# three sentences: a NotNext pair for sentence 0 must take sentence 0 or 2, never 1
+tiny = [["x"], ["y"], ["z"]]
+tiny_rng = np.random.default_rng(3)
+drawn = [nsp_pair(tiny, 0, tiny_rng, max_len=512) for _ in range(200)]
+common.check(all(segment_b(t) == ["y"] for t, _, nxt in drawn if nxt)
+             and not any(segment_b(t) == ["y"] for t, _, nxt in drawn if not nxt),
+             "a NotNext pair never takes the true next sentence (three sentences, 200 draws)", exercise=2)
 
 common.finish()
