@@ -22,6 +22,17 @@
 # - notes 000「1、rnn 的基本原理」: join $x_t$ and $h_{t-1}$ into one vector, then one fully
 #   connected layer gives $h_t$.
 #
+# **Symbols: the notes, this lesson, PyTorch.**
+#
+# | notes 003 (rows) | notes 004 (columns) | this lesson | PyTorch (`nn.RNNCell`) |
+# |---|---|---|---|
+# | $x_t$, $1 \times n_x$ | $x^{<t>}$, $(n_x, m)$ | `x_t` (N, n_x) | input (N, n_x) |
+# | $h_t$, $1 \times n_h$ | $a^{<t>}$, $(n_a, m)$ | `h_t` (N, n_h), $a^{<t>} = h_t^T$ | `h` (N, n_h) |
+# | $U$, $n_x \times n_h$ | $W_{ax}$, $(n_a, n_x)$ | $U = W_{ax}^T$ | `weight_ih` $= U^T$ |
+# | $W$, $n_h \times n_h$ | $W_{aa}$, $(n_a, n_a)$ | $W = W_{aa}^T$ | `weight_hh` $= W^T$ |
+# | — | $W_a = [W_{aa} \mid W_{ax}]$ | section 2 | — |
+# | $b_h$ | $b_a$ | $b_a = b_h^T$ | `bias_ih + bias_hh` |
+#
 # Run: `python lessons/02_rnn_cell.py [--quick] [--device cuda]` (a few seconds).
 
 # %%
