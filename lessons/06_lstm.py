@@ -306,9 +306,10 @@ for row, k, d in zip(x.argmax(axis=2), key, dist):
 # $$\frac{\partial C_t}{\partial C_{t-1}}\Big|_{\text{direct}} = \mathrm{diag}(f_t),$$
 # no $W$ and no $\tanh'$ — with $f_t$ near 1 the gradient passes almost unchanged. That is
 # not the whole derivative: $f_t$, $i_t$ and $\tilde C_t$ read $h_{t-1} = o_{t-1} \odot
-# \tanh(C_{t-1})$, so further paths run through the gates and through $W$ (the fused backward
-# above adds them: `dC` reaches `dh_prev` through `dA @ W`). Those paths shrink like the RNN's;
-# the direct one is what survives over long spans.
+# \tanh(C_{t-1})$, so further paths run through the gates and through $W$ (the backward above
+# follows them: the gates' gradient reaches `dh_prev` through `dA @ W`, and the step before
+# turns it into a gradient on $C_{t-1}$ through $o_{t-1} \odot \tanh'$). Those paths shrink like
+# the RNN's; the direct one is what survives over long spans.
 #
 # The forget gate is not in the first LSTM (Hochreiter & Schmidhuber 1997), whose cell kept its
 # content with a fixed weight of 1, $C_t = C_{t-1} + i_t \odot \tilde C_t$ (the "constant error
