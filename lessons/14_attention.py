@@ -193,9 +193,13 @@ for name, layer in layers.items():
 #
 # After the decoder's RNN has produced $h_t$ (notes 002「2.增加attention的seq2seq」):
 # - $a_t = \mathrm{softmax}_s(score(h_t, \bar h_s))$,
-# - (9) $C_t = \sum_s a_t[s]\, \bar h_s$ (the notes write $\bar h_s \odot a_t$ for the weighted sum),
+# - (9) $C_t = \sum_s a_t[s]\, \bar h_s$,
 # - (8) $\tilde h_t = \tanh(W_c [C_t; h_t])$ — the state and the context joined into one vector,
 # - $p(y_t | y_{<t}, x) = \mathrm{softmax}(W_s \tilde h_t + b_s)$ — a fully connected layer, then softmax.
+#
+# **Note on the notes.** Notes 003 write (9) as $C_t = \bar h_s \odot a_t$; $\odot$ is an
+# element-wise product, but what (9) means is the weighted sum over the source positions,
+# $\sum_s a_t[s]\, \bar h_s$ — notes 000's multiply-then-reduce_sum of section 1.
 #
 # We take a (small, untrained) `minigrad.models.Seq2Seq` with additive attention, run its
 # decoder's LSTM one step from `<START>` ourselves, and do the rest by hand.
