@@ -112,7 +112,9 @@ common.compare("c_t (the notes' GRU)", c_t, cell_notes(x_t, c_prev), exercise=1,
 
 # %% [markdown]
 # ## 2. Torch's GRU: the reset gate after the product
-# Torch (and cuDNN) apply the reset gate to the *result* of the recurrent product, bias included:
+# The notes' GRU, with the reset gate on the state *before* the product, is the one of Cho et
+# al. 2014, who introduced the cell. Torch (and cuDNN) apply the reset gate to the *result* of
+# the recurrent product, bias included:
 # $$n = \tanh(x W_{in}^T + b_{in} + r * (h W_{hn}^T + b_{hn})), \qquad h' = (1 - z) * n + z * h.$$
 # Then $h W_{hn}^T$ no longer depends on $r$, so all three of $h$'s products can be done as one,
 # before any gate is known — faster, and the reason it is the default. But $r * (h W^T)$ scales
