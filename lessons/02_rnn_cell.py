@@ -22,6 +22,17 @@
 # - notes 000「1、rnn 的基本原理」: join $x_t$ and $h_{t-1}$ into one vector, then one fully
 #   connected layer gives $h_t$.
 #
+# **Symbols: the notes, this lesson, PyTorch.**
+#
+# | notes 003 (rows) | notes 004 (columns) | this lesson | PyTorch (`nn.RNNCell`) |
+# |---|---|---|---|
+# | $x_t$, $1 \times n_x$ | $x^{<t>}$, $(n_x, m)$ | `x_t` (N, n_x) | input (N, n_x) |
+# | $h_t$, $1 \times n_h$ | $a^{<t>}$, $(n_a, m)$ | `h_t` (N, n_h), $a^{<t>} = h_t^T$ | `h` (N, n_h) |
+# | $U$, $n_x \times n_h$ | $W_{ax}$, $(n_a, n_x)$ | $U = W_{ax}^T$ | `weight_ih` $= U^T$ |
+# | $W$, $n_h \times n_h$ | $W_{aa}$, $(n_a, n_a)$ | $W = W_{aa}^T$ | `weight_hh` $= W^T$ |
+# | — | $W_a = [W_{aa} \mid W_{ax}]$ | section 2 | — |
+# | $b_h$ | $b_a$ | $b_a = b_h^T$ | `bias_ih + bias_hh` |
+#
 # Run: `python lessons/02_rnn_cell.py [--quick] [--device cuda]` (a few seconds).
 
 # %%
@@ -75,7 +86,8 @@ common.check(h_t.shape == (N, n_h), "h_t has shape (N, n_h)", exercise=1)
 # side by side, $W_a = [W_{aa} \mid W_{ax}]$ of shape $(n_a, n_a + n_x)$, and stacks
 # $a^{<t-1>}$ on top of $x^{<t>}$ into one $(n_a + n_x, m)$ matrix, so that one product does both:
 # $$W_a \begin{bmatrix} a^{<t-1>} \\ x^{<t>} \end{bmatrix} = W_{aa} a^{<t-1>} + W_{ax} x^{<t>}.$$
-# (The notes print the shape of $W_a$ as $(n_x + n_a, m)$; it is $(n_a, n_a + n_x)$.)
+# **Note on the notes.** Notes 004 print the shape of $W_a$ as $(n_x + n_a, m)$; it is
+# $(n_a, n_a + n_x)$ (and the stacked input $[a^{<t-1>}, x^{<t>}]$ is $(n_a + n_x, m)$).
 # Transposing a product swaps its factors, $(x_t U)^T = U^T x_t^T$, so $W_{ax} = U^T$,
 # $W_{aa} = W^T$, $b_a = b_h^T$ and $a^{<t>} = h_t^T$: the same numbers, laid out the other way.
 

@@ -19,6 +19,12 @@
 #   \dfrac{\partial h_k}{\partial W_k}$,
 #   (5) $\dfrac{\partial h_j}{\partial h_{j-1}} = f'_j\, W$.
 #
+# **Note on the notes.** With the notes' own row vectors, the Jacobian $\partial h_j / \partial h_{j-1}$
+# (entry $(a, b)$ is $\partial h_{j,a} / \partial h_{j-1,b}$) is $\mathrm{diag}(f'_j)\, W^T$; (5)'s
+# $f'_j W$ is that factor written for column vectors, where $h_j = f(W h_{j-1} + \dots)$. A
+# backward pass multiplies the row gradient on the right: $\delta h_{j-1} = (\delta h_j \odot f'_j)\, W^T$,
+# section 2's last step (lesson 06 uses the same convention).
+#
 # Run: `python lessons/03_bptt_by_hand.py [--quick] [--device cuda]` (a few seconds).
 
 # %%

@@ -7,13 +7,16 @@
 #    clipping by norm keeps the gradient's direction while clipping by value bends it.
 # 3. Watch a tanh RNN whose gradients explode (梯度爆炸) diverge with plain gradient descent,
 #    and the same run train once the gradients are clipped.
+# 4. For gradients that vanish (梯度消失), measure the notes' other cures — ReLU, batch norm
+#    (written by hand), residual connections — on a deep stack of layers.
 #
 # **Notes followed**
 # - notes 003「RNN」(6): exploding gradients are kept in check by clipping them,
 #   $$\boldsymbol g \leftarrow \min\Big(\frac{\theta}{\|\boldsymbol g\|}, 1\Big)\, \boldsymbol g \qquad (6)$$
 #   and the RNN of formula (1), $h_t = \tanh(x_t U + h_{t-1} W + b_h)$, trained by BPTT (lesson 03).
 # - notes 000「2、LSTM 的基本原理」「④为何能解决梯度消失？」: the note names clipping
-#   (梯度截断) as the remedy for exploding gradients.
+#   (梯度截断) as the remedy for exploding gradients, and ReLU, batch norm and residual
+#   connections as cures for vanishing ones (section 3).
 #
 # **Claim checked at the end** (default run, about 5 s on a laptop CPU): without clipping the
 # run diverges (its loss ends above where it started); clipped by norm it adds 12-bit binary
@@ -235,5 +238,77 @@ common.check(end_norm < start / 2, f"clipped by norm the run trains (loss {start
 target = run.pick(0.99, 0.9)
 common.check(norm_acc >= target, f"clipped by norm: exact 12-bit sums on {norm_acc:.1%} of new pairs "
                                  f"(>= {target:.0%})", exercise=1)
+
+# %% [markdown]
+# ## 3. The other side: cures for vanishing gradients (notes 000「④为何能解决梯度消失？」)
+# Clipping answers gradients that explode. For gradients that vanish the notes list three
+# other cures beside the LSTM's "+": ReLU in place of sigmoid / tanh, batch normalization
+# (bn), and residual connections. Why each helps, in one stack of $L$ layers
+# $h \leftarrow g(h W)$, whose backward multiplies by $\mathrm{diag}(g'(z))\, W^T$ per layer:
+# - **sigmoid**: $\sigma' \le 1/4$, and far less where $z$ is large: the product shrinks fast;
+# - **ReLU**: $g' = 1$ wherever the unit is on; with $W$ drawn with variance $2/n$ (He et al.
+#   2015) the gradient keeps its size on average;
+# - **batch norm** (Ioffe & Szegedy 2015): normalize each feature over the batch,
+#   $\hat z = (z - \mu_B) / \sqrt{\sigma_B^2 + \epsilon}$, before the sigmoid: $z$ stays near 0,
+#   where $\sigma'$ is largest, and the normalization divides out any shrinking of $W$;
+# - **residual** (He et al. 2016): $h \leftarrow h + g(h W)$, whose Jacobian is
+#   $I + \dots$: the gradient always has a path that no layer multiplies.
+#
+# Lesson 19 meets the same cures in the transformer (residual + layer norm). Below, batch norm
+# by hand (the trained scale and shift of a real layer are left out), then the gradient that
+# reaches the input of a stack of random layers, $\lVert \partial (h_L \cdot r) / \partial x \rVert$
+# for a fixed random $r$, at every depth.
+
+# %%
+def batch_norm(z, eps=1e-5):
+    """Normalize each feature (column) of z (N, n) over the batch: mean 0, variance 1."""
+    # BEGIN SOLUTION
+    # TITLE: batch normalization
+    # HINT: mu = z.mean(axis=0, keepdims=True); var = ((z - mu) * (z - mu)).mean(axis=0, keepdims=True)
+    # HINT: return (z - mu) / (var + eps).sqrt()   -- the batch axis is 0; eps inside the root
+    mu = z.mean(axis=0, keepdims=True)                           # μ_B: (1, n)
+    var = ((z - mu) * (z - mu)).mean(axis=0, keepdims=True)     # σ_B²: (1, n), biased
+    return (z - mu) / (var + eps).sqrt()
+    # END SOLUTION
+
+
+z_demo = mg.tensor(run.rng.normal(3.0, 0.5, size=(64, 8)).astype(np.float32) * np.arange(1, 9, dtype=np.float32))
+zn = batch_norm(z_demo).numpy()
+print(f"batch norm: per-feature mean {np.abs(zn.mean(axis=0)).max():.1e} (max |.|), variance "
+      f"{zn.var(axis=0).min():.4f} .. {zn.var(axis=0).max():.4f}")
+tiny_z = mg.tensor(run.rng.normal(0.0, 1e-3, size=(64, 8)).astype(np.float32))      # variance 1e-6, near eps
+tiny_want = (tiny_z.numpy() - tiny_z.numpy().mean(0)) / np.sqrt(tiny_z.numpy().var(0) + 1e-5)
+common.check(np.abs(zn.mean(axis=0)).max() < 1e-4 and np.abs(zn.var(axis=0) - 1).max() < 1e-3
+             and np.allclose(batch_norm(tiny_z).numpy(), tiny_want, atol=1e-4),
+             "batch norm by hand: every feature at mean 0 and variance 1 over the batch, eps inside the root",
+             exercise=3)
+
+
+def grad_at_input(depth, kind, n=64, N=64):
+    """||d(h_L · r)/dx|| for a stack of ``depth`` random layers of width n wired as ``kind``."""
+    rng = np.random.default_rng(run.seed)
+    x = mg.tensor(rng.normal(size=(N, n)).astype(np.float32), requires_grad=True)
+    h = x
+    for _ in range(depth):
+        gain = np.sqrt(2.0) if kind == "ReLU" else 1.0                  # He: variance 2/n for ReLU
+        z = h @ mg.tensor((rng.normal(size=(n, n)) * gain / np.sqrt(n)).astype(np.float32))
+        h = {"sigmoid": lambda: z.sigmoid(), "ReLU": lambda: z.relu(),
+             "sigmoid + batch norm": lambda: batch_norm(z).sigmoid(),
+             "sigmoid + residual": lambda: h + z.sigmoid()}[kind]()
+    (h * mg.tensor(rng.normal(size=h.shape).astype(np.float32))).sum().backward()
+    return float(np.linalg.norm(mg.backend.to_numpy(x.grad)))
+
+
+cure_depths = [1, 2, 4, 8, 16, 32]
+cures = {kind: [grad_at_input(d, kind) for d in cure_depths]
+         for kind in ("sigmoid", "ReLU", "sigmoid + batch norm", "sigmoid + residual")}
+for kind, g in cures.items():
+    print(f"{kind:21s}", "  ".join(f"L={d}: {v:.1e}" for d, v in zip(cure_depths, g)))
+
+common.check(cures["sigmoid"][-1] < 1e-10 * cures["sigmoid"][0],
+             f"through {cure_depths[-1]} sigmoid layers the gradient vanishes", exercise=None)
+common.check(all(g[0] / 5 < g[-1] < 5 * g[0] for k, g in cures.items() if k != "sigmoid"),
+             f"ReLU, batch norm and the residual each keep it within a factor of 5 through "
+             f"{cure_depths[-1]} layers", exercise=3)
 
 common.finish()

@@ -22,6 +22,19 @@
 #   says, a GRU has one gate fewer, so fewer parameters and more speed, and works about as well.
 # - notes 003「GRU」 (the figure of the cell).
 #
+# **Symbols: the notes, this lesson, PyTorch.** The update gate is written three ways:
+#
+# | notes 004 | notes 000 | this lesson | PyTorch (`nn.GRU`) |
+# |---|---|---|---|
+# | $\Gamma_r$ reset (相关门) gate | reset gate (重置门) | $\Gamma_r$ | $r$ |
+# | $\Gamma_u$ update gate: the share of the candidate taken | $z_t$ | $\Gamma_u$ | $1 - z$: torch's $z$ is the share of the old state *kept* |
+# | $\tilde c^{<t>}$ candidate | $h(t)$ "pre-output" | $\tilde c$ | $n$ |
+# | $c^{<t>} = a^{<t>}$ | $h(t)$ | $c^{<t>}$, $h_t$ | $h'$ |
+#
+# Lesson 06 uses $\Gamma_u$ for notes 004's LSTM *update* gate, which is the LSTM's input gate
+# $i_t$; in a GRU the one gate $\Gamma_u$ does the work of both the LSTM's $i_t$ and $f_t$
+# ($f_t \to 1 - \Gamma_u$).
+#
 # **Claim checked at the end** (default run, about a minute on a 2-core laptop CPU): on
 # lesson 06's task with sequences of 80 symbols, the GRU and the LSTM both name the key on at
 # least 95% of new sequences, the GRU with 3/4 of the LSTM's parameters.
@@ -99,7 +112,9 @@ common.compare("c_t (the notes' GRU)", c_t, cell_notes(x_t, c_prev), exercise=1,
 
 # %% [markdown]
 # ## 2. Torch's GRU: the reset gate after the product
-# Torch (and cuDNN) apply the reset gate to the *result* of the recurrent product, bias included:
+# The notes' GRU, with the reset gate on the state *before* the product, is the one of Cho et
+# al. 2014, who introduced the cell. Torch (and cuDNN) apply the reset gate to the *result* of
+# the recurrent product, bias included:
 # $$n = \tanh(x W_{in}^T + b_{in} + r * (h W_{hn}^T + b_{hn})), \qquad h' = (1 - z) * n + z * h.$$
 # Then $h W_{hn}^T$ no longer depends on $r$, so all three of $h$'s products can be done as one,
 # before any gate is known — faster, and the reason it is the default. But $r * (h W^T)$ scales
@@ -182,12 +197,17 @@ for k, s in speed.items():
 # Lesson 06's task: name the key that stood up to $T$ steps back among distractors (there the
 # tanh RNN failed). The LSTM starts with $b_f = 3$ as in lesson 06; the GRU likewise starts
 # keeping its memory: torch's $z$ bias is set to 2, i.e. the notes' $\Gamma_u = \sigma(-2) \approx 0.12$,
-# so each step takes in about 12% of the candidate and keeps 88% of the old state.
+# so each step takes in about 12% of the candidate and keeps 88% of the old state (printed and
+# checked below).
 
 # %%
 T = run.pick(80, 12)
 steps = run.pick(400, 25)
 K, hidden, batch = 4, 32, 64
+gate_u = 1 / (1 + np.exp(2.0))                             # Γu = σ(-2) at the start
+print(f"Γu = σ(-2) = {gate_u:.3f}: {gate_u:.0%} of the candidate, {1 - gate_u:.0%} of the old state")
+common.check(abs(gate_u - 0.12) < 0.005 and abs((1 - gate_u) - 0.88) < 0.005,
+             "σ(-2) ≈ 0.12: the GRU starts keeping 88% of its state", exercise=None)
 
 
 test_x, test_key, test_dist = remember_batch(np.random.default_rng(run.seed + 1), run.pick(2000, 300), T, K)
@@ -245,6 +265,12 @@ G_u = trace["update Γu"]
 print(f"key at step {key_at}: mean Γu at the key {G_u[:, key_at].mean():.2f}, at the other steps "
       f"{np.delete(G_u, key_at, axis=1).mean():.2f}; |Δc| summed over units: "
       f"{np.abs(trace['Δc'][:, key_at]).sum():.2f} at the key, {np.abs(trace['Δc'][:, -1]).sum():.2f} at the last step")
+carry = np.abs(trace["Δc"][:, -1]) > 0.5                   # units that still hold the key at the end
+gu_after = G_u[:, key_at + 1:].mean(axis=1)                # each unit's mean Γu after the key
+shut, open_ = carry & (gu_after < 0.1), carry & (gu_after > 0.9)
+print(f"{carry.sum()} of {hidden} units carry the key to the last step (|Δc_T| > 0.5): {shut.sum()} with "
+      f"the update gate shut after the key (mean Γu < 0.1), {open_.sum()} with it open (mean Γu > 0.9)")
+common.check(np.all(trace["Δc"][:, :key_at] == 0), "before the key the twins' memories are identical", exercise=2)
 
 fig, axes = common.figure(2, 2, width=5.2, height=2.9)
 for name in models:
@@ -267,10 +293,17 @@ for ax, (name, (en, zh)) in zip([axes[0, 1], axes[1, 0], axes[1, 1]], titles.ite
 common.savefig(fig, "07_gru_vs_lstm_and_gates")
 
 # %% [markdown]
-# The key's mark $\Delta c_t$ appears at the key and is carried to the end on the units whose
-# update gate stays low ($\Gamma_u \approx 0$: $c^{<t>} \approx c^{<t-1>}$) — the GRU's "+",
-# $\Gamma_u * \tilde c + (1 - \Gamma_u) * c^{<t-1>}$, plays the role of the LSTM's.
-# As the notes say: one gate fewer, a quarter fewer parameters, and about as good.
+# The key's mark $\Delta c_t$ appears at the key and is carried to the end (the line "units carry
+# the key to the last step" above) in two ways, both visible in the figure and counted there:
+# - on units whose update gate shuts after the key ($\Gamma_u \approx 0$: $c^{<t>} \approx
+#   c^{<t-1>}$) — the GRU's "+", $\Gamma_u * \tilde c + (1 - \Gamma_u) * c^{<t-1>}$, playing the
+#   role of the LSTM's;
+# - on units whose update gate stays open ($\Gamma_u \approx 1$: $c^{<t>} \approx \tilde c^{<t>}$),
+#   rewritten at every step from the previous state: the key switched the network into a state
+#   that reproduces itself through $W_c$, a memory held by the recurrence, not by the gate.
+#
+# Before the key $\Gamma_u$ is high on many units: the GRU follows the distractors there. As
+# the notes say: one gate fewer, a quarter fewer parameters, and about as good.
 
 # %%
 for name in models:
@@ -282,5 +315,12 @@ for name in models:
     common.check(acc >= 0.95 and acc_far >= 0.95,
                  f"the {name} names the key on {acc:.1%} of new sequences ({acc_far:.1%} with the key "
                  f"more than {T // 2} steps back; >= 95%)", exercise=None)
+if run.quick:
+    common.not_checked("the trained GRU carries the key to the end both on units with the update "
+                       "gate shut and on units with it open")
+else:
+    common.check(shut.sum() >= 1 and open_.sum() >= 1,
+                 f"the trained GRU carries the key on units with the update gate shut ({shut.sum()}) and "
+                 f"on units with it open ({open_.sum()})", exercise=2)
 
 common.finish()

@@ -66,8 +66,11 @@ common.check(np.allclose(S_onehot, np.eye(n)), "one-hot vectors: every word is o
 
 # %% [markdown]
 # ## 2. A featurized representation
-# The notes' table: four features per word (values of the deeplearning.ai lecture; the
-# notes' copy lost a few digits). Column $j$ of $E$ is the embedding $e_j$ of word $j$.
+# The notes' table: four features per word. Column $j$ of $E$ is the embedding $e_j$ of word $j$.
+#
+# **Note on the notes.** Notes 004's copy of the table was garbled in conversion: Man's gender
+# and food entries and Woman's gender are unreadable, and "Gerder" is "Gender". The values
+# below are those of the deeplearning.ai lecture the notes copy.
 
 # %%
 features = ["gender", "royal", "age", "food"]

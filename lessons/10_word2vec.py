@@ -8,10 +8,13 @@
 #    $k+1$ binary classifications instead of one $V$-way one.
 # 3. Write the negative-sampling loss, train word vectors with it, and solve the analogies
 #    planted in a generated corpus ($e_{king} - e_{man} + e_{woman} \approx e_{queen}$).
+# 4. Write the other cure for the softmax's cost, the hierarchical softmax (分级 softmax): a
+#    product of $\log_2 V$ binary choices along a tree, still a distribution over all $V$ words.
 #
 # **Notes followed** — notes 004「2.4 学习词嵌入」「Word2Vec」 and「负采样」:
 # - skip-gram: $p(t \mid c) = \dfrac{\exp(\theta_t^T e_c)}{\sum_{j=1}^{V} \exp(\theta_j^T e_c)}$, loss
 #   $L(\hat y, y) = -\sum_i y_i \log \hat y_i$ — every step touches all $V$ output vectors $\theta_j$;
+#   the notes name two cures, a hierarchical (分级) softmax and negative sampling;
 # - negative sampling: one true pair (label 1) and $k$ random words (label 0), each scored by
 #   $P(y = 1 \mid c, t) = \sigma(\theta_t^T e_c)$; the loss of one pair is
 #   $-\log \sigma(\theta_t^T e_c) - \sum_{i=1}^{k} \log \sigma(-\theta_{n_i}^T e_c)$.
@@ -138,6 +141,73 @@ with mg.no_grad():
 print(f"sgns_loss {loss_b.item():.6f}, reference {reference:.6f}")
 common.check(abs(loss_b.item() - reference) < 1e-4 * max(1.0, reference),
              "the negative-sampling loss matches -log σ(θ_t·e_c) - Σ log σ(-θ_n·e_c)", exercise=1)
+
+# %% [markdown]
+# ### The other way out: hierarchical softmax (分级 softmax)
+# The full softmax has two cures in notes 004「Word2Vec」: negative sampling, above,
+# and a hierarchical softmax (Morin & Bengio 2005; word2vec, Mikolov et al. 2013). Put the $V$
+# words at the leaves of a binary tree with $V - 1$ inner nodes, each with a vector $\theta_n$.
+# The way from the root to word $w$ turns left ($d_n = +1$) or right ($d_n = -1$) at each inner
+# node $n$ on it, with probability $\sigma(d_n\, \theta_n^T e_c)$:
+# $$p(w \mid c) = \prod_{n \in \text{path}(w)} \sigma(d_n\, \theta_n^T e_c), \qquad
+# \log p(w \mid c) = \sum_{n \in \text{path}(w)} \log \sigma(d_n\, \theta_n^T e_c).$$
+# Since $\sigma(x) + \sigma(-x) = 1$ at every node, the leaves' probabilities add up to 1: a true
+# softmax over $V$ words, at the cost of one path, about $\log_2 V$ dot products instead of
+# $V$. word2vec builds the tree by Huffman coding, so frequent words get short paths; here a
+# balanced tree, halving the word ids at every node.
+
+# %%
+def tree_paths(n_words):
+    """A balanced binary tree over word ids 0..n_words-1 (n_words - 1 inner nodes): for each
+    word the list of (inner node, direction) on its path, +1 to the left half, -1 to the right."""
+    paths, counter = [None] * n_words, iter(range(n_words - 1))
+
+    def split(lo, hi, path):
+        if hi - lo == 1:
+            paths[lo] = path
+            return
+        node, mid = next(counter), (lo + hi) // 2
+        split(lo, mid, path + [(node, +1)])
+        split(mid, hi, path + [(node, -1)])
+
+    split(0, n_words, [])
+    return paths
+
+
+def hs_log_prob(e_c, node_vectors, path):
+    """log p(w | c) for the word whose path is ``path``: e_c (D,), node_vectors (V - 1, D)."""
+    # BEGIN SOLUTION
+    # TITLE: hierarchical softmax
+    # HINT: for each (n, d) on the path: x = d * (node_vectors[n] @ e_c); log σ(x) = -log(1 + exp(-x)) = -np.logaddexp(0, -x)
+    # HINT: return the sum over the path, as a float
+    nodes = np.array([n for n, _ in path])
+    x = np.array([d for _, d in path]) * (node_vectors[nodes] @ e_c)      # d_n θ_n^T e_c
+    return float(-np.logaddexp(0.0, -x).sum())                            # Σ log σ(d_n θ_n^T e_c)
+    # END SOLUTION
+
+
+paths = tree_paths(V)
+hs_rng = np.random.default_rng(run.seed + 10)
+node_vectors = hs_rng.normal(0, 0.5, (V - 1, D))                        # θ_n: (V - 1, D)
+totals = []
+for _ in range(3):
+    e_c = hs_rng.normal(0, 0.5, D)
+    totals.append(sum(np.exp(hs_log_prob(e_c, node_vectors, p)) for p in paths))
+depth = max(len(p) for p in paths)
+print(f"V = {V}: every word's path has {min(len(p) for p in paths)} or {depth} nodes (log2 V = {np.log2(V):.2f}) "
+      f"against {V} scores for the full softmax; Σ_w p(w|c) for three random e_c: "
+      + ", ".join(f"{t:.12f}" for t in totals))
+common.check(np.allclose(totals, 1.0, atol=1e-9), "hierarchical softmax: the V leaves' probabilities add up to 1",
+             exercise=2)
+# three words by hand: the root splits {0} from {1, 2}, node 1 splits {1} from {2}
+small, th = tree_paths(3), hs_rng.normal(0, 1, (2, D))
+e_c = hs_rng.normal(0, 1, D)
+sig = lambda z: 1 / (1 + np.exp(-z))                                      # noqa: E731
+by_hand = [sig(th[0] @ e_c), sig(-th[0] @ e_c) * sig(th[1] @ e_c), sig(-th[0] @ e_c) * sig(-th[1] @ e_c)]
+common.compare("p(w | c) on a tree of 3 words", [np.exp(hs_log_prob(e_c, th, p)) for p in small], by_hand,
+               exercise=2, atol=1e-12, against="the product along each path",
+               cause="σ(d_n θ_n·e_c): the direction d_n multiplies the score, and the path's terms are summed in log")
+common.check(depth == int(np.ceil(np.log2(V))), "a path is at most ceil(log2 V) nodes long", exercise=None)
 
 # %% [markdown]
 # ## 3. Training

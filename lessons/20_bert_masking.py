@@ -9,6 +9,9 @@
 # 3. Train a tiny transformer encoder as a masked language model on a generated corpus and
 #    measure its masked-token accuracy against baselines that see less: the most frequent
 #    word, and the best guess from the word on the left (a one-directional model's view).
+# 4. Build the inputs of BERT's second pre-training task, next-sentence prediction (下一句预测,
+#    NSP): `[CLS] A [SEP] B [SEP]` with segment ids, half the B's the true next sentence, and
+#    the pair cut to BERT's length limit.
 #
 # **Notes followed** — notes 002「bert效果好的原因」 and「mask也会带来问题」:
 # - 15% of the words are chosen at random and predicted, as in a cloze test; only they are
@@ -19,6 +22,10 @@
 #   (without).
 # - the encoder is the transformer encoder of lesson 19: self-attention over the whole
 #   sentence, so every position sees its left and its right (bidirectional, 双向).
+# - notes 002「bert存在的问题」: only 15% of the words give a training signal, and BERT reads
+#   at most 512 tokens (section 6).
+#
+# † marks a number quoted from a paper (Devlin et al. 2019), not measured by this run.
 #
 # **Claim checked at the end** (default run, about 15 s on a laptop CPU): on held-out
 # sentences the model recovers at least 60% of the chosen words, at least 10 points more than
@@ -281,8 +288,8 @@ common.savefig(fig, "20_masked_lm")
 # the word in front of it is a lie it must see through, which is what the 10% teaches it;
 # where the word was kept, it is right almost always. Trusting a real word is what the model
 # needs after pre-training, when no `[MASK]` appears any more (notes 002「mask也会带来问题」).
-# Only the chosen 15% are scored: the other 85% of the positions give no training signal, one
-# of the costs the notes list (notes 002「bert存在的问题」).
+# Only the chosen 15% are scored: the other 85%† of the positions give no training signal,
+# one of the costs the notes list (notes 002「bert存在的问题」).
 
 # %%
 if run.quick:           # a few steps of training: the accuracy means nothing yet
@@ -293,5 +300,85 @@ else:
                  f"the masked LM recovers {accuracy:.1%} of the chosen words (>= 60%), "
                  f"{accuracy - baselines['left neighbour']:+.1%} over the left-neighbour baseline "
                  "(>= +10%)", exercise=1)
+
+# %% [markdown]
+# ## 6. The second task: next-sentence prediction, and the length limit
+# Devlin et al. 2019 pre-train BERT on two tasks at once. Beside the masked words, it learns
+# whether a segment B follows a segment A: a pair is packed as `[CLS] A [SEP] B [SEP]`, the
+# *segment ids* say which side each token is on (0 for `[CLS] A [SEP]`, 1 for `B [SEP]`: they
+# select one of two learned segment embeddings added to the input), and a classifier on the
+# output at `[CLS]` says *IsNext* or *NotNext*. Half the pairs take the true next sentence,
+# half a random one from the corpus. A pair holds at most 512† tokens — the size of BERT's
+# position table — so longer pairs are cut, the longer segment first (Devlin et al.'s code cuts
+# one token at a time from the longer one until the pair fits).
+#
+# Our sentences come from a grammar that draws each one independently, so there is nothing for
+# a classifier to learn here: we build the pairs and check them. (Liu et al. 2019, RoBERTa,
+# report that leaving NSP out does not hurt, and later models mostly drop it.)
+
+# %%
+def nsp_pair(sentences, i, rng, max_len):
+    """A next-sentence pair for sentence i (lists of words; sentence i + 1 must exist):
+    returns (tokens, segment ids, is_next). B is sentences[i + 1] with probability 1/2, else a
+    random other sentence; the pair is cut to max_len tokens, the longer segment first."""
+    # BEGIN SOLUTION
+    # TITLE: a next-sentence-prediction pair
+    # HINT: is_next = rng.random() < 0.5; if not, draw j = rng.integers(len(sentences)) until j != i + 1
+    # HINT: a, b = copies of the two sentences; while len(a) + len(b) + 3 > max_len: pop the last word of the longer
+    # HINT: tokens = ["[CLS]"] + a + ["[SEP]"] + b + ["[SEP]"]; segments: 0 for the first len(a) + 2 tokens, then 1
+    is_next = bool(rng.random() < 0.5)
+    j = i + 1
+    while not is_next and j == i + 1:
+        j = int(rng.integers(len(sentences)))
+    a, b = list(sentences[i]), list(sentences[j])
+    while len(a) + len(b) + 3 > max_len:                     # room for [CLS], [SEP], [SEP]
+        (a if len(a) > len(b) else b).pop()
+    tokens = ["[CLS]"] + a + ["[SEP]"] + b + ["[SEP]"]
+    segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+    # END SOLUTION
+    return tokens, segments, is_next
+
+
+def well_formed(tokens, segments):
+    """[CLS] first, exactly two [SEP] (the second one last), segment ids 0 up to the first."""
+    seps = [k for k, t in enumerate(tokens) if t == "[SEP]"]
+    return (tokens[0] == "[CLS]" and len(seps) == 2 and seps[1] == len(tokens) - 1
+            and segments == [0] * (seps[0] + 1) + [1] * (len(tokens) - seps[0] - 1))
+
+
+def segment_b(tokens):
+    return tokens[tokens.index("[SEP]") + 1:-1]
+
+
+nsp_rng = np.random.default_rng(run.seed + 20)
+n_pairs = run.pick(4000, 1000)
+pairs = [nsp_pair(sentences, i, nsp_rng, max_len=512) for i in range(n_pairs)]
+for tokens, segments, is_next in pairs[:2]:
+    print("IsNext " if is_next else "NotNext", " ".join(tokens))
+    print("        segments", "".join(map(str, segments)))
+share_next = np.mean([nxt for _, _, nxt in pairs])
+false_next = np.mean([segment_b(t) == sentences[i + 1] for i, (t, _, nxt) in enumerate(pairs) if not nxt])
+print(f"{n_pairs} pairs: {share_next:.1%} IsNext; NotNext pairs whose B reads like the next "
+      f"sentence anyway (a repeated sentence): {false_next:.1%}")
+common.check(all(well_formed(t, sg) for t, sg, _ in pairs) and abs(share_next - 0.5) < 0.05,
+             "[CLS] A [SEP] B [SEP] with segment ids 0 then 1; half the pairs IsNext (within 5 points)",
+             exercise=2)
+common.check(all(segment_b(t) == sentences[i + 1] for i, (t, _, nxt) in enumerate(pairs) if nxt)
+             and false_next < 0.1, "IsNext pairs hold the next sentence, NotNext pairs another one", exercise=2)
+short = [nsp_pair(sentences, i, nsp_rng, max_len=12) for i in range(200)]
+# A of 10 words and B of 3 (or A again, if the draw says NotNext): either way 3 words each remain
+ten, three = [f"a{k}" for k in range(10)], [f"b{k}" for k in range(3)]
+cut, cut_segments, _ = nsp_pair([ten, three], 0, np.random.default_rng(2), max_len=9)
+print("a pair of 10 + 3 words cut to 9 tokens:", " ".join(cut))
+common.check(all(len(t) <= 12 and well_formed(t, sg) for t, sg, _ in short)
+             and cut[:5] == ["[CLS]", "a0", "a1", "a2", "[SEP]"] and len(cut) == 9 and well_formed(cut, cut_segments),
+             "pairs are cut to max_len tokens, the longer segment first, from its end", exercise=2)
+# three sentences: a NotNext pair for sentence 0 must take sentence 0 or 2, never 1
+tiny = [["x"], ["y"], ["z"]]
+tiny_rng = np.random.default_rng(3)
+drawn = [nsp_pair(tiny, 0, tiny_rng, max_len=512) for _ in range(200)]
+common.check(all(segment_b(t) == ["y"] for t, _, nxt in drawn if nxt)
+             and not any(segment_b(t) == ["y"] for t, _, nxt in drawn if not nxt),
+             "a NotNext pair never takes the true next sentence (three sentences, 200 draws)", exercise=2)
 
 common.finish()
