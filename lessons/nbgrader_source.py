@@ -22,12 +22,9 @@ Then, in OUT: ``nbgrader generate_assignment <assignment>``, and after collectin
 import ast
 import pathlib
 import re
-import shutil
 
-try:
-    from lessons import exercises as _exercises
-except ImportError:                     # pragma: no cover - lessons/ itself on sys.path
-    import exercises as _exercises
+from . import markers as _exercises
+from .course_files import copy_support
 
 SCHEMA = 3
 CONFIG = '''"""nbgrader settings for the minigrad lessons (written by python -m lessons.exercises)."""
@@ -189,10 +186,7 @@ def write_source(out_dir, lessons=None, assignment="lessons"):
     config = out_dir / "nbgrader_config.py"
     if not config.exists():
         config.write_text(CONFIG, encoding="utf-8")
-    here = _exercises.HERE
-    shutil.copy(here / "common.py", folder / "common.py")
-    for helper in here.glob("_[a-z]*.py"):
-        shutil.copy(helper, folder / helper.name)
+    copy_support(folder)
     written = []
     for path in lessons or _exercises.lesson_files():
         path = pathlib.Path(path)
