@@ -227,7 +227,8 @@ def check_limits_can_hold():
         raise SandboxUnavailable("running as root, the process limit needs a pids cgroup (the kernel "
                                  "never applies RLIMIT_NPROC to root) and none is writable here: mount "
                                  "the cgroup v1 pids controller or enable pids in cgroup v2's "
-                                 "cgroup.subtree_control, or grade as an ordinary user")
+                                 "cgroup.subtree_control, or grade as an ordinary user; --no-sandbox grades without a sandbox "
+                                 "(only for code you would run yourself)")
 
 
 # ----------------------------------------------------------------------------- the command
