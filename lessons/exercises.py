@@ -38,11 +38,15 @@ import sys
 
 from . import nbgrader_source
 from .course_files import copy_support
-from .markers import (BEGIN, DECLARATION, END, HINT, STUDENT_BEGIN, STUDENT_END,  # noqa: F401 - the format's names, as before
+from .markers import (BEGIN, DECLARATION, END, HINT, STUDENT_BEGIN, STUDENT_END,
                       Exercise, ExerciseError, exercise_lines, find_lesson, lesson_files, parse_lesson,
                       parse_submission, placeholder, reference_code)
 
 HERE = pathlib.Path(__file__).resolve().parent
+# the format's names stay importable from here, as before the format had its own module
+__all__ = ["BEGIN", "DECLARATION", "END", "HINT", "STUDENT_BEGIN", "STUDENT_END", "Exercise", "ExerciseError",
+           "exercise_lines", "find_lesson", "lesson_files", "main", "parse_lesson", "parse_submission",
+           "placeholder", "reference_code", "solved_copy", "student_copy", "write_student_copies"]
 
 
 def student_copy(text, name):

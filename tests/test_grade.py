@@ -286,3 +286,19 @@ def test_independence_and_checks_that_never_ran(tmp_path, code, want, runs):
         assert "double(2) is 4 (got 6)" in result[1][3]
     if "raise" in code.get(2, ""):
         assert "your block raised ValueError: no idea (line " in result[2][3]
+
+
+def test_every_reference_solution_passes_the_policy_and_the_sandbox(tmp_path):
+    """One student hands in every lesson with the reference solutions as their blocks: each
+    of the 53 blocks in 21 lessons passes, through the runtime guard and in the sandbox."""
+    student = tmp_path / "class" / "all_lessons"
+    student.mkdir(parents=True)
+    expected = 0
+    for path in X.lesson_files():
+        text = path.read_text(encoding="utf-8")
+        (student / path.name).write_text(X.solved_copy(text, path.name), encoding="utf-8")
+        expected += len(X.parse_lesson(text, path.name))
+    result = grade.grade_folder(tmp_path / "class", tmp_path / "out", timeout=300, jobs=2, echo=lambda s: None)
+    assert result.settings["sandboxed"] is True
+    assert len(result.rows) == expected == 53
+    assert [r for r in result.rows if r["status"] != "passed"] == []

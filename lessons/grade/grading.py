@@ -1,4 +1,5 @@
 """Grading: one student's file (``grade_file``), and a class (``grade_folder``)."""
+import atexit
 import concurrent.futures
 import csv
 import dataclasses
@@ -21,6 +22,7 @@ def default_runner(sandboxed=True, limits=None):
     key = (sandboxed, limits)
     if key not in _default:
         _default[key] = runners.Runner(sandboxed, limits).prepare()
+        atexit.register(_default[key].close)
     return _default[key]
 
 

@@ -84,6 +84,11 @@ class Guard:
             for name in names:
                 for found in self._lookup(name, namespace, modules):
                     if isinstance(found, types.ModuleType):
+                        # a library module (mg.optim) is off limits however it is reached; an
+                        # array module (np in lesson 21) only by its name, which the policy
+                        # reads: the same module comes back from get_array_module on the CPU
+                        if found.__name__.split(".")[0] != "minigrad":
+                            continue
                         mods.append(found.__name__)
                     ids.add(id(found))
             self.off[index] = (frozenset(ids), tuple(mods), names)

@@ -138,8 +138,9 @@ def trial(config, reporter):
     try:
         import matplotlib
         matplotlib.use("Agg")
-        from matplotlib import font_manager     # noqa: F401 - builds the font cache
+        from matplotlib import font_manager     # builds the font cache, once for every run
         versions["matplotlib"] = matplotlib.__version__
+        versions["fonts"] = len(font_manager.fontManager.ttflist)
     except ImportError:
         pass
     reporter.emit("ready", versions=versions, uid=os.getuid())
