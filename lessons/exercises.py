@@ -15,7 +15,7 @@ it re-implements), and gives at least one hint:
     # END SOLUTION
 
 The student copy keeps the declarations and hints and replaces the code by a placeholder,
-between the markers the student writes in and the grader (``lessons/grade.py``) reads:
+between the markers the student writes in and the grader (``lessons/grade/``) reads:
 
     # BEGIN EXERCISE 1
     # TITLE: the LSTM's gates by hand
