@@ -711,9 +711,10 @@ def _mode(mode):
 
 @pytest.mark.parametrize("mode", ["root", "ordinary user"])
 def test_the_limits_hold_in_both_privilege_modes(mode, tmp_path):
-    """A fork bomb beside an honest student and a forger, graded by the command line as root
-    and as an ordinary user: the process cap holds in both (RLIMIT_NPROC as a user, the pids
-    cgroup as root), the verdicts are the same."""
+    """An honest student and a forger graded by the command line, then a fork bomb, a memory
+    bomb and a file-descriptor bomb, as root and as an ordinary user: the verdicts are the
+    same, and every cap holds in both (the process cap by RLIMIT_NPROC as a user, by the pids
+    cgroup as root)."""
     wrap = _mode(mode)
     work = pathlib.Path(tempfile_dir())
     try:
@@ -756,16 +757,31 @@ def test_the_limits_hold_in_both_privilege_modes(mode, tmp_path):
                     os._exit(0)
                 started += 1
             common.check(started < 24, f'started {started}')
+            try:
+                hog = bytearray(2 << 30)
+                common.check(False, 'allocated 2 GiB')
+            except MemoryError:
+                common.check(True, 'no 2 GiB')
+            files = []
+            try:
+                for _ in range(1000):
+                    files.append(open('/dev/null'))
+            except OSError:
+                pass
+            common.check(len(files) < 64, f'opened {len(files)}')
             """
         script = ("import sys, textwrap; sys.path.insert(0, sys.argv[1]);"
                   "from lessons.grade import runner, sandbox;"
-                  "r = runner.Runner(True, sandbox.Limits(processes=24)).prepare();"
+                  "r = runner.Runner(True, sandbox.Limits(processes=24, memory_mb=1024, open_files=64)).prepare();"
                   "res = r.run('import common\\nrun = common.setup()\\n' + textwrap.dedent(sys.argv[2]), '97_bomb.py', 30);"
                   "print([e for e in res.events if e['kind'] == 'check'], __import__('os').getuid())")
         argv = [sys.executable, "-c", script, str(ROOT), bomb]
         proc = subprocess.run(argv if wrap is not None else _as_ordinary_user_command(argv),
                               capture_output=True, text=True, cwd=ROOT, timeout=300)
-        assert "'passed': True" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert proc.stdout.count("'passed': True") == 3 and "'passed': False" not in proc.stdout, \
+            proc.stdout[-2000:] + proc.stderr[-2000:]
+        uid = "0" if mode == "root" else ("65534" if os.geteuid() == 0 else str(os.geteuid()))
+        assert proc.stdout.rstrip().endswith(f" {uid}"), proc.stdout
     finally:
         subprocess.run(["rm", "-rf", str(work)])
 
