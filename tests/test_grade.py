@@ -179,6 +179,8 @@ def test_grade_file_needs_no_folders(tmp_path):
     ("import os\n", "imports os"),
     ("getattr(loss, '_grad')\n", "._grad"),
     ("x = globals()\n", "globals"),
+    ("T = mg.Tensor\nT.__call__ = print\n", "T.__call__"),
+    ("class A:\n    def __del__(self):\n        pass\n", "defines __del__"),
     ("raise SystemExit\n", "SystemExit"),
     ("exit()\n", "exit"),
     ("quit()\n", "quit"),

@@ -848,3 +848,19 @@ def test_the_guard_lets_honest_code_through():
         c.n += 1
         z = '{0} {1:.2f}'.format(c.n, y)
         """, ("backward", "F.softmax")) == []
+
+
+def test_the_binds_are_folder_by_folder_and_never_the_course(tmp_path):
+    """No bind is a whole site-packages, the repository, or holds the course's lessons; the
+    staged course package holds the support files only."""
+    from lessons import course_files
+    lessons_dir = (ROOT / "lessons").resolve()
+    hosts = [pathlib.Path(host).resolve() for host, _ in sandbox.site_binds()]
+    hosts += [pathlib.Path(p).resolve() for p in sandbox.system_binds()[0]]
+    for host in hosts:
+        assert host.name not in ("site-packages", "dist-packages", "lessons", "minigrad_lessons"), host
+        assert host != ROOT and host not in lessons_dir.parents and host != lessons_dir, host
+    package = course_files.stage_package(tmp_path)
+    staged = sorted(p.name for p in package.iterdir())
+    assert staged == sorted(["__init__.py", "common.py"] + [p.name for p in lessons_dir.glob("_[a-z]*.py")])
+    assert not any(p.name[:2].isdigit() for p in package.iterdir())

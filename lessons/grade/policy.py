@@ -119,7 +119,7 @@ def violation(nodes, protected=PROTECTED, globals_protected=None):
                 return f"assigns to {name}: a block must not patch the lesson's checks or the library", line
             if isinstance(node.ctx, (ast.Store, ast.Del)) and name.split(".")[0] in protected:
                 return f"assigns to {name}: a block must not patch the lesson's checks or the library", line
-            if _underscore(node.attr) and not _super_init(node):
+            if node.attr.startswith("_") and node.attr != "_" and not _super_init(node):
                 return f"reaches into {name}: names beginning with _ belong to Python and the grader", line
             if node.attr in guard.FRAME_ATTRIBUTES or name.endswith("sys.modules"):
                 return f"reaches into {name}: a block must not reach around the lesson's checks", line
