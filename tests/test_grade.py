@@ -2,6 +2,7 @@
 not attempted, missing, a notebook) graded in quick mode, row by row."""
 import ast
 import csv
+import os
 
 import pytest
 
@@ -22,6 +23,19 @@ WRONG = {
 SHORTCUT_06_1 = '''h, c = nn.LSTMCell(D, H).double()(x_t, (h_prev, c_prev))
 f = i = C_new = o = h
 '''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox_here():
+    """The grader refuses without its sandbox. As root (CI) that fails these tests; run by an
+    ordinary user without one, they skip naming what is missing."""
+    from lessons.grade import runner, sandbox
+    try:
+        runner.Runner(True).prepare().close()
+    except sandbox.SandboxUnavailable as e:
+        if os.geteuid() == 0:
+            raise
+        pytest.skip(f"no sandbox for this user: {e}")
 
 
 def reference(lesson, k):
