@@ -12,14 +12,22 @@ both, 1 left exercise 2 as handed out); one infinite loop (timeout) and one ``sy
 
 ``--all-lessons`` instead writes one student with every lesson right (one student on all 21
 lessons): ``python -m minigrad_lessons.grade class/ --out grades/ --jobs 2``.
+
+``--overhead N`` measures what the sandbox adds to one run: a trivial lesson (``import
+common``, one check) run N times in the sandbox and N times without, interleaved; it prints
+the medians of wall time and their difference.
 """
 import argparse
 import csv
+import os
 import pathlib
 import re
+import statistics
 import sys
 
-from minigrad_lessons import exercises as X  # the installed course (pip install -e .)
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):     # before NumPy loads: the benchmark alone
+    os.environ.pop(_var, None)
+from minigrad_lessons import exercises as X  # noqa: E402 - the installed course (pip install -e .)
 
 COLUMNS = ("student", "lesson", "exercise", "points", "max_points", "status")
 
@@ -105,13 +113,39 @@ def check(folder, gradebook):
     return 0 if ok else 1
 
 
+def overhead(n):
+    """Median wall time of a trivial run with and without the sandbox, interleaved."""
+    from threadpoolctl import threadpool_info
+    from minigrad_lessons.grade import runner
+    source = "import common\nrun = common.setup()\ncommon.check(True, 'ran', exercise=None)\ncommon.finish()\n"
+    boxed, bare = runner.Runner(True).prepare(), runner.Runner(False).prepare()
+    times = {"sandbox": [], "none": []}
+    try:
+        for _ in range(n):
+            for name, r in (("sandbox", boxed), ("none", bare)):
+                result = r.run(source, "97_trivial.py", 60, True)
+                assert result.outcome == "completed", result
+                times[name].append(result.seconds)
+    finally:
+        boxed.close()
+        bare.close()
+    print("BLAS:", [(i.get("internal_api"), i.get("architecture"), i.get("num_threads")) for i in threadpool_info()])
+    a, b = statistics.median(times["sandbox"]), statistics.median(times["none"])
+    print(f"trivial run, median of {n}: sandbox {a:.3f} s, none {b:.3f} s, the sandbox adds {a - b:.3f} s "
+          f"(kernel {os.uname().release}, {os.cpu_count()} CPUs)")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folder")
+    parser.add_argument("folder", nargs="?", default="class")
     parser.add_argument("--lesson", default="06")
     parser.add_argument("--all-lessons", action="store_true", help="one student, every lesson right")
     parser.add_argument("--check", metavar="GRADEBOOK", help="compare a gradebook with the expected rows")
+    parser.add_argument("--overhead", type=int, metavar="N", help="time N trivial runs with and without the sandbox")
     args = parser.parse_args(argv)
+    if args.overhead:
+        return overhead(args.overhead)
     if args.check:
         return check(args.folder, args.check)
     if args.all_lessons:

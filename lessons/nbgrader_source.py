@@ -24,7 +24,7 @@ import ast
 import pathlib
 import re
 
-from minigrad_lessons import exercises as _exercises
+from . import markers as _exercises
 
 SCHEMA = 3
 CONFIG = '''"""nbgrader settings for the minigrad lessons (written by python -m minigrad_lessons.exercises)."""

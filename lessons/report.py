@@ -88,9 +88,16 @@ def exercise_titles(lessons):
 
 # ----------------------------------------------------------------------------- files
 
-def write_totals(path, rows):
+def _warn(f, warning):
+    # a class graded without the sandbox says so in every file, this one included
+    if warning:
+        f.write(f"# WARNING: {warning}\n")
+
+
+def write_totals(path, rows, warning=None):
     students, lessons, points = totals(rows)
     with open(path, "w", newline="", encoding="utf-8") as f:
+        _warn(f, warning)
         writer = csv.writer(f)
         writer.writerow(["student", *lessons, "total", "max"])
         for s in students:
@@ -98,7 +105,7 @@ def write_totals(path, rows):
             writer.writerow([s, *(g for g, _ in cells), sum(g for g, _ in cells), sum(t for _, t in cells)])
 
 
-def write_lms(path, rows, lms):
+def write_lms(path, rows, lms, warning=None):
     """The shape an LMS imports. Canvas: its gradebook export's columns (Student, ID, SIS User
     ID, SIS Login ID, Section), the student folder in both SIS columns (Canvas matches a row by
     its ID, else by either: the folder may hold a login or an SIS user id), a Points Possible
@@ -110,6 +117,7 @@ def write_lms(path, rows, lms):
     columns = [LMS_COLUMN.format(n) for n in lessons]
     most = [max(points.get((s, n), (0, 0))[1] for s in students) for n in lessons]
     with open(path, "w", newline="", encoding="utf-8") as f:
+        _warn(f, warning)
         writer = csv.writer(f)
         if lms == "canvas":
             writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
@@ -140,7 +148,10 @@ def _label(lesson, k, titles):
 def summary_markdown(rows, messages=None, settings=None, titles=None):
     students, lessons, points = totals(rows)
     titles = titles or {}
-    out = ["# Class summary", "", f"{_students(len(students))}, {len(lessons)} lesson{'s' * (len(lessons) != 1)}; "
+    out = ["# Class summary", ""]
+    if (settings or {}).get("warning"):
+        out += [f"**WARNING: {settings['warning']}.**", ""]
+    out += [f"{_students(len(students))}, {len(lessons)} lesson{'s' * (len(lessons) != 1)}; "
            f"{_settings_line(settings or {})}.", "", "## Points (students x lessons)", "",
            "| student | " + " | ".join(lessons) + " | total |",
            "|---|" + "---:|" * (len(lessons) + 1)]
@@ -254,6 +265,7 @@ table.sortable th[data-order=down]::after { content: " \\25BC"; color: #222; }
 .charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .charts img { max-width: 100%; border: 1px solid #eee; }
 td.low { background: #fbe3e4; } td.full { background: #e3f4e6; }
+.warning { background: #fbe3e4; border: 1px solid #c33; padding: .5em 1em; }
 dl { display: grid; grid-template-columns: repeat(4, max-content minmax(6em, auto)); gap: 0.2em 0.8em; }
 dt { font-weight: 600; } dd { margin: 0; }
 """
@@ -294,6 +306,8 @@ def report_html(rows, messages=None, settings=None, titles=None, feedback="feedb
              "grading took": f"{settings['seconds']:.0f} s" if settings.get("seconds") is not None else None,
              "graded on": settings.get("date")}
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(str(v))}</dd>" for k, v in shown.items() if v not in (None, ""))
+    warning = (f'<p class="warning"><strong>WARNING: {esc(settings["warning"])}.</strong></p>\n'
+               if settings.get("warning") else "")
     status_head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in STATUS_COLUMNS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -301,7 +315,7 @@ def report_html(rows, messages=None, settings=None, titles=None, feedback="feedb
 <title>minigrad: the class at a glance</title><style>{STYLE}</style></head>
 <body>
 <h1>The class at a glance</h1>
-<dl>{dl}</dl>
+{warning}<dl>{dl}</dl>
 <div class="charts"><img alt="histogram of the students' total scores" src="{histogram}">
 <img alt="pass rate per exercise" src="{rates}"></div>
 <h2>Exercises</h2>
@@ -328,11 +342,12 @@ def write_reports(out_dir, rows, messages=None, settings=None, lms=None, echo=pr
             for r in rows]
     titles = exercise_titles(sorted({r["lesson"] for r in rows}))
     written = [out_dir / "totals.csv", out_dir / "summary.md"]
-    write_totals(written[0], rows)
+    warning = (settings or {}).get("warning")
+    write_totals(written[0], rows, warning)
     written[1].write_text(summary_markdown(rows, messages, settings, titles), encoding="utf-8")
     if lms:
         written.append(out_dir / f"{lms}.csv")
-        write_lms(written[-1], rows, lms)
+        write_lms(written[-1], rows, lms, warning)
     try:
         page = report_html(rows, messages, settings, titles)
     except ImportError:

@@ -1,11 +1,14 @@
 """The grader: a class of submissions built here (right, wrong, tampering, looping, broken,
 not attempted, missing, a notebook) graded in quick mode, row by row."""
+import ast
 import csv
+import os
 
 import pytest
 
 from minigrad_lessons import exercises as X
 from minigrad_lessons import grade
+from minigrad_lessons.grade import policy
 
 # Wrong answers: (the line of the reference solution, what a tired student wrote instead).
 WRONG = {
@@ -20,6 +23,19 @@ WRONG = {
 SHORTCUT_06_1 = '''h, c = nn.LSTMCell(D, H).double()(x_t, (h_prev, c_prev))
 f = i = C_new = o = h
 '''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox_here():
+    """The grader refuses without its sandbox. As root (CI) that fails these tests; run by an
+    ordinary user without one, they skip naming what is missing."""
+    from minigrad_lessons.grade import runner, sandbox
+    try:
+        runner.Runner(True).prepare().close()
+    except sandbox.SandboxUnavailable as e:
+        if os.geteuid() == 0:
+            raise
+        pytest.skip(f"no sandbox for this user: {e}")
 
 
 def reference(lesson, k):
@@ -138,9 +154,12 @@ def test_exits_tampering_and_shortcuts(graded):
     assert statuses(rows, "shortcut") == expect(**{"06": ["failed", "passed"]})
     feedback = {s: (out / "feedback" / f"{s}.md").read_text(encoding="utf-8")
                 for s in ("exits", "rebinds", "patches", "shortcut")}
-    assert "uses sys.exit: a block must not end the process" in feedback["exits"]
+    assert "imports sys: a block may import only numpy, minigrad" in feedback["exits"]
+    assert "(line 97 of your file: `import sys`)" in feedback["exits"], "the feedback quotes the line"
     assert "assigns to common.check" in feedback["rebinds"]
-    assert "tampering detected" in feedback["patches"] and "Tensor.sigmoid was replaced" in feedback["patches"]
+    # found while the block ran: T is an alias the syntax tree cannot follow
+    assert "your block assigns .sigmoid of Tensor: a block must not patch" in feedback["patches"]
+    assert "`T.sigmoid = T.tanh`" in feedback["patches"]
     assert "uses nn.LSTMCell, which this exercise asks you to write by hand" in feedback["shortcut"]
 
 
@@ -177,7 +196,12 @@ def test_grade_file_needs_no_folders(tmp_path):
 
 
 @pytest.mark.parametrize("code, reason", [
-    ("import os\nos._exit(0)\n", "os._exit"),
+    ("os._exit(0)\n", "os._exit"),
+    ("import os\n", "imports os"),
+    ("getattr(loss, '_grad')\n", "._grad"),
+    ("x = globals()\n", "globals"),
+    ("T = mg.Tensor\nT.__call__ = print\n", "T.__call__"),
+    ("class A:\n    def __del__(self):\n        pass\n", "defines __del__"),
     ("raise SystemExit\n", "SystemExit"),
     ("exit()\n", "exit"),
     ("quit()\n", "quit"),
@@ -190,8 +214,8 @@ def test_grade_file_needs_no_folders(tmp_path):
     ("common.check(True, 'a pass for free', exercise=2)\n", "uses common.check"),
 ])
 def test_tampering_is_found_in_the_syntax_tree(code, reason):
-    tree = grade.ast.parse(code)
-    found = grade.tampering(list(grade.ast.walk(tree)))
+    tree = ast.parse(code)
+    found = grade.tampering(list(ast.walk(tree)))
     assert found is not None and reason in found
 
 
@@ -201,17 +225,17 @@ def test_reference_solutions_pass_the_static_checks(path):
     text = path.read_text(encoding="utf-8")
     exercises = X.parse_lesson(text, path.name)
     source, ranges = grade.splice(text, exercises, {})
-    tree = grade.ast.parse(source)
+    tree = ast.parse(source)
     for ex in exercises:
         nodes = grade.block_nodes(tree, *ranges[ex.number])
-        assert grade.tampering(nodes, grade.protected_names(text)) is None, (path.name, ex.number)
+        assert grade.violation(nodes, *grade.block_protection(text, ex)) is None, (path.name, ex.number)
         assert grade.off_limits_used(nodes, ex.off_limits) is None, (path.name, ex.number)
 
 
 def test_off_limits_names_match_their_uses():
-    assert grade._matches("mg.nn.LSTMCell", "nn.LSTMCell") and grade._matches("LSTMCell", "nn.LSTMCell")
-    assert grade._matches("loss.backward", "backward") and grade._matches("mg.optim.SGD", "mg.optim")
-    assert not grade._matches("nn.LSTMCellX", "nn.LSTMCell") and not grade._matches("nn.LSTM", "nn.LSTMCell")
+    assert policy.matches("mg.nn.LSTMCell", "nn.LSTMCell") and policy.matches("LSTMCell", "nn.LSTMCell")
+    assert policy.matches("loss.backward", "backward") and policy.matches("mg.optim.SGD", "mg.optim")
+    assert not policy.matches("nn.LSTMCellX", "nn.LSTMCell") and not policy.matches("nn.LSTM", "nn.LSTMCell")
 
 
 TOY = '''# %% [markdown]
@@ -338,3 +362,19 @@ def test_a_run_imports_the_helpers_from_its_own_folder_not_the_installed_course(
     submission.write_text(X.solved_copy(SPY, lesson.name), encoding="utf-8")
     result = grade.grade_file(lesson, submission, timeout=60)
     assert result[1][:3] == (1, 1, "passed"), result[1][3]
+
+
+def test_every_reference_solution_passes_the_policy_and_the_sandbox(tmp_path):
+    """One student hands in every lesson with the reference solutions as their blocks: each
+    of the 53 blocks in 21 lessons passes, through the runtime guard and in the sandbox."""
+    student = tmp_path / "class" / "all_lessons"
+    student.mkdir(parents=True)
+    expected = 0
+    for path in X.lesson_files():
+        text = path.read_text(encoding="utf-8")
+        (student / path.name).write_text(X.solved_copy(text, path.name), encoding="utf-8")
+        expected += len(X.parse_lesson(text, path.name))
+    result = grade.grade_folder(tmp_path / "class", tmp_path / "out", timeout=300, jobs=2, echo=lambda s: None)
+    assert result.settings["sandboxed"] is True
+    assert len(result.rows) == expected == 53
+    assert [r for r in result.rows if r["status"] != "passed"] == []

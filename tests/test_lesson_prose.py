@@ -19,8 +19,8 @@ import re
 
 import pytest
 
-from lessons import common
-from lessons.exercises import lesson_files
+from minigrad_lessons import common
+from minigrad_lessons.exercises import lesson_files
 
 LESSONS = lesson_files(pathlib.Path(common.__file__).resolve().parent)
 DAGGER = "†"

@@ -1,0 +1,32 @@
+"""The course's support files, copied in one place: ``common.py`` and the helper modules
+``_name.py`` that lessons import, never a numbered lesson (with its solutions) and never the
+tools (exercises, grader)."""
+import pathlib
+import shutil
+
+HERE = pathlib.Path(__file__).resolve().parent
+PACKAGE = "minigrad_lessons"        # the name the course installs under
+
+
+def support_files(directory=HERE):
+    """``common.py`` and the shared helper modules (``_name.py``) of the course, in order."""
+    directory = pathlib.Path(directory)
+    return [directory / "common.py"] + sorted(directory.glob("_[a-z]*.py"))
+
+
+def copy_support(folder, directory=HERE):
+    """Copy the support files into ``folder`` (made if missing), flat: ``import common``
+    works beside them. Returns the copied paths."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [pathlib.Path(shutil.copy(path, folder / path.name)) for path in support_files(directory)]
+
+
+def stage_package(folder, directory=HERE):
+    """Write ``folder/minigrad_lessons/``: the course package's ``__init__.py`` and its
+    support files only, so that ``from minigrad_lessons import common`` works in a run
+    folder without the lessons (and their solutions) beside it. Returns the package path."""
+    package = pathlib.Path(folder) / PACKAGE
+    copy_support(package, directory)
+    shutil.copy(pathlib.Path(directory) / "__init__.py", package / "__init__.py")
+    return package
