@@ -6,10 +6,12 @@ curves are skipped otherwise), timed interleaved (benchmarks/common.py):
 
     time against T   N=32, D=H=256, T in --T (default 35 100 300 1000)
     time against H   N=32, T=35, D=H in --H (default 64 128 256 512 1024)
-    memory against T N=32, D=H=256: the peak resident memory one step adds (the growth of
-                     VmHWM, which counts torch's memory as well as NumPy's), each in a fresh
-                     process after a warm-up step of T=2, for full BPTT over all T steps and
-                     for truncated BPTT (chunks of --chunk steps, the state detached between)
+    memory against T N=32, D=H=256: the peak resident memory one step adds (VmHWM over VmRSS,
+                     the mark reset first; it counts torch's memory as well as NumPy's), each in
+                     a fresh process whose malloc returns freed blocks at once (so that reused
+                     pages do not hide the peak), after a warm-up step of T=2, for full BPTT over
+                     all T steps and for truncated BPTT (chunks of --chunk steps, the state
+                     detached between chunks)
 
 Full BPTT keeps every step's activations until backward: memory grows linearly in T. Truncated
 BPTT keeps one chunk's: flat in T. Time grows linearly in T (one matrix product per step that
@@ -46,6 +48,24 @@ def add_arguments(p):
 
 
 args = common.parse_args(__doc__.split("\n")[0], add_arguments)
+
+
+def return_freed_memory():
+    """glibc hands every block over 64 KiB back to the system when it is freed, so the
+    resident size follows the memory in use (else freed pages, reused, hide a step's peak).
+    For the memory child alone, before NumPy or torch allocate anything."""
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3         # from glibc's malloc.h
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024)
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024)
+
+
+if args.memory_of:
+    return_freed_memory()
 
 import numpy as np  # noqa: E402
 
@@ -92,9 +112,10 @@ def timed(T, H):
     return common.time_interleaved(steppers(T, H), args.repeats, args.warmup, clock=args.clock)
 
 
-def high_water_mark():
+def status(field):
+    """A /proc/self/status memory field (VmRSS, VmHWM) in bytes."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
 def peak_memory(T, H, chunk, names):
@@ -115,9 +136,13 @@ def peak_memory(T, H, chunk, names):
 def measure_memory_here(name, T, chunk):
     steppers(2, args.hidden)[name]()            # first-call allocations are not the step's
     step = steppers(T, args.hidden, chunk or None)[name]
-    before = high_water_mark()
+    # the high-water mark restarts at the resident size now (Linux >= 4.0): building the
+    # inputs above reached more than a truncated step does
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status("VmRSS")
     step()
-    print(high_water_mark() - before)
+    print(status("VmHWM") - before)
 
 
 def main():
