@@ -8,14 +8,16 @@
 This is ``minigrad.models.Seq2Seq(V, D, H, attention='dot')``; the PyTorch model is the same
 network written with torch.nn, given minigrad's initial weights (the first losses are checked
 equal). float32. Steps are interleaved (one minigrad, one torch, ...) so that both see the
-same machine load; the script prints the median milliseconds per step of each and the ratio
-minigrad / torch.
+same machine load; the script prints the median milliseconds per step of each, the ratio
+minigrad / torch, the GEMM floor (the step's own matrix products alone, in NumPy on
+preallocated arrays, timed apart: ``common.GemmFloor``) and minigrad / floor.
 
     a1: V=59, D=16, H=256, N=128, S=29, T=10   (the DLS2 book's date-format model)
     a2: V=1000, D=H=256, N=64, S=30, T=30
 
-    --threads sets the BLAS and torch threads (benchmarks/common.py) before NumPy loads.
-    python benchmarks/attention_step.py --threads 1 --repeats 20 --configs a1 a2
+    --threads sets the BLAS and torch threads (benchmarks/common.py) before NumPy loads;
+    --clock cpu measures this process's CPU time (use it on a shared machine).
+    python benchmarks/attention_step.py --threads 1 --clock cpu --repeats 20 --configs a1 a2
 """
 import os
 import sys
@@ -92,6 +94,17 @@ def torch_model(V, D, H):
     return TorchSeq2Seq()
 
 
+def gemm_floor(V, D, H, N, S, T):
+    """The step's matrix products: each LSTM's input projection and recurrence, the scores
+    h_t . h_s and the context (batched over N), W_c [c_t; h_t] and the output layer, forward
+    and backward (the encoder's and decoder's dX feed their embeddings)."""
+    return (common.GemmFloor()
+            .linear(N * S, D, 4 * H).recurrent(N, H, 4, S)          # encoder
+            .linear(N * T, D, 4 * H).recurrent(N, H, 4, T)          # decoder
+            .batched(N, T, H, S).batched(N, T, S, H)                # scores, context
+            .linear(N * T, 2 * H, H).linear(N * T, H, V)).step      # combine, output
+
+
 def run(name):
     V, D, H, N, S, T = CONFIGS[name]
     mg.manual_seed(0)
@@ -106,15 +119,20 @@ def run(name):
         losses = {k: s() for k, s in steppers.items()}      # the first step: the same loss
         if abs(losses["minigrad"] - losses["torch"]) > 1e-4 * abs(losses["torch"]):
             raise SystemExit(f"{name}: the two models differ: first losses {losses}")
-    med = common.time_interleaved(steppers, args.repeats, args.warmup)
+    med = common.time_interleaved(steppers, args.repeats, args.warmup, clock=args.clock)
+    floor = common.time_interleaved({"floor": gemm_floor(V, D, H, N, S, T)}, args.repeats,
+                                    args.warmup, clock=args.clock)["floor"]
     row = [name, f"V={V} D={D} H={H} N={N} S={S} T={T}", common.fmt_time(med["minigrad"])]
     row += [common.fmt_time(med.get("torch")), f"{med['minigrad'] / med['torch']:.2f}"
-            if "torch" in med else "-"]
+            if "torch" in med else "-", common.fmt_time(floor), f"{med['minigrad'] / floor:.2f}"]
+    print(*row, sep="\t", flush=True)
     return row
 
 
 if __name__ == "__main__":
     common.print_header("attention seq2seq: one training step (forward, backward, Adam), "
                         "float32, CPU", args)
-    common.print_table(["config", "sizes", "minigrad", "torch", "minigrad / torch"],
-                       [run(name) for name in args.configs])
+    rows = [run(name) for name in args.configs]
+    print()
+    common.print_table(["config", "sizes", "minigrad", "torch", "minigrad / torch", "floor",
+                        "minigrad / floor"], rows)

@@ -2,7 +2,12 @@
 medians and ratios).
 
 Import this module, and call ``parse_args``, before importing numpy, minigrad or torch: the
-BLAS thread count is read from the environment when numpy loads.
+BLAS thread count is read from the environment when numpy loads, and so are the two variables
+importing this module removes. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (some machines
+set them, a guard for old OpenBLAS builds) make OpenBLAS run another CPU's kernels, e.g.
+Haswell's on an AVX-512 machine, at half the GEMM speed; a user's machine has neither, so a
+benchmark measures without them (both together: the L2 size belongs to the forced core type).
+Tests and CI keep the environment as it is. The header names the kernel OpenBLAS picked.
 
     import common                                   # scripts run as: python benchmarks/x.py
     args = common.parse_args("what this script measures")       # --threads, --repeats, ...
@@ -28,7 +33,12 @@ API
   ``mg.cuda.synchronize``) is called before each clock read, for GPU work.
 - ``ratio(a, b)``: ``a / b`` as text ("3.1x"), "-" when either is missing.
 - ``fmt_time(seconds)``: "12.3 us", "4.56 ms", "1.23 s".
-- ``print_header(title, args)``: the title, the thread count and the library versions.
+- ``blas_line()``: the BLAS NumPy loaded, its version, kernel and threads (threadpoolctl).
+- ``print_header(title, args)``: the title, the thread count, the BLAS kernel and the library
+  versions.
+- ``GemmFloor()``: the matrix products of one training step and nothing else, on preallocated
+  float32 arrays (``linear``, ``recurrent``, ``batched`` add them; ``step`` runs them): the
+  time no NumPy implementation of that step can go below.
 - ``print_table(columns, rows)``: a plain aligned table (rows are lists of strings).
 """
 import argparse
@@ -39,6 +49,11 @@ import sys
 import time
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_KERNEL_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if "numpy" in sys.modules:
+    print("warning: numpy was imported before benchmarks/common.py; its BLAS may run a forced "
+          "kernel (OPENBLAS_CORETYPE)", file=sys.stderr)
+REMOVED = {var: os.environ.pop(var) for var in _KERNEL_VARS if var in os.environ}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -122,6 +137,7 @@ def print_header(title, args):
     print(f"threads: {args.threads} (OPENBLAS_NUM_THREADS={blas})"
           f"; median of {args.repeats} interleaved runs after {args.warmup} warm-up; "
           f"{args.clock} clock")
+    print(blas_line())
     malloc = "keeps freed memory (--keep-freed-memory)" if args.keep_freed_memory else "defaults"
     print("; ".join(versions) + f"; malloc: {malloc}")
     print()
@@ -136,3 +152,65 @@ def print_table(columns, rows):
     for r in rows:
         print("  ".join(f"{v:<{w}}" if i == 0 else f"{v:>{w}}" for i, (v, w) in
                         enumerate(zip(map(str, r), widths))))
+
+
+def blas_line():
+    """'BLAS: openblas 0.3.31 kernel SkylakeX, 1 thread(s); unset OPENBLAS_CORETYPE=...'"""
+    removed = (f"; unset for this benchmark: {', '.join(f'{k}={v}' for k, v in REMOVED.items())}"
+               if REMOVED else "")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"BLAS: unknown (threadpoolctl not installed){removed}"
+    import numpy  # noqa: F401 - loads the BLAS that threadpoolctl then finds
+    libs = [f"{i['internal_api']} {i.get('version') or '?'} kernel {i.get('architecture') or '?'}, "
+            f"{i['num_threads']} thread(s)" for i in threadpool_info() if i["user_api"] == "blas"]
+    return f"BLAS: {'; '.join(libs) or 'none found'}{removed}"
+
+
+class GemmFloor:
+    """The matrix products of one training step alone, float32, on preallocated arrays, in
+    the layouts a layer uses (weights stored (out, in), forward ``x @ W.T``). Each ``add`` of a
+    forward product brings its backward's: dX = dY W and dW = dY^T X."""
+
+    def __init__(self, seed=0):
+        import numpy as np
+        self._np, self._rng, self._calls = np, np.random.default_rng(seed), []
+
+    def _rand(self, *shape):
+        return self._rng.standard_normal(shape).astype(self._np.float32)
+
+    def linear(self, m, k, n, input_grad=True):
+        """Y (m, n) = X (m, k) W^T, W (n, k): forward, dX (unless ``input_grad=False``), dW."""
+        mm = self._np.matmul
+        X, W, Y, dX, dW = (self._rand(m, k), self._rand(n, k), self._rand(m, n),
+                           self._rand(m, k), self._rand(n, k))
+        self._calls += [lambda: mm(X, W.T, out=Y), lambda: mm(Y.T, X, out=dW)]
+        if input_grad:
+            self._calls.append(lambda: mm(Y, W, out=dX))
+        return self
+
+    def recurrent(self, N, H, G, T):
+        """T steps of h (N, H) W_hh^T, W_hh (G H, H): forward, the T backward dh = dA W_hh,
+        and dW_hh once over all steps (T N rows)."""
+        mm = self._np.matmul
+        W, h, a, da, dh = (self._rand(G * H, H), self._rand(N, H), self._rand(N, G * H),
+                           self._rand(N, G * H), self._rand(N, H))
+        A, Hs, dW = self._rand(T * N, G * H), self._rand(T * N, H), self._rand(G * H, H)
+        self._calls += [lambda: [mm(h, W.T, out=a) for _ in range(T)],
+                        lambda: [mm(da, W, out=dh) for _ in range(T)],
+                        lambda: mm(A.T, Hs, out=dW)]
+        return self
+
+    def batched(self, B, m, k, n):
+        """C (B, m, n) = A (B, m, k) @ X (B, k, n): forward, dA = dC X^T, dX = A^T dC."""
+        mm = self._np.matmul
+        A, X, C, dA, dX = (self._rand(B, m, k), self._rand(B, k, n), self._rand(B, m, n),
+                           self._rand(B, m, k), self._rand(B, k, n))
+        self._calls += [lambda: mm(A, X, out=C), lambda: mm(C, X.transpose(0, 2, 1), out=dA),
+                        lambda: mm(A.transpose(0, 2, 1), C, out=dX)]
+        return self
+
+    def step(self):
+        for call in self._calls:
+            call()

@@ -12,7 +12,12 @@
 On a busy shared machine use --clock cpu: a call longer than a scheduler time slice is
 almost always interrupted there, which inflates wall-clock medians.
 """
-import common
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (removes a forced BLAS kernel and sets the threads before numpy)
 
 args = common.parse_args(__doc__.splitlines()[0], lambda p: (
     p.add_argument("--ops", type=int, default=300, help="ops in the chain (default 300)"),

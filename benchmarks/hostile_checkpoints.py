@@ -18,6 +18,8 @@ import tempfile
 import time
 import tracemalloc
 
+import common  # noqa: E402 - first: removes a forced BLAS kernel before NumPy loads
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minigrad as mg  # noqa: E402
@@ -47,7 +49,7 @@ def peak_rss_growth(path, kwargs):
 
 def main():
     print(f"mg.load on hostile files (minigrad {mg.__version__}, default max_bytes = "
-          f"{mg.io.DEFAULT_MAX_BYTES / 2 ** 30:.0f} GiB)\n")
+          f"{mg.io.DEFAULT_MAX_BYTES / 2 ** 30:.0f} GiB)\n{common.blas_line()}\n")
     with tempfile.TemporaryDirectory() as folder:
         for name, build, kwargs, _ in HOSTILE + HOSTILE_RSS:
             path = build(folder)

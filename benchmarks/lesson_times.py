@@ -4,7 +4,9 @@
     python benchmarks/lesson_times.py --quick 01 02   # lessons 01 and 02, quick run
 
 Each lesson runs as its own process, ``python lessons/NN_name.py``, with one BLAS thread
-(OPENBLAS_NUM_THREADS=1, as the lessons set by default), one after the other. Its CPU time is
+(OPENBLAS_NUM_THREADS=1, as the lessons set by default), one after the other, on the BLAS
+kernel a user's machine picks (benchmarks/common.py removes OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE from the environment the lessons inherit). Its CPU time is
 the user + system time of that process and its children, read from the operating system when
 it ends (``os.wait4``); its wall time is the clock from start to end. Load from other programs
 stretches wall time but changes CPU time little, so the two side by side tell a busy machine
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import common  # noqa: F401 - removes a forced BLAS kernel, for the lessons it starts too
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
@@ -124,7 +128,8 @@ def main(argv=None):
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
     print(f"- CPU: {cpu_model()}, {cores()} cores")
     print(f"- load average at start: {load_start}; at end: {load_end}")
-    print(f"- Python {platform.python_version()}, NumPy {np.__version__}; logs in {logs}\n")
+    print(f"- Python {platform.python_version()}, NumPy {np.__version__}; logs in {logs}")
+    print(f"- {common.blas_line()} (in this process; each lesson sets one)\n")
     print("| # | lesson | CPU time (user + sys) | wall time |")
     print("|---|---|---|---|")
     print("\n".join(rows))

@@ -114,36 +114,15 @@ def torch_stepper(cell, V, E, H):
 
 
 def gemm_floor(cell, N, T, E, H, V, output=True):
-    """The matrix products of one training step and nothing else, float32, on preallocated
-    arrays: forward X W_ih^T, T recurrent products h W_hh^T, the output layer; backward the
-    output layer's two, T recurrent dh W_hh, and dX, dW_ih, dW_hh. Same shapes as the step.
+    """The matrix products of one training step and nothing else (``common.GemmFloor``):
+    forward X W_ih^T, T recurrent products h W_hh^T, the output layer; backward the output
+    layer's two, T recurrent dh W_hh, and dX, dW_ih, dW_hh. Same shapes as the step.
     ``output=False``: the recurrent layer's products alone."""
     G = GATES[cell]
-    rng = np.random.default_rng(0)
-
-    def rand(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-    X, Y, dY = rand(T * N, E), rand(T * N, H), rand(T * N, H)
-    W_ih, W_hh, W_out = rand(G * H, E), rand(G * H, H), rand(V, H)
-    W_hhT = np.ascontiguousarray(W_hh.T)
-    A, logits, h, rec, dh = (rand(T * N, G * H), rand(T * N, V), rand(N, H), rand(N, G * H),
-                             rand(N, H))
-    dW_ih, dW_hh, dW_out, dX = rand(G * H, E), rand(G * H, H), rand(V, H), rand(T * N, E)
-
-    def step():
-        np.matmul(X, W_ih.T, out=A)
-        for _ in range(T):
-            np.matmul(h, W_hhT, out=rec)
-        if output:
-            np.matmul(Y, W_out.T, out=logits)
-            np.matmul(logits.T, Y, out=dW_out)
-            np.matmul(logits, W_out, out=dY)
-        for _ in range(T):
-            np.matmul(rec, W_hh, out=dh)
-        np.matmul(A, W_ih, out=dX)
-        np.matmul(A.T, X, out=dW_ih)
-        np.matmul(A.T, Y, out=dW_hh)
-    return step
+    floor = common.GemmFloor().linear(T * N, E, G * H).recurrent(N, H, G, T)
+    if output:
+        floor.linear(T * N, H, V)
+    return floor.step
 
 
 def layer_steppers(cell, N, T, E, rng):

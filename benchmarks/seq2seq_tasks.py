@@ -30,6 +30,8 @@ import os
 import sys
 import time
 
+import common  # noqa: F401 - first: removes a forced BLAS kernel before NumPy loads
+
 # name: task, model options, reverse the source, default epochs, learning rate, hidden size
 RUNS = {
     "addition-plain": ("addition", {}, False, 25, 3e-3, 128),
@@ -143,6 +145,7 @@ def run(name):
 
 def main():
     print(f"seq2seq tasks, float32, {args.threads} BLAS thread(s), minigrad on the CPU")
+    print(common.blas_line())
     rows = [run(name) for name in args.runs]
     print("\n| run | epochs | s / epoch | held-out exact match | best first reached | book |")
     print("|---|---|---|---|---|---|")

@@ -40,14 +40,34 @@ import sys
 import unicodedata
 
 # The lessons multiply small matrices, where several BLAS threads on a 2-core laptop cost more
-# than they save (often 3x slower under load). One thread, unless the user chose otherwise;
-# this must happen before NumPy loads, which is why lessons import common first.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+# than they save (often 3x slower under load), and where the thread count can change the last
+# bits of a sum, and so what a lesson prints. One thread, unless the user chose otherwise.
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_threads_chosen = any(os.environ.get(_var) for _var in _THREAD_VARS)
+for _var in _THREAD_VARS:       # for the child processes, and for NumPy if it is not loaded yet
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402 - after the thread settings above
 
 import minigrad as mg  # noqa: E402
+
+
+def _one_blas_thread():
+    """Limit the BLAS that NumPy has already loaded to one thread, whatever the import order
+    (a lesson may import NumPy before common). Returns the limit, which the module keeps for
+    the whole process; None when the user chose a thread count or threadpoolctl is missing."""
+    if _threads_chosen:
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl is not installed, so one BLAS thread only if NumPy loads "
+              "after lessons/common.py (pip install threadpoolctl)")
+        return None
+    return threadpool_limits(limits=1)
+
+
+_blas_limit = _one_blas_thread()
 
 HERE = pathlib.Path(__file__).resolve().parent
 

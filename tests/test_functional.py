@@ -162,6 +162,27 @@ def test_label_smoothing_matches_the_smoothed_target_distribution():
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [
+    [[63.0, 40.0, 30.0], [-50.0, -63.5, -70.0], [0.5, 30.0, 29.0]],    # every row's max in +-64
+    [[63.0, 40.0, 30.0], [-80.0, -80.5, -90.0], [0.5, 30.0, 29.0]],    # one row beyond
+    [[90.0, 70.0, 0.0], [-90.0, -91.0, -95.0], [0.0, 0.0, 1e-3]],      # every row beyond
+])
+def test_cross_entropy_in_float32_keeps_its_precision_either_side_of_the_shift(rows):
+    """Rows whose max logit lies within +-64 skip the shift by their max (one pass fewer);
+    the loss and its gradient stay float32-exact on both sides: a confident row's loss near
+    0 to within float32's rounding of 1, not of its logits (63 * 1.2e-7)."""
+    z64 = np.array(rows)
+    t = [0, 0, 2]
+    want = np_cross_entropy(z64, np.array(t), reduction="none")
+    p = np.exp(np_log_softmax(z64))
+    p[np.arange(3), t] -= 1
+    z = mg.tensor(z64, dtype=mg.float32, requires_grad=True)
+    loss = F.cross_entropy(z, t, reduction="none")
+    loss.sum().backward()
+    np.testing.assert_allclose(loss.numpy(), want, rtol=2e-7, atol=2e-7)
+    np.testing.assert_allclose(grad_of(z), p, rtol=1e-5, atol=1e-7)
+
+
 def test_cross_entropy_keeps_float32():
     z = mg.tensor(values((3, 4), 0), dtype=mg.float32, requires_grad=True)
     loss = F.cross_entropy(z, [0, 1, 2])
@@ -227,7 +248,7 @@ def test_nll_of_log_softmax_equals_cross_entropy(case):
     assume((target != -100).any())
     z = leaf(values(lead + (C,), seed))
     np.testing.assert_allclose(F.nll_loss(F.log_softmax(z), target).item(),
-                               F.cross_entropy(z, target).item(), rtol=1e-10)
+                               F.cross_entropy(z, target).item(), rtol=1e-10, atol=1e-14)
     assert mg.gradcheck(lambda z: F.nll_loss(F.log_softmax(z), target), [z])
 
 

@@ -86,9 +86,12 @@ class RNN(Cell):
         a = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
         return (a.relu() if self.relu else a.tanh(),)
 
+    def saved(self, T, N):
+        return {"rec": (N, self.H)}             # scratch for h_{t-1} W, reused by every step
+
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
-        a += h_prev @ ctx.W_hhT
+        a += ctx.xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
         if self.relu:
             ctx.xp.maximum(a, 0, out=a)
         else:
@@ -97,11 +100,13 @@ class RNN(Cell):
 
     def backward_step(self, ctx, t, a, state, d):
         (dh,) = d
-        h = a
+        xp, h = ctx.xp, a
         if self.relu:
-            a[...] = dh * (h > 0)               # relu' = 1 where the output is positive
+            xp.multiply(dh, h > 0, out=a)       # relu' = 1 where the output is positive
         else:
-            a[...] = dh * (1 - h * h)           # tanh' = 1 - h^2
+            xp.multiply(h, h, out=a)            # tanh' = 1 - h^2, written over h
+            xp.subtract(1, a, out=a)
+            a *= dh
         return (a @ ctx.W_hh,)                  # (5): dh_{t-1} = (f' * dh_t) W
 
 
@@ -129,7 +134,7 @@ class LSTM(Cell):
         # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
         # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
         return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H), "c": (N, H),
-                "h": (N, H), "slope": (N, 4 * H), "d_gates": (N, 4 * H)}
+                "h": (N, H), "slope": (N, 4 * H), "d_gates": (N, 4 * H), "dc": (N, H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
@@ -158,15 +163,20 @@ class LSTM(Cell):
         d_i, d_f, d_g, d_o = (d_gates[:, :H], d_gates[:, H:2 * H], d_gates[:, 2 * H:3 * H],
                               d_gates[:, 3 * H:])
         xp.multiply(dh, tanh_c, out=d_o)            # do = dh tanh(C_t)
-        dc = dc + dh * o * (1 - tanh_c * tanh_c)    # dC = dC_t + dh o (1 - tanh^2 C_t)
-        xp.multiply(dc, g, out=d_i)                 # through C_t = f C_{t-1} + i C~:  di = dC C~,
-        xp.multiply(dc, c_prev, out=d_f)            # df = dC C_{t-1},
-        xp.multiply(dc, i, out=d_g)                 # dC~ = dC i
-        dc_prev = dc * f                            # the "+" passes dC on, times f only
+        dc_t = xp.multiply(tanh_c, tanh_c, out=ctx.dc)
+        xp.subtract(1, dc_t, out=dc_t)
+        dc_t *= o
+        dc_t *= dh
+        dc_t += dc                                  # dC = dC_t + dh o (1 - tanh^2 C_t)
+        xp.multiply(dc_t, g, out=d_i)               # through C_t = f C_{t-1} + i C~:  di = dC C~,
+        xp.multiply(dc_t, c_prev, out=d_f)          # df = dC C_{t-1},
+        xp.multiply(dc_t, i, out=d_g)               # dC~ = dC i
+        dc_prev = dc_t * f                          # the "+" passes dC on, times f only
         # through the activations: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - y^2 for C~
         slope = xp.subtract(1, a, out=ctx.slope)
         slope *= a                                  # s (1 - s)
-        slope[:, 2 * H:3 * H] = 1 - g * g
+        slope_g = xp.multiply(g, g, out=slope[:, 2 * H:3 * H])
+        xp.subtract(1, slope_g, out=slope_g)
         xp.multiply(d_gates, slope, out=a)
         return a @ ctx.W_hh, dc_prev                # dh_{t-1} = dA W_hh
 
@@ -188,42 +198,59 @@ class GRU(Cell):
         return ((1 - z) * n + z * h,)       # c_t = Gamma_u c~_t + (1 - Gamma_u) c_{t-1}
 
     def fold_bias(self, b_ih, b_hh):
-        return b_ih         # b_hn sits inside r * (...): b_hh joins the recurrent product
+        # b_hr and b_hz fold like the RNN's; b_hn sits inside r * (...) and joins the
+        # recurrent product at every step
+        b = b_ih.copy()
+        b[:2 * self.H] += b_hh[:2 * self.H]
+        return b
 
     def saved(self, T, N):
-        return {"hn": (T, N, self.H),           # h_{t-1} W_hn^T + b_hn, for dL/dr
-                "dGh": (T, N, 3 * self.H)}      # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
+        H = self.H
+        return {"hn": (T, N, H),                # h_{t-1} W_hn^T + b_hn, for dL/dr
+                "dGh": (T, N, 3 * H),           # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
+                # scratch that every step reuses
+                "gh": (N, 3 * H), "h": (N, H), "tmp": (N, H), "dh_z": (N, H),
+                "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
 
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
-        H = self.H
+        H, xp = self.H, ctx.xp
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        gh = h_prev @ ctx.W_hhT + ctx.b_hh      # (N, 3H)
+        gh = xp.matmul(h_prev, ctx.W_hhT, out=ctx.gh)              # (N, 3H)
         a[:, :2 * H] += gh[:, :2 * H]
-        sigmoid_(a[:, :2 * H])                  # r_t, z_t
-        hn = ctx.hn[t]
-        hn[...] = gh[:, 2 * H:]
-        n += r * hn
-        ctx.xp.tanh(n, out=n)
-        return (n + z * (h_prev - n),)          # h_t = (1 - z) n + z h_{t-1}
+        sigmoid_(a[:, :2 * H])                                      # r_t, z_t
+        hn = xp.add(gh[:, 2 * H:], ctx.b_hh[2 * H:], out=ctx.hn[t])  # h W_hn^T + b_hn
+        n += xp.multiply(r, hn, out=ctx.tmp)
+        xp.tanh(n, out=n)
+        h = xp.subtract(h_prev, n, out=ctx.h)   # h_t = (1 - z) n + z h_{t-1}
+        h *= z                                  #     = n + z (h_{t-1} - n)
+        h += n
+        return (h,)
 
     def backward_step(self, ctx, t, a, state, d):
         (h_prev,) = state
         (dh,) = d
-        H = self.H
+        H, xp = self.H, ctx.xp
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         hn, dgh = ctx.hn[t], ctx.dGh[t]
-        dz = dh * (h_prev - n)                  # through h_t = n + z (h_{t-1} - n)
-        dn = dh * (1 - z) * (1 - n * n)         # dL/dA_n, tanh' = 1 - n^2
-        dr = dn * hn
-        dgh[:, 2 * H:] = dn * r                 # n sees h W_hn^T + b_hn through r *
-        dh_direct = dh * z                      # h_{t-1} reaches h_t directly, times z
-        # through the activations: sigmoid' = s (1 - s)
-        r[...] = dr * r * (1 - r)
-        z[...] = dz * z * (1 - z)
-        n[...] = dn
+        dr, dz = ctx.d_rz[:, :H], ctx.d_rz[:, H:]   # side by side: one pass through sigmoid'
+        xp.subtract(h_prev, n, out=dz)
+        dz *= dh                                # through h_t = n + z (h_{t-1} - n)
+        dh_direct = xp.multiply(dh, z, out=ctx.dh_z)    # h_{t-1} reaches h_t directly, times z
+        tanh_slope = xp.multiply(n, n, out=ctx.tmp)
+        xp.subtract(1, tanh_slope, out=tanh_slope)      # tanh' = 1 - n^2
+        dn = xp.subtract(dh, dh_direct, out=n)  # dh (1 - z), written over n (read for the last
+        dn *= tanh_slope                        # time above): dL/dA_n
+        xp.multiply(dn, hn, out=dr)
+        xp.multiply(dn, r, out=dgh[:, 2 * H:])  # n sees h W_hn^T + b_hn through r *
+        # through the activations: sigmoid' = s (1 - s), r and z at once
+        slope = xp.subtract(1, a[:, :2 * H], out=ctx.slope)
+        slope *= a[:, :2 * H]
+        xp.multiply(ctx.d_rz, slope, out=a[:, :2 * H])
         dgh[:, :2 * H] = a[:, :2 * H]           # r and z see h W_hh^T as they see x W_ih^T
-        return (dgh @ ctx.W_hh + dh_direct,)
+        dh_prev = dgh @ ctx.W_hh
+        dh_prev += dh_direct
+        return (dh_prev,)
 
     def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
         dGh = ctx.dGh.reshape(dA.shape)
@@ -251,35 +278,49 @@ class NotesGRU(GRU):
         return b_ih + b_hh                  # b_hn is outside the reset: it folds like the rest
 
     def saved(self, T, N):
-        return {"rh": (T, N, self.H)}       # r * h_{t-1}, the input of W_hn
+        H = self.H
+        return {"rh": (T, N, H),            # r * h_{t-1}, the input of W_hn
+                # scratch that every step reuses
+                "rec": (N, 2 * H), "rec_n": (N, H), "h": (N, H), "tmp": (N, H),
+                "dh_z": (N, H), "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
 
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
-        H = self.H
+        H, xp = self.H, ctx.xp
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        a[:, :2 * H] += h_prev @ ctx.W_hhT[:, :2 * H]
+        a[:, :2 * H] += xp.matmul(h_prev, ctx.W_hhT[:, :2 * H], out=ctx.rec)
         sigmoid_(a[:, :2 * H])                  # r_t, z_t
-        rh = ctx.rh[t]
-        ctx.xp.multiply(r, h_prev, out=rh)      # Gamma_r * c_{t-1}
-        n += rh @ ctx.W_hhT[:, 2 * H:]
-        ctx.xp.tanh(n, out=n)
-        return (n + z * (h_prev - n),)          # h_t = (1 - z) n + z h_{t-1}
+        rh = xp.multiply(r, h_prev, out=ctx.rh[t])      # Gamma_r * c_{t-1}
+        n += xp.matmul(rh, ctx.W_hhT[:, 2 * H:], out=ctx.rec_n)
+        xp.tanh(n, out=n)
+        h = xp.subtract(h_prev, n, out=ctx.h)   # h_t = (1 - z) n + z h_{t-1}
+        h *= z                                  #     = n + z (h_{t-1} - n)
+        h += n
+        return (h,)
 
     def backward_step(self, ctx, t, a, state, d):
         (h_prev,) = state
         (dh,) = d
-        H = self.H
+        H, xp = self.H, ctx.xp
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        dz = dh * (h_prev - n)                  # through h_t = n + z (h_{t-1} - n)
-        dn = dh * (1 - z) * (1 - n * n)         # dL/dA_n, tanh' = 1 - n^2
-        drh = dn @ ctx.W_hh[2 * H:]             # dL/d(r * h_{t-1})
-        dr = drh * h_prev
-        dh_direct = dh * z + drh * r            # h_{t-1} reaches h_t through z and through r *
-        # through the activations: sigmoid' = s (1 - s)
-        r[...] = dr * r * (1 - r)
-        z[...] = dz * z * (1 - z)
-        n[...] = dn
-        return (a[:, :2 * H] @ ctx.W_hh[:2 * H] + dh_direct,)
+        dr, dz = ctx.d_rz[:, :H], ctx.d_rz[:, H:]   # side by side: one pass through sigmoid'
+        xp.subtract(h_prev, n, out=dz)
+        dz *= dh                                # through h_t = n + z (h_{t-1} - n)
+        dh_direct = xp.multiply(dh, z, out=ctx.dh_z)
+        tanh_slope = xp.multiply(n, n, out=ctx.tmp)
+        xp.subtract(1, tanh_slope, out=tanh_slope)      # tanh' = 1 - n^2
+        dn = xp.subtract(dh, dh_direct, out=n)  # dh (1 - z), written over n: dL/dA_n
+        dn *= tanh_slope
+        drh = xp.matmul(dn, ctx.W_hh[2 * H:], out=ctx.rec_n)    # dL/d(r * h_{t-1})
+        xp.multiply(drh, h_prev, out=dr)
+        dh_direct += xp.multiply(drh, r, out=ctx.tmp)   # h_{t-1} reaches h_t through z and r *
+        # through the activations: sigmoid' = s (1 - s), r and z at once
+        slope = xp.subtract(1, a[:, :2 * H], out=ctx.slope)
+        slope *= a[:, :2 * H]
+        xp.multiply(ctx.d_rz, slope, out=a[:, :2 * H])
+        dh_prev = a[:, :2 * H] @ ctx.W_hh[:2 * H]
+        dh_prev += dh_direct
+        return (dh_prev,)
 
     def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
         H = self.H

@@ -75,6 +75,11 @@ class MaskedSoftmax(Function):
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
+# Rows whose largest logit lies within +-64 skip subtracting it: exp(64) and exp(-64) stay
+# far inside float32's normal numbers (1e-38 .. 3e38), so exp(z) keeps its full precision.
+_NO_SHIFT = 64.0
+
+
 class CrossEntropy(Function):
     """Softmax cross-entropy over the last axis, one op.
 
@@ -95,16 +100,25 @@ class CrossEntropy(Function):
         t = self.target.reshape(-1)                          # (M,)
         self.valid = t != self.ignore_index
         self.t = xp.where(self.valid, t, 0)
-        # log p_c = shifted_c - log s with shifted = z - max z (no overflow), s = sum exp(shifted).
-        # The loss needs log p at the targets alone, so p itself is never formed here: backward
-        # keeps e = exp(shifted) and scales it by 1/s in the pass that makes the gradient.
-        shifted = z - z.max(axis=1, keepdims=True)
-        at_target = shifted[xp.arange(z.shape[0]), self.t]
-        mean_shifted = shifted.mean(axis=1) if self.eps else None
-        e = xp.exp(shifted, out=shifted)       # in place: one (M, C) array for the whole op
-        s = e.sum(axis=1, keepdims=True)
+        # log p_c = (z_c - m) - log sum_c' exp(z_c' - m), m = the row's max: no overflow, and
+        # the sum is at least 1, so its log is exact to a rounding. The loss needs log p at the
+        # targets alone, so p itself is never formed here: backward keeps e = exp(z - m') and
+        # scales it by 1/s, s = sum e, in the pass that makes the gradient.
+        m = z.max(axis=1, keepdims=True) if z.shape[1] else xp.zeros((z.shape[0], 1), z.dtype)
+        rows = xp.arange(z.shape[0])
+        at_target = z[rows, self.t] - m[:, 0]
+        mean_shifted = z.mean(axis=1) - m[:, 0] if self.eps else None
+        if bool((abs(m) <= _NO_SHIFT).all()):
+            # m' = 0, one pass fewer: exp(z) neither overflows nor loses precision here, and
+            # sum exp(z - m) = s exp(-m) is formed on the (M,) sums alone.
+            e = xp.exp(z)
+            s = e.sum(axis=1, keepdims=True)
+            log_s = xp.log(s[:, 0] * xp.exp(-m[:, 0]))
+        else:
+            e = xp.subtract(z, m)
+            s = xp.exp(e, out=e).sum(axis=1, keepdims=True)    # in place: one (M, C) array
+            log_s = xp.log(s[:, 0])
         self.e, self.s = e, s
-        log_s = xp.log(s[:, 0])
         per = (1 - self.eps) * (log_s - at_target)
         if self.eps:
             per = per - self.eps * (mean_shifted - log_s)
