@@ -155,7 +155,9 @@ def test_exits_tampering_and_shortcuts(graded):
     feedback = {s: (out / "feedback" / f"{s}.md").read_text(encoding="utf-8")
                 for s in ("exits", "rebinds", "patches", "shortcut")}
     assert "imports sys: a block may import only numpy, minigrad" in feedback["exits"]
-    assert "(line 97 of your file: `import sys`)" in feedback["exits"], "the feedback quotes the line"
+    handed_in = filled_copy("06", {1: reference("06", 1) + "import sys\nsys.exit(0)\n"}).splitlines()
+    line = [text.strip() for text in handed_in].index("import sys") + 1
+    assert f"(line {line} of your file: `import sys`)" in feedback["exits"], "the feedback quotes the line"
     assert "assigns to common.check" in feedback["rebinds"]
     # found while the block ran: T is an alias the syntax tree cannot follow
     assert "your block assigns .sigmoid of Tensor: a block must not patch" in feedback["patches"]
