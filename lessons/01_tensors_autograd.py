@@ -21,7 +21,7 @@
 # seconds; it fits $\sin$ to a mean squared error below 0.01.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

@@ -28,7 +28,7 @@
 # Run: `python lessons/03_bptt_by_hand.py [--quick] [--device cuda]` (a few seconds).
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

@@ -23,7 +23,7 @@
 # than two random words of the same family (mean cosine higher by at least 0.2).
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

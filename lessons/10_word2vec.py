@@ -25,7 +25,7 @@
 # least 95% of the 308 planted analogies.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import collections
 
 import numpy as np

@@ -37,7 +37,7 @@
 # the reversed model. The run prints every model's accuracy after each epoch.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

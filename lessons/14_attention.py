@@ -60,7 +60,7 @@
 # decoder's next step, where it scores the next $e^{<t+1,t'>}$.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

@@ -38,7 +38,7 @@
 # off its printed lines.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import copy
 import time
 

@@ -24,7 +24,7 @@
 # `minigrad.metrics`; lesson 14's model scores a corpus BLEU of at least 0.99 on the held-out dates.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import collections
 import copy
 import math

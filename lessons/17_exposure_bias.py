@@ -31,7 +31,7 @@
 # within 5 points of teacher forcing's.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import numpy as np
 
 import minigrad as mg

@@ -27,7 +27,7 @@
 # The gain is one of speed, for a decoder without attention (section 7).
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 from collections import Counter
 
 import numpy as np

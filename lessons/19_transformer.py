@@ -40,7 +40,7 @@
 # (>= 98%; lesson 14 checks a higher bar for it); the script prints each one's accuracy and time.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import math
 import re
 import time

@@ -32,7 +32,7 @@
 # the left-neighbour baseline.
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import math
 from collections import Counter, defaultdict
 

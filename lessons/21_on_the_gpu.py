@@ -25,7 +25,7 @@
 # Run: `python lessons/21_on_the_gpu.py [--quick] [--device cuda]` (about 30 s on a CPU).
 
 # %%
-from minigrad_lessons import common      # first: it sets up the lesson (and BLAS threads) before NumPy loads
+from minigrad_lessons import common      # the lesson's set-up, checks and figures
 import copy
 import time
 

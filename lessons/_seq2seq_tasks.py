@@ -9,7 +9,7 @@ so that lesson 16 can score it; retrained when the checkpoint is missing).
 
 Shapes: N batch, S source length, T target length (with <START> and <END>).
 """
-from minigrad_lessons import common      # first: it sets up BLAS threads before NumPy loads
+from minigrad_lessons import common
 import numpy as np
 
 import minigrad as mg
