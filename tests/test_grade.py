@@ -3,6 +3,7 @@ not attempted, missing, a notebook) graded in quick mode, row by row."""
 import ast
 import csv
 import os
+import pathlib
 
 import pytest
 
@@ -328,7 +329,7 @@ def test_the_class_at_a_glance_is_written_beside_the_gradebook(graded):
         assert [int(row[n]) for n in ("03", "06", "13")] == [g for g, _ in cells]
         assert (int(row["total"]), int(row["max"])) == (sum(g for g, _ in cells), sum(t for _, t in cells))
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert "timeout 30 s per run, sandbox off" in summary
+    assert "timeout 30 s per run, sandbox on" in summary
     assert "| 03.1 " in summary and "timeout" in summary
     pytest.importorskip("matplotlib")
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -341,16 +342,19 @@ from minigrad_lessons import _seq2seq_tasks
 run = common.setup()
 
 
-def where():
+def answer():
     # BEGIN SOLUTION
-    # TITLE: where the helpers come from
-    # HINT: common.__file__
-    return common.__file__, _seq2seq_tasks.__file__
+    # TITLE: anything
+    # HINT: return 1
+    return 1
     # END SOLUTION
 
 
-common.check("minigrad-grade-" in where()[0] and "minigrad-grade-" in where()[1],
-             f"the helpers come from the run's own folder: {where()}", exercise=1)
+# the teacher's line, not the student's: where the helpers were imported from
+common.check(answer() == 1 and common.__file__.endswith("common.py")
+             and not any(f.startswith(INSTALLED) for f in (common.__file__, _seq2seq_tasks.__file__)),
+             f"the helpers come from the run's own folder: {common.__file__}, {_seq2seq_tasks.__file__}",
+             exercise=1)
 common.finish()
 '''
 
@@ -359,16 +363,17 @@ def test_a_run_imports_the_helpers_from_its_own_folder_not_the_installed_course(
     """The installed minigrad_lessons holds the solutions: a run gets a package of its own
     with only common and the helper modules."""
     lesson = tmp_path / "99_spy.py"
-    lesson.write_text(SPY, encoding="utf-8")
+    installed = str(pathlib.Path(X.__file__).resolve().parent)    # the installed course, with its solutions
+    lesson.write_text(SPY.replace("INSTALLED", repr(installed)), encoding="utf-8")
     submission = tmp_path / "student.py"
-    submission.write_text(X.solved_copy(SPY, lesson.name), encoding="utf-8")
+    submission.write_text(X.solved_copy(lesson.read_text(encoding="utf-8"), lesson.name), encoding="utf-8")
     result = grade.grade_file(lesson, submission, timeout=60)
     assert result[1][:3] == (1, 1, "passed"), result[1][3]
 
 
 def test_every_reference_solution_passes_the_policy_and_the_sandbox(tmp_path):
     """One student hands in every lesson with the reference solutions as their blocks: each
-    of the 53 blocks in 21 lessons passes, through the runtime guard and in the sandbox."""
+    of the 58 blocks in 21 lessons passes, through the runtime guard and in the sandbox."""
     student = tmp_path / "class" / "all_lessons"
     student.mkdir(parents=True)
     expected = 0
@@ -378,5 +383,5 @@ def test_every_reference_solution_passes_the_policy_and_the_sandbox(tmp_path):
         expected += len(X.parse_lesson(text, path.name))
     result = grade.grade_folder(tmp_path / "class", tmp_path / "out", timeout=300, jobs=2, echo=lambda s: None)
     assert result.settings["sandboxed"] is True
-    assert len(result.rows) == expected == 53
+    assert len(result.rows) == expected == 58
     assert [r for r in result.rows if r["status"] != "passed"] == []
