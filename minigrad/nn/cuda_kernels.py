@@ -137,7 +137,7 @@ class FusedGRU(cells.GRU):
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
         gh = ctx.xp.matmul(h_prev, ctx.W_hhT)
-        gh += ctx.b_hh
+        gh[:, 2 * self.H:] += ctx.b_hh[2 * self.H:]     # b_hr and b_hz are in a already (fold_bias)
         h = ctx.xp.empty_like(h_prev)
         self.kernel("gru_forward")(h_prev, self.H, gh, a, ctx.hn[t], h)
         return (h,)
