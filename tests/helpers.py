@@ -61,3 +61,16 @@ def grad_of(t):
 def on_device(array):
     """A NumPy array as a backend array on the default device (to set ``.grad`` or ``.array``)."""
     return mg.tensor(np.asarray(array)).array
+
+
+def optimizer_steps(make_opt, p0, grads):
+    """A float64 parameter's values after each step of ``make_opt([p])`` fed ``grads``."""
+    p = mg.nn.Parameter(mg.tensor(p0, dtype=mg.float64))
+    opt = make_opt([p])
+    out = []
+    for g in grads:
+        opt.zero_grad()
+        p.grad = mg.tensor(g, dtype=mg.float64).array
+        opt.step()
+        out.append(p.numpy())
+    return out

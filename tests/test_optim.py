@@ -8,22 +8,12 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn, optim
-from tests.helpers import on_device
+from tests.helpers import on_device, optimizer_steps
 
 STEPS = 4
 
 
-def run(make_opt, p0, grads):
-    """Parameter values after each step of ``make_opt`` fed the gradients ``grads``."""
-    p = nn.Parameter(mg.tensor(p0, dtype=mg.float64))
-    opt = make_opt([p])
-    out = []
-    for g in grads:
-        opt.zero_grad()
-        p.grad = mg.tensor(g, dtype=mg.float64).array
-        opt.step()
-        out.append(p.numpy())
-    return out
+run = optimizer_steps
 
 
 @pytest.fixture

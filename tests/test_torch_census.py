@@ -11,7 +11,7 @@ import pytest
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn, optim
-from tests.helpers import grad_of, leaf, on_device
+from tests.helpers import grad_of, leaf, on_device, optimizer_steps
 
 
 # ----------------------------------------------------------------------------- call forms
@@ -243,16 +243,6 @@ def _problem():
     return rng.standard_normal(5), [rng.standard_normal(5) for _ in range(4)]
 
 
-def _run(make_opt, p0, grads):
-    p = nn.Parameter(mg.tensor(p0, dtype=mg.float64))
-    opt = make_opt([p])
-    out = []
-    for g in grads:
-        opt.zero_grad()
-        p.grad = mg.tensor(g, dtype=mg.float64).array
-        opt.step()
-        out.append(p.numpy())
-    return out
 
 
 def test_adamw_decays_the_weights_apart_from_adam():
@@ -265,7 +255,7 @@ def test_adamw_decays_the_weights_apart_from_adam():
         v = b2 * v + (1 - b2) * g * g
         p = p - lr / (1 - b1 ** t) * m / (np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps)
         expected.append(p)
-    got = _run(lambda ps: optim.AdamW(ps, lr=lr, weight_decay=wd), p0, grads)
+    got = optimizer_steps(lambda ps: optim.AdamW(ps, lr=lr, weight_decay=wd), p0, grads)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
@@ -280,7 +270,7 @@ def test_adadelta_matches_the_update_worked_by_hand():
         u = rho * u + (1 - rho) * delta * delta
         p = p - lr * delta
         expected.append(p)
-    got = _run(lambda ps: optim.Adadelta(ps, lr=lr), p0, grads)
+    got = optimizer_steps(lambda ps: optim.Adadelta(ps, lr=lr), p0, grads)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
