@@ -6,17 +6,17 @@ Read it in this order; the core is the first three parts, and every extra is one
    Calling it on tensors runs ``forward`` and, when a gradient is wanted, records the call
    (``_record``): the call keeps its ``inputs``, and each output its ``creator`` (the call) and
    ``output_nr`` (its place among the call's outputs). One op may return several outputs;
-   inside the engine every op's outputs, and the gradients of them, are a tuple.
+   inside the engine every op's outputs, and their gradients, are a sequence.
 2. ``_consumers``: the recorded calls reachable from the root, each with the number of calls
    that consume its output (this count gives the topological order).
 3. ``_run_backward``: the walk. A call runs its ``backward`` once every consumer of its outputs
    has handed over its gradient; it then hands each input's gradient on, to the input's
    creator or, for a leaf, into ``leaf.grad``. Iterative, so a 10,000-step unroll is fine.
 
-The extras, each behind one call: ``grad_mode.check_finite`` (anomaly mode),
-``versions.inputs_as_recorded`` and ``versions.checked_inputs`` (in-place safety, only when an
-in-place op ran since a call was recorded), ``_keep_retained`` (``retain_grad``), and
-``_fill_missing`` (an output no one used). The operators (``+``, ``@``, ``t.sum()``, ...) and
+The extras, each behind one call: ``_seed`` (backward's argument), ``grad_mode.check_finite``
+(anomaly mode), ``versions.inputs_as_recorded`` and ``versions.checked_inputs`` (in-place
+safety, called only when an in-place op ran since a call was recorded), ``_keep_retained``
+(``retain_grad``), and ``_fill_missing`` (an output no one used). The operators (``+``, ``@``, ``t.sum()``, ...) and
 the in-place methods are installed on ``Tensor`` by ``minigrad.ops.methods``, from one table.
 """
 import weakref
@@ -134,11 +134,9 @@ def _consumers(root_fn, recorded):
         for x in inputs:
             c = x.creator
             if c is not None:
-                if c in count:
-                    count[c] += 1
-                else:
-                    count[c] = 1
+                if c not in count:
                     stack.append(c)
+                count[c] = count.get(c, 0) + 1
     return count
 
 
@@ -417,21 +415,7 @@ class Tensor:
         ``grad``: dL/dself; may be omitted only for a one-element tensor (then 1).
         The graph is freed as it is walked (``retain_graph=True`` keeps it).
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward(): this tensor does not require grad and has no graph "
-                               "(was it made under no_grad, or from tensors that need no grad?)")
-        xp = backend.get_array_module(self.array)
-        if grad is None:
-            if self.array.size != 1:
-                raise RuntimeError(f"backward(): grad can be implied only for a one-element "
-                                   f"tensor; this one has shape {self.shape}, pass grad=")
-            grad = xp.ones_like(self.array)
-        else:
-            grad = _as_array(grad, self.dtype, self.device)
-            if grad.shape != self.array.shape:
-                raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, "
-                                 f"expected the tensor's shape {self.shape}")
-        _run_backward(self, grad, retain_graph)
+        _run_backward(self, _seed(self, grad), retain_graph)
 
 
 def as_tensor(x, like=None):
@@ -454,6 +438,23 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
 # ============================================================================ extras
 # Everything below is off the common path: each part runs only when its feature is used.
+
+def _seed(root, grad):
+    """dL/droot for ``backward(grad)``: 1 for a one-element root when ``grad`` is None."""
+    if not root.requires_grad:
+        raise RuntimeError("backward(): this tensor does not require grad and has no graph "
+                           "(was it made under no_grad, or from tensors that need no grad?)")
+    if grad is None:
+        if root.array.size != 1:
+            raise RuntimeError(f"backward(): grad can be implied only for a one-element "
+                               f"tensor; this one has shape {root.shape}, pass grad=")
+        return backend.get_array_module(root.array).ones_like(root.array)
+    grad = _as_array(grad, root.dtype, root.device)
+    if grad.shape != root.array.shape:
+        raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, "
+                         f"expected the tensor's shape {root.shape}")
+    return grad
+
 
 def _keep_retained(fn, gys):
     """``retain_grad()``: the outputs of ``fn`` that asked keep their gradient."""
