@@ -35,6 +35,7 @@ import zipfile
 import numpy as np
 
 from . import backend
+from ._version import __version__
 from .tensor import Tensor
 
 try:                                     # POSIX: the writer's lock on its temporary file
@@ -66,11 +67,6 @@ _DTYPE_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "u
 class CheckpointError(ValueError):
     """A file ``mg.load`` refuses: not a checkpoint, damaged, forged, over ``max_bytes``, or
     written by a newer minigrad."""
-
-
-def _minigrad_version():
-    from . import __version__        # late: minigrad/__init__ imports this module first
-    return __version__
 
 
 def _size(n):
@@ -329,7 +325,7 @@ def save(obj, f, format=None):
     """
     enc = _Encoder()
     tree = enc.value(obj, [])            # everything that cannot be stored fails before writing
-    header = json.dumps({"format": FORMAT, "version": VERSION, "minigrad": _minigrad_version(),
+    header = json.dumps({"format": FORMAT, "version": VERSION, "minigrad": __version__,
                          "tree": tree})
     path = os.fspath(f) if isinstance(f, (str, os.PathLike)) else None
     fmt = _format_for(format, path)
@@ -457,7 +453,7 @@ def _check_header(header, reader):
         by = header.get("minigrad")
         by = f"minigrad {by}" if isinstance(by, str) else "a newer minigrad"
         raise reader.refuse(f"it was written by {by} in checkpoint format version {version}; "
-                            f"this minigrad {_minigrad_version()} reads versions up to {VERSION}:"
+                            f"this minigrad {__version__} reads versions up to {VERSION}:"
                             " upgrade minigrad to read it")
     if "tree" not in header:
         raise reader.refuse("its header has no tree")

@@ -565,7 +565,7 @@ def _ops_with_declared_flags():
         "ToDevice": (lambda: S.ToDevice(mg.backend.default_device()), [a]),
         "Clone": (S.Clone, [a]), "Cat": (lambda: S.Cat(0), [a, b]),
         "Stack": (lambda: S.Stack(1), [a, b]), "GetItem": (lambda: I.GetItem((slice(0, 2),)), [a]),
-        "Where": (lambda: I.Where(a > 1.0), [a, b]),
+        "Where": (lambda: E.Where(a > 1.0), [a, b]),
         "Gather": (lambda: I.Gather(1, np.array([[0, 2], [1, 1], [3, 0]])), [a]),
         "Triangle": (lambda: I.Triangle(0, False), [a]), "MatMul": (linalg.MatMul, [a, b.T]),
         "InPlace": (InPlace, [a, b]), "SetItem": (lambda: SetItem((slice(0, 2),)), [a, b[:2]]),

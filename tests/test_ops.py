@@ -518,7 +518,7 @@ def test_boolean_mask_selects_and_gradchecks():
     assert mg.gradcheck(lambda x: x[mask], [x])
 
 
-@covers(I.Where)
+@covers(E.Where)
 @given(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, min_side=0, max_side=3),
        seeds)
 def test_where_broadcasts_and_gradchecks(ms, seed):
@@ -640,7 +640,7 @@ def test_clone_copies_and_gradchecks(shape, seed):
     assert mg.gradcheck(lambda x: mg.clone(x) * 2, [x])
 
 
-@covers(R.Max, S.Reshape, S.BroadcastTo, I.GetItem, I.Where)
+@covers(R.Max, S.Reshape, S.BroadcastTo, I.GetItem, E.Where)
 @given(shapes(min_dims=1, min_side=1), st.data(), seeds)
 def test_composed_torch_forms_gradcheck(shape, data, seed):
     """min, max(dim) with indices, repeat, narrow/split/chunk, index_select, masked_fill,
