@@ -644,3 +644,35 @@ def test_a_cell_declares_its_layout_and_state(key):
     cell = CELLS[key](4)
     assert cell.G == {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_notes": 3}[key]
     assert cell.state == (("h", "c") if key == "lstm" else ("h",))
+
+
+@pytest.mark.parametrize("cell", [cells.RNN(3), cells.RNN(3, "relu"), cells.LSTM(3), cells.GRU(3),
+                                  cells.NotesGRU(3)], ids=lambda c: type(c).__name__)
+def test_a_fused_step_hands_out_its_own_arrays_never_scratch(cell):
+    # The loop may keep a step's results as they are: they must share no memory with what the
+    # cell keeps in ctx (scratch that the next step overwrites), and the next step must not
+    # change them.
+    from types import SimpleNamespace
+    rng = np.random.default_rng(0)
+    T, N, H = 2, 2, cell.H
+    W_hh = rng.standard_normal((cell.G * H, H))
+    ctx = SimpleNamespace(xp=np, W_hh=W_hh, W_hhT=np.ascontiguousarray(W_hh.T),
+                          b_hh=np.zeros(cell.G * H),
+                          **{k: np.empty(s) for k, s in cell.saved(T, N).items()})
+    A = rng.standard_normal((T, N, cell.G * H))
+    state = tuple(rng.standard_normal((N, H)) for _ in cell.state)
+    first = cell.forward_step(ctx, 0, A[0], state)
+    kept = [s.copy() for s in first]
+    for s in first:
+        for name, v in vars(ctx).items():
+            if isinstance(v, np.ndarray) and name not in ("W_hh", "W_hhT", "b_hh"):
+                assert not np.shares_memory(s, v), f"a result shares memory with ctx.{name}"
+    cell.forward_step(ctx, 1, A[1], first)
+    for s, k in zip(first, kept):
+        np.testing.assert_array_equal(s, k)
+
+
+def test_the_gru_cell_follows_reset_after_in_both_modules():
+    for reset_after, kind in [(True, cells.GRU), (False, cells.NotesGRU)]:
+        assert type(nn.GRU(2, 3, reset_after=reset_after).cell) is kind
+        assert type(nn.GRUCell(2, 3, reset_after=reset_after).cell) is kind
