@@ -97,7 +97,7 @@ def test_plus_equals_under_no_grad_updates_the_parameter_itself():
         for p in model.parameters():
             p -= lr * p.grad
     assert model.weight is w and w.requires_grad and w.creator is None
-    np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("op, expected", [
@@ -236,7 +236,7 @@ def test_each_in_place_method_in_the_graph_equals_its_out_of_place_op(name):
     in_place, out_of_place = IN_GRAPH[name]
     x, v = leaf([0.7, 1.3, 2.1]), leaf([0.4, -1.2, 0.9])
     got = in_place(x * 1, v)
-    np.testing.assert_allclose(got.numpy(), out_of_place(x * 1, v).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.numpy(), out_of_place(x * 1, v).numpy(), rtol=1e-12, atol=1e-12)
     assert mg.gradcheck(lambda x, v: in_place(x * 1, v), [x, v])
 
 

@@ -136,9 +136,9 @@ def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
     out, final = recurrence(cell, x, state0, *w)
     out_op, *final_op = Recurrence(cell)(x, *state0, *w)
     for o, f in ((out, final), (out_op, final_op)):
-        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12)
+        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12, atol=1e-12)
         for a, b in zip(f, state):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @covers(Recurrence)
@@ -243,8 +243,8 @@ def test_unbatched_layer_input():
     out, (h, c) = m(x)
     assert out.shape == (5, 8) and h.shape == (4, 4) and c.shape == (4, 4)
     out_b, (h_b, _) = m(x.reshape(5, 1, 3))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12)
-    np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("key", ["lstm", "gru"])
@@ -261,17 +261,17 @@ def test_unbatched_input_with_a_given_state(key):
     out, hn = m(x, (h0, c0) if lstm else h0)
     out_b, hn_b = m(x.reshape(4, 1, 3),
                     (h0.reshape(2, 1, 5), c0.reshape(2, 1, 5)) if lstm else h0.reshape(2, 1, 5))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
     for a, b in zip(hn if lstm else (hn,), hn_b if lstm else (hn_b,)):
         assert a.shape == (2, 5)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
     cell_cls = nn.LSTMCell if lstm else nn.GRUCell
     cell = cell_cls(3, 5, **extra).double()
     one = cell(x[0], (h0[0], c0[0]) if lstm else h0[0])
     batch = cell(x[:1], (h0[:1], c0[:1]) if lstm else h0[:1])
     for a, b in zip(one if lstm else (one,), batch if lstm else (batch,)):
         assert a.shape == (5,)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- torch's surface
@@ -475,7 +475,7 @@ def test_inter_layer_dropout_only_while_training():
     np.testing.assert_array_equal(a, b)
     plain = nn.GRU(3, 8, num_layers=2).double()
     plain.load_state_dict(m.state_dict())
-    np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12)
+    np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12, atol=1e-12)
     m.train()
     assert np.abs(m(x)[0].numpy() - a).max() > 1e-6
     # only between layers: the last layer's output is never dropped (one layer: no dropout)

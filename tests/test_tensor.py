@@ -50,8 +50,8 @@ def test_chain_rule_through_a_small_expression():
     z = (x * y + x.tanh()) ** 2           # dz/dx = 2(xy + tanh x)(y + 1 - tanh^2 x)
     z.backward()
     inner = 2 * -3 + np.tanh(2)
-    np.testing.assert_allclose(grad_of(x), 2 * inner * (-3 + 1 - np.tanh(2) ** 2), rtol=1e-6)
-    np.testing.assert_allclose(grad_of(y), 2 * inner * 2, rtol=1e-6)
+    np.testing.assert_allclose(grad_of(x), 2 * inner * (-3 + 1 - np.tanh(2) ** 2), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad_of(y), 2 * inner * 2, rtol=1e-6, atol=1e-6)
 
 
 def test_a_tensor_used_twice_gets_both_gradients():
@@ -85,7 +85,7 @@ def test_graph_is_freed_after_backward_unless_retained():
     loss = (x.exp() * 2).sum()
     loss.backward(retain_graph=True)
     loss.backward()                       # the retained graph runs again
-    np.testing.assert_allclose(grad_of(x), 4 * np.exp(x.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(grad_of(x), 4 * np.exp(x.numpy()), rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError, match=r"backward through Sum a second time: the graph was "
                                            r"freed by the first backward \(pass "
                                            r"retain_graph=True to keep it\)"):
@@ -122,7 +122,7 @@ def test_ten_thousand_step_chain_backward_is_iterative():
     for _ in range(10_000):
         h = h * 1.0001 + 0.0
     h.backward()
-    np.testing.assert_allclose(grad_of(x), 1.0001 ** 10_000, rtol=1e-9)
+    np.testing.assert_allclose(grad_of(x), 1.0001 ** 10_000, rtol=1e-9, atol=1e-9)
 
 
 def test_dropping_a_long_unused_graph_does_not_crash():
@@ -327,7 +327,7 @@ def test_gradcheck_names_the_input_index_and_both_values():
     m = re.fullmatch(r"gradcheck: input 0 \(shape \(3,\)\) at index \(\d,\): backward gives "
                      r"(\S+), finite differences give (\S+)", str(err.value))
     assert m, str(err.value)
-    np.testing.assert_allclose(float(m[1]) / float(m[2]), 1.5, rtol=1e-6)
+    np.testing.assert_allclose(float(m[1]) / float(m[2]), 1.5, rtol=1e-6, atol=1e-6)
 
 
 def test_gradcheck_checks_its_inputs():
