@@ -1,8 +1,10 @@
 """Shared test settings.
 
-Hypothesis runs derandomized under CI (CI=true) so that every run draws the same examples;
-``HYPOTHESIS_PROFILE=dev`` explores fresh examples locally. No deadlines: tests assert values,
-never timings.
+Hypothesis runs derandomized by default (the ``ci`` profile), so that the README's
+``python -m pytest -q`` and CI's run draw the same examples whatever the environment holds.
+``HYPOTHESIS_PROFILE=dev`` explores fresh examples (add ``--hypothesis-seed=K`` to repeat one
+run: under ``ci``, derandomize overrides the seed). No deadlines: tests assert values, never
+timings.
 """
 import os
 
@@ -16,7 +18,7 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 DEVICE = mg.backend.default_device()
 
