@@ -8,7 +8,6 @@ import numpy as np
 
 from . import backend, masks
 from .ops import gelu, one_hot, relu, reshape, sigmoid, sum as _sum, tanh
-from .ops.dims import accepts_dim
 from .ops.nn import Dropout, Embedding, Linear
 from .ops.softmax import CrossEntropy, MaskedSoftmax, log_softmax, softmax
 from .tensor import Tensor, as_tensor

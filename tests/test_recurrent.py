@@ -9,7 +9,6 @@ from minigrad import nn
 from minigrad.backend import to_numpy
 from minigrad.nn import cells
 from minigrad.nn.recurrence import Recurrence, recurrence
-from tests.gradcheck_registry import covers
 
 F64 = mg.float64
 LAYERS = {   # id -> (class, extra constructor arguments)
@@ -141,7 +140,6 @@ def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
                                                (True, True)])
 @pytest.mark.parametrize("key", list(LAYERS))
@@ -164,7 +162,6 @@ def test_fused_op_gradcheck(key, reverse, with_mask):
     assert mg.gradcheck(fn, [x] + state0 + weights)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("T,N", [(1, 1), (2, 1), (1, 2)])
 @pytest.mark.parametrize("key", list(LAYERS))
 def test_fused_op_gradcheck_size_one_and_no_bias(key, T, N):
@@ -176,7 +173,6 @@ def test_fused_op_gradcheck_size_one_and_no_bias(key, T, N):
     assert mg.gradcheck(lambda x, *r: _run_op(cell, x, r[:S], *r[S:]), inputs)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("key,config", [("lstm", (2, True, False, True, True)),
                                         ("gru", (2, True, True, True, False)),

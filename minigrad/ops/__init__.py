@@ -1,9 +1,9 @@
 """The differentiable ops, one file per family, and the Tensor methods that call them."""
 from ..tensor import Tensor
 from .elementwise import (abs, add, clamp, cos, div, exp, gelu, log, mul, neg, pow, relu,
-                          sigmoid, sin, sqrt, sub, tanh)
+                          sigmoid, sin, sqrt, sub, tanh, where)
 from .index import (argsort, gather, getitem, index_select, masked_fill, one_hot, sort, topk, tril,
-                    triu, where)
+                    triu)
 from .linalg import matmul
 from .methods import chunk, install, narrow, split
 from .reduce import all, any, argmax, argmin, cumsum, max, mean, min, norm, sum

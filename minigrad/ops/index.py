@@ -1,10 +1,9 @@
-"""Indexing ``x[idx]`` (basic slicing and integer arrays), ``where``, and torch's ways of
-picking elements: ``gather``, ``index_select``, ``masked_fill``, ``topk``, ``tril``/``triu``."""
+"""Indexing ``x[idx]`` (basic slicing and integer arrays), and torch's ways of picking
+elements: ``gather``, ``index_select``, ``masked_fill``, ``topk``, ``tril``/``triu``."""
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor, as_tensor
-from .broadcast import unbroadcast
+from ..tensor import Function, Tensor
 from .dims import accepts_dim
 from .elementwise import where
 from .reduce import ValuesIndices

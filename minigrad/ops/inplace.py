@@ -20,7 +20,8 @@ from .. import backend, versions
 from ..grad_mode import grad_enabled as _grad_enabled, no_grad
 from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
-from .index import GetItem, _is_basic, prepare_index, where
+from .elementwise import where
+from .index import GetItem, _is_basic, prepare_index
 from .shape import Reshape, Transpose
 
 _LEAF_ERROR = "a leaf Variable that requires grad is being used in an in-place operation."
