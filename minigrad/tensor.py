@@ -252,12 +252,8 @@ class Tensor:
     ``_version``: how many in-place ops changed its storage; a backward that needs values
         changed since they were saved raises (see ``minigrad.versions``).
 
-    ``minigrad.ops`` installs the operators ``+ - * / ** @``, unary ``-``, comparisons,
-    ``t[idx]`` and ``t[idx] = v``, the in-place operators ``+= -= *= /=``, and the methods
-    exp, log, sqrt, tanh, sigmoid, relu, abs, sum, mean, max, norm, reshape, view, permute,
-    transpose, unsqueeze, squeeze, flatten, broadcast_to, expand, matmul, astype, to, clone, and
-    the in-place methods named with a final ``_`` (add_, mul_, zero_, copy_, ...; see
-    ``minigrad.ops.inplace``).
+    The operators (``+``, ``@``, ``t[idx] = v``, ...) and the ops' methods (``t.sum()``,
+    ``t.add_()``, ...) are installed from one table, ``minigrad.ops.methods.METHODS``.
     """
     __slots__ = ("array", "_grad", "creator", "output_nr", "requires_grad",
                  "_version_counter", "__weakref__")
