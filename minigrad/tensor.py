@@ -3,8 +3,8 @@
 Read it in this order; the core is the first three parts, and every extra is one named call.
 
 1. ``Function.__call__``: a ``Function`` is one op, ``forward`` and ``backward`` on raw arrays.
-   Calling it on tensors runs ``forward`` and, when a gradient is wanted, records the call
-   (``_record``): the call keeps its ``inputs``, and each output its ``creator`` (the call) and
+   Calling it on tensors runs ``forward`` and, when a gradient is wanted, records the call:
+   the call keeps its ``inputs``, and each output its ``creator`` (the call) and
    ``output_nr`` (its place among the call's outputs). One op may return several outputs;
    inside the engine every op's outputs, and their gradients, are a sequence.
 2. ``_consumers``: the recorded calls reachable from the root, each with the number of calls
@@ -56,6 +56,7 @@ class Function:
     saves_inputs = None
     saves_output = None
     inplace = False      # an in-place call: its input 0 is the tensor as it was before
+    n_outputs = 1        # set by the recording rule when forward returns a tuple
     retained = None      # weak references to outputs that retain_grad()
     retain_graph = True  # until the walk says otherwise, keep what forward saved
 
@@ -78,15 +79,19 @@ class Function:
                     break
         ys = self.forward(*arrays)
         many = type(ys) is tuple
-        outs = tuple(_output(y) for y in ys) if many else (_output(ys),)
         if _anomaly[0]:
-            check_finite(self, [o.array for o in outs], "forward")
+            check_finite(self, ys if many else (ys,), "forward")
+        # The recording rule: when a gradient is wanted, the call keeps its inputs and becomes
+        # the creator of its floating outputs (an integer output, like argmax's, carries none).
+        fn = None
         if _grad_enabled[0]:
             for x in inputs:
                 if x.requires_grad:
-                    _record(self, inputs, outs)
+                    fn, self.inputs, self._epoch = self, inputs, _clock[0]
                     break
-        return outs if many else outs[0]
+        if many:
+            return _outputs(fn, ys)
+        return _output(ys, fn, 0)
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -95,23 +100,26 @@ class Function:
         raise NotImplementedError
 
 
-def _output(y):
+def _outputs(fn, ys):
+    """The outputs of a call whose forward returned several; a recorded call also keeps
+    their number and shapes (for ``_fill_missing``)."""
+    if fn is not None:
+        fn.n_outputs, fn._shapes = len(ys), [(y.shape, y.dtype) for y in ys]
+    return tuple([_output(y, fn, k) for k, y in enumerate(ys)])
+
+
+def _output(y, fn, k):
+    """Output ``k`` of the call ``fn`` (None: not recorded) as a tensor; it requires grad,
+    with ``fn`` as its creator, when it is a floating array of a recorded call."""
     if type(y) is not _ndarray and isinstance(y, np.generic):
         y = np.asarray(y)       # NumPy gives a scalar for 0-d arithmetic; keep arrays
     t = _new_tensor(Tensor)
-    t.array, t._grad, t.creator, t.output_nr, t.requires_grad = y, None, None, 0, False
+    t.array, t._grad, t.output_nr = y, None, k
+    if fn is not None and y.dtype.kind == "f":
+        t.creator, t.requires_grad = fn, True
+    else:
+        t.creator, t.requires_grad = None, False
     return t
-
-
-def _record(fn, inputs, outs):
-    """The recording rule: the call becomes the creator of its floating outputs, which then
-    require grad (an integer output, like argmax's, carries no gradient)."""
-    fn.inputs, fn.n_outputs, fn._epoch = inputs, len(outs), _clock[0]
-    if len(outs) > 1:                   # for _fill_missing
-        fn._shapes = [(o.array.shape, o.array.dtype) for o in outs]
-    for k, o in enumerate(outs):
-        if o.array.dtype.kind == "f":
-            o.creator, o.output_nr, o.requires_grad = fn, k, True
 
 
 # ============================================================= 2. the order of the walk
