@@ -280,8 +280,8 @@ class Tensor:
     def _wrap(cls, array, requires_grad=False):
         """A tensor around a backend array as it is: same object, same device."""
         t = _new_tensor(Tensor)
-        t.array, t._grad, t.creator, t.output_nr, t.requires_grad = (array, None, None, 0,
-                                                                     requires_grad)
+        t.array, t._grad, t.creator, t.requires_grad = array, None, None, requires_grad
+        t.output_nr = 0
         return t
 
     # -- properties -------------------------------------------------------------------

@@ -355,3 +355,21 @@ def test_gradcheck_leaves_the_inputs_values_unchanged():
     x = mg.tensor(values.T, dtype=mg.float64, requires_grad=True)     # not C-contiguous
     assert mg.gradcheck(lambda x: (x * x).sum(axis=0), [x])
     np.testing.assert_array_equal(x.numpy(), values.T)
+
+
+def test_the_defaults_of_a_new_tensor():
+    t = mg.Tensor([1.0, 2.0])
+    assert not t.requires_grad and t.is_leaf and t._version == 0
+    assert t.requires_grad_() is t and t.requires_grad
+    assert np.shares_memory(np.asarray(t), t.array)          # np.asarray(t) copies nothing
+    assert np.shares_memory(np.asarray(t, dtype=t.dtype), t.array)
+
+
+def test_a_backward_called_by_hand_keeps_what_forward_saved():
+    # Outside the walk nobody says the graph is dropped, so an op must not overwrite its
+    # saved buffers: calling it twice gives the same gradient.
+    z = mg.tensor(np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]]), requires_grad=True)
+    loss = mg.functional.cross_entropy(z, mg.tensor([2, 0]))
+    first = loss.creator.backward(np.ones(())).copy()
+    second = loss.creator.backward(np.ones(()))
+    np.testing.assert_array_equal(first, second)
