@@ -9,6 +9,12 @@ files that cover that module (``TESTS`` below) with ``-x -q``. A mutant is *caug
 test fails (or the run times out); *survived* otherwise. A survivor that no test could ever
 tell from the original (an equivalent mutant) is listed in ``EQUIVALENT`` with the reason.
 
+Beside these one-token mutants, ``WRITTEN`` lists mistakes that no one-token change makes,
+written by hand against the code: a fused backward that drops one of its normalisations, an
+inverse permutation replaced by the permutation itself (the same for a transposition, wrong
+for any other), and a version check that looks at the first change of a tensor instead of the
+last. Each is applied as an exact text replacement, and always run (never sampled).
+
 Not mutated: error handling (``raise`` statements and the tests guarding them), messages,
 docstrings and ``__repr__``; they are not numeric code. The -1 of a ``reshape``/``view`` size
 is not turned into -2: NumPy reads any negative size as "infer", so that mutant is always
@@ -17,6 +23,7 @@ equivalent (its sign is still dropped: -1 -> 1).
     python benchmarks/mutate_library.py                       # every target, 2 jobs
     python benchmarks/mutate_library.py minigrad/metrics.py --per-function 4 --jobs 2
     python benchmarks/mutate_library.py --list                # the mutants, without running
+    python benchmarks/mutate_library.py --written-only --jobs 1   # only the WRITTEN mistakes
 
 The cap per function (``--per-function``, a fixed-seed sample) keeps the whole run well
 under an hour on 2 cores. Exit status 1 when a mutant survived that is not justified.
@@ -65,6 +72,9 @@ TESTS = {
     "minigrad/ops/nn.py": ["tests/test_functional.py", "tests/test_nn.py", "tests/test_torch_api.py"],
     "minigrad/ops/inplace.py": ["tests/test_inplace.py", "tests/test_nn.py", "tests/test_tensor.py",
                                 "tests/test_torch_api.py"],
+    "minigrad/tensor.py": OPS_TESTS,
+    "minigrad/versions.py": OPS_TESTS,
+    "minigrad/whole_module.py": ["tests/test_io.py", "tests/test_io_hostile.py"],
 }
 
 # Files that are mostly something else (devices, seeds, malloc): only these functions of them
@@ -147,7 +157,61 @@ EQUIVALENT = {
     "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
         "every optimizer's defaults hold weight_decay, so a group always has the key and the "
         "fallback is never read",
+    "minigrad/tensor.py::Function.__call__::`len(arrays) > 1` -> `len(arrays) >= 1`":
+        "with one input the loop compares its array's type with itself: nothing to check",
+    "minigrad/tensor.py::Function.__call__::`arrays[0]` -> `arrays[1]`":
+        "an input whose type differs from arrays[0]'s and one that differs from arrays[1]'s "
+        "exist together: the same calls reach the device check",
+    "minigrad/tensor.py::_as_array::`device == \"cpu\"` -> `device != 'cpu'`":
+        "only a CuPy array reaches this branch: without a GPU nothing can tell (tests/test_gpu.py "
+        "and tests/test_tensor.py's device tests run it where CuPy has a device)",
+    "minigrad/tensor.py::Tensor::`1000` -> `1001`":
+        "any priority above ndarray's makes ndarray + Tensor defer to Tensor.__radd__",
+    "minigrad/tensor.py::Tensor.__init__::`0` -> `1`":
+        "output_nr is read only on a tensor with a creator, and whatever sets a creator sets "
+        "output_nr with it (the recording rule, the in-place op, the stand-in)",
+    "minigrad/tensor.py::Tensor._wrap::`0` -> `1`":
+        "the same: a wrapped tensor has no creator until something sets both",
+    "minigrad/tensor.py::_check_one_device::`len(devices) > 1` -> `len(devices) >= 1`":
+        "called only when the inputs' array types differ, which needs a GPU: the mixed-device "
+        "tests of tests/test_tensor.py run it where CuPy has a device",
+    "minigrad/tensor.py::_check_one_device::`len(devices) > 1` -> `len(devices) > 2`":
+        "the same: reached only with a GPU",
+    "minigrad/versions.py::bump::`-16` -> `-17`":
+        "how many recent stamps a counter keeps: 16 or 17 answer alike for any call recorded "
+        "before the last 16 in-place ops on one tensor, far more than any test or program makes",
+    "minigrad/versions.py::_kept_arrays.arrays::`depth - 1` -> `depth + 1`":
+        "no op keeps an array more than one object deep (Recurrence's ctx is one level): "
+        "searching deeper finds nothing more",
+    "minigrad/versions.py::_kept_arrays.arrays::`depth - 1` -> `depth - 2`":
+        "the same: a deeper search finds nothing more",
+    "minigrad/versions.py::_kept_arrays::`arrays(v, 1)` -> `arrays(v, 2)`":
+        "the same: a deeper search finds nothing more",
+    "minigrad/whole_module.py::_check_sizes::`sum(c[0] for c in charges) > budget` -> `sum((c[0] for c in charges)) >= budget`":
+        "only a file whose arguments charge exactly the budget, to the byte, could tell",
+    "minigrad/whole_module.py::_number::`n == int(n)` -> `n != int(n)`":
+        "the text of a number in the error: for an int both branches print the same digits",
 }
+
+# Mistakes written by hand: (file, function, what it breaks, the exact original text, the
+# mistake). The original text must occur exactly once in the file.
+WRITTEN_MISTAKES = [
+    ("minigrad/ops/softmax.py", "CrossEntropy.backward", "drops the mean's 1/count",
+     "w = (gy / self.count) * self.valid[:, None]", "w = gy * self.valid[:, None]"),
+    ("minigrad/ops/softmax.py", "CrossEntropy.backward", "drops label smoothing's 1/C",
+     "g -= (self.eps / C) * w", "g -= self.eps * w"),
+    ("minigrad/ops/reduce.py", "Max.backward", "drops the ties' 1/count",
+     "return gy * self.mask / count", "return gy * self.mask"),
+    ("minigrad/ops/inplace.py", "_PUT", "the permutation for its inverse",
+     "v.permute([int(i) for i in np.argsort(view.axes)])", "v.permute([int(i) for i in view.axes])"),
+    ("minigrad/versions.py", "checked_inputs", "the first change for the last",
+     "if vc is not None and vc.stamps and vc.stamps[-1] > epoch:",
+     "if vc is not None and vc.stamps and vc.stamps[0] > epoch:"),
+    ("minigrad/versions.py", "_VersionCounter.version_at", "a change at the epoch counted",
+     "later = sum(1 for s in self.stamps if s > epoch)",
+     "later = sum(1 for s in self.stamps if s >= epoch)"),
+]
+
 
 SWAP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
             ast.FloorDiv: ast.Mult, ast.Pow: ast.Mult}
@@ -269,11 +333,30 @@ def find_mutants(path):
     return mutants
 
 
+def written_mutants(files):
+    """The WRITTEN_MISTAKES in ``files``, as mutants (kind 'written')."""
+    found = []
+    for path, func, what, before, after in WRITTEN_MISTAKES:
+        if path not in files:
+            continue
+        source = (ROOT / path).read_text(encoding="utf-8")
+        if source.count(before) != 1:
+            raise SystemExit(f"WRITTEN_MISTAKES: {path} holds {source.count(before)} copies of "
+                             f"{before!r} (one expected): update the list")
+        line = source[:source.index(before)].count("\n") + 1
+        m = Mutant(path, func, line, -1, "written", before, after)
+        m.what = what
+        found.append(m)
+    return found
+
+
 def mutated_source(mutant, source=None):
     """The file's text (``source``, or the file as it is now) with the one mutation applied
-    (re-printed by ast.unparse)."""
+    (re-printed by ast.unparse; a written mistake is replaced as text)."""
     if source is None:
         source = (ROOT / mutant.path).read_text(encoding="utf-8")
+    if mutant.kind == "written":
+        return source.replace(mutant.before, mutant.after, 1)
     tree = ast.parse(source)
     skip = _skipped_nodes(tree)
     nodes = []
@@ -367,6 +450,8 @@ def main(argv=None):
                         help="run only the mutants whose key (file::function::`a` -> `b`) or "
                              "'line N' contains this text")
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    parser.add_argument("--written-only", action="store_true",
+                        help="run only the hand-written mistakes (WRITTEN_MISTAKES)")
     args = parser.parse_args(argv)
     files = args.files or list(TESTS)
     for f in files:
@@ -378,7 +463,8 @@ def main(argv=None):
     for key in EQUIVALENT:
         if key.split("::")[0] in files and key not in keys:
             print(f"stale EQUIVALENT entry (no such mutant now): {key}")
-    mutants = sample(found, args.per_function, args.seed)
+    mutants = [] if args.written_only else sample(found, args.per_function, args.seed)
+    mutants += written_mutants(files)
     if args.match:
         mutants = [m for m in mutants if args.match in f"{m.key} line {m.line}"]
     if args.list:

@@ -34,6 +34,7 @@ import types as _types
 import numpy as _np
 
 from . import backend, cuda
+from ._version import __version__
 from .backend import device, get_default_dtype, manual_seed, set_default_device, set_default_dtype
 from .creation import (Generator, arange, empty, eye, full, full_like, multinomial, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros,
@@ -132,7 +133,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "manual_seed", "gradcheck", "cat", "stack", "where", "zeros", "ones",

@@ -8,28 +8,14 @@ import numpy as np
 
 from . import backend, masks
 from .ops import gelu, one_hot, relu, reshape, sigmoid, sum as _sum, tanh
-from .ops.dims import accepts_dim
 from .ops.nn import Dropout, Embedding, Linear
-from .ops.softmax import CrossEntropy, LogSoftmax, MaskedSoftmax, Softmax
+from .ops.softmax import CrossEntropy, MaskedSoftmax, log_softmax, softmax
 from .tensor import Tensor, as_tensor
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
            "dropout", "embedding", "linear", "layer_norm", "masked_softmax", "masked_attention",
            "scaled_dot_product_attention", "tanh", "relu", "sigmoid", "gelu", "one_hot",
            "batch_norm", "dropout2d"]
-
-
-# ----------------------------------------------------------------------------- softmax
-
-@accepts_dim
-def softmax(x, axis=-1):
-    """softmax(x)_i = exp(x_i) / sum_j exp(x_j) along ``axis``."""
-    return Softmax(axis)(x)
-
-
-@accepts_dim
-def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(x)
 
 
 # ----------------------------------------------------------------------------- cross-entropy

@@ -4,11 +4,27 @@ The function's outputs are reduced to one number with fixed random weights R,
 f(x) = sum(R * fn(x)); backward gives df/dx for every input element at once, and each element
 is then nudged by +-eps: (f(x + eps) - f(x - eps)) / (2 eps). A random R makes it
 practically impossible for a wrong Jacobian to agree by chance.
+
+``CHECKED`` records the ``Function`` types each check's backward walked (the ops whose
+backward the check tested); the test suite's coverage test reads it, so that no op goes
+without a gradient check.
 """
 import numpy as np
 
 from . import backend
-from .tensor import Tensor, enable_grad, no_grad
+from .tensor import Tensor, _consumers, enable_grad, no_grad
+
+
+CHECKED = set()
+
+
+def _record_walk(outs):
+    """Add to CHECKED the type of every call the backward from ``outs`` (the function's
+    outputs, not the ops that reduce them to one number) will walk, found as the engine's walk
+    finds them (inputs as recorded, in-place ops included)."""
+    for o in outs:
+        if o.creator is not None:
+            CHECKED.update(type(fn) for fn in _consumers(o.creator, {}))
 
 
 def _outputs(fn, inputs):
@@ -55,6 +71,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                 term = (o * Tensor._wrap(r)).sum()
                 loss = term if loss is None else loss + term
         if loss is not None:
+            _record_walk(outs)
             loss.backward()
 
     for i in checked:

@@ -18,9 +18,9 @@ The curvature pairs and the last direction carry over from one ``step`` to the n
 """
 import numpy as np
 
-from . import backend
+from . import backend, versions
 from .optim import Optimizer
-from .tensor import _bump, enable_grad
+from .tensor import enable_grad
 
 
 class LBFGS(Optimizer):
@@ -56,7 +56,7 @@ class LBFGS(Optimizer):
             n = p.array.size
             piece = (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype)
             p.array += backend.to_device(piece, p.device)
-            _bump(p)
+            versions.bump(p)
             offset += n
 
     def _evaluate(self, closure):

@@ -6,9 +6,9 @@ never modified in place.
 """
 import math
 
-from . import backend
+from . import backend, versions
 from .nn.module import clear_grads
-from .tensor import Tensor, _bump, enable_grad
+from .tensor import Tensor, enable_grad
 
 
 class Optimizer:
@@ -54,7 +54,7 @@ class Optimizer:
                 if self._coupled_weight_decay and group.get("weight_decay", 0):
                     g = g + group["weight_decay"] * p.array
                 self._update(p, g, state, group, xp)
-                _bump(p)     # as torch: a graph that saved p's old values now refuses backward
+                versions.bump(p)     # as torch: a graph that saved p's old values now refuses backward
         return loss
 
     def _update(self, p, g, state, group, xp):

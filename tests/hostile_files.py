@@ -161,8 +161,8 @@ def st_truncated(folder):
     return _cut_in_half(os.path.join(folder, "truncated.safetensors"))
 
 
-def _module_file(path, module, qualname, args, state=()):
-    tree = {"__module__": [module, qualname], "args": args, "kwargs": [],
+def _module_file(path, module, qualname, args, state=(), kwargs=()):
+    tree = {"__module__": [module, qualname], "args": args, "kwargs": [list(kv) for kv in kwargs],
             "state": [[n, {"__array__": n}] for n, _ in state], "training": True}
     return _npz(path, tree, dict(state))
 
@@ -193,6 +193,13 @@ def module_huge_arguments(folder):
     np.lib.format.write_array(w, np.ones((1, 1), np.float32))
     return _module_file(os.path.join(folder, "huge_arguments.npz"), "minigrad.nn.layers",
                         "Linear", [50000, 50000, False], [("weight", w.getvalue())])
+
+
+def module_huge_buffer(folder):
+    """PositionalEncoding(16, max_len=10**9): its constructor would fill a 7.45 GiB buffer
+    (float32) that is not even part of the state (it is not persistent)."""
+    return _module_file(os.path.join(folder, "huge_buffer.npz"), "minigrad.nn.transformer",
+                        "PositionalEncoding", [16], kwargs=[("max_len", 10 ** 9)])
 
 
 def module_wrong_shape(folder):
@@ -262,7 +269,11 @@ HOSTILE = [
 # initialiser touches a page of it.
 HOSTILE_RSS = [
     ("module whose arguments ask for 10 GB", module_huge_arguments, WHOLE,
-     r"rebuilding Linear\(50000, 50000, False\) (asked for a parameter 'weight' of shape "
-     r"\(50000, 50000\) float32 = 9.3 GiB, more than the state stored in the file accounts "
-     r"for|failed: MemoryError)"),
+     r"rebuilding Linear\(50000, 50000, False\) was refused before its constructor ran: its "
+     r"argument 2 = 50000, with 50000, could size a table of 18.6 GiB, more than the state "
+     r"stored in the file accounts for \(16.0 MiB\)"),
+    ("module whose arguments ask for a 7.45 GiB buffer", module_huge_buffer, WHOLE,
+     r"rebuilding PositionalEncoding\(16, max_len=1000000000\) was refused before its "
+     r"constructor ran: its argument 'max_len' = 1000000000, with 16, could size a table of "
+     r"119.2 GiB"),
 ]

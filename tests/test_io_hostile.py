@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-import minigrad.io
+import minigrad.atomic_write
 
 from .hostile_files import HOSTILE, HOSTILE_RSS, peak_rss_growth_in_a_child
 
@@ -79,7 +79,7 @@ def test_a_compressed_member_within_its_declared_size_loads(tmp_path):
     np.testing.assert_array_equal(mg.load(path), np.arange(1000.0).reshape(10, 100).T)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or minigrad.io.fcntl is None,
+@pytest.mark.skipif(not hasattr(os, "fork") or minigrad.atomic_write.fcntl is None,
                     reason="needs fork and fcntl")
 def test_saves_killed_mid_write_leave_a_readable_checkpoint_and_no_litter(tmp_path):
     path = tmp_path / "m.npz"
@@ -115,7 +115,7 @@ def test_saves_killed_mid_write_leave_a_readable_checkpoint_and_no_litter(tmp_pa
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or minigrad.io.fcntl is None,
+@pytest.mark.skipif(not hasattr(os, "fork") or minigrad.atomic_write.fcntl is None,
                     reason="needs fork and fcntl")
 def test_two_processes_saving_the_same_target_never_delete_each_others_file(tmp_path):
     # Each save's cleanup runs while the other save writes: the writer's lock must protect it.

@@ -127,7 +127,7 @@ def test_prior_knowledge_is_the_notes_formula_and_a_distribution(N, T, vocab, se
     log_p = layer(mg.tensor(logits, dtype=mg.float64), mg.tensor(X, dtype=mg.float64)).numpy()
     p = np.exp(log_p)
     assert (p >= 0).all()
-    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12, atol=1e-12)
     expected = numpy_prior(logits, X, layer.S.numpy(), layer.t.numpy())
     np.testing.assert_allclose(p, expected, rtol=1e-10, atol=1e-14)
 
@@ -138,7 +138,7 @@ def test_prior_knowledge_stays_finite_where_a_softmax_underflows():
     log_p = layer(logits, mg.tensor([[0.0, 1.0, 0.0]])).numpy()
     assert np.isfinite(log_p).all()
     # the model gives word 2 nothing; the uniform prior (S = t = 0 at the start) gives 1/3
-    np.testing.assert_allclose(np.exp(log_p[0, 0]), [(1 / 3 + 1) / 2, 1 / 6, 1 / 6], rtol=1e-5)
+    np.testing.assert_allclose(np.exp(log_p[0, 0]), [(1 / 3 + 1) / 2, 1 / 6, 1 / 6], rtol=1e-5, atol=1e-5)
 
 
 def test_source_word_vector_marks_each_source_word_once_and_skips_padding():
@@ -215,7 +215,7 @@ def test_ratio_between_mixes_true_and_own_words_per_row_and_step():
     # step 0 always reads <START>; later steps of some rows match teacher forcing, others not
     np.testing.assert_allclose(mixed[:, 0], forced[:, 0], rtol=1e-5, atol=1e-6)
     same_as_forced = np.isclose(mixed[:, 1], forced[:, 1], rtol=1e-5, atol=1e-6).all(axis=-1)
-    differs_forced_free = ~np.isclose(forced[:, 1], free[:, 1], rtol=1e-5).all(axis=-1)
+    differs_forced_free = ~np.isclose(forced[:, 1], free[:, 1], rtol=1e-5, atol=1e-5).all(axis=-1)
     share = same_as_forced[differs_forced_free].mean()
     assert 0.25 < share < 0.75
     mg.manual_seed(1)
@@ -271,7 +271,7 @@ def test_seq2seq_score_is_the_sum_of_step_log_probs(name):
     src, tgt = batch(T=4)
     steps = step_log_probs(model, src, tgt[:, :-1])
     expected = np.take_along_axis(steps, tgt[:, 1:, None], axis=-1)[..., 0].sum(axis=1)
-    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_transformer_score_is_the_sum_of_step_log_probs():
@@ -279,7 +279,7 @@ def test_transformer_score_is_the_sum_of_step_log_probs():
     src, tgt = batch(T=5)
     steps = step_log_probs(model, src, tgt[:, :-1])
     expected = np.take_along_axis(steps, tgt[:, 1:, None], axis=-1)[..., 0].sum(axis=1)
-    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_language_model_score_is_the_sum_of_step_log_probs():
@@ -290,7 +290,7 @@ def test_language_model_score_is_the_sum_of_step_log_probs():
     for t in range(4):
         lp, state = model.step_fn(tokens[:, t], state)
         total += lp.numpy()[np.arange(2), tokens[:, t + 1]]
-    np.testing.assert_allclose(model.score(tokens).numpy(), total, rtol=1e-5)
+    np.testing.assert_allclose(model.score(tokens).numpy(), total, rtol=1e-5, atol=1e-5)
 
 
 def test_beam_search_scores_are_the_models_log_probability():
@@ -325,7 +325,7 @@ def test_bidirectional_encoder_outputs_twice_the_hidden_size():
     # the top layer's final state: forward's last step beside backward's first step
     m = memory.numpy()
     np.testing.assert_allclose(h.numpy()[-1], np.concatenate([m[:, -1, :4], m[:, 0, 4:]], 1),
-                               rtol=1e-6)
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_padded_source_positions_get_no_attention():
@@ -335,7 +335,7 @@ def test_padded_source_positions_get_no_attention():
     weights = model.attention_weights(src, tgt[:, :-1]).numpy()       # (N, T, S)
     assert weights.shape == (2, 3, 5)
     np.testing.assert_array_equal(weights[1, :, 2:], 0.0)
-    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-6, atol=1e-6)
 
 
 def test_language_model_states_are_batch_first_and_detach_for_truncated_bptt():

@@ -215,7 +215,7 @@ def test_linear_layer_computes_x_wt_plus_b_and_checks_its_input():
     lin = nn.Linear(3, 2)
     x = mg.tensor(values((4, 5, 3), 1), dtype=mg.float32)
     np.testing.assert_allclose(lin(x).numpy(),
-                               x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5)
+                               x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"Linear\(in_features=3, out_features=2, bias=True\): "
                                          r"expected input of shape \(\.\.\., 3\), got \(4, 2\)"):
         lin(mg.zeros(4, 2))
@@ -308,17 +308,17 @@ def test_clip_grad_norm_bounds_the_norm_and_keeps_the_direction(seed, scale, max
     norm = _total_norm(ps, p)
     returned = nn.utils.clip_grad_norm_(ps, max_norm, norm_type=p)
     assert isinstance(returned, float)
-    np.testing.assert_allclose(returned, norm, rtol=1e-5)        # the norm before clipping
+    np.testing.assert_allclose(returned, norm, rtol=1e-5, atol=1e-5)        # the norm before clipping
     after = _total_norm(ps, p)
     assert after <= max_norm * (1 + 1e-5)
     if norm <= max_norm:
         for q, g in zip(ps, before):
             np.testing.assert_array_equal(grad_of(q), g)            # untouched below the bound
     else:
-        np.testing.assert_allclose(after, max_norm, rtol=1e-4)
+        np.testing.assert_allclose(after, max_norm, rtol=1e-4, atol=1e-4)
         coef = max_norm / (norm + 1e-6)                          # formula (6): theta / ||g|| * g
         for q, g in zip(ps, before):
-            np.testing.assert_allclose(grad_of(q), g * coef, rtol=1e-5)
+            np.testing.assert_allclose(grad_of(q), g * coef, rtol=1e-5, atol=1e-5)
 
 
 def test_clip_grad_norm_skips_parameters_without_gradients():
@@ -350,13 +350,13 @@ def test_clip_grad_norm_defaults_and_edges():
     at = nn.Parameter(np.zeros(2, dtype=np.float32))
     at.grad = on_device(np.array([3.0, 4.0], dtype=np.float32))
     assert nn.utils.clip_grad_norm_([at], 5.0) == 5.0
-    np.testing.assert_allclose(grad_of(at), [3.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(grad_of(at), [3.0, 4.0], rtol=1e-6, atol=1e-6)
     # torch's factor, theta / (||g|| + 1e-6), exactly: on a small float64 norm the 1e-6 shows
     tiny = nn.Parameter(np.zeros(2))
     tiny.grad = on_device(np.array([3e-4, 4e-4]))
     nn.utils.clip_grad_norm_([tiny], 1e-4)
     np.testing.assert_allclose(grad_of(tiny), np.array([3e-4, 4e-4]) * 1e-4 / (5e-4 + 1e-6),
-                               rtol=1e-12)
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_clip_grad_value_clamps_every_element():

@@ -7,8 +7,7 @@ from hypothesis import assume, example, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
-from minigrad.ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
-from tests.gradcheck_registry import covers
+from minigrad.ops import elementwise as E, index as I, reduce as R, shape as S
 from tests.helpers import GPU, away_from_zero, distinct, grad_of, leaf, seeds, shapes, values
 
 pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
@@ -24,7 +23,6 @@ def axis_for(ndim):
 
 # ----------------------------------------------------------------------------- elementwise
 
-@covers(E.Add, E.Sub, E.Mul, E.Div)
 @given(pairs, seeds)
 def test_binary_arithmetic_broadcasts_and_gradchecks(shapes2, seed):
     sa, sb = shapes2.input_shapes
@@ -38,17 +36,15 @@ def test_binary_arithmetic_broadcasts_and_gradchecks(shapes2, seed):
         assert mg.gradcheck(f, [a, b])
 
 
-@covers(E.Add, E.Sub, E.Mul, E.Div)
 def test_python_numbers_on_either_side_keep_the_tensor_dtype():
     x = mg.tensor([1.0, 2.0, 4.0], requires_grad=True)
     for y in (2 * x, x * 2, 1 - x, x - 1, 1 / x, x / 2, 3 + x, x + 3.5):
         assert y.dtype == np.float32
     y = (2 - x) * (1 / x) + x / 4
     y.sum().backward()
-    np.testing.assert_allclose(grad_of(x), -2 / x.numpy() ** 2 + 0.25, rtol=1e-6)
+    np.testing.assert_allclose(grad_of(x), -2 / x.numpy() ** 2 + 0.25, rtol=1e-6, atol=1e-6)
 
 
-@covers(E.Neg, E.Exp, E.Tanh, E.Sigmoid)
 @given(shapes(), seeds)
 def test_smooth_unary_ops_gradcheck(shape, seed):
     x = leaf(values(shape, seed))
@@ -59,7 +55,6 @@ def test_smooth_unary_ops_gradcheck(shape, seed):
         assert mg.gradcheck(f, [x])
 
 
-@covers(E.Log, E.Sqrt)
 @given(shapes(), seeds)
 def test_log_and_sqrt_gradcheck_on_positive_inputs(shape, seed):
     x = leaf(values(shape, seed, low=0.3, high=3.0))
@@ -69,7 +64,6 @@ def test_log_and_sqrt_gradcheck_on_positive_inputs(shape, seed):
     assert mg.gradcheck(lambda x: x.sqrt(), [x])
 
 
-@covers(E.Relu, E.Abs)
 @given(shapes(), seeds)
 def test_kinked_ops_gradcheck_away_from_the_kink(shape, seed):
     x = leaf(away_from_zero(shape, seed))
@@ -98,7 +92,6 @@ def test_sigmoid_saturates_without_overflow():
     np.testing.assert_allclose(grad_of(x), [0.0, 0.25, 0.0])
 
 
-@covers(E.Pow)
 @given(pairs, seeds, st.sampled_from([2, 3, 0.5, -1.5]))
 def test_pow_gradchecks_in_base_and_exponent(shapes2, seed, p):
     sa, sb = shapes2.input_shapes
@@ -110,7 +103,6 @@ def test_pow_gradchecks_in_base_and_exponent(shapes2, seed, p):
     assert mg.gradcheck(lambda e: 2.0 ** e, [e])
 
 
-@covers(E.Pow)
 def test_integer_power_of_negative_base_has_a_gradient():
     x = leaf([-2.0, -0.5, 1.5])
     assert mg.gradcheck(lambda x: x ** 3, [x])
@@ -120,7 +112,7 @@ def test_integer_power_of_negative_base_has_a_gradient():
     # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
     e = leaf([2.0, 2.0, 2.0])
     (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
-    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -131,7 +123,6 @@ def shape_and_axis(draw, min_side=0):
     return shape, draw(axis_for(len(shape)))
 
 
-@covers(R.Sum)
 @given(shape_and_axis(), st.booleans(), seeds)
 def test_sum_over_axes_gradchecks(sa, keepdims, seed):
     shape, axis = sa
@@ -141,7 +132,6 @@ def test_sum_over_axes_gradchecks(sa, keepdims, seed):
     assert mg.gradcheck(lambda x: x.sum(axis=axis, keepdims=keepdims), [x])
 
 
-@covers(R.Sum, E.Div)
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")    # NumPy's, for the reference
 @given(shape_and_axis(), st.booleans(), seeds)
 def test_mean_over_axes_gradchecks(sa, keepdims, seed):
@@ -154,7 +144,6 @@ def test_mean_over_axes_gradchecks(sa, keepdims, seed):
     assert mg.gradcheck(lambda x: x.mean(axis=axis, keepdims=keepdims), [x])
 
 
-@covers(R.Max)
 @given(shape_and_axis(min_side=1), st.booleans(), seeds)
 def test_max_over_axes_gradchecks_without_ties(sa, keepdims, seed):
     shape, axis = sa
@@ -164,7 +153,6 @@ def test_max_over_axes_gradchecks_without_ties(sa, keepdims, seed):
     assert mg.gradcheck(lambda x: x.max(axis=axis, keepdims=keepdims), [x])
 
 
-@covers(R.Norm2, R.Max, R.Sum, E.Abs, E.Pow)
 @given(shape_and_axis(min_side=1), st.booleans(), st.sampled_from([2, "fro", 1, 3, float("inf")]),
        seeds)
 @example(((2, 3), 1), False, 3, 0)          # a p whose root 1/p differs from p
@@ -263,7 +251,6 @@ matmul_shapes = hnp.mutually_broadcastable_shapes(signature=np.matmul.signature,
                                                   min_side=0, max_side=3)
 
 
-@covers(L.MatMul)
 @given(matmul_shapes, seeds)
 def test_matmul_follows_numpy_and_gradchecks(ms, seed):
     sa, sb = ms.input_shapes
@@ -274,7 +261,6 @@ def test_matmul_follows_numpy_and_gradchecks(ms, seed):
     assert mg.gradcheck(lambda a, b: a @ b, [a, b])
 
 
-@covers(L.MatMul)
 @given(st.integers(0, 3), st.integers(1, 3), st.integers(0, 3), st.integers(0, 3), seeds)
 def test_matmul_of_a_batch_by_one_matrix_gradchecks(N, T, k, m, seed):
     # (N, T, k) @ (k, m) takes the single-product path for the weight's gradient.
@@ -294,7 +280,6 @@ def test_matmul_rejects_shapes_that_do_not_fit():
 
 # ----------------------------------------------------------------------------- shape ops
 
-@covers(S.Reshape)
 @given(shapes(), seeds)
 def test_reshape_flatten_squeeze_unsqueeze_gradcheck(shape, seed):
     x = leaf(values(shape, seed))
@@ -343,7 +328,6 @@ def shape_and_permutation(draw):
     return shape, tuple(p - len(shape) if n else p for p, n in zip(perm, negate))
 
 
-@covers(S.Transpose)
 @given(shape_and_permutation(), seeds)
 def test_permute_and_transpose_gradcheck(sp, seed):
     shape, perm = sp
@@ -370,7 +354,6 @@ def broadcast_source(draw):
     return src, target
 
 
-@covers(S.BroadcastTo)
 @given(broadcast_source(), seeds)
 def test_broadcast_to_gradchecks(st_, seed):
     src, target = st_
@@ -381,7 +364,6 @@ def test_broadcast_to_gradchecks(st_, seed):
     assert mg.gradcheck(lambda x: x.expand(*target), [x])
 
 
-@covers(S.Cast)
 @given(shapes(), seeds)
 def test_cast_passes_the_gradient_back_in_the_input_dtype(shape, seed):
     x = leaf(values(shape, seed))
@@ -396,7 +378,6 @@ def test_cast_passes_the_gradient_back_in_the_input_dtype(shape, seed):
     assert x.astype(np.float64) is x
 
 
-@covers(S.ToDevice)
 @given(shapes(), seeds)
 def test_to_device_gradchecks_on_the_same_device(shape, seed):
     x = leaf(values(shape, seed))
@@ -404,7 +385,6 @@ def test_to_device_gradchecks_on_the_same_device(shape, seed):
     assert x.to(x.device) is x
 
 
-@covers(S.ToDevice)
 @pytest.mark.gpu
 @pytest.mark.strict
 def test_to_device_moves_the_gradient_back_across_devices():
@@ -420,7 +400,7 @@ def test_to_device_moves_the_gradient_back_across_devices():
     # d/dp x^p = x^p log x, taken as 0 where x <= 0 (not differentiable in p there)
     e = leaf([2.0, 2.0, 2.0])
     (mg.tensor([-2.0, 0.0, 3.0], dtype=mg.float64) ** e).sum().backward()
-    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12)
+    np.testing.assert_allclose(grad_of(e), [0.0, 0.0, 9 * np.log(3.0)], rtol=1e-12, atol=1e-12)
 
 
 @st.composite
@@ -436,7 +416,6 @@ def cat_inputs(draw):
     return out, axis
 
 
-@covers(S.Cat)
 @given(cat_inputs(), seeds)
 def test_cat_gradchecks(ca, seed):
     shape_list, axis = ca
@@ -446,7 +425,6 @@ def test_cat_gradchecks(ca, seed):
     assert mg.gradcheck(lambda *ts: mg.cat(ts, axis=axis), ts)
 
 
-@covers(S.Stack)
 @given(shapes(), st.integers(1, 3), st.data(), seeds)
 def test_stack_gradchecks(shape, n, data, seed):
     axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
@@ -478,7 +456,6 @@ def shape_and_basic_index(draw):
     return shape, draw(hnp.basic_indices(shape, allow_newaxis=True))
 
 
-@covers(I.GetItem)
 @given(shape_and_basic_index(), seeds)
 def test_basic_slicing_gradchecks(si, seed):
     shape, idx = si
@@ -493,7 +470,6 @@ def shape_and_integer_index(draw):
     return shape, draw(hnp.integer_array_indices(shape, result_shape=shapes(max_dims=2)))
 
 
-@covers(I.GetItem)
 @given(shape_and_integer_index(), seeds)
 def test_integer_array_indexing_gradchecks_with_repeats(si, seed):
     shape, idx = si
@@ -503,7 +479,6 @@ def test_integer_array_indexing_gradchecks_with_repeats(si, seed):
     assert mg.gradcheck(lambda x: x[on_device], [x])
 
 
-@covers(I.GetItem)
 def test_repeated_indices_add_their_gradients():
     x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 0, 2, 0]].sum().backward()
@@ -512,7 +487,6 @@ def test_repeated_indices_add_their_gradients():
     assert mg.gradcheck(lambda w: w[[1, 1, -1]] * w[:, ::-1][[0, 2, 2]], [w])
 
 
-@covers(I.GetItem)
 def test_boolean_mask_selects_and_gradchecks():
     x = leaf([[1.0, -2.0], [3.0, -4.0]])
     mask = x > 0
@@ -520,7 +494,6 @@ def test_boolean_mask_selects_and_gradchecks():
     assert mg.gradcheck(lambda x: x[mask], [x])
 
 
-@covers(I.Where)
 @given(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, min_side=0, max_side=3),
        seeds)
 def test_where_broadcasts_and_gradchecks(ms, seed):
@@ -546,7 +519,6 @@ def test_comparisons_give_booleans_and_no_graph():
 
 # ----------------------------------------------------------------------------- torch's ops
 
-@covers(E.Sin, E.Cos)
 @given(shapes(), seeds)
 def test_sin_and_cos_gradcheck(shape, seed):
     x = leaf(values(shape, seed, low=-4.0, high=4.0))
@@ -556,7 +528,6 @@ def test_sin_and_cos_gradcheck(shape, seed):
     assert mg.gradcheck(lambda x: x.cos(), [x])
 
 
-@covers(E.Clamp)
 @given(shapes(), seeds, st.sampled_from([(-0.5, 0.7), (None, 0.3), (-0.2, None)]))
 def test_clamp_gradchecks_away_from_its_bounds(shape, seed, bounds):
     lo, hi = bounds
@@ -569,7 +540,6 @@ def test_clamp_gradchecks_away_from_its_bounds(shape, seed, bounds):
     assert mg.gradcheck(lambda x: x.clamp(min=lo, max=hi), [x])
 
 
-@covers(E.Clamp)
 def test_clamp_passes_the_gradient_at_its_bounds_and_keeps_the_dtype():
     x = mg.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
     y = x.clamp(-1, 1)
@@ -592,7 +562,6 @@ def shape_axis_index(draw):
     return shape, axis, tuple(ishape)
 
 
-@covers(I.Gather)
 @given(shape_axis_index(), seeds)
 def test_gather_picks_like_take_along_axis_and_gradchecks_with_repeats(sai, seed):
     shape, axis, ishape = sai
@@ -607,7 +576,6 @@ def test_gather_picks_like_take_along_axis_and_gradchecks_with_repeats(sai, seed
     assert mg.gradcheck(lambda x: x.gather(dim=axis, index=idx), [x])
 
 
-@covers(I.Gather)
 @given(shapes(min_dims=1, min_side=1), st.data(), st.booleans(), seeds)
 def test_topk_values_gradcheck_and_match_a_sort(shape, data, largest, seed):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
@@ -622,7 +590,6 @@ def test_topk_values_gradcheck_and_match_a_sort(shape, data, largest, seed):
     assert mg.gradcheck(lambda x: mg.topk(x, k, axis, largest)[0], [x])
 
 
-@covers(I.Triangle)
 @given(shapes(min_dims=2), st.integers(-2, 2), seeds)
 def test_tril_and_triu_gradcheck(shape, k, seed):
     x = leaf(values(shape, seed))
@@ -632,7 +599,6 @@ def test_tril_and_triu_gradcheck(shape, k, seed):
     assert mg.gradcheck(lambda x: mg.triu(x, k), [x])
 
 
-@covers(S.Clone)
 @given(shapes(), seeds)
 def test_clone_copies_and_gradchecks(shape, seed):
     x = leaf(values(shape, seed))
@@ -643,7 +609,6 @@ def test_clone_copies_and_gradchecks(shape, seed):
     assert mg.gradcheck(lambda x: mg.clone(x) * 2, [x])
 
 
-@covers(R.Max, S.Reshape, S.BroadcastTo, I.GetItem, I.Where)
 @given(shapes(min_dims=1, min_side=1), st.data(), seeds)
 def test_composed_torch_forms_gradcheck(shape, data, seed):
     """min, max(dim) with indices, repeat, narrow/split/chunk, index_select, masked_fill,
@@ -673,7 +638,6 @@ def test_composed_torch_forms_gradcheck(shape, data, seed):
     assert mg.gradcheck(lambda x: x.movedim(axis, 0), [x])
 
 
-@covers(E.Gelu)
 @given(shapes(), seeds, st.sampled_from(["none", "tanh"]))
 def test_gelu_gradchecks_in_both_forms(shape, seed, approximate):
     x = leaf(values(shape, seed, low=-4.0, high=4.0))
@@ -686,7 +650,6 @@ def test_gelu_gradchecks_in_both_forms(shape, seed, approximate):
     assert mg.gradcheck(lambda x: E.gelu(x, approximate=approximate), [x])
 
 
-@covers(R.Cumsum)
 @given(shapes(min_dims=1), st.data(), seeds)
 def test_cumsum_gradchecks(shape, data, seed):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
@@ -695,7 +658,6 @@ def test_cumsum_gradchecks(shape, data, seed):
     assert mg.gradcheck(lambda x: x.cumsum(axis), [x])
 
 
-@covers(I.Gather)
 @given(shapes(min_dims=1), st.data(), st.booleans(), seeds)
 def test_sort_values_gradcheck_and_indices_sort(shape, data, descending, seed):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))

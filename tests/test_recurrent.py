@@ -9,7 +9,6 @@ from minigrad import nn
 from minigrad.backend import to_numpy
 from minigrad.nn import cells
 from minigrad.nn.recurrence import Recurrence, recurrence
-from tests.gradcheck_registry import covers
 
 F64 = mg.float64
 LAYERS = {   # id -> (class, extra constructor arguments)
@@ -136,12 +135,11 @@ def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
     out, final = recurrence(cell, x, state0, *w)
     out_op, *final_op = Recurrence(cell)(x, *state0, *w)
     for o, f in ((out, final), (out_op, final_op)):
-        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12)
+        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12, atol=1e-12)
         for a, b in zip(f, state):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
                                                (True, True)])
 @pytest.mark.parametrize("key", list(LAYERS))
@@ -164,7 +162,6 @@ def test_fused_op_gradcheck(key, reverse, with_mask):
     assert mg.gradcheck(fn, [x] + state0 + weights)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("T,N", [(1, 1), (2, 1), (1, 2)])
 @pytest.mark.parametrize("key", list(LAYERS))
 def test_fused_op_gradcheck_size_one_and_no_bias(key, T, N):
@@ -176,7 +173,6 @@ def test_fused_op_gradcheck_size_one_and_no_bias(key, T, N):
     assert mg.gradcheck(lambda x, *r: _run_op(cell, x, r[:S], *r[S:]), inputs)
 
 
-@covers(Recurrence)
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("key,config", [("lstm", (2, True, False, True, True)),
                                         ("gru", (2, True, True, True, False)),
@@ -243,8 +239,8 @@ def test_unbatched_layer_input():
     out, (h, c) = m(x)
     assert out.shape == (5, 8) and h.shape == (4, 4) and c.shape == (4, 4)
     out_b, (h_b, _) = m(x.reshape(5, 1, 3))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12)
-    np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("key", ["lstm", "gru"])
@@ -261,17 +257,17 @@ def test_unbatched_input_with_a_given_state(key):
     out, hn = m(x, (h0, c0) if lstm else h0)
     out_b, hn_b = m(x.reshape(4, 1, 3),
                     (h0.reshape(2, 1, 5), c0.reshape(2, 1, 5)) if lstm else h0.reshape(2, 1, 5))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
     for a, b in zip(hn if lstm else (hn,), hn_b if lstm else (hn_b,)):
         assert a.shape == (2, 5)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
     cell_cls = nn.LSTMCell if lstm else nn.GRUCell
     cell = cell_cls(3, 5, **extra).double()
     one = cell(x[0], (h0[0], c0[0]) if lstm else h0[0])
     batch = cell(x[:1], (h0[:1], c0[:1]) if lstm else h0[:1])
     for a, b in zip(one if lstm else (one,), batch if lstm else (batch,)):
         assert a.shape == (5,)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12)
+        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- torch's surface
@@ -475,7 +471,7 @@ def test_inter_layer_dropout_only_while_training():
     np.testing.assert_array_equal(a, b)
     plain = nn.GRU(3, 8, num_layers=2).double()
     plain.load_state_dict(m.state_dict())
-    np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12)
+    np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12, atol=1e-12)
     m.train()
     assert np.abs(m(x)[0].numpy() - a).max() > 1e-6
     # only between layers: the last layer's output is never dropped (one layer: no dropout)
@@ -644,3 +640,35 @@ def test_a_cell_declares_its_layout_and_state(key):
     cell = CELLS[key](4)
     assert cell.G == {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_notes": 3}[key]
     assert cell.state == (("h", "c") if key == "lstm" else ("h",))
+
+
+@pytest.mark.parametrize("cell", [cells.RNN(3), cells.RNN(3, "relu"), cells.LSTM(3), cells.GRU(3),
+                                  cells.NotesGRU(3)], ids=lambda c: type(c).__name__)
+def test_a_fused_step_hands_out_its_own_arrays_never_scratch(cell):
+    # The loop may keep a step's results as they are: they must share no memory with what the
+    # cell keeps in ctx (scratch that the next step overwrites), and the next step must not
+    # change them.
+    from types import SimpleNamespace
+    rng = np.random.default_rng(0)
+    T, N, H = 2, 2, cell.H
+    W_hh = rng.standard_normal((cell.G * H, H))
+    ctx = SimpleNamespace(xp=np, W_hh=W_hh, W_hhT=np.ascontiguousarray(W_hh.T),
+                          b_hh=np.zeros(cell.G * H),
+                          **{k: np.empty(s) for k, s in cell.saved(T, N).items()})
+    A = rng.standard_normal((T, N, cell.G * H))
+    state = tuple(rng.standard_normal((N, H)) for _ in cell.state)
+    first = cell.forward_step(ctx, 0, A[0], state)
+    kept = [s.copy() for s in first]
+    for s in first:
+        for name, v in vars(ctx).items():
+            if isinstance(v, np.ndarray) and name not in ("W_hh", "W_hhT", "b_hh"):
+                assert not np.shares_memory(s, v), f"a result shares memory with ctx.{name}"
+    cell.forward_step(ctx, 1, A[1], first)
+    for s, k in zip(first, kept):
+        np.testing.assert_array_equal(s, k)
+
+
+def test_the_gru_cell_follows_reset_after_in_both_modules():
+    for reset_after, kind in [(True, cells.GRU), (False, cells.NotesGRU)]:
+        assert type(nn.GRU(2, 3, reset_after=reset_after).cell) is kind
+        assert type(nn.GRUCell(2, 3, reset_after=reset_after).cell) is kind

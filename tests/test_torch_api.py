@@ -22,7 +22,7 @@ def test_dim_and_keepdim_are_synonyms_of_axis_and_keepdims():
     np.testing.assert_allclose(mg.mean(x, dim=(0, 2)).numpy(), a.mean((0, 2)))
     np.testing.assert_allclose(F.softmax(x, dim=1).numpy(), F.softmax(x, axis=1).numpy())
     np.testing.assert_allclose(F.log_softmax(x, dim=0).numpy(), F.log_softmax(x, 0).numpy())
-    np.testing.assert_allclose(mg.softmax(x, dim=-1).numpy().sum(-1), np.ones((2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(mg.softmax(x, dim=-1).numpy().sum(-1), np.ones((2, 3)), rtol=1e-6, atol=1e-6)
     assert mg.cat([x, x], dim=2).shape == (2, 3, 8)
     assert mg.stack([x, x], dim=1).shape == (2, 2, 3, 4)
     assert x.unsqueeze(dim=0).shape == (1, 2, 3, 4)
@@ -275,7 +275,7 @@ def test_loss_modules_equal_their_functional_forms():
     np.testing.assert_allclose(ce.item(), F.cross_entropy(logits, target, label_smoothing=0.1)
                                .item())
     nll = nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), target)
-    np.testing.assert_allclose(nll.item(), F.cross_entropy(logits, target).item(), rtol=1e-6)
+    np.testing.assert_allclose(nll.item(), F.cross_entropy(logits, target).item(), rtol=1e-6, atol=1e-6)
     assert nn.NLLLoss(reduction="none")(F.log_softmax(logits, dim=1), target).shape == (5,)
     y = mg.tensor(arr((5, 4), 1))
     np.testing.assert_allclose(nn.MSELoss()(logits, y).item(),
@@ -299,15 +299,15 @@ def test_activation_modules():
     a = arr((2, 3))
     x = mg.tensor(a)
     np.testing.assert_allclose(nn.Softmax(dim=1)(x).numpy(), F.softmax(x, dim=1).numpy())
-    np.testing.assert_allclose(nn.Softmax(dim=0)(x).numpy().sum(0), [1, 1, 1], rtol=1e-6)
+    np.testing.assert_allclose(nn.Softmax(dim=0)(x).numpy().sum(0), [1, 1, 1], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(nn.LogSoftmax(dim=-1)(x).numpy(), F.log_softmax(x).numpy())
     assert nn.Identity(5, foo=1)(x) is x
     assert nn.Flatten()(mg.zeros(2, 3, 4)).shape == (2, 12)
     assert nn.Flatten(0, 1)(mg.zeros(2, 3, 4)).shape == (6, 4)
-    np.testing.assert_allclose(nn.Tanh()(x).numpy(), np.tanh(a), rtol=1e-6)
+    np.testing.assert_allclose(nn.Tanh()(x).numpy(), np.tanh(a), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(F.relu(x).numpy(), np.maximum(a, 0))
-    np.testing.assert_allclose(F.tanh(x).numpy(), np.tanh(a), rtol=1e-6)
-    np.testing.assert_allclose(F.sigmoid(x).numpy(), 1 / (1 + np.exp(-a)), rtol=1e-6)
+    np.testing.assert_allclose(F.tanh(x).numpy(), np.tanh(a), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(F.sigmoid(x).numpy(), 1 / (1 + np.exp(-a)), rtol=1e-6, atol=1e-6)
     assert "dim=1" in repr(nn.LogSoftmax(dim=1))
 
 

@@ -152,7 +152,7 @@ def test_stacks_apply_independent_copies_in_order():
     x = mg.randn(3, 2, 4, dtype=F64)
     np.testing.assert_allclose(stack(x, is_causal=True).numpy(),
                                stack.norm(b(a(x, is_causal=True), is_causal=True)).numpy(),
-                               rtol=1e-12)
+                               rtol=1e-12, atol=1e-12)
     dlayer = nn.TransformerDecoderLayer(4, 2, 8, dropout=0.0).double()
     dstack = nn.TransformerDecoder(dlayer, num_layers=2)
     randomize(dstack, 6)
@@ -160,7 +160,7 @@ def test_stacks_apply_independent_copies_in_order():
     d0, d1 = dstack.layers
     np.testing.assert_allclose(dstack(x, mem, tgt_is_causal=True).numpy(),
                                d1(d0(x, mem, tgt_is_causal=True), mem, tgt_is_causal=True).numpy(),
-                               rtol=1e-12)
+                               rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -196,7 +196,7 @@ def test_causal_encoder_output_never_depends_on_the_future():
     changed[:, 3:] += 10.0                                   # rewrite positions 3 and 4
     out = layer(t64(x), is_causal=True).numpy()
     out2 = layer(t64(changed), is_causal=True).numpy()
-    np.testing.assert_allclose(out[:, :3], out2[:, :3], rtol=1e-12)
+    np.testing.assert_allclose(out[:, :3], out2[:, :3], rtol=1e-12, atol=1e-12)
     assert not np.allclose(out[:, 3:], out2[:, 3:])
 
 
@@ -210,7 +210,7 @@ def test_padded_source_positions_do_not_change_the_others():
     changed[3:, 0] = 99.0                                    # garbage in its padding
     out = layer(tgt, t64(mem), memory_key_padding_mask=padding).numpy()
     out2 = layer(tgt, t64(changed), memory_key_padding_mask=padding).numpy()
-    np.testing.assert_allclose(out, out2, rtol=1e-12)
+    np.testing.assert_allclose(out, out2, rtol=1e-12, atol=1e-12)
 
 
 def test_dropout_is_active_only_in_training():
@@ -229,7 +229,7 @@ def test_activation_callable_and_errors():
     y = np_layer_norm(x + sa, p["norm1.weight"], p["norm1.bias"])
     h = np.tanh(y @ p["linear1.weight"].T + p["linear1.bias"]) @ p["linear2.weight"].T
     ref = np_layer_norm(y + h + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"])
-    np.testing.assert_allclose(layer(t64(x)).numpy(), ref, rtol=1e-10)
+    np.testing.assert_allclose(layer(t64(x)).numpy(), ref, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="activation must be 'relu', 'gelu' or a callable, got 'swish'"):
         nn.TransformerEncoderLayer(4, 2, activation="swish")
     with pytest.raises(ValueError, match="embed_dim \\(4\\) must be a positive multiple of num_heads \\(3\\)"):
@@ -273,12 +273,12 @@ def test_positional_encoding_module_adds_the_buffer():
     assert [name for name, _, _ in enc.named_buffers()] == ["pe"]
     table = nn.sinusoidal_positional_encoding(10, 6).numpy()
     x = mg.randn(4, 2, 6)
-    np.testing.assert_allclose(enc(x).numpy(), x.numpy() + table[:4, None, :], rtol=1e-6)
-    np.testing.assert_allclose(enc(x, offset=3).numpy(), x.numpy() + table[3:7, None, :], rtol=1e-6)
+    np.testing.assert_allclose(enc(x).numpy(), x.numpy() + table[:4, None, :], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x, offset=3).numpy(), x.numpy() + table[3:7, None, :], rtol=1e-6, atol=1e-6)
     first = nn.PositionalEncoding(6, dropout=0.0, max_len=10, batch_first=True)
     xb = mg.randn(2, 4, 6)
-    np.testing.assert_allclose(first(xb).numpy(), xb.numpy() + table[None, :4], rtol=1e-6)
-    np.testing.assert_allclose(enc(x[:, 0]).numpy(), x.numpy()[:, 0] + table[:4], rtol=1e-6)
+    np.testing.assert_allclose(first(xb).numpy(), xb.numpy() + table[None, :4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x[:, 0]).numpy(), x.numpy()[:, 0] + table[:4], rtol=1e-6, atol=1e-6)
     enc.double()
     assert enc.pe.dtype == np.float64
     xg = leaf(values((3, 1, 6), 0))

@@ -1,11 +1,22 @@
 """The recurrent cells: one class per cell, each the whole of what the cell is.
 
+"Cell" means three things in minigrad, as in torch; this file holds the first:
+
+* a *cell* (``cells.LSTM`` here): the maths of one time step, a plain object that owns no
+  weights (they are passed in) and is no Module;
+* a *cell module* (``nn.LSTMCell``): a Module that owns one step's weights and runs the
+  cell's composed ``step`` once per call, for one time step;
+* a *recurrent layer* (``nn.LSTM``): a Module that owns the weights of every layer and
+  direction and runs the cell over whole sequences, through the shared time loop.
+
 A cell carries, side by side and in the notes' notation:
 
 * ``gates``: its gate blocks, in the order of the weights' rows (weight_ih (G*H, D),
   weight_hh (G*H, H), biases (G*H,); G = len(gates));
 * ``state``: the names of its state, a tuple: ``("h",)`` or ``("h", "c")``; h comes first and
-  is also the step's output;
+  is also the step's output. ``state_tuple`` and ``state_result`` convert between torch's
+  state argument and result (``h``, or the pair ``(h, c)``) and this tuple, so that the
+  modules never ask which cell they run;
 * ``step``: the teaching path, composed from autograd ops, on tensors;
 * ``forward_step`` / ``backward_step``: the fused path, on arrays, for the shared time loop
   of ``recurrence.py``. ``backward_step`` is the step's local chain rule written out: it turns
@@ -14,7 +25,8 @@ A cell carries, side by side and in the notes' notation:
 
 The time loop never asks which cell it runs, so a new cell is one new class. Layers
 (``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` and the ``*Cell`` modules) pick a cell and validate their
-own options.
+own options. The states a fused step returns are its own arrays, never scratch that the next
+step overwrites.
 
 Arguments of the fused steps: ``ctx`` holds what one call shares across steps: ``xp``,
 ``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, ``b_hh`` (G*H,) (zeros without bias), and
@@ -23,6 +35,7 @@ A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate 
 place (backward reads them there), backward overwrites it with dL/dA_t.
 """
 from .. import backend, functional as F
+from ..tensor import Tensor
 
 
 def sigmoid_(a):
@@ -49,6 +62,15 @@ class Cell:
     @property
     def G(self):
         return len(self.gates)
+
+    def state_tuple(self, who, hx, suffix=""):
+        """torch's state argument -> this cell's state tuple, None for zeros. One state array
+        comes alone: ``h`` (``suffix``: how the caller names it, "0" for ``h0``)."""
+        return (hx,)
+
+    def state_result(self, state):
+        """This cell's state tuple -> what torch returns for it: ``h`` alone."""
+        return state[0]
 
     def fold_bias(self, b_ih, b_hh):
         """The bias added to the input projection of every step at once."""
@@ -116,6 +138,23 @@ class LSTM(Cell):
     gates = ("i", "f", "g", "o")
     state = ("h", "c")
 
+    def state_tuple(self, who, hx, suffix=""):
+        """None, or the pair (h, c): torch's LSTM state."""
+        what = f"(h{suffix}, c{suffix})"
+        if hx is None:
+            return None, None
+        if isinstance(hx, Tensor) or not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            got = f"a tensor of shape {hx.shape}" if isinstance(hx, Tensor) else repr(type(hx))
+            raise TypeError(f"{who}: expected the initial state as a pair {what}, got {got}; "
+                            f"pass both (zeros are what None gives) or None")
+        if (hx[0] is None) != (hx[1] is None):
+            raise TypeError(f"{who}: expected both parts of the state {what}, got one of them "
+                            f"and None; pass both or None")
+        return tuple(hx)
+
+    def state_result(self, state):
+        return state
+
     def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
         # The notes' W_f [h_{t-1}, x_t] is x_t W_if^T + h_{t-1} W_hf^T: both products at once
         # for the four gates, then sliced.
@@ -133,8 +172,8 @@ class LSTM(Cell):
         H = self.H
         # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
         # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
-        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H), "c": (N, H),
-                "h": (N, H), "slope": (N, 4 * H), "d_gates": (N, 4 * H), "dc": (N, H)}
+        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H),
+                "slope": (N, 4 * H), "d_gates": (N, 4 * H), "dc": (N, H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
@@ -147,10 +186,11 @@ class LSTM(Cell):
         g_pre[...] = g
         sigmoid_(a)                                 # i_t, f_t, o_t
         xp.tanh(g_pre, out=g)                       # C~_t
-        c = xp.multiply(f, c_prev, out=ctx.c)       # C_t = f_t * C_{t-1} + i_t * C~_t
+        # h_t and C_t are the step's results: new arrays, not scratch the next step reuses
+        c = xp.multiply(f, c_prev)                  # C_t = f_t * C_{t-1} + i_t * C~_t
         c += xp.multiply(i, g, out=g_pre)
         tanh_c = xp.tanh(c, out=ctx.tanh_c[t])
-        return xp.multiply(o, tanh_c, out=ctx.h), c     # h_t = o_t * tanh(C_t)
+        return xp.multiply(o, tanh_c), c            # h_t = o_t * tanh(C_t)
 
     def backward_step(self, ctx, t, a, state, d):
         h_prev, c_prev = state
@@ -255,6 +295,12 @@ class GRU(Cell):
     def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
         dGh = ctx.dGh.reshape(dA.shape)
         return dGh.T @ H_prev, dGh.sum(axis=0)
+
+
+def gru(hidden_size, reset_after=True):
+    """The GRU cell for ``reset_after``: torch's (True) or the notes' (False). The one place
+    that chooses; ``nn.GRU`` and ``nn.GRUCell`` both call it."""
+    return (GRU if reset_after else NotesGRU)(hidden_size)
 
 
 class NotesGRU(GRU):

@@ -3,7 +3,6 @@
 Assigning a Parameter or a Module to an attribute registers it under that name, so
 ``named_parameters()`` and ``state_dict()`` give torch's dotted names ("encoder.weight_ih_l0").
 """
-import contextvars
 from collections import OrderedDict
 
 import numpy as np
@@ -36,20 +35,6 @@ def _as_host_array(value, name):
         return np.asarray(value)
     except Exception as e:  # noqa: BLE001
         raise TypeError(f"load_state_dict: value for {name!r} is not an array ({e})") from None
-
-
-# Set by mg.load while it rebuilds a whole module from a file: an object whose
-# ``charge(name, param)`` raises once the constructors have given parameters more bytes than
-# the file's own state accounts for. Arguments from a hostile file could ask for any size;
-# this stops the rebuild at the first parameter past the budget, before an initialiser writes
-# to (and so commits) its memory.
-parameter_budget = contextvars.ContextVar("minigrad_parameter_budget", default=None)
-
-
-def _charge(name, param):
-    budget = parameter_budget.get()
-    if budget is not None and param is not None:
-        budget.charge(name, param)
 
 
 class ModuleSpec:
@@ -102,7 +87,9 @@ class Module:
 
     def __new__(cls, *args, **kwargs):
         # The arguments the module is built with: mg.save stores a whole module as its class,
-        # these arguments and its state_dict (no pickle), and mg.load rebuilds it.
+        # these arguments and its state_dict (no pickle), and mg.load(weights_only=False)
+        # calls the constructor with them again (minigrad.whole_module), so that what the
+        # constructor does (tie weights, build sub-layers) is done again.
         self = super().__new__(cls)
         object.__setattr__(self, "_init_args", (tuple(_record(a) for a in args),
                                                 {k: _record(v) for k, v in kwargs.items()}))
@@ -120,7 +107,6 @@ class Module:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  "before assigning attributes")
         if isinstance(value, Parameter) or (value is None and name in params):
-            _charge(name, value)
             self._modules.pop(name, None)
             params[name] = value                 # None: an optional parameter left out
         elif isinstance(value, Module):
@@ -134,7 +120,6 @@ class Module:
     def register_parameter(self, name, param):
         """Register ``param``, or None for an optional one such as a missing bias (it then
         shows in neither ``parameters()`` nor ``state_dict()``, as in torch)."""
-        _charge(name, param)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 

@@ -24,7 +24,7 @@ Shapes: T time, N batch, D input, H hidden, G gates, S state arrays (1, or 2 for
 from types import SimpleNamespace
 
 from .. import backend
-from ..tensor import Function, graph_retained
+from ..tensor import Function
 
 
 class Recurrence(Function):
@@ -92,7 +92,7 @@ class Recurrence(Function):
         x, _, W_ih, W_hh, bias = self._unpack([t.array for t in self.inputs])
         cell, ctx, A, states, mask = self.cell, self.ctx, self.A, self.states, self.mask
         xp = ctx.xp
-        if graph_retained():
+        if self.retain_graph:
             A = A.copy()        # backward writes dA over A; a second backward needs A again
         T, N, D = x.shape
         H = W_hh.shape[1]

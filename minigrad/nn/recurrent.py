@@ -1,11 +1,15 @@
-"""Recurrent cells and layers: RNN, LSTM and GRU with torch's names, shapes and equations.
+"""Recurrent cell modules and layers: RNN, LSTM and GRU with torch's names, shapes and
+equations.
 
-Each layer runs one cell object of ``cells.py`` (its gate layout, its state tuple, its composed
-step and its fused steps, side by side):
+Three senses of "cell", kept apart by name: a *cell* is the maths object of ``cells.py``
+(``cells.LSTM``: its gate layout, its state tuple and how torch's state argument maps onto it,
+its composed step and its fused steps, side by side; it owns no weights). The modules here own
+the weights and each runs one cell:
 
-* the ``nn.*Cell`` modules run the cell's composed ``step``: autograd ops that read like the
-  notes; autograd does BPTT through them;
-* ``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` run each layer and direction as one op of the shared
+* the *cell modules* ``nn.RNNCell``, ``nn.LSTMCell``, ``nn.GRUCell``: one time step, the cell's
+  composed ``step``: autograd ops that read like the notes; autograd does BPTT through them;
+* the *recurrent layers* ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``: whole sequences, each layer and
+  direction as one op of the shared
   time loop (``recurrence.py``) with the cell's hand-written BPTT. ``fused=False`` (argument or
   attribute) makes them loop the composed step instead: same results, to show and to test
   what fusing buys.
@@ -47,8 +51,8 @@ def _uniform_parameters(module, hidden_size):
 
 
 class _CellBase(Module):
-    """One step of a cell as a module. Subclasses pass their cell (a ``cells.Cell``) and
-    convert between torch's state argument and the cell's state tuple."""
+    """A cell module: one time step of a cell (a ``cells.Cell``), with its weights. A subclass
+    only picks its cell; the cell converts torch's state argument and result."""
 
     def __init__(self, cell, input_size, hidden_size, bias, device, dtype):
         super().__init__()
@@ -65,20 +69,13 @@ class _CellBase(Module):
     def reset_parameters(self):
         _uniform_parameters(self, self.hidden_size)
 
-    def _state_tuple(self, hx):
-        """torch's state argument -> the cell's state tuple (None for zeros)."""
-        return (hx,)
-
-    def _state_result(self, state):
-        return state[0]
-
     def forward(self, x, hx=None):
-        """x (N, D) or unbatched (D,); hx as ``_state_tuple`` takes it, each (N, H) / (H,)."""
+        """x (N, D) or unbatched (D,); hx: h, or (h, c) for the LSTM, each (N, H) / (H,)."""
         who = type(self).__name__
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{who}: expected input of shape (N, {self.input_size}) or "
                              f"({self.input_size},), got {x.shape}")
-        state = self._state_tuple(hx)
+        state = self.cell.state_tuple(who, hx)
         _check_dtypes(who, x, self.weight_ih, zip(self.cell.state, state))
         unbatched = x.ndim == 1
         if unbatched:
@@ -98,7 +95,7 @@ class _CellBase(Module):
                                self.bias_hh)
         if unbatched:
             state = tuple(s.reshape(-1) for s in state)
-        return self._state_result(state)
+        return self.cell.state_result(state)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -107,20 +104,6 @@ class _CellBase(Module):
 def _check_nonlinearity(who, nonlinearity):
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"{who}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-
-
-def _lstm_state(who, hx, what):
-    """An LSTM's state argument: None, or the pair (h, c)."""
-    if hx is None:
-        return None, None
-    if isinstance(hx, Tensor) or not isinstance(hx, (tuple, list)) or len(hx) != 2:
-        got = f"a tensor of shape {hx.shape}" if isinstance(hx, Tensor) else repr(type(hx))
-        raise TypeError(f"{who}: expected the initial state as a pair {what}, got {got}; "
-                        f"pass both (zeros are what None gives) or None")
-    if (hx[0] is None) != (hx[1] is None):
-        raise TypeError(f"{who}: expected both parts of the state {what}, got one of them "
-                        f"and None; pass both or None")
-    return tuple(hx)
 
 
 class RNNCell(_CellBase):
@@ -141,12 +124,6 @@ class LSTMCell(_CellBase):
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(cells.LSTM(hidden_size), input_size, hidden_size, bias, device, dtype)
 
-    def _state_tuple(self, hx):
-        return _lstm_state("LSTMCell", hx, "(h, c)")
-
-    def _state_result(self, state):
-        return state
-
 
 class GRUCell(_CellBase):
     """forward(x (N, D), h (N, H) or None) -> h' (N, H). ``reset_after=False``: the notes'
@@ -154,8 +131,8 @@ class GRUCell(_CellBase):
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, device=None,
                  dtype=None):
-        cell = (cells.GRU if reset_after else cells.NotesGRU)(hidden_size)
-        super().__init__(cell, input_size, hidden_size, bias, device, dtype)
+        super().__init__(cells.gru(hidden_size, reset_after), input_size, hidden_size, bias,
+                         device, dtype)
         self.reset_after = reset_after
 
 
@@ -189,7 +166,7 @@ class _RNNBase(Module):
     state at its last real step, as torch's packed sequences.
 
     The loop below treats the cell's state as a tuple ((h,) or (h, c)) and never asks which
-    cell it runs; a subclass brings the cell and converts torch's state argument.
+    cell it runs; a subclass only brings the cell, which converts torch's state argument.
     """
 
     def __init__(self, cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -224,13 +201,6 @@ class _RNNBase(Module):
         """A no-op kept for torch programs: torch packs the weights into one block for cuDNN;
         minigrad's weights need no packing."""
 
-    def _state_tuple(self, hx):
-        """torch's state argument -> the cell's state tuple (None entries for zeros)."""
-        return (hx,)
-
-    def _state_result(self, state):
-        return state[0]
-
     def _layer_weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -262,7 +232,7 @@ class _RNNBase(Module):
             raise ValueError(f"{who}: expected input of shape {layout} or (T, D) with D={D}, "
                              f"got {x.shape}")
         names = [s + "0" for s in self.cell.state]             # "h0", "c0"
-        state0 = self._state_tuple(h0)
+        state0 = self.cell.state_tuple(who, h0, "0")
         _check_dtypes(who, x, self.weight_ih_l0, zip(names, state0))
         unbatched = x.ndim == 2
         if unbatched:
@@ -295,7 +265,7 @@ class _RNNBase(Module):
             state_n = tuple(s.reshape(s.shape[0], H) for s in state_n)
         elif self.batch_first:
             x = x.transpose(0, 1)
-        return x, self._state_result(state_n)
+        return x, self.cell.state_result(state_n)
 
     def _run_fused(self, x, state, weights, reverse, mask):
         return recurrence(self.cell, x, state, *weights, reverse=reverse, mask=mask)
@@ -352,12 +322,6 @@ class LSTM(_RNNBase):
         super().__init__(cells.LSTM(hidden_size), input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, device, dtype, fused)
 
-    def _state_tuple(self, hx):
-        return _lstm_state("LSTM", hx, "(h0, c0)")
-
-    def _state_result(self, state):
-        return state
-
 
 class GRU(_RNNBase):
     """GRU layers (gate order r, z, n). ``reset_after=False``: the notes' GRU. See
@@ -366,9 +330,9 @@ class GRU(_RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None, fused=True,
                  reset_after=True):
-        cell = (cells.GRU if reset_after else cells.NotesGRU)(hidden_size)
-        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, device, dtype, fused)
+        super().__init__(cells.gru(hidden_size, reset_after), input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, device, dtype,
+                         fused)
         self.reset_after = reset_after
 
 

@@ -1,4 +1,4 @@
-"""Elementwise ops: arithmetic with broadcasting, and the activation functions.
+"""Elementwise ops: arithmetic with broadcasting, the activation functions, and ``where``.
 
 Each backward is the derivative of its forward times the incoming gradient ``gy``, summed
 back to each input's shape where NumPy broadcast it.
@@ -328,3 +328,35 @@ def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu(approximate)(x)
+
+
+# ----------------------------------------------------------------------------- selection
+
+class Where(Function):
+    """``where(cond, a, b)``: a where cond is true, else b. ``cond`` gets no gradient."""
+    saves_inputs = ()
+    saves_output = False
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return get_array_module(a, b).where(self.cond, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = gy.dtype.type(0)
+        xp = get_array_module(gy)
+        return (unbroadcast(xp.where(self.cond, gy, zero), a.shape),
+                unbroadcast(xp.where(self.cond, zero, gy), b.shape))
+
+
+def where(cond, a, b):
+    cond = cond.array if isinstance(cond, Tensor) else cond
+    if isinstance(a, Tensor) or not isinstance(b, Tensor):
+        a = as_tensor(a)
+        b = as_tensor(b, like=a)
+    else:
+        a = as_tensor(a, like=b)
+    xp = get_array_module(a.array, b.array)
+    return Where(xp.asarray(cond, dtype=bool))(a, b)

@@ -1,11 +1,11 @@
-"""Indexing ``x[idx]`` (basic slicing and integer arrays), ``where``, and torch's ways of
-picking elements: ``gather``, ``index_select``, ``masked_fill``, ``topk``, ``tril``/``triu``."""
+"""Indexing ``x[idx]`` (basic slicing and integer arrays), and torch's ways of picking
+elements: ``gather``, ``index_select``, ``masked_fill``, ``topk``, ``tril``/``triu``."""
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor, as_tensor
-from .broadcast import unbroadcast
+from ..tensor import Function, Tensor
 from .dims import accepts_dim
+from .elementwise import where
 from .reduce import ValuesIndices
 from .shape import _axis
 
@@ -47,25 +47,6 @@ class GetItem(Function):
         else:
             backend.scatter_add(gx, self.idx, gy)
         return gx
-
-
-class Where(Function):
-    """``where(cond, a, b)``: a where cond is true, else b. ``cond`` gets no gradient."""
-    saves_inputs = ()
-    saves_output = False
-
-    def __init__(self, cond):
-        self.cond = cond
-
-    def forward(self, a, b):
-        return backend.get_array_module(a, b).where(self.cond, a, b)
-
-    def backward(self, gy):
-        a, b = self.inputs
-        zero = gy.dtype.type(0)
-        xp = backend.get_array_module(gy)
-        return (unbroadcast(xp.where(self.cond, gy, zero), a.shape),
-                unbroadcast(xp.where(self.cond, zero, gy), b.shape))
 
 
 class Gather(Function):
@@ -130,17 +111,6 @@ def prepare_index(x, idx):
 
 def getitem(x, idx):
     return GetItem(prepare_index(x, idx))(x)
-
-
-def where(cond, a, b):
-    cond = cond.array if isinstance(cond, Tensor) else cond
-    if isinstance(a, Tensor) or not isinstance(b, Tensor):
-        a = as_tensor(a)
-        b = as_tensor(b, like=a)
-    else:
-        a = as_tensor(a, like=b)
-    xp = backend.get_array_module(a.array, b.array)
-    return Where(xp.asarray(cond, dtype=bool))(a, b)
 
 
 def _index_array(op, index, like, dtype_kinds="iu"):

@@ -12,15 +12,16 @@ The rules, torch's:
 - On a view in the graph (``y[0]``, ``y.view(...)``, ``y.T``), the viewed tensor changes too
   and is recorded as changed in place, as in torch; so ``y[0] += 1`` works.
 - Every in-place op bumps the tensor's version counter; a backward that needs a value that was
-  changed since raises, naming the op (see "versions" in ``minigrad/tensor.py``).
+  changed since raises, naming the op (see ``minigrad/versions.py``).
 """
 import numpy as np
 
-from .. import backend
-from ..tensor import (Function, Tensor, _bump, _counter, _grad_enabled, _stand_in, as_tensor,
-                      no_grad)
+from .. import backend, versions
+from ..grad_mode import grad_enabled as _grad_enabled, no_grad
+from ..tensor import Function, Tensor, as_tensor
 from .broadcast import unbroadcast
-from .index import GetItem, _is_basic, prepare_index, where
+from .elementwise import where
+from .index import GetItem, _is_basic, prepare_index
 from .shape import Reshape, Transpose
 
 _LEAF_ERROR = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -111,15 +112,15 @@ def _apply(t, op, compute, others=(), reads_self=True, replace=False):
         with no_grad():
             value = compute(t, *others)
         _write(t, value.array, op, replace)
-        _bump(t)
+        versions.bump(t)
         return t
     view = None if replace else _view_of(t)
     if view is not None and view.inputs[0].requires_grad and view.inputs[0].creator is None:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                            "in-place operation.")
-    before = _stand_in(t, t.array.copy() if reads_self else t.array)
+    before = versions.stand_in(t, t.array.copy() if reads_self else t.array)
     if not reads_self:
-        before._version_counter = _counter(t)      # one storage, one counter
+        before._version_counter = versions.counter(t)      # one storage, one counter
     value = compute(before, *others)
     if not replace:
         _check_fits(t, value.array, op)
@@ -131,15 +132,14 @@ def _apply(t, op, compute, others=(), reads_self=True, replace=False):
         value = _VIEW_AGAIN[type(view)](view, x)
     elif not value.requires_grad:     # e.g. a value that needs no gradient written into t
         _write(t, value.array, op, replace)
-        _bump(t)
+        versions.bump(t)
         return t
     fn = InPlace()
     fn(before, value)
     if view is None:                  # (a view's storage was written through x already)
         _write(t, value.array, op, replace)
-    fn._epoch = _bump(t)
-    t.creator = fn
-    t.requires_grad = True
+    fn._epoch = versions.bump(t)
+    t.creator, t.output_nr, t.requires_grad = fn, 0, True
     return t
 
 

@@ -2,7 +2,9 @@
 ``split``, ``view_as``, ...), factories on a tensor (``new_zeros``, ...), dtype conversions
 (``type``, ``int``, ``bool``, ...) and comparisons by name (``eq``, ``lt``, ...).
 
-``install(Tensor)`` puts them on the Tensor class; ``minigrad.ops`` calls it.
+``METHODS`` is the one table of every Tensor method and operator that ``minigrad.ops`` installs
+(the ones above, the plain ops, and the in-place methods); ``install(Tensor)`` puts them on the
+class, and ``minigrad.ops`` calls it once.
 """
 import math
 
@@ -10,8 +12,8 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import full, multinomial
-from ..tensor import Tensor
-from . import elementwise as E, index as I, reduce as R, shape as S
+from ..tensor import Tensor, as_tensor
+from . import elementwise as E, index as I, inplace, reduce as R, shape as S, softmax as softmax_ops
 from .dims import accepts_dim
 from .index import getitem
 from .linalg import matmul
@@ -122,17 +124,18 @@ def _to_torch_style(original):
 
 def _softmax(name):
     def method(self, dim=-1, dtype=None):
-        from .. import functional      # the fused softmax ops live above this layer
         x = self if dtype is None else astype(self, dtype)
-        return getattr(functional, name)(x, dim)
+        return getattr(softmax_ops, name)(x, dim)      # the fused op, with its own backward
     method.__name__ = name
     return method
 
 
-def _compare(op):
+def _elementwise_compare(op):
+    """``t < u`` and the other operators: boolean tensors, no gradient."""
     def method(self, other):
-        return getattr(self, op)(other)
-    method.__name__ = op.strip("_")
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(self.array, op)(other))
+    method.__name__ = op
     return method
 
 
@@ -149,48 +152,18 @@ def _equal(a, b):
     return tuple(a_data.shape) == tuple(b_data.shape) and bool((a_data == b_data).all())
 
 
-def install(T):
-    for name, fn in {"sin": E.sin, "cos": E.cos, "clamp": E.clamp, "clip": E.clamp,
-                     "min": R.min, "argmax": R.argmax, "argmin": R.argmin, "all": R.all,
-                     "any": R.any, "gather": I.gather, "index_select": I.index_select,
-                     "masked_fill": I.masked_fill, "topk": I.topk,
-                     "sort": I.sort, "argsort": I.argsort, "cumsum": R.cumsum, "tril": I.tril,
-                     "triu": I.triu, "repeat": S.repeat, "movedim": S.movedim,
-                     "expand": S.expand, "t": S.t,
-                     "clone": S.clone, "narrow": narrow, "split": split, "chunk": chunk,
-                     "view": _view, "new_full": new_full, "new_tensor": new_tensor,
-                     "type": tensor_type, "equal": _equal}.items():
-        setattr(T, name, fn)
-    T.pow = E.pow
-    T.add = lambda self, other, alpha=1: E.add(self, _scaled(other, alpha))
-    T.sub = lambda self, other, alpha=1: E.sub(self, _scaled(other, alpha))
-    T.mul, T.div, T.neg, T.mm = E.mul, E.div, E.neg, _mm
-    T.view_as = lambda self, other: reshape(self, other.shape)
-    T.reshape_as = lambda self, other: reshape(self, other.shape)
-    T.expand_as = lambda self, other: broadcast_to(self, other.shape)
-    T.type_as = lambda self, other: astype(self, other.dtype)
-    T.contiguous = lambda self: self            # minigrad's arrays need no re-layout
-    T.dim = lambda self: self.ndim
-    T.ndimension = T.dim
-    T.nelement = lambda self: self.numel()
-    T.is_cuda = property(lambda self: self.device == "cuda")
-    T.new_zeros, T.new_ones, T.new_empty = _new(0), _new(1), _new(0)
-    for name, op in [("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", "__le__"),
-                     ("gt", "__gt__"), ("ge", "__ge__")]:
-        setattr(T, name, _compare(op))
-    for name, dtype in [("float", np.float32), ("double", np.float64), ("half", np.float16),
-                        ("long", np.int64), ("int", np.int32), ("short", np.int16),
-                        ("char", np.int8), ("byte", np.uint8), ("bool", np.bool_)]:
-        setattr(T, name, _cast(dtype))
-    T.size = _size
-    T.__format__, T.__index__ = _format, _index
-    T.to = _to_torch_style(T.to)
-    T.softmax, T.log_softmax = _softmax("softmax"), _softmax("log_softmax")
-    T.multinomial = _multinomial
+def _matmul(a, b):
+    return matmul(as_tensor(a), as_tensor(b))
 
 
-def _multinomial(self, num_samples, replacement=False):
-    return multinomial(self, num_samples, replacement)
+def _reversed(op):
+    """``other <op> self``: ``2 - t`` calls ``t.__rsub__(2)``."""
+    return lambda self, other: op(other, self)
+
+
+def _same_as(op, attribute):
+    """``t.view_as(u)`` and friends: ``op`` with ``u``'s shape or dtype."""
+    return lambda self, other: op(self, getattr(other, attribute))
 
 
 def _scaled(other, alpha):
@@ -227,6 +200,65 @@ def _size(self, dim=None):
     if dim is None:
         return self.shape
     return self.shape[_axis("size", dim, self.ndim)]
+
+
+# Every method that minigrad.ops puts on Tensor, in one table (the class itself defines only
+# the engine's own: backward, detach, item, numpy, ...).
+_COMPARISONS = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
+                "gt": "__gt__", "ge": "__ge__"}
+_CASTS = {"float": np.float32, "double": np.float64, "half": np.float16, "long": np.int64,
+          "int": np.int32, "short": np.int16, "char": np.int8, "byte": np.uint8,
+          "bool": np.bool_}
+METHODS = {
+    # operators
+    "__add__": E.add, "__radd__": _reversed(E.add), "__sub__": E.sub,
+    "__rsub__": _reversed(E.sub), "__mul__": E.mul, "__rmul__": _reversed(E.mul),
+    "__truediv__": E.div, "__rtruediv__": _reversed(E.div), "__pow__": E.pow,
+    "__rpow__": _reversed(E.pow), "__neg__": E.neg, "__matmul__": _matmul,
+    "__rmatmul__": _reversed(_matmul), "__getitem__": getitem,
+    **{op: _elementwise_compare(op) for op in _COMPARISONS.values()},
+    **{name: _elementwise_compare(op) for name, op in _COMPARISONS.items()},
+    # elementwise and reductions
+    "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "tanh": E.tanh, "sigmoid": E.sigmoid,
+    "relu": E.relu, "abs": E.abs, "sin": E.sin, "cos": E.cos, "clamp": E.clamp,
+    "clip": E.clamp, "pow": E.pow, "mul": E.mul, "div": E.div, "neg": E.neg,
+    "add": lambda self, other, alpha=1: E.add(self, _scaled(other, alpha)),
+    "sub": lambda self, other, alpha=1: E.sub(self, _scaled(other, alpha)),
+    "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "norm": R.norm,
+    "argmax": R.argmax, "argmin": R.argmin, "all": R.all, "any": R.any, "cumsum": R.cumsum,
+    "matmul": matmul, "mm": _mm,
+    "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax"),
+    # indexing
+    "gather": I.gather, "index_select": I.index_select, "masked_fill": I.masked_fill,
+    "topk": I.topk, "sort": I.sort, "argsort": I.argsort, "tril": I.tril, "triu": I.triu,
+    # shape
+    "reshape": reshape, "view": _view, "permute": S.permute, "transpose": S.transpose,
+    "unsqueeze": S.unsqueeze, "squeeze": S.squeeze, "flatten": S.flatten,
+    "broadcast_to": broadcast_to, "expand": S.expand, "repeat": S.repeat, "movedim": S.movedim,
+    "t": S.t, "narrow": narrow, "split": split, "chunk": chunk,
+    "view_as": _same_as(reshape, "shape"), "reshape_as": _same_as(reshape, "shape"),
+    "expand_as": _same_as(broadcast_to, "shape"), "type_as": _same_as(astype, "dtype"),
+    "contiguous": lambda self: self,        # minigrad's arrays need no re-layout
+    "dim": lambda self: self.ndim, "ndimension": lambda self: self.ndim,
+    "nelement": lambda self: self.numel(), "size": _size,
+    # dtype, device, copies
+    "astype": astype, "to": _to_torch_style(S.to), "clone": clone, "type": tensor_type,
+    **{name: _cast(dtype) for name, dtype in _CASTS.items()},
+    "is_cuda": property(lambda self: self.device == "cuda"),
+    "new_zeros": _new(0), "new_ones": _new(1), "new_empty": _new(0), "new_full": new_full,
+    "new_tensor": new_tensor, "multinomial": lambda self, num_samples, replacement=False:
+        multinomial(self, num_samples, replacement),
+    "equal": _equal, "__format__": _format, "__index__": _index,
+    # in place (minigrad.ops.inplace)
+    **{name: getattr(inplace, name) for name in inplace.METHODS},
+    "__setitem__": inplace.setitem, "__iadd__": inplace.add_, "__isub__": inplace.sub_,
+    "__imul__": inplace.mul_, "__itruediv__": inplace.div_, "__ipow__": inplace.pow_,
+}
+
+
+def install(T):
+    for name, method in METHODS.items():
+        setattr(T, name, method)
 
 
 __all__ = ["narrow", "split", "chunk", "install"]

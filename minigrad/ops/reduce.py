@@ -8,6 +8,7 @@ import collections
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 from .dims import accepts_dim
+from .elementwise import where
 
 
 def _axes(axis, ndim):
@@ -154,7 +155,6 @@ def _extreme(op, x, dim, keepdim, axis, keepdims):
         raise TypeError(f"{op}() got both axis= and dim= (they are the same argument): pass one")
     sign = 1 if op == "max" else -1
     if isinstance(dim, Tensor):                        # torch.max(a, b): elementwise
-        from .index import where
         return where((x >= dim) if sign > 0 else (x <= dim), x, dim)
     if dim is not None and not isinstance(dim, int):
         raise TypeError(f"{op}(dim=...) takes one int axis and returns (values, indices); "

@@ -7,7 +7,8 @@ their arguments and call these are in ``minigrad.functional``.
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, graph_retained
+from ..tensor import Function
+from .dims import accepts_dim
 
 
 def _log_softmax(x, axis):
@@ -45,6 +46,17 @@ class LogSoftmax(Function):
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+@accepts_dim
+def softmax(x, axis=-1):
+    """softmax(x)_i = exp(x_i) / sum_j exp(x_j) along ``axis``."""
+    return Softmax(axis)(x)
+
+
+@accepts_dim
+def log_softmax(x, axis=-1):
+    return LogSoftmax(axis)(x)
 
 
 class MaskedSoftmax(Function):
@@ -148,7 +160,7 @@ class CrossEntropy(Function):
             w = (gy / self.count) * self.valid[:, None]
         w = w.astype(self.e.dtype, copy=False)
         # e is needed again only by a second backward, so without one g takes its place
-        g = xp.multiply(self.e, w / self.s, out=None if graph_retained() else self.e)
+        g = xp.multiply(self.e, w / self.s, out=None if self.retain_graph else self.e)
         rows = xp.arange(g.shape[0])
         g[rows, self.t] -= (1 - self.eps) * w[:, 0]
         if self.eps:
