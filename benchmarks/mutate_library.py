@@ -52,7 +52,7 @@ TESTS = {
     "minigrad/backend.py": ["tests/test_backend.py", "tests/test_nn.py", "tests/test_recurrent.py"],
     "minigrad/nn/utils.py": ["tests/test_nn.py", "tests/test_training.py"],
     "minigrad/decoding.py": ["tests/test_decoding.py"],
-    "minigrad/optim.py": ["tests/test_optim.py", "tests/test_nn.py", "tests/test_training.py"],
+    "minigrad/optim/optimizers.py": ["tests/test_optim.py", "tests/test_nn.py", "tests/test_training.py"],
     "minigrad/functional.py": ["tests/test_functional.py", "tests/test_attention.py",
                                "tests/test_nn.py", "tests/test_torch_api.py"],
     "minigrad/masks.py": ["tests/test_attention.py", "tests/test_functional.py",
@@ -154,7 +154,7 @@ EQUIVALENT = {
     "minigrad/ops/reduce.py::_arg::`_axes(axis, data.ndim)[0] if data.ndim else 0` -> `_axes(axis, data.ndim)[0] if data.ndim else 1`":
         "for a 0-d tensor the axis is never read again (the index is 0 and there is no axis "
         "to expand): any value gives the same result",
-    "minigrad/optim.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
+    "minigrad/optim/optimizers.py::Optimizer.step::`group.get(\"weight_decay\", 0)` -> `group.get('weight_decay', 1)`":
         "every optimizer's defaults hold weight_decay, so a group always has the key and the "
         "fallback is never read",
     "minigrad/tensor.py::Function.__call__::`len(arrays) > 1` -> `len(arrays) >= 1`":

@@ -101,7 +101,7 @@ def test_the_fused_cells_pass_gradcheck(fused, G, S):
 def test_only_an_array_module_that_compiles_kernels_gets_the_fused_twin():
     from minigrad import strict
     for cell in (cells.LSTM(4), cells.GRU(4), cells.NotesGRU(4), cells.RNN(4)):
-        assert cell.on(np) is cell and cell.on(strict.xp) is cell
+        assert cuda_kernels.on(cell, np) is cell and cuda_kernels.on(cell, strict.xp) is cell
     assert type(cuda_kernels.fused(cells.LSTM(4))) is cuda_kernels.FusedLSTM
     assert type(cuda_kernels.fused(cells.GRU(4))) is cuda_kernels.FusedGRU
     notes = cells.NotesGRU(4)                   # other maths: keeps its own step
@@ -114,7 +114,7 @@ def test_the_compiled_kernels_on_the_gpu_equal_the_composed_step_on_the_cpu(comp
     """Runs only with a usable GPU (skipped here otherwise, saying so): CuPy compiles the
     kernels' source, and the fused cell on the GPU gives the composed cell's numbers."""
     import cupy
-    assert composed(6).on(cupy).__class__ is not composed          # the twin is what runs
+    assert cuda_kernels.on(composed(6), cupy).__class__ is not composed          # the twin is what runs
     x, state0, weights = _case(G, S)
     want, want_grads = _run(composed(6), x, state0, weights, 0)
     got, got_grads = _run(composed(6), x, state0, weights, 0, device="cuda")

@@ -85,15 +85,6 @@ class Cell:
         """dL/dW_hh and dL/db_hh from all steps at once: dA (T*N, G*H), H_prev (T*N, H)."""
         return dA.T @ H_prev, db_ih
 
-    def on(self, xp):
-        """The cell that runs arrays of ``xp``: this one, or where ``xp`` compiles kernels
-        (CuPy) its fused twin of ``cuda_kernels.py`` (this one again if it has none)."""
-        if not hasattr(xp, "ElementwiseKernel"):
-            return self
-        from . import cuda_kernels
-        return cuda_kernels.fused(self)
-
-
 class RNN(Cell):
     """Elman's cell, notes 003 (1): h_t = f(x_t U + h_{t-1} W + b_h), with U = W_ih^T,
     W = W_hh^T, b_h = b_ih + b_hh and f = tanh (or relu)."""
@@ -249,7 +240,7 @@ class GRU(Cell):
         return {"hn": (T, N, H),                # h_{t-1} W_hn^T + b_hn, for dL/dr
                 "dGh": (T, N, 3 * H),           # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
                 # scratch that every step reuses
-                "gh": (N, 3 * H), "h": (N, H), "tmp": (N, H), "dh_z": (N, H),
+                "gh": (N, 3 * H), "tmp": (N, H), "dh_z": (N, H),
                 "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
 
     def forward_step(self, ctx, t, a, state):
@@ -262,7 +253,7 @@ class GRU(Cell):
         hn = xp.add(gh[:, 2 * H:], ctx.b_hh[2 * H:], out=ctx.hn[t])  # h W_hn^T + b_hn
         n += xp.multiply(r, hn, out=ctx.tmp)
         xp.tanh(n, out=n)
-        h = xp.subtract(h_prev, n, out=ctx.h)   # h_t = (1 - z) n + z h_{t-1}
+        h = xp.subtract(h_prev, n)              # h_t = (1 - z) n + z h_{t-1}, a new array
         h *= z                                  #     = n + z (h_{t-1} - n)
         h += n
         return (h,)
@@ -327,7 +318,7 @@ class NotesGRU(GRU):
         H = self.H
         return {"rh": (T, N, H),            # r * h_{t-1}, the input of W_hn
                 # scratch that every step reuses
-                "rec": (N, 2 * H), "rec_n": (N, H), "h": (N, H), "tmp": (N, H),
+                "rec": (N, 2 * H), "rec_n": (N, H), "tmp": (N, H),
                 "dh_z": (N, H), "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
 
     def forward_step(self, ctx, t, a, state):
@@ -339,7 +330,7 @@ class NotesGRU(GRU):
         rh = xp.multiply(r, h_prev, out=ctx.rh[t])      # Gamma_r * c_{t-1}
         n += xp.matmul(rh, ctx.W_hhT[:, 2 * H:], out=ctx.rec_n)
         xp.tanh(n, out=n)
-        h = xp.subtract(h_prev, n, out=ctx.h)   # h_t = (1 - z) n + z h_{t-1}
+        h = xp.subtract(h_prev, n)              # h_t = (1 - z) n + z h_{t-1}, a new array
         h *= z                                  #     = n + z (h_{t-1} - n)
         h += n
         return (h,)

@@ -3,7 +3,7 @@
 On the GPU, ``cells.LSTM``'s step is about a dozen small element-wise launches (sigmoid,
 tanh, the products, each over an (N, H) or (N, 4H) block); here each direction of a step is
 one ``cupy.ElementwiseKernel``: one launch, every gate value read once and written once. The
-matrix products stay as they are (cuBLAS). ``Cell.on(xp)`` hands the time loop the fused twin
+matrix products stay as they are (cuBLAS). ``on(cell, xp)`` hands the time loop the fused twin
 of a cell when its array module compiles kernels (CuPy); on NumPy and on the strict stand-in
 the cell runs its own composed step.
 
@@ -103,18 +103,16 @@ class FusedLSTM(cells.LSTM):
         super().__init__(hidden_size)
         self.kernel = kernel                # looked up at the first step (CuPy compiles then)
 
-    def on(self, xp):
-        return self
-
     def saved(self, T, N):
         H = self.H
-        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "c": (N, H), "h": (N, H)}
+        return {"tanh_c": (T, N, H), "rec": (N, 4 * H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
         a += ctx.xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
-        self.kernel("lstm_forward")(c_prev, self.H, a, ctx.c, ctx.tanh_c[t], ctx.h)
-        return ctx.h, ctx.c
+        h, c = ctx.xp.empty_like(h_prev), ctx.xp.empty_like(c_prev)    # the step's results: new arrays
+        self.kernel("lstm_forward")(c_prev, self.H, a, c, ctx.tanh_c[t], h)
+        return h, c
 
     def backward_step(self, ctx, t, a, state, d):
         h_prev, c_prev = state
@@ -130,9 +128,6 @@ class FusedGRU(cells.GRU):
     def __init__(self, hidden_size, kernel=cupy_kernel):
         super().__init__(hidden_size)
         self.kernel = kernel                # looked up at the first step (CuPy compiles then)
-
-    def on(self, xp):
-        return self
 
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
@@ -158,3 +153,9 @@ def fused(cell):
     """The fused twin of ``cell`` (the cell itself when it has none)."""
     twin = _FUSED.get(type(cell))
     return cell if twin is None else twin(cell.H)
+
+
+def on(cell, xp):
+    """The cell that runs arrays of ``xp``: ``cell`` itself, or where ``xp`` compiles kernels
+    (CuPy) its fused twin. The time loop asks here, so the cells never import their twins."""
+    return fused(cell) if hasattr(xp, "ElementwiseKernel") else cell

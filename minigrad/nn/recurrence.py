@@ -24,6 +24,7 @@ Shapes: T time, N batch, D input, H hidden, G gates, S state arrays (1, or 2 for
 from types import SimpleNamespace
 
 from .. import backend
+from . import cuda_kernels
 from ..tensor import Function
 
 
@@ -55,7 +56,7 @@ class Recurrence(Function):
     def forward(self, *arrays):
         x, state0, W_ih, W_hh, bias = self._unpack(arrays)
         xp = backend.get_array_module(x)
-        self.cell = cell = self.cell.on(xp)         # the fused twin on the GPU (backward too)
+        self.cell = cell = cuda_kernels.on(self.cell, xp)         # the fused twin on the GPU (backward too)
         mask = self.mask
         T, N, D = x.shape
         H = W_hh.shape[1]

@@ -6,9 +6,9 @@ never modified in place.
 """
 import math
 
-from . import backend, versions
-from .nn.module import clear_grads
-from .tensor import Tensor, enable_grad
+from .. import backend, versions
+from ..nn.module import clear_grads
+from ..tensor import Tensor, enable_grad
 
 
 class Optimizer:
@@ -255,12 +255,3 @@ class Adadelta(Optimizer):
         u *= rho
         u += (1 - rho) * (delta * delta)
         p.array -= group["lr"] * delta
-
-# LBFGS and the learning-rate schedulers live in their own files; torch's paths are
-# optim.LBFGS and the module optim.lr_scheduler (importable: `import minigrad.optim.lr_scheduler`).
-from . import lr_scheduler  # noqa: E402
-from .lbfgs import LBFGS  # noqa: E402
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler

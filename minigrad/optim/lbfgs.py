@@ -18,9 +18,9 @@ The curvature pairs and the last direction carry over from one ``step`` to the n
 """
 import numpy as np
 
-from . import backend, versions
-from .optim import Optimizer
-from .tensor import enable_grad
+from .. import backend, versions
+from ..tensor import enable_grad
+from .optimizers import Optimizer
 
 
 class LBFGS(Optimizer):
