@@ -202,72 +202,8 @@ def _size(self, dim=None):
     return self.shape[_axis("size", dim, self.ndim)]
 
 
-# Every method that minigrad.ops puts on Tensor, in one table (the class itself defines only
-# the engine's own: backward, detach, item, numpy, ...).
-_COMPARISONS = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
-                "gt": "__gt__", "ge": "__ge__"}
-_CASTS = {"float": np.float32, "double": np.float64, "half": np.float16, "long": np.int64,
-          "int": np.int32, "short": np.int16, "char": np.int8, "byte": np.uint8,
-          "bool": np.bool_}
-METHODS = {
-    # operators
-    "__add__": E.add, "__radd__": _reversed(E.add), "__sub__": E.sub,
-    "__rsub__": _reversed(E.sub), "__mul__": E.mul, "__rmul__": _reversed(E.mul),
-    "__truediv__": E.div, "__rtruediv__": _reversed(E.div), "__pow__": E.pow,
-    "__rpow__": _reversed(E.pow), "__neg__": E.neg, "__matmul__": _matmul,
-    "__rmatmul__": _reversed(_matmul), "__getitem__": getitem,
-    **{op: _elementwise_compare(op) for op in _COMPARISONS.values()},
-    **{name: _elementwise_compare(op) for name, op in _COMPARISONS.items()},
-    # elementwise and reductions
-    "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "tanh": E.tanh, "sigmoid": E.sigmoid,
-    "relu": E.relu, "abs": E.abs, "sin": E.sin, "cos": E.cos, "clamp": E.clamp,
-    "clip": E.clamp, "pow": E.pow, "mul": E.mul, "div": E.div, "neg": E.neg,
-    "add": lambda self, other, alpha=1: E.add(self, _scaled(other, alpha)),
-    "sub": lambda self, other, alpha=1: E.sub(self, _scaled(other, alpha)),
-    "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "norm": R.norm,
-    "argmax": R.argmax, "argmin": R.argmin, "all": R.all, "any": R.any, "cumsum": R.cumsum,
-    "matmul": matmul, "mm": _mm,
-    "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax"),
-    # indexing
-    "gather": I.gather, "index_select": I.index_select, "masked_fill": I.masked_fill,
-    "topk": I.topk, "sort": I.sort, "argsort": I.argsort, "tril": I.tril, "triu": I.triu,
-    # shape
-    "reshape": reshape, "view": _view, "permute": S.permute, "transpose": S.transpose,
-    "unsqueeze": S.unsqueeze, "squeeze": S.squeeze, "flatten": S.flatten,
-    "broadcast_to": broadcast_to, "expand": S.expand, "repeat": S.repeat, "movedim": S.movedim,
-    "t": S.t, "narrow": narrow, "split": split, "chunk": chunk,
-    "view_as": _same_as(reshape, "shape"), "reshape_as": _same_as(reshape, "shape"),
-    "expand_as": _same_as(broadcast_to, "shape"), "type_as": _same_as(astype, "dtype"),
-    "contiguous": lambda self: self,        # minigrad's arrays need no re-layout
-    "dim": lambda self: self.ndim, "ndimension": lambda self: self.ndim,
-    "nelement": lambda self: self.numel(), "size": _size,
-    # dtype, device, copies
-    "astype": astype, "to": _to_torch_style(S.to), "clone": clone, "type": tensor_type,
-    **{name: _cast(dtype) for name, dtype in _CASTS.items()},
-    "is_cuda": property(lambda self: self.device == "cuda"),
-    "new_zeros": _new(0), "new_ones": _new(1), "new_empty": _new(0), "new_full": new_full,
-    "new_tensor": new_tensor, "multinomial": lambda self, num_samples, replacement=False:
-        multinomial(self, num_samples, replacement),
-    "equal": _equal, "__format__": _format, "__index__": _index,
-    # in place (minigrad.ops.inplace)
-    **{name: getattr(inplace, name) for name in inplace.METHODS},
-    "__setitem__": inplace.setitem, "__iadd__": inplace.add_, "__isub__": inplace.sub_,
-    "__imul__": inplace.mul_, "__itruediv__": inplace.div_, "__ipow__": inplace.pow_,
-}
-
-
-def install(T):
-    for name, method in METHODS.items():
-        setattr(T, name, method)
-
-
-__all__ = ["narrow", "split", "chunk", "install"]
-
-
-# ---------------------------------------------------------------------------------------------
-# The torch census's names (benchmarks/torch_census.py): Tensor methods and call forms the
-# official sequence-model programs use. One block, installed after everything above.
-# ---------------------------------------------------------------------------------------------
+# torch's deprecated call forms that its tutorials still write (benchmarks/torch_census.py
+# found them): numbers before tensors in add_/sub_/addcmul/addcdiv.
 
 def _is_number(v):
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
@@ -310,19 +246,69 @@ def _grad_fn(self):
     return self.creator
 
 
-def _install_census(T):
-    for name in ("add_", "sub_", "add", "sub"):
-        setattr(T, name, _number_first(getattr(T, name)))
-    T.addcmul = _value_first("addcmul", lambda a, b: a * b)
-    T.addcmul_ = _value_first("addcmul_", lambda a, b: a * b)
-    T.addcdiv = _value_first("addcdiv", lambda a, b: a / b)
-    T.addcdiv_ = _value_first("addcdiv_", lambda a, b: a / b)
-    T.grad_fn = property(_grad_fn)
+# Every method that minigrad.ops puts on Tensor, in one table (the class itself defines only
+# the engine's own: backward, detach, item, numpy, ...).
+_COMPARISONS = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
+                "gt": "__gt__", "ge": "__ge__"}
+_CASTS = {"float": np.float32, "double": np.float64, "half": np.float16, "long": np.int64,
+          "int": np.int32, "short": np.int16, "char": np.int8, "byte": np.uint8,
+          "bool": np.bool_}
+METHODS = {
+    # operators
+    "__add__": E.add, "__radd__": _reversed(E.add), "__sub__": E.sub,
+    "__rsub__": _reversed(E.sub), "__mul__": E.mul, "__rmul__": _reversed(E.mul),
+    "__truediv__": E.div, "__rtruediv__": _reversed(E.div), "__pow__": E.pow,
+    "__rpow__": _reversed(E.pow), "__neg__": E.neg, "__matmul__": _matmul,
+    "__rmatmul__": _reversed(_matmul), "__getitem__": getitem,
+    **{op: _elementwise_compare(op) for op in _COMPARISONS.values()},
+    **{name: _elementwise_compare(op) for name, op in _COMPARISONS.items()},
+    # elementwise and reductions
+    "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "tanh": E.tanh, "sigmoid": E.sigmoid,
+    "relu": E.relu, "abs": E.abs, "sin": E.sin, "cos": E.cos, "clamp": E.clamp,
+    "clip": E.clamp, "pow": E.pow, "mul": E.mul, "div": E.div, "neg": E.neg,
+    "add": _number_first(lambda self, other, alpha=1: E.add(self, _scaled(other, alpha))),
+    "sub": _number_first(lambda self, other, alpha=1: E.sub(self, _scaled(other, alpha))),
+    "addcmul": _value_first("addcmul", lambda a, b: a * b),
+    "addcdiv": _value_first("addcdiv", lambda a, b: a / b),
+    "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "norm": R.norm,
+    "argmax": R.argmax, "argmin": R.argmin, "all": R.all, "any": R.any, "cumsum": R.cumsum,
+    "matmul": matmul, "mm": _mm,
+    "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax"),
+    # indexing
+    "gather": I.gather, "index_select": I.index_select, "masked_fill": I.masked_fill,
+    "topk": I.topk, "sort": I.sort, "argsort": I.argsort, "tril": I.tril, "triu": I.triu,
+    # shape
+    "reshape": reshape, "view": _view, "permute": S.permute, "transpose": S.transpose,
+    "unsqueeze": S.unsqueeze, "squeeze": S.squeeze, "flatten": S.flatten,
+    "broadcast_to": broadcast_to, "expand": S.expand, "repeat": S.repeat, "movedim": S.movedim,
+    "t": S.t, "narrow": narrow, "split": split, "chunk": chunk,
+    "view_as": _same_as(reshape, "shape"), "reshape_as": _same_as(reshape, "shape"),
+    "expand_as": _same_as(broadcast_to, "shape"), "type_as": _same_as(astype, "dtype"),
+    "contiguous": lambda self: self,        # minigrad's arrays need no re-layout
+    "dim": lambda self: self.ndim, "ndimension": lambda self: self.ndim,
+    "nelement": lambda self: self.numel(), "size": _size,
+    # dtype, device, copies
+    "astype": astype, "to": _to_torch_style(S.to), "clone": clone, "type": tensor_type,
+    **{name: _cast(dtype) for name, dtype in _CASTS.items()},
+    "is_cuda": property(lambda self: self.device == "cuda"),
+    "new_zeros": _new(0), "new_ones": _new(1), "new_empty": _new(0), "new_full": new_full,
+    "new_tensor": new_tensor, "multinomial": lambda self, num_samples, replacement=False:
+        multinomial(self, num_samples, replacement),
+    "equal": _equal, "__format__": _format, "__index__": _index,
+    "grad_fn": property(_grad_fn),
+    # in place (minigrad.ops.inplace)
+    **{name: getattr(inplace, name) for name in inplace.METHODS},
+    "add_": _number_first(inplace.add_), "sub_": _number_first(inplace.sub_),
+    "addcmul_": _value_first("addcmul_", lambda a, b: a * b),
+    "addcdiv_": _value_first("addcdiv_", lambda a, b: a / b),
+    "__setitem__": inplace.setitem, "__iadd__": inplace.add_, "__isub__": inplace.sub_,
+    "__imul__": inplace.mul_, "__itruediv__": inplace.div_, "__ipow__": inplace.pow_,
+}
 
 
-_install_before_census = install
+def install(T):
+    for name, method in METHODS.items():
+        setattr(T, name, method)
 
 
-def install(T):  # noqa: F811  (the census's block goes on last, over the methods above)
-    _install_before_census(T)
-    _install_census(T)
+__all__ = ["narrow", "split", "chunk", "install"]
