@@ -39,6 +39,18 @@ def float64_and_seeded():
     torch.set_default_dtype(old)
 
 
+@pytest.fixture
+def on_the_host():
+    """For a program that builds its data on the host (``torch.from_numpy``, a NumPy-fed
+    DataLoader) and never moves it, as the tutorials write it for the CPU: its model is made
+    there too, whatever device the suite runs on (MINIGRAD_DEVICE=strict). On a GPU, torch
+    would refuse the same program until it calls ``.to(device)``."""
+    old = torch.backend.default_device()
+    torch.set_default_device("cpu")
+    yield
+    torch.set_default_device(old)
+
+
 def assert_gradients_match_finite_differences(loss_fn, params, per_param=2, eps=1e-6, seed=0):
     """``loss_fn()`` recomputes the program's loss from scratch (no dropout). One backward,
     then ``per_param`` random entries of each parameter against (L(p+eps) - L(p-eps)) / 2eps."""
@@ -621,6 +633,7 @@ class Sequence(nn.Module):
         return outputs
 
 
+@pytest.mark.usefixtures("on_the_host")
 def test_lstm_cell_sine_predictor_trains_with_lbfgs_closures():
     np.random.seed(2)
     T, L, N = 20, 30, 8                                    # generate_sine_wave.py: 20, 1000, 100
@@ -691,6 +704,7 @@ class GRUClassifier(nn.Module):
         return self.fc(h_n[-1])
 
 
+@pytest.mark.usefixtures("on_the_host")
 def test_gru_classifier_trains_from_a_dataloader():
     train_set = SignDataset(48, 6, seed=0)
     train_loader = DataLoader(train_set, batch_size=8, shuffle=True,
@@ -788,6 +802,7 @@ def test_language_model_saved_and_reloaded_mid_training_resumes(tmp_path):
 
 # ----------------------------------------------------------------------------- NumPy and tensors
 
+@pytest.mark.usefixtures("on_the_host")
 def test_numpy_and_tensors_mixed_freely_in_an_rnn_regression():
     rng = np.random.default_rng(0)
     t = np.linspace(0, 4 * np.pi, 41)
