@@ -624,8 +624,9 @@ def savefig(fig, name):
     _translate_figure(fig)
     if is_quick():
         title = fig.get_suptitle()
-        fig.suptitle(f"{title} {_tr(QUICK_TITLE)}" if title else
-                     _tr(f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result"))
+        in_words = _tr if _lang[0] == "en" or _plt[1] else (lambda english: english)   # no CJK font: English
+        fig.suptitle(f"{title} {in_words(QUICK_TITLE)}" if title else
+                     in_words(f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result"))
     path = out_dir() / f"{name}.png"
     fig.savefig(path, dpi=100)
     if in_notebook():
