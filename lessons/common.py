@@ -213,7 +213,8 @@ def lesson_header(path):
             if number:
                 goals.append(text[number.end():])
             elif goals:
-                goals[-1] += " " + text
+                wide = unicodedata.east_asian_width(goals[-1][-1:] or " ") in "WF"
+                goals[-1] += ("" if wide else " ") + text
     return title, goals
 
 
@@ -450,8 +451,10 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
     from), or the shapes when they differ, and adds the likely ``cause``. Returns True when
     they are equal."""
     a, b = to_host(yours), to_host(expected)
+    name, against = tr(name), tr(against)
     if a.shape != b.shape:
-        ok, message = False, f"{name}: yours has shape {a.shape}, {against} {b.shape}"
+        ok, message = False, _tr("{name}: yours has shape {a}, {against} {b}", name=name, a=a.shape,
+                                 against=against, b=b.shape)
     else:
         if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
             same = np.isclose(a, b, atol=atol, rtol=rtol)
@@ -465,14 +468,16 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
                     diff = np.abs(a.astype(np.float64) - b)
                 diff = diff[np.isfinite(diff)]
                 worst = float(diff.max()) if diff.size else 0.0
-            message = f"{name} equals {against}" + (f" (largest difference {worst:.1e})" if worst else "")
+            message = _tr("{name} equals {against}", name=name, against=against) + (
+                _tr(" (largest difference {worst})", worst=f"{worst:.1e}") if worst else "")
         else:
             at = tuple(int(i) for i in np.argwhere(~np.asarray(same))[0])
             where = f"[{', '.join(map(str, at))}]" if at else ""
-            message = (f"{name}{where}: yours {_show(a[at])}, {against} {_show(b[at])}"
-                       f"{f' (tolerance {atol:g})' if a.dtype.kind == 'f' else ''}")
+            message = (_tr("{name}{where}: yours {y}, {against} {e}", name=name, where=where,
+                           y=_show(a[at]), against=against, e=_show(b[at]))
+                       + (_tr(" (tolerance {atol})", atol=f"{atol:g}") if a.dtype.kind == "f" else ""))
             if cause:
-                message += f"; likely cause: {cause}"
+                message += _tr("; likely cause: {cause}", cause=tr(cause))
     check(ok, message, exercise=exercise)
     return ok
 
