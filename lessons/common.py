@@ -519,8 +519,25 @@ def finish():
 _plt = []
 
 
+# A CJK font that a Python package ships: mplfonts (the 'zh' extra) carries Noto Sans CJK SC.
+# Its file is handed to matplotlib as it is; mplfonts itself is never imported (nor run).
+PACKAGED_CJK_FONTS = (("mplfonts", "fonts/NotoSansCJKsc-Regular.otf"),)
+
+
+def _add_packaged_cjk_font(font_manager):
+    import importlib.util
+    for package, relative in PACKAGED_CJK_FONTS:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            path = pathlib.Path(spec.origin).parent / relative
+            if path.is_file():
+                font_manager.fontManager.addfont(str(path))
+                return
+
+
 def _cjk_font():
     from matplotlib import font_manager
+    _add_packaged_cjk_font(font_manager)
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 

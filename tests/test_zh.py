@@ -188,7 +188,9 @@ def _run(args, env_extra, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_LANG"}
     env.update({"MINIGRAD_QUICK": "1", "MINIGRAD_LESSONS_OUT": str(tmp_path / "out"), "MPLBACKEND": "Agg",
                 **env_extra})
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+    # a Chinese label drawn in a font without its glyphs is an error, not a box
+    return subprocess.run([sys.executable, "-W", "error:Glyph:UserWarning", *args], capture_output=True,
+                          text=True, env=env,
                           timeout=300, cwd=tmp_path)
 
 
@@ -229,3 +231,44 @@ def test_exercises_cli_writes_chinese_copies(tmp_path):
     titles = re.findall(r"# TITLE: (.*)", text)
     assert len(titles) == 3 and all(CJK.search(t) for t in titles)
     assert all(CJK.search(h) for h in re.findall(r"# HINT: (.*)", text))
+
+
+# ----------------------------------------------------------------------------- figures
+
+FONT_PROBE = """
+import sys, warnings
+warnings.simplefilter("error", UserWarning)      # matplotlib's missing-glyph warning included
+from minigrad_lessons import common
+common._lang[0] = "zh"
+plt = common.pyplot()
+if sys.argv[1] == "none":
+    common._plt[1] = None                          # as on a machine with no CJK font
+print(repr(common.label("hidden states", "隐藏状态")), repr(common.label("loss", "损失")))
+fig, ax = common.figure()
+ax.set_title(common.label("hidden states", "隐藏状态"))
+fig.savefig(sys.argv[2])
+print("font", common._plt[1])
+"""
+
+
+def _probe(mode, tmp_path):
+    return subprocess.run([sys.executable, "-c", FONT_PROBE, mode, str(tmp_path / "f.png")],
+                          capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_without_a_cjk_font_figures_keep_english_and_say_so_once(tmp_path):
+    done = _probe("none", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[1] == "'hidden states' 'loss'"
+    assert sum("fonts-noto-cjk" in ln for ln in lines) == 1 and "未安装中文字体" in lines[0]
+
+
+def test_with_a_cjk_font_chinese_labels_render(tmp_path):
+    """The 'zh' and 'dev' extras bring mplfonts (Noto Sans CJK SC): there, and on a machine
+    with fonts-noto-cjk, a Chinese title draws without a missing-glyph warning."""
+    done = _probe("font", tmp_path)
+    if "font None" in done.stdout:
+        pytest.skip("no CJK font here: pip install -e '.[zh]' (CI's dev extra has it)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "'隐藏状态' '损失'"
