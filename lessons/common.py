@@ -425,7 +425,7 @@ def check(condition, message, exercise=None):
     results.append((exercise, passed, message))
     if _recorder is not None:
         _recorder(exercise, passed, message)
-        print(__tr("check passed: {message}" if passed else "check FAILED: {message}", message=message))
+        print(_tr("check passed: {message}" if passed else "check FAILED: {message}", message=message))
         return
     if not passed:
         where = _tr(" (exercise {k})", k=exercise) if exercise is not None else ""

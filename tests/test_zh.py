@@ -272,3 +272,23 @@ def test_with_a_cjk_font_chinese_labels_render(tmp_path):
         pytest.skip("no CJK font here: pip install -e '.[zh]' (CI's dev extra has it)")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[0] == "'隐藏状态' '损失'"
+
+
+# ----------------------------------------------------------------------------- grading
+
+def test_chinese_copies_are_graded_as_english_ones(tmp_path):
+    """A zh copy with the reference answers passes every exercise; one wrong block fails
+    that exercise only. (Our own code, so without the sandbox: test_grade runs it sandboxed.)"""
+    src = LESSONS / "02_rnn_cell.py"
+    zh = i18n.edition(src.read_text(encoding="utf-8"), src.stem, "zh")
+    for student, code in [("bob", None), ("amy", {1: "    return (x_t @ U + h_prev @ W).tanh()\n"})]:
+        (tmp_path / "class" / student).mkdir(parents=True)
+        (tmp_path / "class" / student / src.name).write_text(solved_copy(zh, src.name, code), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "lessons.grade", str(tmp_path / "class"), "--out",
+                           str(tmp_path / "out"), "--no-sandbox"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8").splitlines()
+    status = {tuple(r.split(",")[:3:2]): r.split(",")[-1] for r in rows if r[:3] in ("amy", "bob")}
+    assert status == {("bob", "1"): "passed", ("bob", "2"): "passed", ("bob", "3"): "passed", ("bob", "4"): "passed",
+                      ("amy", "1"): "failed", ("amy", "2"): "passed", ("amy", "3"): "passed", ("amy", "4"): "passed"}
