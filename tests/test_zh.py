@@ -292,3 +292,12 @@ def test_chinese_copies_are_graded_as_english_ones(tmp_path):
     status = {tuple(r.split(",")[:3:2]): r.split(",")[-1] for r in rows if r[:3] in ("amy", "bob")}
     assert status == {("bob", "1"): "passed", ("bob", "2"): "passed", ("bob", "3"): "passed", ("bob", "4"): "passed",
                       ("amy", "1"): "failed", ("amy", "2"): "passed", ("amy", "3"): "passed", ("amy", "4"): "passed"}
+    # the copy's '# LANGUAGE: zh' line: its check messages come back in Chinese
+    feedback = (tmp_path / "out" / "feedback" / "amy.md").read_text(encoding="utf-8")
+    assert "我们写的一步等于 nn.RNNCell" in feedback
+    done = subprocess.run([sys.executable, "-m", "lessons.grade", str(tmp_path / "class"), "--out",
+                           str(tmp_path / "en"), "--no-sandbox", "--lang", "en", "--lessons", "02"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    feedback = (tmp_path / "en" / "feedback" / "amy.md").read_text(encoding="utf-8")
+    assert "check failed: our step equals nn.RNNCell" in feedback
