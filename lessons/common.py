@@ -245,9 +245,9 @@ def _catalogue():
     return i18n.catalogue(_stem[0], _lang[0])
 
 
-def tr(english, **fields):
-    """``english`` (a lesson's message) in the run's language: its catalogue entry, or the
-    English itself when there is none."""
+def tr(english):
+    """``english`` (a lesson's message, a figure's label) in the run's language: its catalogue
+    entry, or the English itself when there is none."""
     return english if _lang[0] == "en" else (_catalogue().text(english) or english)
 
 
@@ -277,13 +277,9 @@ class _TranslatedLines:
 
     def flush(self):
         if self._pending:
-            self._stream.write(self._catalogue_or_self(self._pending))
+            self._stream.write(_catalogue().text(self._pending) or self._pending)
             self._pending = ""
         self._stream.flush()
-
-    @staticmethod
-    def _catalogue_or_self(text):
-        return _catalogue().text(text) or text
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
