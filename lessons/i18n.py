@@ -21,6 +21,12 @@ lacks; tests/test_zh.py requires none for the lessons in ``TRANSLATED``.
     python -m minigrad_lessons.i18n edition 01 OUT_DIR      # write the zh percent-script
     python -m minigrad_lessons.i18n missing 01               # what 01's catalogue lacks
     python -m minigrad_lessons.i18n template 04 > lessons/zh/04_gradient_clipping.po
+
+Translating a lesson: write its .po from ``template`` (fill every msgstr: terms as in
+docs/glossary.md, the English once in parentheses at a term's first use in the lesson), then
+run it with ``MINIGRAD_LANG=zh --quick`` and add an entry (no msgctxt, ``{name}`` for what
+varies) for each English line it still prints and each figure label; then add its name to
+``TRANSLATED`` so that tests/test_zh.py holds it to the rules.
 """
 import argparse
 import ast
