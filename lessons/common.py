@@ -53,7 +53,10 @@ import numpy as np  # noqa: E402 - after the thread settings above
 
 import minigrad as mg  # noqa: E402
 
-from . import i18n  # noqa: E402
+try:
+    from . import i18n  # noqa: E402
+except ImportError:     # common imported flat, beside its support files (course_files.copy_support)
+    import i18n  # noqa: E402
 
 
 def _one_blas_thread():
