@@ -313,6 +313,8 @@ def main(argv=None):
             print(f"{ctx}: {en.splitlines()[0] if en else en!r}")
         return 1 if lacking else 0
     else:
+        print(f"# lessons/{args.lang}/{path.stem}.po (lessons/i18n.py; terms as in docs/glossary.md)\n"
+              f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Language: {args.lang}\\n"\n')
         for ctx, en in missing(path, args.lang):
             print(write_po_entry(ctx, en))
     return 0

@@ -91,7 +91,7 @@ def test_glossary_is_a_table_of_distinct_terms():
     for c, e, avoid in rows:
         assert LATIN_WORD.search(e) and not CJK.search(e), e
         assert c not in avoid
-    for must in ("遗忘门", "梯度裁剪", "束搜索", "教师强制", "曝光偏差", "长度标准化", "随时间反向传播"):
+    for must in ("遗忘门", "梯度裁剪", "集束搜索", "教师强制", "曝光偏差", "长度标准化", "随时间反向传播"):
         assert must in chinese
 
 
