@@ -25,6 +25,8 @@ Options (command line, or environment for notebooks and tests):
     --quick            MINIGRAD_QUICK=1       shrink data and epochs: the lesson runs in seconds
     --device cuda      MINIGRAD_DEVICE=cuda   run on the GPU (CuPy); the default is the CPU
     --seed N                                  the random seed (default 0)
+    --lang zh          MINIGRAD_LANG=zh       the Chinese edition (lessons/i18n.py; English is
+                                              the default; a copy's '# LANGUAGE: zh' line too)
     MINIGRAD_LESSONS_OUT=DIR                  write figures to DIR instead of out/ beside the lesson
 
 Figures go to ``out/`` in the folder of the lesson that runs (lessons/out/ for the teacher's,
@@ -50,6 +52,11 @@ for _var in _THREAD_VARS:       # for the child processes, and for NumPy if it i
 import numpy as np  # noqa: E402 - after the thread settings above
 
 import minigrad as mg  # noqa: E402
+
+try:
+    from . import i18n  # noqa: E402
+except ImportError:     # common imported flat, beside its support files (course_files.copy_support)
+    import i18n  # noqa: E402
 
 
 def _one_blas_thread():
@@ -122,6 +129,8 @@ def parse_args(description=None, argv=None):
     parser.add_argument("--device", default=None,
                         help="'cpu' (NumPy) or 'cuda' (CuPy); also MINIGRAD_DEVICE")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--lang", default=None, choices=i18n.LANGUAGES,
+                        help="the language the lesson speaks: en (default) or zh; also MINIGRAD_LANG")
     if argv is None:
         argv = [] if in_notebook() else sys.argv[1:]
     args = parser.parse_args(argv)
@@ -162,10 +171,12 @@ def setup(description=None, seed=None, argv=None):
     _runs[:] = [run]
     lesson = _caller_file()
     _where[:] = [lesson.resolve().parent] if lesson else []
+    _set_language(args.lang, lesson)
     if not in_notebook():           # a notebook shows its header as the first markdown cell
         _print_header(lesson)
-    print(f"{pathlib.Path(sys.argv[0]).name if not in_notebook() else 'notebook'}: "
-          f"quick={run.quick} device={run.device} seed={run.seed}")
+    print(_tr("{script}: quick={quick} device={device} seed={seed}",
+              script=pathlib.Path(sys.argv[0]).name if not in_notebook() else "notebook",
+              quick=run.quick, device=run.device, seed=run.seed))
     return run
 
 
@@ -178,12 +189,16 @@ def _caller_file():
 
 def lesson_header(path):
     """(title, [learning goals]) from a lesson's first markdown cell: the '# # Lesson ...' line
-    and the numbered list under 'Learning goals'; ("", []) when the file has neither."""
+    and the numbered list under 'Learning goals' (学习目标 in the Chinese edition, whose
+    header is the translated cell); ("", []) when the file has neither."""
     try:
-        lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+        text = pathlib.Path(path).read_text(encoding="utf-8")
     except (OSError, TypeError):
         return "", []
+    if _lang[0] != "en":
+        text = i18n.edition(text, pathlib.Path(path).stem, _lang[0])
     title, goals, in_goals = "", [], False
+    lines = text.splitlines()
     for line in lines:
         if not line.startswith("#"):
             if title:
@@ -192,7 +207,7 @@ def lesson_header(path):
         text = line[1:].strip()
         if not title and text.startswith("# "):
             title = text[2:].strip()
-        elif "Learning goals" in text:
+        elif "Learning goals" in text or "学习目标" in text:
             in_goals = True
         elif in_goals:
             if not text:
@@ -201,7 +216,8 @@ def lesson_header(path):
             if number:
                 goals.append(text[number.end():])
             elif goals:
-                goals[-1] += " " + text
+                wide = unicodedata.east_asian_width(goals[-1][-1:] or " ") in "WF"
+                goals[-1] += ("" if wide else " ") + text
     return title, goals
 
 
@@ -211,10 +227,76 @@ def _print_header(path):
         return
     print(plain(title))
     if goals:
-        print("Learning goals:")
+        print(_tr("Learning goals:"))
         for k, goal in enumerate(goals, 1):
             print(f"  {k}. {plain(goal)}")
     print()
+
+
+# ----------------------------------------------------------------------------- language
+
+_lang = ["en"]          # the language of this run: set by setup()
+_stem = [""]            # the lesson's file name without .py: its catalogue's name
+
+
+def language():
+    """'en' or 'zh': the language this lesson run speaks."""
+    return _lang[0]
+
+
+def _catalogue():
+    return i18n.catalogue(_stem[0], _lang[0])
+
+
+def tr(english):
+    """``english`` (a lesson's message, a figure's label) in the run's language: its catalogue
+    entry, or the English itself when there is none."""
+    return english if _lang[0] == "en" else (_catalogue().text(english) or english)
+
+
+def _tr(english, **fields):
+    """One of common's own phrases (msgctxt "common"), ``str.format``-ed with ``fields``."""
+    text = english if _lang[0] == "en" else (_catalogue().text(english, "common") or english)
+    return text.format(**fields) if fields else text
+
+
+class _TranslatedLines:
+    """stdout for the Chinese edition: each whole line the lesson prints is replaced by its
+    catalogue entry when it has one (so a lesson's ``print`` needs no change); the rest passes
+    through as written."""
+
+    def __init__(self, stream):
+        self._stream, self._pending = stream, ""
+
+    def write(self, text):
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._stream.write((_catalogue().text(line) or line) + "\n")
+        if self._pending and ("\r" in self._pending or len(self._pending) > 4096):
+            self._stream.write(self._pending)       # a progress bar redrawing in place
+            self._pending = ""
+        return len(text)
+
+    def flush(self):
+        if self._pending:
+            self._stream.write(_catalogue().text(self._pending) or self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _set_language(chosen, lesson):
+    try:
+        source = lesson.read_text(encoding="utf-8") if lesson else None
+    except OSError:
+        source = None
+    _lang[0] = i18n.language(chosen, source)
+    _stem[0] = lesson.stem if lesson else ""
+    if _lang[0] != "en" and not isinstance(sys.stdout, _TranslatedLines):
+        sys.stdout = _TranslatedLines(sys.stdout)
 
 
 # ----------------------------------------------------------------------------- plain text
@@ -338,18 +420,19 @@ def check(condition, message, exercise=None):
     ``exercise`` is the number k of the exercise (the k-th ``# BEGIN SOLUTION`` block) whose
     code this check grades, or None for a check of the lesson's own demonstration."""
     passed = bool(condition)
+    message = tr(message)
     results.append((exercise, passed, message))
     if _recorder is not None:
         _recorder(exercise, passed, message)
-        print(f"check {'passed' if passed else 'FAILED'}: {message}")
+        print(_tr("check passed: {message}" if passed else "check FAILED: {message}", message=message))
         return
     if not passed:
-        where = f" (exercise {exercise})" if exercise is not None else ""
+        where = _tr(" (exercise {k})", k=exercise) if exercise is not None else ""
         if keep_going:
-            print(f"CHECK FAILED{where}: {message}")
+            print(_tr("CHECK FAILED{where}: {message}", where=where, message=message))
             return
-        raise CheckFailed(f"CHECK FAILED{where}: {message}")
-    print(f"check passed: {message}")
+        raise CheckFailed(_tr("CHECK FAILED{where}: {message}", where=where, message=message))
+    print(_tr("check passed: {message}", message=message))
 
 
 def to_host(x):
@@ -367,8 +450,10 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
     from), or the shapes when they differ, and adds the likely ``cause``. Returns True when
     they are equal."""
     a, b = to_host(yours), to_host(expected)
+    name, against = tr(name), tr(against)
     if a.shape != b.shape:
-        ok, message = False, f"{name}: yours has shape {a.shape}, {against} {b.shape}"
+        ok, message = False, _tr("{name}: yours has shape {a}, {against} {b}", name=name, a=a.shape,
+                                 against=against, b=b.shape)
     else:
         if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
             same = np.isclose(a, b, atol=atol, rtol=rtol)
@@ -382,14 +467,16 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
                     diff = np.abs(a.astype(np.float64) - b)
                 diff = diff[np.isfinite(diff)]
                 worst = float(diff.max()) if diff.size else 0.0
-            message = f"{name} equals {against}" + (f" (largest difference {worst:.1e})" if worst else "")
+            message = _tr("{name} equals {against}", name=name, against=against) + (
+                _tr(" (largest difference {worst})", worst=f"{worst:.1e}") if worst else "")
         else:
             at = tuple(int(i) for i in np.argwhere(~np.asarray(same))[0])
             where = f"[{', '.join(map(str, at))}]" if at else ""
-            message = (f"{name}{where}: yours {_show(a[at])}, {against} {_show(b[at])}"
-                       f"{f' (tolerance {atol:g})' if a.dtype.kind == 'f' else ''}")
+            message = (_tr("{name}{where}: yours {y}, {against} {e}", name=name, where=where,
+                           y=_show(a[at]), against=against, e=_show(b[at]))
+                       + (_tr(" (tolerance {atol})", atol=f"{atol:g}") if a.dtype.kind == "f" else ""))
             if cause:
-                message += f"; likely cause: {cause}"
+                message += _tr("; likely cause: {cause}", cause=tr(cause))
     check(ok, message, exercise=exercise)
     return ok
 
@@ -401,7 +488,7 @@ def _show(value):
 def not_checked(claim):
     """Say that a claim needs the full run: in quick mode nothing proves it, and saying
     "check passed" would claim what was not shown."""
-    print(f"not checked in quick mode: {claim}")
+    print(_tr("not checked in quick mode: {claim}", claim=tr(claim)))
 
 
 def passed(exercise):
@@ -416,14 +503,14 @@ def finish():
     for k, ok, message in results:
         if ok:
             by_exercise.setdefault(k, []).append(message)
-    print("\nWhat this run showed:")
+    print("\n" + _tr("What this run showed:"))
     for k in sorted(by_exercise, key=lambda k: (k is None, k or 0)):
-        print(f"  {'the lesson' if k is None else f'exercise {k}'}:")
+        print("  " + (_tr("the lesson:") if k is None else _tr("exercise {k}:", k=k)))
         for message in by_exercise[k]:
             print(f"    - {plain(message)}")
-    counts = ", ".join(f"{'lesson' if k is None else f'exercise {k}'} {len(v)}"
-                       for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
-    print(f"checks passed: {counts}")
+    counts = _tr(", ").join(_tr("lesson {n}", n=len(v)) if k is None else _tr("exercise {k} {n}", k=k, n=len(v))
+                           for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    print(_tr("checks passed: {counts}", counts=counts))
 
 
 # ----------------------------------------------------------------------------- figures
@@ -431,8 +518,25 @@ def finish():
 _plt = []
 
 
+# A CJK font that a Python package ships: mplfonts (the 'zh' extra) carries Noto Sans CJK SC.
+# Its file is handed to matplotlib as it is; mplfonts itself is never imported (nor run).
+PACKAGED_CJK_FONTS = (("mplfonts", "fonts/NotoSansCJKsc-Regular.otf"),)
+
+
+def _add_packaged_cjk_font(font_manager):
+    import importlib.util
+    for package, relative in PACKAGED_CJK_FONTS:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            path = pathlib.Path(spec.origin).parent / relative
+            if path.is_file():
+                font_manager.fontManager.addfont(str(path))
+                return
+
+
 def _cjk_font():
     from matplotlib import font_manager
+    _add_packaged_cjk_font(font_manager)
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 
@@ -457,9 +561,45 @@ def pyplot():
 
 
 def label(english, chinese):
-    """'english (中文)' when a CJK font is installed, else just 'english'."""
+    """'english (中文)' when a CJK font is installed, else just 'english'; in the Chinese
+    edition '中文', or 'english' (with a one-line warning, once) when no CJK font is installed."""
     pyplot()
+    if _lang[0] == "zh":
+        return chinese if _cjk_or_warn() else english
     return f"{english} ({chinese})" if _plt[1] else english
+
+
+_warned_font = []
+
+
+def _cjk_or_warn():
+    """True when figures can draw Chinese; otherwise say once why they are in English."""
+    if _plt[1]:
+        return True
+    if not _warned_font:
+        _warned_font.append(True)
+        print("注意: 未安装中文字体, 图中文字用英文 (no CJK font: pip install -e '.[zh]' or apt install fonts-noto-cjk)")
+    return False
+
+
+def _translate_figure(fig):
+    """The Chinese edition's figure text: titles, axis labels and legends from the catalogue
+    (a text with no entry stays as it is); nothing when no CJK font can draw it."""
+    if _lang[0] == "en" or not _cjk_or_warn():
+        return
+    def swap(text_object):
+        text = text_object.get_text()
+        zh = _catalogue().text(text) if text else None
+        if zh is not None:
+            text_object.set_text(zh)
+    for ax in fig.get_axes():
+        for text_object in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+            swap(text_object)
+        legend = ax.get_legend()
+        for text_object in (legend.get_texts() if legend else []):
+            swap(text_object)
+    if getattr(fig, "_suptitle", None) is not None:
+        swap(fig._suptitle)
 
 
 def figure(ncols=1, nrows=1, width=5.0, height=3.6):
@@ -502,17 +642,19 @@ def savefig(fig, name):
     """Write ``fig`` to ``<out>/<name>.png``, show it inline in a notebook, close it.
     A quick run's figure says so in its title: tiny data and few epochs, not the lesson's
     result."""
+    _translate_figure(fig)
     if is_quick():
         title = fig.get_suptitle()
-        fig.suptitle(f"{title} {QUICK_TITLE}" if title else
-                     f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result")
+        in_words = _tr if _lang[0] == "en" or _plt[1] else (lambda english: english)   # no CJK font: English
+        fig.suptitle(f"{title} {in_words(QUICK_TITLE)}" if title else
+                     in_words(f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result"))
     path = out_dir() / f"{name}.png"
     fig.savefig(path, dpi=100)
     if in_notebook():
         from IPython.display import display
         display(fig)
     pyplot().close(fig)
-    print(f"figure written: {path}")
+    print(_tr("figure written: {path}", path=path))
     return path
 
 
@@ -540,7 +682,7 @@ def progress(iterable=None, desc=None, total=None, **kwargs):
             print(f"{desc} ...")
         return iterable if iterable is not None else range(total or 0)
     kwargs.setdefault("mininterval", 0.5)
-    return tqdm(iterable, desc=desc, total=total, **kwargs)
+    return tqdm(iterable, desc=tr(desc) if desc else desc, total=total, **kwargs)
 
 
 def set_postfix(bar, **values):

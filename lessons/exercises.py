@@ -36,7 +36,7 @@ import argparse
 import pathlib
 import sys
 
-from . import nbgrader_source
+from . import i18n, nbgrader_source
 from .markers import (BEGIN, DECLARATION, END, HINT, STUDENT_BEGIN, STUDENT_END,
                       Exercise, ExerciseError, exercise_lines, find_lesson, lesson_files, parse_lesson,
                       parse_submission, placeholder, reference_code)
@@ -74,16 +74,18 @@ def solved_copy(text, name, code=None):
     return "".join(out + lines[last:])
 
 
-def write_student_copies(out_dir, lessons=None):
+def write_student_copies(out_dir, lessons=None, lang="en"):
     """Write the student copy of each lesson (default: all) into ``out_dir``; a copy imports
-    its helpers from the installed package, so it runs wherever it is saved. Returns the
-    written lesson paths."""
+    its helpers from the installed package, so it runs wherever it is saved. ``lang`` 'zh':
+    the Chinese edition (lessons/i18n.py), whose '# LANGUAGE: zh' line makes the copy speak
+    Chinese when it runs and when it is graded. Returns the written lesson paths."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in lessons or lesson_files():
         path = pathlib.Path(path)
-        text, count = student_copy(path.read_text(encoding="utf-8"), path.name)
+        text, count = student_copy(i18n.edition(path.read_text(encoding="utf-8"), path.stem, lang),
+                                   path.name)
         if count == 0:
             raise ExerciseError(f"{path.name}: no '# BEGIN SOLUTION' block, so nothing to write")
         target = out_dir / path.name
@@ -101,6 +103,8 @@ def main(argv=None):
     parser.add_argument("--format", choices=("py", "nbgrader"), default="py",
                         help="py: plain scripts with exercise markers; nbgrader: an nbgrader "
                              "source folder (one notebook per lesson)")
+    parser.add_argument("--lang", choices=i18n.LANGUAGES, default="en",
+                        help="the copies' language: en (default) or zh (py copies only, for now)")
     parser.add_argument("--assignment", default="lessons",
                         help="nbgrader: the assignment's name (default: lessons)")
     argv = sys.argv[1:] if argv is None else argv
@@ -110,10 +114,12 @@ def main(argv=None):
     args = parser.parse_intermixed_args(argv)
     try:
         lessons = [find_lesson(a) for a in args.lessons] or None
+        if args.format == "nbgrader" and args.lang != "en":
+            raise ExerciseError("--format nbgrader --lang zh: not written yet; the .py copies are")
         if args.format == "nbgrader":
             nbgrader_source.write_source(args.out_dir, lessons, assignment=args.assignment)
         else:
-            write_student_copies(args.out_dir, lessons)
+            write_student_copies(args.out_dir, lessons, lang=args.lang)
     except (ExerciseError, FileNotFoundError) as e:
         print(f"exercises: {e}", file=sys.stderr)
         return 1

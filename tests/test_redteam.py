@@ -873,5 +873,6 @@ def test_the_binds_are_folder_by_folder_and_never_the_course(tmp_path):
         assert host != ROOT and host not in lessons_dir.parents and host != lessons_dir, host
     package = course_files.stage_package(tmp_path)
     staged = sorted(p.name for p in package.iterdir())
-    assert staged == sorted(["__init__.py", "common.py"] + [p.name for p in lessons_dir.glob("_[a-z]*.py")])
+    assert staged == sorted(["__init__.py", "common.py", "i18n.py", "zh"]      # zh: the translations
+                            + [p.name for p in lessons_dir.glob("_[a-z]*.py")])
     assert not any(p.name[:2].isdigit() for p in package.iterdir())

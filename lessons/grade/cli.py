@@ -16,6 +16,9 @@ def parser():
     p.add_argument("--lessons", help="comma-separated lesson numbers (default: every lesson handed in)")
     p.add_argument("--timeout", type=float, help="seconds per run (default 60 in quick mode, 600 with --full)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    p.add_argument("--lang", choices=("en", "zh"),
+                   help="the check messages' language for every copy (default: each copy's own "
+                        "'# LANGUAGE:' line, else English)")
     p.add_argument("--full", action="store_true", help="the lessons' full runs, not --quick")
     p.add_argument("--lms", choices=report.LMS_SHAPES,
                    help="also write DIR/canvas.csv or DIR/moodle.csv, the shape that LMS imports")
@@ -44,7 +47,7 @@ def main(argv=None):
                             open_files=args.open_files, disk_mb=args.disk_mb)
     try:
         grading.grade_folder(args.submissions, args.out, lessons, args.timeout, args.jobs, quick=not args.full,
-                             sandboxed=not args.no_sandbox, limits=limits, lms=args.lms)
+                             sandboxed=not args.no_sandbox, limits=limits, lms=args.lms, lang=args.lang)
     except sandbox.SandboxUnavailable as e:
         print(f"grade: refusing to grade: {e}", file=sys.stderr)
         return 3

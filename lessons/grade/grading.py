@@ -7,7 +7,7 @@ import pathlib
 import textwrap
 import time
 
-from .. import markers
+from .. import i18n, markers
 from .. import report as reports
 from . import policy, runner as runners, submissions
 from .splice import block_nodes, parse, splice
@@ -28,12 +28,14 @@ def default_runner(sandboxed=True, limits=None):
 
 
 def grade_file(lesson, submission_path, *, timeout=None, quick=True, sandboxed=True, limits=None,
-               runner=None, _details=None):
+               runner=None, lang=None, _details=None):
     """Grade one student's copy of one lesson.
 
     ``lesson``: a number ('06'), a file name or a path of a teacher's lesson.
     ``submission_path``: the student's ``.py`` or ``.ipynb`` (it may not exist: ``missing``).
     Returns {k: (points, max_points, status, message)} for every exercise k of the lesson.
+    ``lang``: the language of the check messages ('en', 'zh'); by default the copy's own
+    ('# LANGUAGE: zh' in a Chinese copy), else English.
     Runs in the sandbox unless ``sandboxed=False``; raises ``SandboxUnavailable`` (naming what is
     missing) where none can start."""
     lesson_path = markers.find_lesson(str(lesson))
@@ -56,6 +58,10 @@ def grade_file(lesson, submission_path, *, timeout=None, quick=True, sandboxed=T
             verdicts[ex.number] = Verdict("error", f"the file could not be read: {e}")
         return _table(exercises, verdicts)
     details["outside"] = submissions.outside_edits(teacher_text, text, lesson_path.name)
+    if not lang:                     # the copy's own line; never the grader's environment
+        said = i18n.LANGUAGE_LINE.search(text)
+        lang = said.group("lang").lower() if said and said.group("lang").lower() in i18n.LANGUAGES else "en"
+    details["lang"] = lang
     runner = runner or default_runner(sandboxed, limits)
 
     student_code, student_lines = {}, {}
@@ -95,7 +101,8 @@ def grade_file(lesson, submission_path, *, timeout=None, quick=True, sandboxed=T
     def run(code):
         source, ranges = splice(teacher_text, exercises, code)
         guarded = [(*ranges[k], list(exercises[k - 1].off_limits)) for k in code]
-        result = runner.run(source, lesson_path.name, timeout, quick, guarded)
+        result = runner.run(source, lesson_path.name, timeout, quick, guarded,
+                            **({"lang": lang} if lang != "en" else {}))
         details["runs"] += 1
         details["seconds"] += result.seconds
         return result, source, ranges
@@ -165,7 +172,7 @@ class ClassGrades:
 
 
 def grade_folder(submissions_dir, out_dir, lessons=None, timeout=None, jobs=1, quick=True, echo=print,
-                 sandboxed=True, limits=None, lms=None):
+                 sandboxed=True, limits=None, lms=None, lang=None):
     """Grade every student folder of ``submissions_dir``; write the gradebook and feedback
     into ``out_dir``, and the class at a glance beside them (``minigrad_lessons.report``:
     totals.csv, summary.md, report.html; with ``lms``, the file that LMS imports). Refuses (``SandboxUnavailable``) before grading anyone when the sandbox
@@ -181,7 +188,7 @@ def grade_folder(submissions_dir, out_dir, lessons=None, timeout=None, jobs=1, q
     run = runners.Runner(sandboxed, limits)
     try:
         run.prepare()
-        graded = _grade_all(run, submissions_dir, students, lesson_paths, timeout, jobs, quick)
+        graded = _grade_all(run, submissions_dir, students, lesson_paths, timeout, jobs, quick, lang)
     finally:
         run.close()
     results, details, elapsed = graded
@@ -226,12 +233,12 @@ def grade_folder(submissions_dir, out_dir, lessons=None, timeout=None, jobs=1, q
     return ClassGrades(rows, results, details, settings)
 
 
-def _grade_all(run, submissions_dir, students, lesson_paths, timeout, jobs, quick):
+def _grade_all(run, submissions_dir, students, lesson_paths, timeout, jobs, quick, lang=None):
     def one(job):
         student, lesson_path = job
         details = {}
         table = grade_file(lesson_path, submissions.find_submission(submissions_dir / student, lesson_path),
-                           timeout=timeout, quick=quick, runner=run, _details=details)
+                           timeout=timeout, quick=quick, runner=run, lang=lang, _details=details)
         return student, lesson_path, table, details
 
     results = {s: {} for s in students}

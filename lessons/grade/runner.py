@@ -83,7 +83,7 @@ class Runner:
         shutil.rmtree(self.cache, ignore_errors=True)
 
     # ------------------------------------------------------------------ one run
-    def run(self, source, lesson_name, timeout, quick=True, blocks=(), trial=False):
+    def run(self, source, lesson_name, timeout, quick=True, blocks=(), trial=False, lang="en"):
         """Run ``source`` (a spliced lesson) with ``blocks`` [(first, last, off_limits)] of the
         student's lines guarded. Returns a RunResult."""
         if not trial and not self.ready:
@@ -125,7 +125,8 @@ class Runner:
             env = {"PATH": "/usr/bin:/bin", "HOME": paths["run"], "TMPDIR": f"{paths['run']}/tmp",
                    "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{paths['run']}/mpl",
                    "MINIGRAD_LESSONS_OUT": f"{paths['run']}/out", "MINIGRAD_QUICK": "1" if quick else "0",
-                   "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+                   "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                   "MINIGRAD_LANG": lang}        # the copy's language: its check messages in it
             if trial:
                 env["MPLCONFIGDIR"] = paths["mpl"]
             python = [os.path.realpath(sys.executable), "-I", "-S", "-B", "-X", "faulthandler", "-c", BOOT,
