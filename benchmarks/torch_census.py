@@ -302,6 +302,12 @@ def check_name(full, keywords):
         break
     else:
         return ("deliberate difference", str(err)) if deliberate(err) else ("missing", str(err))
+    return judge(obj, keywords)
+
+
+def judge(obj, keywords):
+    """What minigrad's ``obj`` is for a census row: left out on purpose, missing a keyword the
+    programs pass, or there."""
     if left_out(obj):
         return "deliberate difference", left_out(obj)
     bad = check_keywords(obj, keywords) if callable(obj) else []
@@ -317,12 +323,7 @@ def check_member(cls, name, keywords):
         obj = getattr(cls, name)
     except Exception as e:              # noqa: BLE001
         return ("deliberate difference", str(e)) if deliberate(e) else ("missing", str(e))
-    if left_out(obj):
-        return "deliberate difference", left_out(obj)
-    bad = check_keywords(obj, keywords) if callable(obj) else []
-    if bad:
-        return "missing", f"keyword(s) {', '.join(bad)} not accepted"
-    return "has", ""
+    return judge(obj, keywords)
 
 
 def run(src):
