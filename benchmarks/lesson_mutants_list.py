@@ -165,7 +165,7 @@ MUTANTS = {
         (3, "decoder reads the targets it predicts", "self.decoder(tgt[:, :-1], state, summary)", "self.decoder(tgt[:, 1:], state, summary)"),
         (4, "argmin for argmax", "argmax(axis=-1)", "argmin(axis=-1)"),
         (4, "state not carried", "logits, state = self.decoder(tokens, state, summary)", "logits, _ = self.decoder(tokens, state, summary)"),
-        (4, "tokens never updated", "tokens = mg.backend.to_numpy(", "_unused = mg.backend.to_numpy("),
+        (4, "tokens never updated", "tokens = mg.backend.to_numpy(", "ignored = mg.backend.to_numpy("),
     ],
     "14": [
         (1, "normalised without exp", "attention_weight = F.softmax(score, axis=0)", "attention_weight = score / score.sum()"),
