@@ -82,30 +82,25 @@ def steppers(T, H, chunk=None):
     x, g = (rng.standard_normal((T, N, H)).astype(np.float32) for _ in range(2))
     bounds = [(s, min(s + (chunk or T), T)) for s in range(0, T, chunk or T)]
     mg.manual_seed(0)
-    layer = getattr(mg.nn, args.cell)(H, H)
-    mx, mgrad = mg.tensor(x), mg.tensor(g)
+    fns = {"minigrad": _step(mg, args.cell, H, mg.tensor(x), mg.tensor(g), bounds)}
+    if torch is not None:
+        fns["torch"] = _step(torch, args.cell, H, torch.from_numpy(x), torch.from_numpy(g), bounds)
+    return fns
 
-    def m_step():
+
+def _step(lib, cell, H, x, g, bounds):
+    """One training step of ``lib``'s layer (minigrad or torch: the same code serves both),
+    chunk by chunk over ``bounds``, the state carried on but detached."""
+    layer = getattr(lib.nn, cell)(H, H)
+
+    def step():
         layer.zero_grad()
         state = None
         for s, e in bounds:
-            out, state = layer(mx[s:e], state)
-            out.backward(mgrad[s:e])
+            out, state = layer(x[s:e], state)
+            out.backward(g[s:e])
             state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
-    fns = {"minigrad": m_step}
-    if torch is not None:
-        tlayer = getattr(torch.nn, args.cell)(H, H)
-        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
-
-        def t_step():
-            tlayer.zero_grad()
-            state = None
-            for s, e in bounds:
-                out, state = tlayer(tx[s:e], state)
-                out.backward(tg[s:e])
-                state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
-        fns["torch"] = t_step
-    return fns
+    return step
 
 
 def timed(T, H):

@@ -76,7 +76,7 @@ class Dropout(Module):
     def __init__(self, p=0.5):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
@@ -86,21 +86,12 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Dropout2d(Module):
+class Dropout2d(Dropout):
     """Channel dropout (torch's Dropout2d): each (n, c) slice of x (N, C, *) is kept or
     zeroed as a whole while training."""
 
-    def __init__(self, p=0.5):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout2d: p must be in [0, 1], got {p}")
-        self.p = p
-
     def forward(self, x):
         return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}"
 
 
 class BatchNorm1d(Module):
