@@ -25,8 +25,8 @@ lacks; tests/test_zh.py requires none for the lessons in ``TRANSLATED``.
 Translating a lesson: write its .po from ``template`` (fill every msgstr: terms as in
 docs/glossary.md, the English once in parentheses at a term's first use in the lesson), then
 run it with ``MINIGRAD_LANG=zh --quick`` and add an entry (no msgctxt, ``{name}`` for what
-varies) for each English line it still prints and each figure label; then add its name to
-``TRANSLATED`` so that tests/test_zh.py holds it to the rules.
+varies) for each English line it still prints and each figure label; its file in ``zh/``
+is what puts it in ``TRANSLATED``, so that tests/test_zh.py holds it to the rules.
 """
 import argparse
 import ast
@@ -38,9 +38,10 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 LANGUAGES = ("en", "zh")
-# The lessons whose Chinese edition is complete: every Markdown cell, exercise title and hint
-# has an entry (tests/test_zh.py holds them to it). The others print English where they lack one.
-TRANSLATED = ("01_tensors_autograd", "02_rnn_cell", "03_bptt_by_hand")
+# The lessons whose Chinese edition is complete: every lesson with a catalogue in zh/. Having a
+# .po file is the claim, and tests/test_zh.py holds it to it (every Markdown cell, exercise title
+# and hint has an entry; most printed lines are Chinese). The others print English.
+TRANSLATED = tuple(sorted(p.stem for p in (HERE / "zh").glob("[0-9][0-9]_*.po")))
 LANGUAGE_LINE = re.compile(r"^# LANGUAGE:[ \t]*(?P<lang>[A-Za-z_-]+)[ \t]*$", re.M)
 CELL = re.compile(r"^# %%(?P<rest>.*)$")
 EXERCISE_TEXT = re.compile(r"^(?P<head>[ \t]*# (?:TITLE|HINT):[ \t]*)(?P<text>.*?)[ \t]*$")
