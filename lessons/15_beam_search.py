@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 15 — Beam search (集束搜索 / 束搜索)
+# # Lesson 15 — Beam search (集束搜索)
 #
 # **Learning goals**
 # 1. See decoding as a search for $\arg\max_y P(y|x)$ and compare three searches on one
@@ -353,7 +353,7 @@ axes[1].set_ylabel("ms per problem")
 axes[1].set_yscale("log")
 for ax in axes:
     ax.tick_params(axis="x", rotation=30)
-axes[0].set_title(common.label("greedy vs beam vs exhaustive", "贪心 / 束搜索 / 穷举"))
+axes[0].set_title(common.label("greedy vs beam vs exhaustive", "贪心搜索 / 集束搜索 / 穷举搜索"))
 common.savefig(fig, "15_search_comparison")
 
 # %% [markdown]

@@ -187,7 +187,7 @@ for name, style in zip(runs, ("tab:blue", "tab:orange")):
     axes[1].plot(e + 1, [100 * a for a in history[name]["beam 3"]], "s--", c=style, label=f"{name}, beam 3")
 axes[1].set_xlabel("after epoch")
 axes[1].set_ylabel(f"exact match on {n_eval} held-out strings (%)")
-axes[1].set_title(common.label("held-out accuracy", "曝光偏差"))
+axes[1].set_title(common.label("held-out accuracy", "留出集准确率"))
 axes[1].legend(fontsize=8)
 common.savefig(fig, "17_schedule_and_accuracy")
 
@@ -309,4 +309,5 @@ else:
 #   remedy ②) keeps other prefixes alive, but cannot help once the model's own prefix has gone
 #   wrong.
 
+# %%
 common.finish()
