@@ -288,13 +288,22 @@ class _TranslatedLines:
         return getattr(self._stream, name)
 
 
+# A notebook has no file to read a '# LANGUAGE:' line from: the first cell of a notebook in
+# another language says which edition it is, (lesson file stem, language), before setup runs
+# (minigrad_lessons.nbgrader_source writes it). MINIGRAD_LANG still overrides it.
+notebook_edition = None
+
+
 def _set_language(chosen, lesson):
     try:
         source = lesson.read_text(encoding="utf-8") if lesson else None
     except OSError:
         source = None
+    stem = lesson.stem if lesson else ""
+    if lesson is None and notebook_edition:
+        stem, source = notebook_edition[0], f"# LANGUAGE: {notebook_edition[1]}"
     _lang[0] = i18n.language(chosen, source)
-    _stem[0] = lesson.stem if lesson else ""
+    _stem[0] = stem
     if _lang[0] != "en" and not isinstance(sys.stdout, _TranslatedLines):
         sys.stdout = _TranslatedLines(sys.stdout)
 
