@@ -229,8 +229,19 @@ def _print_header(path):
     if goals:
         print(_tr("Learning goals:"))
         for k, goal in enumerate(goals, 1):
-            print(f"  {k}. {plain(goal)}")
+            print(_for_terminal(plain(goal), f"  {k}. "))
     print()
+
+
+def _for_terminal(text, indent):
+    """``indent + text``, wrapped to the terminal's width when stdout is one (by display
+    width, so that a Chinese line breaks where it reaches the edge, not a character later);
+    one line into a file, a pipe or a notebook."""
+    stream = sys.stdout
+    if in_notebook() or not getattr(stream, "isatty", lambda: False)():
+        return indent + text
+    import shutil
+    return "\n".join(i18n.wrap(text, max(40, shutil.get_terminal_size().columns - 1), indent))
 
 
 # ----------------------------------------------------------------------------- language
@@ -260,6 +271,14 @@ def _tr(english, **fields):
     return text.format(**fields) if fields else text
 
 
+def _translated_line(line):
+    """A printed line in the run's language: its catalogue entry, laid out on the English
+    line's columns by terminal width (``i18n.align_like``: a table's rows stay aligned when
+    their cells are Chinese), or the line itself."""
+    found = _catalogue().text(line)
+    return line if found is None else i18n.align_like(line, found)
+
+
 class _TranslatedLines:
     """stdout for the Chinese edition: each whole line the lesson prints is replaced by its
     catalogue entry when it has one (so a lesson's ``print`` needs no change); the rest passes
@@ -272,7 +291,7 @@ class _TranslatedLines:
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            self._stream.write((_catalogue().text(line) or line) + "\n")
+            self._stream.write(_translated_line(line) + "\n")
         if self._pending and ("\r" in self._pending or len(self._pending) > 4096):
             self._stream.write(self._pending)       # a progress bar redrawing in place
             self._pending = ""
@@ -280,7 +299,7 @@ class _TranslatedLines:
 
     def flush(self):
         if self._pending:
-            self._stream.write(_catalogue().text(self._pending) or self._pending)
+            self._stream.write(_translated_line(self._pending))
             self._pending = ""
         self._stream.flush()
 
@@ -516,7 +535,7 @@ def finish():
     for k in sorted(by_exercise, key=lambda k: (k is None, k or 0)):
         print("  " + (_tr("the lesson:") if k is None else _tr("exercise {k}:", k=k)))
         for message in by_exercise[k]:
-            print(f"    - {plain(message)}")
+            print(_for_terminal(plain(message), "    - "))
     counts = _tr(", ").join(_tr("lesson {n}", n=len(v)) if k is None else _tr("exercise {k} {n}", k=k, n=len(v))
                            for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
     print(_tr("checks passed: {counts}", counts=counts))
