@@ -534,3 +534,44 @@ def test_a_zh_run_prints_its_tables_aligned(tmp_path):
     rows = [ln for ln in done.stdout.splitlines() if re.match(r"(一对一|一对多|多对一|多对多) ", ln)]
     assert len(rows) == 5
     assert len({tuple(_starts(ln, ["输出", "应为"])) for ln in rows}) == 1, "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- documents
+
+def _notes_rows(path, heading):
+    """{(note, section): lessons} from a notes page's tables, under '## <heading> NNN' headings."""
+    parts = re.split(rf"^## {heading} (\d{{3}}) ", path.read_text(encoding="utf-8"), flags=re.M)
+    rows = {}
+    for number, body in zip(parts[1::2], parts[2::2]):
+        rows[number, "title"] = re.match(r"— 「([^」]+)」", body).group(1)
+        for line in body.splitlines():
+            m = re.match(r"\| 「([^」]+)」 \|.*\| ([\d, —]+) \|$", line)
+            if m:
+                rows[number, m.group(1)] = m.group(2)
+    return rows
+
+
+def test_the_chinese_notes_page_lists_what_the_english_one_does():
+    """docs/course-notes.zh-CN.md: every note and section of docs/course-notes.md, with the
+    same lessons; written in Chinese, in the glossary's spellings."""
+    english = _notes_rows(ROOT / "docs" / "course-notes.md", "Notes")
+    chinese = _notes_rows(ROOT / "docs" / "course-notes.zh-CN.md", "笔记")
+    assert len(english) > 50 and chinese == english
+    text = (ROOT / "docs" / "course-notes.zh-CN.md").read_text(encoding="utf-8")
+    prose = [ln for ln in text.splitlines() if is_text_line(ln) and not ln.startswith("|---")]
+    assert sum(map(is_chinese_line, prose)) >= 0.9 * len(prose)
+    for c, e, avoid in glossary():
+        for wrong in avoid:
+            assert wrong not in text.replace(c, "　"), f"{wrong!r}; the glossary writes {c} ({e})"
+
+
+@pytest.mark.parametrize("path", sorted((LESSONS / "zh").glob("[0-9][0-9]_*.po")), ids=lambda p: p.stem)
+def test_chinese_citations_name_sections_of_the_notes_page(path):
+    """'笔记 004「前向传播」' in a catalogue names a section docs/course-notes.zh-CN.md lists
+    under that note, as 'notes 004「...」' does in English."""
+    rows = _notes_rows(ROOT / "docs" / "course-notes.zh-CN.md", "笔记")
+    text = path.read_text(encoding="utf-8")
+    for m in re.finditer(r"笔记\s*(\d{3})((?:[，、和及与\s]*「[^」\n]+」(?:\s*\(\d+\)(?:\s*[-–]\s*\(\d+\))?)?)+)", text):
+        for title in re.findall(r"「([^」\n]+)」", m.group(2)):
+            assert (m.group(1), title) in rows or rows.get((m.group(1), "title")) == title, \
+                f"{path.stem}: 笔记 {m.group(1)}「{title}」 is not a section of that note"
