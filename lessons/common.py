@@ -313,6 +313,21 @@ class _TranslatedLines:
 notebook_edition = None
 
 
+def _notebook_lesson():
+    """(lesson stem, the running cell's text) in a notebook: the cell that calls setup is a
+    lesson's first code cell, which an edition opens with its '# LANGUAGE:' line, and its
+    ``common.setup(...)`` line names the lesson (each lesson's is its own). ("", None) when
+    the cell is not a lesson's."""
+    history = sys.modules["IPython"].get_ipython().user_ns.get("In") or [""]
+    cell = history[-1] or ""
+    called = re.search(r"^[^#\n]*common\.setup\(.*$", cell, re.M)
+    if called:
+        for path in sorted(HERE.glob("[0-9][0-9]_*.py")):
+            if called.group(0).strip() in path.read_text(encoding="utf-8"):
+                return path.stem, cell
+    return "", cell
+
+
 def _set_language(chosen, lesson):
     try:
         source = lesson.read_text(encoding="utf-8") if lesson else None
@@ -321,6 +336,8 @@ def _set_language(chosen, lesson):
     stem = lesson.stem if lesson else ""
     if lesson is None and notebook_edition:
         stem, source = notebook_edition[0], f"# LANGUAGE: {notebook_edition[1]}"
+    elif lesson is None and in_notebook():
+        stem, source = _notebook_lesson()
     _lang[0] = i18n.language(chosen, source)
     _stem[0] = stem
     if _lang[0] != "en" and not isinstance(sys.stdout, _TranslatedLines):

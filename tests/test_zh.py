@@ -575,3 +575,34 @@ def test_chinese_citations_name_sections_of_the_notes_page(path):
         for title in re.findall(r"「([^」\n]+)」", m.group(2)):
             assert (m.group(1), title) in rows or rows.get((m.group(1), "title")) == title, \
                 f"{path.stem}: 笔记 {m.group(1)}「{title}」 is not a section of that note"
+
+
+@pytest.mark.notebook_tools
+def test_a_chinese_notebook_speaks_chinese_without_being_told(tmp_path):
+    """README.zh-CN.md's notebook route: the zh edition made a notebook by jupytext and run by
+    nbconvert, with no MINIGRAD_LANG. A notebook has no file to read: common finds the
+    '# LANGUAGE: zh' line and the lesson in the cell that calls setup."""
+    for module in ("nbconvert", "ipykernel", "jupytext"):
+        pytest.importorskip(module)
+    # this Python's own tools: its kernel is the one with this checkout's minigrad_lessons
+    jupytext, jupyter = [sys.executable, "-m", "jupytext"], [sys.executable, "-m", "jupyter"]
+    done = subprocess.run([sys.executable, "-m", "lessons.i18n", "edition", "02", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_LANG"}
+    # whichever Python the kernel is: this checkout's minigrad, and its lessons as minigrad_lessons
+    (tmp_path / "path").mkdir()
+    (tmp_path / "path" / "minigrad_lessons").symlink_to(LESSONS, target_is_directory=True)
+    env.update(MINIGRAD_QUICK="1", MINIGRAD_LESSONS_OUT=str(tmp_path / "out"), OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "path"), str(ROOT), os.environ.get("PYTHONPATH")])))
+    subprocess.run([*jupytext, "--to", "notebook", "--set-kernel", "python3", str(tmp_path / "02_rnn_cell.py")],
+                   check=True, capture_output=True, env=env, timeout=120)
+    proc = subprocess.run([*jupyter, "nbconvert", "--to", "notebook", "--execute", str(tmp_path / "02_rnn_cell.ipynb")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    executed = json.loads((tmp_path / "02_rnn_cell.nbconvert.ipynb").read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert "检查通过: 我们写的一步等于 nn.RNNCell" in text, text[:2000]        # the lesson's own words
+    assert "check passed" not in text
