@@ -606,3 +606,37 @@ def test_a_chinese_notebook_speaks_chinese_without_being_told(tmp_path):
                    for o in c.get("outputs", []))
     assert "检查通过: 我们写的一步等于 nn.RNNCell" in text, text[:2000]        # the lesson's own words
     assert "check passed" not in text
+
+
+def _lesson_rows(text):
+    """{number: (file, follows)} from a README's lesson table."""
+    return {m.group(1): (m.group(2), m.group(3).strip()) for m in
+            re.finditer(r"^\| (\d\d) \| \[[^\]]+\]\((lessons/\d\d_\w+\.py)\) \| ([^|]+) \|", text, re.M)}
+
+
+def test_the_chinese_readme_leads_through_the_whole_course():
+    """README.zh-CN.md: the set-up commands of README.md, all 21 lessons with the notes they
+    follow as README.md cites them, the Chinese edition, the teacher's route and the notes
+    page; its links resolve; its prose is Chinese in the glossary's spellings."""
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "README.zh-CN.md" in english.split("\n\n")[1], "README.md links to it at the top"
+    for command in ("pip install -e '.[lessons]' && python lessons/14_attention.py",
+                    "pip install -e '.[dev]' && python -m pytest -q"):
+        assert command in english and command in chinese
+    rows = _lesson_rows(chinese)
+    assert sorted(rows) == [f"{n:02d}" for n in range(1, 22)]
+    assert all((ROOT / path).is_file() for path, _ in rows.values())
+    assert {n: follows for n, (_, follows) in rows.items()} == {
+        n: follows.replace("; all", "; 全部") for n, (_, follows) in _lesson_rows(english).items()}
+    for must in ("--lang zh", "MINIGRAD_LANG=zh", "fonts-noto-cjk", "'.[zh]'", "minigrad-exercises", "minigrad-grade",
+                 "--format nbgrader --lang zh", "# LANGUAGE: zh", "docs/course-notes.zh-CN.md", "docs/glossary.md"):
+        assert must in chinese, must
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", chinese):
+        assert (ROOT / link).exists(), link
+    prose = [ln for ln in chinese.splitlines() if is_text_line(ln) and not ln.startswith(("|", "    ", "#!", "`"))
+             and not re.match(r"^(pip|python|minigrad|jupy|cd |MINIGRAD|grade_file|from |```)", ln)]
+    assert sum(map(is_chinese_line, prose)) >= 0.8 * len(prose), [ln for ln in prose if not is_chinese_line(ln)]
+    for c, e, avoid in glossary():
+        for wrong in avoid:
+            assert wrong not in chinese.replace(c, "　"), f"{wrong!r}; the glossary writes {c} ({e})"
