@@ -54,8 +54,9 @@ import numpy as np  # noqa: E402 - after the thread settings above
 import minigrad as mg  # noqa: E402
 
 try:
-    from . import i18n  # noqa: E402
+    from . import _terminal, i18n  # noqa: E402
 except ImportError:     # common imported flat, beside its support files (course_files.copy_support)
+    import _terminal  # noqa: E402
     import i18n  # noqa: E402
 
 
@@ -241,7 +242,7 @@ def _for_terminal(text, indent):
     if in_notebook() or not getattr(stream, "isatty", lambda: False)():
         return indent + text
     import shutil
-    return "\n".join(i18n.wrap(text, max(40, shutil.get_terminal_size().columns - 1), indent))
+    return "\n".join(_terminal.wrap(text, max(40, shutil.get_terminal_size().columns - 1), indent))
 
 
 # ----------------------------------------------------------------------------- language
@@ -273,10 +274,10 @@ def _tr(english, **fields):
 
 def _translated_line(line):
     """A printed line in the run's language: its catalogue entry, laid out on the English
-    line's columns by terminal width (``i18n.align_like``: a table's rows stay aligned when
+    line's columns by terminal width (``_terminal.align_like``: a table's rows stay aligned when
     their cells are Chinese), or the line itself."""
     found = _catalogue().text(line)
-    return line if found is None else i18n.align_like(line, found)
+    return line if found is None else _terminal.align_like(line, found)
 
 
 class _TranslatedLines:

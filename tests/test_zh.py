@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from lessons import _terminal as terminal
 from lessons import i18n
 from lessons.exercises import solved_copy
 
@@ -487,14 +488,14 @@ def test_a_chinese_copy_shows_its_placeholder_in_chinese_and_the_grader_knows_it
 
 def _starts(line, cells):
     """The terminal column where each of ``cells`` begins in ``line``."""
-    return [i18n.display_width(line[:line.index(c)]) for c in cells]
+    return [terminal.display_width(line[:line.index(c)]) for c in cells]
 
 
 def test_display_width_counts_wide_characters_twice():
-    assert i18n.display_width("学习目标") == 8 and i18n.display_width("goal") == 4
-    assert i18n.display_width("C\u0303_t") == 3 and i18n.display_width("（，）") == 6
-    assert i18n.pad("损失", 6) == "损失  " and i18n.pad("loss", 6, ">") == "  loss"
-    assert i18n.display_width(i18n.pad("多对一 (many-to-one)", 27)) == 27
+    assert terminal.display_width("学习目标") == 8 and terminal.display_width("goal") == 4
+    assert terminal.display_width("C\u0303_t") == 3 and terminal.display_width("（，）") == 6
+    assert terminal.pad("损失", 6) == "损失  " and terminal.pad("loss", 6, ">") == "  loss"
+    assert terminal.display_width(terminal.pad("多对一 (many-to-one)", 27)) == 27
 
 
 def test_a_translated_table_keeps_its_columns():
@@ -506,23 +507,23 @@ def test_a_translated_table_keeps_its_columns():
     for english_kind, zh_kind, shape in rows:
         english = f"{english_kind:27s} output {shape:12s} expected {shape}"
         translated = f"{zh_kind}  输出 {shape}  应为 {shape}"
-        laid.append(i18n.align_like(english, translated))
+        laid.append(terminal.align_like(english, translated))
         assert _starts(english, [f"output {shape}", f"expected {shape}"]) == _starts(laid[-1], [f"输出 {shape}", f"应为 {shape}"])
     assert len({tuple(_starts(line, ["输出", "应为"])) for line in laid}) == 1, "\n".join(laid)
     # a cell too wide for its column pushes the rest along, two spaces after it
-    wide = i18n.align_like("ab  cd", "非常非常宽  乙")
+    wide = terminal.align_like("ab  cd", "非常非常宽  乙")
     assert wide == "非常非常宽  乙"
     # a line that is no table, or whose cells do not pair up, is left as translated
-    assert i18n.align_like("loss went down", "损失  下降了  很多") == "损失  下降了  很多"
-    assert i18n.align_like("a  b  c", "甲  乙") == "甲  乙"
+    assert terminal.align_like("loss went down", "损失  下降了  很多") == "损失  下降了  很多"
+    assert terminal.align_like("a  b  c", "甲  乙") == "甲  乙"
 
 
 @pytest.mark.parametrize("width", [12, 20, 31])
 def test_wrapping_counts_terminal_columns(width):
     text = ("用笔记的记号写出 tanh RNN 语言模型 (language model) 的前向传播，并且亲手写出它的反向传播 "
             "(backpropagation through time)：每一步的梯度都要流回之前的隐藏状态。")
-    lines = i18n.wrap(text, width, "  1. ")
-    assert all(i18n.display_width(ln) <= width for ln in lines if " " in ln.strip() or CJK.search(ln)), lines
+    lines = terminal.wrap(text, width, "  1. ")
+    assert all(terminal.display_width(ln) <= width for ln in lines if " " in ln.strip() or CJK.search(ln)), lines
     assert lines[0].startswith("  1. ") and all(ln.startswith("     ") for ln in lines[1:])
     assert "".join(ln[5:].replace(" ", "") for ln in lines) == text.replace(" ", "")
     assert not any(ln.lstrip()[:1] in "，。：）" for ln in lines), "no line opens with closing punctuation"
