@@ -29,6 +29,10 @@ helper modules (``_name.py``) are copied beside the lessons; figures go to ``OUT
 
     python -m minigrad_lessons.exercises OUT_DIR [LESSON ...]                     plain .py copies
     python -m minigrad_lessons.exercises OUT_DIR --format nbgrader [LESSON ...]   an nbgrader source folder
+    ... --lang zh                                                   the Chinese edition, in either format
+
+A Chinese copy's placeholder is Chinese too (its words are the grader's, lessons/zh/grader.po);
+the grader recognises the placeholder of either language.
 
 LESSON is a number (06), a file name (06_lstm.py) or a path; the default is every lesson.
 """

@@ -19,6 +19,10 @@ A failed exercise can still break the next ones in nbgrader (a name the block sh
 defined is missing further down, say): independence is ``minigrad_lessons.grade``'s, not nbgrader's.
 Then, in OUT: ``nbgrader generate_assignment <assignment>``, and after collecting,
 ``nbgrader autograde <assignment>``.
+
+With ``--lang zh`` the notebooks are the zh edition's (lessons/i18n.py): Chinese Markdown cells,
+titles, hints and graded cells' words, the same code; the locked first cell names the edition
+(``common.notebook_edition``), so the checks speak Chinese when nbgrader runs them.
 """
 import ast
 import pathlib

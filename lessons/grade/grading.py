@@ -41,6 +41,9 @@ def grade_file(lesson, submission_path, *, timeout=None, quick=True, sandboxed=T
     ``i18n.copy_language``), else English; ``lang_if_missing`` when nothing was handed in.
     Runs in the sandbox unless ``sandboxed=False``; raises ``SandboxUnavailable`` (naming what is
     missing) where none can start."""
+    for chosen in (lang, lang_if_missing):
+        if chosen is not None and chosen not in i18n.LANGUAGES:
+            raise ValueError(f"grade_file: lang {chosen!r}: the course is written in {', '.join(i18n.LANGUAGES)}")
     lesson_path = markers.find_lesson(str(lesson))
     teacher_text = lesson_path.read_text(encoding="utf-8")
     exercises = markers.parse_lesson(teacher_text, lesson_path.name)

@@ -89,7 +89,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_
             message = say("check failed: {message}", lang, message=event["message"])
             verdicts[k] = Verdict("failed", message, certain=alone(k, before))
             continue
-        what = reword(run.message, lang)
+        what = _words(run, lang)
         if blamed == k and run.outcome == "exit":
             verdicts[k] = Verdict("disqualified", say("your block ended the process ({what}, {where})", lang,
                                                       what=what, where=where(blamed_line, k)))
@@ -128,9 +128,17 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_
     return verdicts
 
 
+def _words(run, lang, message=None):
+    """The run's ``message`` (default: all of it) in ``lang``: the reasons the guard, the harness
+    and the runner give are the grader's words; what the block raised or exited with is
+    Python's (and the student's), left as it is."""
+    message = run.message if message is None else message
+    return message if run.outcome in ("exception", "exit") else reword(message, lang)
+
+
 def _crash_verdict(run, k, lang="en"):
     """Exercise k is the only block with the student's code and the run did not finish."""
-    what = reword(run.message, lang)
+    what = _words(run, lang)
     if run.outcome == "timeout":
         return Verdict("timeout", say("{what} (the lesson did not finish with your block in it)", lang, what=what))
     if run.outcome == "tampered":
@@ -147,4 +155,4 @@ def _crash_verdict(run, k, lang="en"):
     if run.outcome == "completed":
         return Verdict("error", say("none of this exercise's checks ran, so it cannot pass", lang))
     return Verdict("error", say("the lesson crashed after your block ran, in the teacher's code: {what}", lang,
-                                what=reword(run.message.split(";")[0], lang)))
+                                what=_words(run, lang, run.message.split(";")[0])))
