@@ -54,8 +54,9 @@ import numpy as np  # noqa: E402 - after the thread settings above
 import minigrad as mg  # noqa: E402
 
 try:
-    from . import i18n  # noqa: E402
+    from . import _terminal, i18n  # noqa: E402
 except ImportError:     # common imported flat, beside its support files (course_files.copy_support)
+    import _terminal  # noqa: E402
     import i18n  # noqa: E402
 
 
@@ -229,8 +230,19 @@ def _print_header(path):
     if goals:
         print(_tr("Learning goals:"))
         for k, goal in enumerate(goals, 1):
-            print(f"  {k}. {plain(goal)}")
+            print(_for_terminal(plain(goal), f"  {k}. "))
     print()
+
+
+def _for_terminal(text, indent):
+    """``indent + text``, wrapped to the terminal's width when stdout is one (by display
+    width, so that a Chinese line breaks where it reaches the edge, not a character later);
+    one line into a file, a pipe or a notebook."""
+    stream = sys.stdout
+    if in_notebook() or not getattr(stream, "isatty", lambda: False)():
+        return indent + text
+    import shutil
+    return "\n".join(_terminal.wrap(text, max(40, shutil.get_terminal_size().columns - 1), indent))
 
 
 # ----------------------------------------------------------------------------- language
@@ -260,6 +272,14 @@ def _tr(english, **fields):
     return text.format(**fields) if fields else text
 
 
+def _translated_line(line):
+    """A printed line in the run's language: its catalogue entry, laid out on the English
+    line's columns by terminal width (``_terminal.align_like``: a table's rows stay aligned when
+    their cells are Chinese), or the line itself."""
+    found = _catalogue().text(line)
+    return line if found is None else _terminal.align_like(line, found)
+
+
 class _TranslatedLines:
     """stdout for the Chinese edition: each whole line the lesson prints is replaced by its
     catalogue entry when it has one (so a lesson's ``print`` needs no change); the rest passes
@@ -272,7 +292,7 @@ class _TranslatedLines:
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            self._stream.write((_catalogue().text(line) or line) + "\n")
+            self._stream.write(_translated_line(line) + "\n")
         if self._pending and ("\r" in self._pending or len(self._pending) > 4096):
             self._stream.write(self._pending)       # a progress bar redrawing in place
             self._pending = ""
@@ -280,7 +300,7 @@ class _TranslatedLines:
 
     def flush(self):
         if self._pending:
-            self._stream.write(_catalogue().text(self._pending) or self._pending)
+            self._stream.write(_translated_line(self._pending))
             self._pending = ""
         self._stream.flush()
 
@@ -288,13 +308,39 @@ class _TranslatedLines:
         return getattr(self._stream, name)
 
 
+# A notebook has no file to read a '# LANGUAGE:' line from: the first cell of a notebook in
+# another language says which edition it is, (lesson file stem, language), before setup runs
+# (minigrad_lessons.nbgrader_source writes it). MINIGRAD_LANG still overrides it.
+notebook_edition = None
+
+
+def _notebook_lesson():
+    """(lesson stem, the running cell's text) in a notebook: the cell that calls setup is a
+    lesson's first code cell, which an edition opens with its '# LANGUAGE:' line, and its
+    ``common.setup(...)`` line names the lesson (each lesson's is its own). ("", None) when
+    the cell is not a lesson's."""
+    history = sys.modules["IPython"].get_ipython().user_ns.get("In") or [""]
+    cell = history[-1] or ""
+    called = re.search(r"^[^#\n]*common\.setup\(.*$", cell, re.M)
+    if called:
+        for path in sorted(HERE.glob("[0-9][0-9]_*.py")):
+            if called.group(0).strip() in path.read_text(encoding="utf-8"):
+                return path.stem, cell
+    return "", cell
+
+
 def _set_language(chosen, lesson):
     try:
         source = lesson.read_text(encoding="utf-8") if lesson else None
     except OSError:
         source = None
+    stem = lesson.stem if lesson else ""
+    if lesson is None and notebook_edition:
+        stem, source = notebook_edition[0], f"# LANGUAGE: {notebook_edition[1]}"
+    elif lesson is None and in_notebook():
+        stem, source = _notebook_lesson()
     _lang[0] = i18n.language(chosen, source)
-    _stem[0] = lesson.stem if lesson else ""
+    _stem[0] = stem
     if _lang[0] != "en" and not isinstance(sys.stdout, _TranslatedLines):
         sys.stdout = _TranslatedLines(sys.stdout)
 
@@ -507,7 +553,7 @@ def finish():
     for k in sorted(by_exercise, key=lambda k: (k is None, k or 0)):
         print("  " + (_tr("the lesson:") if k is None else _tr("exercise {k}:", k=k)))
         for message in by_exercise[k]:
-            print(f"    - {plain(message)}")
+            print(_for_terminal(plain(message), "    - "))
     counts = _tr(", ").join(_tr("lesson {n}", n=len(v)) if k is None else _tr("exercise {k} {n}", k=k, n=len(v))
                            for k, v in sorted(by_exercise.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
     print(_tr("checks passed: {counts}", counts=counts))

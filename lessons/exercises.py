@@ -29,6 +29,10 @@ helper modules (``_name.py``) are copied beside the lessons; figures go to ``OUT
 
     python -m minigrad_lessons.exercises OUT_DIR [LESSON ...]                     plain .py copies
     python -m minigrad_lessons.exercises OUT_DIR --format nbgrader [LESSON ...]   an nbgrader source folder
+    ... --lang zh                                                   the Chinese edition, in either format
+
+A Chinese copy's placeholder is Chinese too (its words are the grader's, lessons/zh/grader.po);
+the grader recognises the placeholder of either language.
 
 LESSON is a number (06), a file name (06_lstm.py) or a path; the default is every lesson.
 """
@@ -50,12 +54,13 @@ __all__ = ["BEGIN", "DECLARATION", "END", "HINT", "STUDENT_BEGIN", "STUDENT_END"
 
 def student_copy(text, name):
     """``text`` with every solution block replaced by its declarations, hints and a
-    placeholder between exercise markers. Returns (new_text, number_of_exercises)."""
+    placeholder between exercise markers, in the language of the text's '# LANGUAGE:' line
+    (a zh edition: lessons/i18n.py). Returns (new_text, number_of_exercises)."""
     exercises = parse_lesson(text, name)
-    lines = text.splitlines(keepends=True)
+    lines, lang = text.splitlines(keepends=True), i18n.copy_language(text)
     out, last = [], 0
     for ex in exercises:
-        out += lines[last:ex.begin] + exercise_lines(name, ex)
+        out += lines[last:ex.begin] + exercise_lines(name, ex, lang=lang)
         last = ex.end + 1
     out += lines[last:]
     return "".join(out), len(exercises)
@@ -69,7 +74,7 @@ def solved_copy(text, name, code=None):
     for ex in parse_lesson(text, name):
         out += lines[last:ex.begin]
         written = (code or {}).get(ex.number, reference_code(ex))
-        out += exercise_lines(name, ex, written)
+        out += exercise_lines(name, ex, written, lang=i18n.copy_language(text))
         last = ex.end + 1
     return "".join(out + lines[last:])
 
@@ -104,7 +109,7 @@ def main(argv=None):
                         help="py: plain scripts with exercise markers; nbgrader: an nbgrader "
                              "source folder (one notebook per lesson)")
     parser.add_argument("--lang", choices=i18n.LANGUAGES, default="en",
-                        help="the copies' language: en (default) or zh (py copies only, for now)")
+                        help="the copies' language: en (default) or zh (lessons/i18n.py), for both formats")
     parser.add_argument("--assignment", default="lessons",
                         help="nbgrader: the assignment's name (default: lessons)")
     argv = sys.argv[1:] if argv is None else argv
@@ -114,10 +119,8 @@ def main(argv=None):
     args = parser.parse_intermixed_args(argv)
     try:
         lessons = [find_lesson(a) for a in args.lessons] or None
-        if args.format == "nbgrader" and args.lang != "en":
-            raise ExerciseError("--format nbgrader --lang zh: not written yet; the .py copies are")
         if args.format == "nbgrader":
-            nbgrader_source.write_source(args.out_dir, lessons, assignment=args.assignment)
+            nbgrader_source.write_source(args.out_dir, lessons, assignment=args.assignment, lang=args.lang)
         else:
             write_student_copies(args.out_dir, lessons, lang=args.lang)
     except (ExerciseError, FileNotFoundError) as e:

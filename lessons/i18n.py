@@ -172,6 +172,11 @@ def catalogue(stem, lang="zh", directory=HERE):
     return _catalogues[key]
 
 
+def _base(lang):
+    """'zh' for 'zh', 'ZH', 'zh_CN' or 'zh-CN'."""
+    return (lang or "en").lower().split("_")[0].split("-")[0]
+
+
 def language(argv_lang=None, source_text=None):
     """The language a run uses: --lang, else MINIGRAD_LANG, else the copy's '# LANGUAGE:' line,
     else English."""
@@ -179,10 +184,40 @@ def language(argv_lang=None, source_text=None):
     if not lang and source_text:
         m = LANGUAGE_LINE.search(source_text)
         lang = m.group("lang") if m else ""
-    lang = (lang or "en").lower().split("_")[0].split("-")[0]
+    lang = _base(lang)
     if lang not in LANGUAGES:
         raise SystemExit(f"language {lang!r}: the course is written in {', '.join(LANGUAGES)}")
     return lang
+
+
+def copy_language(text):
+    """The language a copy says it speaks, as the grader reads it: the first '# LANGUAGE:' line
+    (read by the strict LANGUAGE_LINE: letters, '_' and '-' only), when it names a language of
+    the course; English otherwise (no line, or a value the course does not have). Never an
+    error and never a path: whatever a student writes there picks one of LANGUAGES."""
+    m = LANGUAGE_LINE.search(text or "")
+    lang = _base(m.group("lang")) if m else "en"
+    return lang if lang in LANGUAGES else "en"
+
+
+def say(english, lang, context="grader", domain="grader", **fields):
+    """One of a tool's own phrases in ``lang``: the entry for ``english`` (a ``str.format``
+    template) under ``msgctxt context`` in ``lessons/<lang>/<domain>.po``, formatted with
+    ``fields``; the English when ``lang`` is 'en' or the catalogue lacks the entry. The fields
+    are filled in after the lookup, so what they hold (a student's line) is never matched."""
+    text = english
+    if lang != "en":
+        text = catalogue(domain, lang).entries.get((context, english)) or english
+    return text.format(**fields) if fields else text
+
+
+def reword(phrase, lang, context="grader", domain="grader"):
+    """A phrase another part built in English (a policy's reason, a run's message): its
+    translation through an entry with ``{name}`` fields that matches it whole, or the phrase
+    as it is."""
+    if lang == "en" or not phrase:
+        return phrase
+    return catalogue(domain, lang).text(phrase, context) or phrase
 
 
 # ----------------------------------------------------------------------------- editions

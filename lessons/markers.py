@@ -6,6 +6,8 @@ import pathlib
 import re
 import textwrap
 
+from . import i18n
+
 HERE = pathlib.Path(__file__).resolve().parent
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
@@ -106,21 +108,31 @@ def _exercise(block, end, lines, number, name):
                     declarations=block["declarations"])
 
 
-def placeholder(name, exercise):
-    """The line a student copy holds until the exercise is written."""
-    return (f'raise NotImplementedError("{name}, exercise {exercise.number}: '
-            f'{exercise.title} -- not written yet (see the HINTs)")')
+PLACEHOLDER = "{name}, exercise {k}: {title} -- not written yet (see the HINTs)"
 
 
-def exercise_lines(name, exercise, code=None):
+def placeholder(name, exercise, lang="en"):
+    """The line a student copy holds until the exercise is written, in ``lang`` (its words
+    are the grader's: lessons/zh/grader.po)."""
+    words = i18n.say(PLACEHOLDER, lang, name=name, k=exercise.number, title=exercise.title)
+    return f'raise NotImplementedError("{words}")'
+
+
+def placeholder_opening(name, k, lang="en"):
+    """What every placeholder of exercise ``k`` begins with in ``lang``, up to its title."""
+    template = i18n.say(PLACEHOLDER, lang)
+    return template[:template.index("{title}")].format(name=name, k=k)
+
+
+def exercise_lines(name, exercise, code=None, lang=None):
     """The student's block of ``exercise``: markers, declarations, hints, and ``code`` (the
-    placeholder when None), at the block's indentation."""
+    placeholder, in ``lang``, when None), at the block's indentation."""
     ind = exercise.indent
     out = [f"{ind}# BEGIN EXERCISE {exercise.number}\n"]
     out += [f"{ind}{d}\n" for d in exercise.declarations]
     out += [f"{ind}# HINT: {h}\n" for h in exercise.hints]
     if code is None:
-        out.append(f"{ind}{placeholder(name, exercise)}\n")
+        out.append(f"{ind}{placeholder(name, exercise, lang or 'en')}\n")
     else:
         out.append(textwrap.indent(textwrap.dedent(code), ind))
     out.append(f"{ind}# END EXERCISE {exercise.number}\n")

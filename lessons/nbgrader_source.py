@@ -19,11 +19,16 @@ A failed exercise can still break the next ones in nbgrader (a name the block sh
 defined is missing further down, say): independence is ``minigrad_lessons.grade``'s, not nbgrader's.
 Then, in OUT: ``nbgrader generate_assignment <assignment>``, and after collecting,
 ``nbgrader autograde <assignment>``.
+
+With ``--lang zh`` the notebooks are the zh edition's (lessons/i18n.py): Chinese Markdown cells,
+titles, hints and graded cells' words, the same code; the locked first cell names the edition
+(``common.notebook_edition``), so the checks speak Chinese when nbgrader runs them.
 """
 import ast
 import pathlib
 import re
 
+from . import i18n
 from . import markers as _exercises
 
 SCHEMA = 3
@@ -34,8 +39,21 @@ c.CourseDirectory.root = "."
 c.ExecutePreprocessor.timeout = 600
 '''
 KEEP_GOING = ("# nbgrader: a failed check is recorded and printed instead of stopping the cell,\n"
-              "# so that every exercise gets its turn; each exercise's graded cell asserts its checks.\n"
-              "from minigrad_lessons import common\ncommon.keep_going = True")
+              "# so that every exercise gets its turn; each exercise's graded cell asserts its checks.")
+
+
+def _setup_cell(stem, lang):
+    """The locked first cell: keep going past a failed check; in another language than
+    English, the edition whose catalogue the checks speak from (a notebook has no file whose
+    '# LANGUAGE:' line common could read)."""
+    source = i18n.say(KEEP_GOING, lang) + "\nfrom minigrad_lessons import common\ncommon.keep_going = True"
+    if lang != "en":
+        source += f"\ncommon.notebook_edition = ({stem!r}, {lang!r})"
+    return source
+
+
+# the calls that grade an exercise (``compare`` checks through ``check``)
+CHECKS = ("check", "compare")
 
 
 def _meta(grade_id, solution=False, grade=False, locked=False, points=None):
@@ -54,7 +72,7 @@ def _checks_in(source):
     except SyntaxError:
         return found
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check":
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CHECKS:
             for kw in node.keywords:
                 if kw.arg == "exercise" and isinstance(kw.value, ast.Constant):
                     found.append(kw.value.value)
@@ -121,14 +139,15 @@ def _nbgrader_blocks(source):
     return "".join(out)
 
 
-def lesson_notebook(path):
-    """The nbgrader notebook (an nbformat node) of one teacher's lesson."""
+def lesson_notebook(path, lang="en"):
+    """The nbgrader notebook (an nbformat node) of one teacher's lesson, in ``lang``: the zh
+    edition's Markdown cells, exercise titles and hints (lessons/i18n.py), the same code."""
     import jupytext
     import nbformat
     path = pathlib.Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = i18n.edition(path.read_text(encoding="utf-8"), path.stem, lang)
     exercises = {ex.number: ex for ex in _exercises.parse_lesson(text, path.name)}
-    nb = jupytext.read(path)
+    nb = jupytext.reads(text, fmt="py:percent")
     tag = path.name[:2]
     cells, numbered, blocks_seen = [], 0, 0
     first_code = True
@@ -137,7 +156,8 @@ def lesson_notebook(path):
             cells.append(cell)
             continue
         if first_code:
-            cells.append(nbformat.v4.new_code_cell(KEEP_GOING, metadata=_meta(f"l{tag}-setup", locked=True)))
+            cells.append(nbformat.v4.new_code_cell(_setup_cell(path.stem, lang), metadata=_meta(f"l{tag}-setup",
+                                                                                                locked=True)))
             first_code = False
         for piece in _split_cell(cell.source):
             numbered += 1
@@ -148,7 +168,7 @@ def lesson_notebook(path):
                 cells.append(nbformat.v4.new_code_cell(
                     _nbgrader_blocks(piece).rstrip("\n"),
                     metadata=_meta(f"l{tag}-exercise-{'-'.join(map(str, ks))}", solution=True)))
-            elif "common.check(" in piece:
+            elif any(f"common.{name}(" in piece for name in CHECKS):
                 cells.append(nbformat.v4.new_code_cell(piece.rstrip("\n"), metadata=_meta(f"l{tag}-checks-{numbered}", locked=True)))
             else:
                 cells.append(nbformat.v4.new_code_cell(piece.rstrip("\n")))
@@ -161,8 +181,10 @@ def lesson_notebook(path):
                     last_cell[k] = index
     for k in sorted(last_cell, key=lambda k: -last_cell[k]):
         ex = exercises[k]
-        source = (f"# Exercise {k}: {ex.title} ({ex.points} point{'s' if ex.points > 1 else ''}) -- graded here\n"
-                  f'assert common.passed({k}), "exercise {k}\'s checks did not all pass (see the CHECK lines above)"')
+        head = i18n.say("# Exercise {k}: {title} ({points} point{s}) -- graded here", lang, k=k, title=ex.title,
+                        points=ex.points, s="s" if ex.points > 1 else "")
+        why = i18n.say("exercise {k}'s checks did not all pass (see the CHECK lines above)", lang, k=k)
+        source = f"{head}\nassert common.passed({k}), {why!r}"
         cells.insert(last_cell[k] + 1, nbformat.v4.new_code_cell(
             source, metadata=_meta(f"l{tag}-exercise-{k}-graded", grade=True, locked=True, points=ex.points)))
     assert blocks_seen == len(exercises), f"{path.name}: {blocks_seen} blocks in the cells, {len(exercises)} exercises"
@@ -176,9 +198,9 @@ def lesson_notebook(path):
     return notebook
 
 
-def write_source(out_dir, lessons=None, assignment="lessons"):
+def write_source(out_dir, lessons=None, assignment="lessons", lang="en"):
     """Write the nbgrader course folder ``out_dir`` with one assignment holding the lessons
-    (default: all). Returns the written notebook paths."""
+    (default: all), in ``lang``. Returns the written notebook paths."""
     import nbformat
     out_dir = pathlib.Path(out_dir)
     folder = out_dir / "source" / assignment
@@ -190,7 +212,7 @@ def write_source(out_dir, lessons=None, assignment="lessons"):
     for path in lessons or _exercises.lesson_files():
         path = pathlib.Path(path)
         target = folder / (path.stem + ".ipynb")
-        nbformat.write(lesson_notebook(path), str(target))
+        nbformat.write(lesson_notebook(path, lang), str(target))
         written.append(target)
         print(f"{target}: nbgrader source notebook")
     return written

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from lessons import _terminal as terminal
 from lessons import i18n
 from lessons.exercises import solved_copy
 
@@ -302,3 +303,342 @@ def test_chinese_copies_are_graded_as_english_ones(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     feedback = (tmp_path / "en" / "feedback" / "amy.md").read_text(encoding="utf-8")
     assert "check failed: our step equals nn.RNNCell" in feedback
+
+
+# ----------------------------------------------------------------------------- the grader's words
+
+WRONG_STEP = "    return (x_t @ U + h_prev @ W).tanh()\n"         # 02, exercise 1: the bias forgotten
+
+
+def _zh_copy(lesson, code=None, lang="zh"):
+    src = LESSONS / f"{lesson}.py"
+    return solved_copy(i18n.edition(src.read_text(encoding="utf-8"), src.stem, lang), src.name, code)
+
+
+def _sandboxed():
+    """The sandbox where this machine has one (CI); the words are the same without it."""
+    from minigrad_lessons.grade import runner, sandbox
+    try:
+        runner.Runner(True).prepare().close()
+        return True
+    except sandbox.SandboxUnavailable:
+        return False
+
+
+@pytest.fixture(scope="module")
+def zh_class(tmp_path_factory):
+    """A class with copies in both languages, graded once: every student's feedback must come
+    back in that student's language, whatever the others handed in."""
+    from minigrad_lessons import grade
+    root = tmp_path_factory.mktemp("zh_class")
+    subs = root / "class"
+    copies = {
+        ("zh_right", "01_tensors_autograd"): _zh_copy("01_tensors_autograd"),
+        ("zh_right", "02_rnn_cell"): _zh_copy("02_rnn_cell"),
+        # wrong step; a module the policy refuses; the placeholder left; a syntax error
+        ("zh_wrong", "02_rnn_cell"): _zh_copy("02_rnn_cell", {1: WRONG_STEP, 2: "import os\nreturn None\n",
+                                                               3: None, 4: "y_m1 = V(h_n[-1]\n"}),
+        # a name built at run time, which only the guard sees
+        ("zh_guard", "02_rnn_cell"): _zh_copy("02_rnn_cell", {2: 'getattr(mg, "_" + "_dict__")\n'
+                                                                 "return (W_a @ mg.cat([a_prev, x_col], axis=0)"
+                                                                 " + b_a).tanh()\n"}),
+        ("en_wrong", "02_rnn_cell"): _zh_copy("02_rnn_cell", {1: WRONG_STEP}, lang="en"),
+        # a Chinese copy whose language line was made hostile: no language the course has
+        ("hostile", "02_rnn_cell"): _zh_copy("02_rnn_cell", {1: WRONG_STEP}).replace(
+            "# LANGUAGE: zh", "# LANGUAGE: zh; import os\n# LANGUAGE: ../../zh", 1),
+    }
+    for (student, stem), text in copies.items():
+        (subs / student).mkdir(parents=True, exist_ok=True)
+        (subs / student / f"{stem}.py").write_text(text, encoding="utf-8")
+    grades = grade.grade_folder(subs, root / "out", ["01", "02"], jobs=2, sandboxed=_sandboxed(), echo=lambda *a: None)
+    status = {(r["student"], r["lesson"], r["exercise"]): r["status"] for r in grades.rows}
+    feedback = {s: (root / "out" / "feedback" / f"{s}.md").read_text(encoding="utf-8") for s in grades.settings["students"]}
+    return status, feedback, grades, subs, root
+
+
+def test_a_chinese_copy_with_the_reference_passes_with_chinese_headings(zh_class):
+    status, feedback, grades, _, _ = zh_class
+    assert {k: v for k, v in status.items() if k[0] == "zh_right"} == {
+        ("zh_right", lesson, k): "passed" for lesson, n in (("01", 3), ("02", 4)) for k in range(1, n + 1)}
+    text = feedback["zh_right"]
+    assert text.startswith("# zh_right 的评语")
+    assert "## 02_rnn_cell.py: 4 / 4 分" in text
+    assert "### 练习 1: 用笔记 003 的记号写 RNN 的一步 — 通过 (passed)，1 / 1 分" in text
+    assert grades.settings["languages"]["zh_right"] == "zh"
+
+
+def test_a_wrong_chinese_copy_fails_in_chinese(zh_class):
+    """The lesson's check message and the grader's own words, the title and the hints: all
+    Chinese; every status as for an English copy."""
+    status, feedback, _, _, _ = zh_class
+    assert [status["zh_wrong", "02", k] for k in (1, 2, 3, 4)] == ["failed", "disqualified", "not_attempted", "error"]
+    assert status["zh_wrong", "01", 1] == "missing"
+    text = feedback["zh_wrong"]
+    assert "练习 1（用笔记 003 的记号写 RNN 的一步）: 检查未通过: 我们写的一步等于 nn.RNNCell" in text
+    assert "\n    提示:\n    - " in text and "hints:" not in text
+    assert "你的代码块导入了 os: 代码块只能导入 numpy, minigrad" in text
+    assert "（你的文件第 " in text and "`import os`" in text
+    assert "占位语句还在: 这道练习还没有写" in text
+    assert "语法错误: '(' 没有闭合 ('(' was never closed)（你的文件第 " in text
+    assert "没有交上 01_tensors_autograd.py 或 01_tensors_autograd.ipynb" in text
+    assert "### 练习 2: 用笔记 004 的记号写 RNN 的一步 — 取消资格 (disqualified)，0 / 1 分" in text
+    # nothing of the grader's English is left in it
+    for english in ("check failed", "your block", "placeholder", "syntax error", "Feedback for", "points",
+                    "Exercise", "of your file", "was handed in"):
+        assert english not in text, english
+
+
+def test_the_guard_disqualifies_in_chinese(zh_class):
+    status, feedback, _, _, _ = zh_class
+    assert status["zh_guard", "02", 2] == "disqualified"
+    assert "你的代码块访问了 .__dict__: 以 _ 开头的名字和栈帧的内部属于 Python 和评分程序（你的文件第 " in feedback["zh_guard"]
+    assert [status["zh_guard", "02", k] for k in (1, 3, 4)] == ["passed"] * 3
+
+
+def test_each_student_gets_feedback_in_their_own_language(zh_class):
+    """In the same class: an English copy's feedback is English, a lesson not handed in is
+    reported in the student's language, and a language line no language of the course fits
+    (a student's attempt to inject) reads as English."""
+    status, feedback, grades, _, _ = zh_class
+    assert feedback["en_wrong"].startswith("# Feedback for en_wrong")
+    assert "exercise 1 (one RNN step in notes 003's notation): check failed: our step equals nn.RNNCell" in feedback["en_wrong"]
+    assert "no 01_tensors_autograd.py or 01_tensors_autograd.ipynb was handed in" in feedback["en_wrong"]
+    assert not CJK.search(feedback["en_wrong"])
+    assert status["hostile", "02", 1] == "failed" and status["hostile", "02", 2] == "passed"
+    assert "check failed: our step equals nn.RNNCell" in feedback["hostile"]
+    assert grades.settings["languages"] == {"en_wrong": "en", "hostile": "en", "zh_guard": "zh", "zh_right": "zh",
+                                            "zh_wrong": "zh"}
+
+
+def test_the_teachers_lang_overrides_every_copy(zh_class):
+    from minigrad_lessons import grade
+    _, _, _, subs, root = zh_class
+    grades = grade.grade_folder(subs, root / "zh_all", ["02"], sandboxed=False, lang="zh", echo=lambda *a: None)
+    text = (root / "zh_all" / "feedback" / "en_wrong.md").read_text(encoding="utf-8")
+    assert text.startswith("# en_wrong 的评语") and "检查未通过: 我们写的一步等于 nn.RNNCell" in text
+    assert set(grades.settings["languages"].values()) == {"zh"}
+
+
+@pytest.mark.parametrize("line, lang", [
+    ("# LANGUAGE: zh", "zh"), ("# LANGUAGE: ZH", "zh"), ("# LANGUAGE: zh_CN", "zh"), ("# LANGUAGE:zh-Hans", "zh"),
+    ("# LANGUAGE: en", "en"), ("# LANGUAGE: xx", "en"), ("# LANGUAGE: ../../zh", "en"), ("# LANGUAGE: zh; rm -rf /", "en"),
+    ("# LANGUAGE: zh\x00", "en"), ("# LANGUAGE: zh ../common", "en"), ("#LANGUAGE: zh", "en"), ("x = 1  # LANGUAGE: zh", "en"),
+    ("# LANGUAGE: {0.__class__}", "en"), ("# LANGUAGE: 中文", "en"),
+])
+def test_the_language_line_is_read_strictly(line, lang):
+    """Whatever a student writes there picks one of the course's languages, or English."""
+    assert i18n.copy_language(f"import numpy\n{line}\nx = 1\n") == lang
+    assert i18n.copy_language(None) == "en"
+    # the line itself is read by a strict pattern: letters, '_' and '-' or nothing at all
+    value = line.partition("LANGUAGE:")[2].strip()
+    if not re.fullmatch(r"[A-Za-z_-]+", value) or not line.startswith("# LANGUAGE:"):
+        assert i18n.LANGUAGE_LINE.search(f"x\n{line}\n") is None
+
+
+def test_every_phrase_the_grader_says_has_its_chinese(tmp_path):
+    """Each ``say(...)`` of the grader, the markers and the nbgrader writer has an entry in
+    lessons/zh/grader.po; each reason the policy, the guard, the harness and the runner build
+    (their f-strings, the fields filled in) has one that matches it whole."""
+    cat = i18n.catalogue("grader", "zh")
+    said, reasons = [], []
+    for path in [*(LESSONS / "grade").glob("*.py"), LESSONS / "markers.py", LESSONS / "nbgrader_source.py"]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "say":
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    ctx = node.args[2].value if len(node.args) > 2 else "grader"
+                    said.append((path.name, ctx, first.value))
+            if path.name in ("policy.py", "guard.py", "harness.py", "runner.py") and isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "x_y" for v in node.values)
+                words = LATIN_WORD.search(text.replace("x_y", ""))        # a sentence, not a path or "{type}: {e}"
+                if words and " " in text and not text.startswith(("import ", "File ")) and "/" not in text:
+                    reasons.append((path.name, text))
+    from minigrad_lessons import markers, nbgrader_source
+    from minigrad_lessons.grade import runner
+    said += [("named", "grader", english) for english in (markers.PLACEHOLDER, nbgrader_source.KEEP_GOING,
+                                                          runner.UNSANDBOXED)]
+    assert len(said) >= 40 and len(reasons) >= 25
+    for name, ctx, english in said:
+        assert CJK.search(cat.entries.get((ctx, english), "")), f"{name}: no zh entry for {english!r}"
+    for name, english in reasons:
+        if english.startswith(("x_y at line", "attribute name must be", "the trial run did not start")):
+            continue        # the guard's exception for its tests, Python's TypeError, the teacher's refusal
+        assert CJK.search(i18n.reword(english, "zh") or ""), f"{name}: no zh entry matches {english!r}"
+    for status in ("passed", "failed", "error", "timeout", "not_attempted", "missing", "disqualified"):
+        assert CJK.search(i18n.say(status, "zh", "status"))
+
+
+def test_a_chinese_copy_shows_its_placeholder_in_chinese_and_the_grader_knows_it(tmp_path):
+    from minigrad_lessons.grade import submissions
+    text = _zh_copy("02_rnn_cell", {1: None})
+    block = re.search(r"# BEGIN EXERCISE 1\n(.*?)# END EXERCISE 1", text, re.S).group(1)
+    assert 'raise NotImplementedError("02_rnn_cell.py，练习 1: 用笔记 003 的记号写 RNN 的一步 —— 还没有写' in block
+    assert submissions.placeholder_left(block, "02_rnn_cell.py", 1)
+    assert not submissions.placeholder_left(block, "02_rnn_cell.py", 2)
+    english = solved_copy((LESSONS / "02_rnn_cell.py").read_text(encoding="utf-8"), "02_rnn_cell.py", {1: None})
+    assert "exercise 1: one RNN step in notes 003's notation -- not written yet" in english
+    assert submissions.placeholder_left(english, "02_rnn_cell.py", 1)
+    # run as it is handed out, the copy stops at the placeholder, in Chinese
+    (tmp_path / "02_rnn_cell.py").write_text(text, encoding="utf-8")
+    done = _run([str(tmp_path / "02_rnn_cell.py")], {}, tmp_path)
+    assert done.returncode != 0 and "NotImplementedError: 02_rnn_cell.py，练习 1:" in done.stderr
+
+
+# ----------------------------------------------------------------------------- wide characters
+
+def _starts(line, cells):
+    """The terminal column where each of ``cells`` begins in ``line``."""
+    return [terminal.display_width(line[:line.index(c)]) for c in cells]
+
+
+def test_display_width_counts_wide_characters_twice():
+    assert terminal.display_width("学习目标") == 8 and terminal.display_width("goal") == 4
+    assert terminal.display_width("C\u0303_t") == 3 and terminal.display_width("（，）") == 6
+    assert terminal.pad("损失", 6) == "损失  " and terminal.pad("loss", 6, ">") == "  loss"
+    assert terminal.display_width(terminal.pad("多对一 (many-to-one)", 27)) == 27
+
+
+def test_a_translated_table_keeps_its_columns():
+    """Rows printed with f"{kind:27s} output {got:12s} expected {want}" and translated:
+    each column starts at the same terminal column in every row, as in English."""
+    rows = [("one-to-one", "一对一 (one-to-one)", "(2, 5)"), ("many-to-many (T_x = T_y)", "多对多 (T_x = T_y)", "(2, 7, 5)"),
+            ("x", "非常长的一个中文名字", "(2,)")]
+    laid = []
+    for english_kind, zh_kind, shape in rows:
+        english = f"{english_kind:27s} output {shape:12s} expected {shape}"
+        translated = f"{zh_kind}  输出 {shape}  应为 {shape}"
+        laid.append(terminal.align_like(english, translated))
+        assert _starts(english, [f"output {shape}", f"expected {shape}"]) == _starts(laid[-1], [f"输出 {shape}", f"应为 {shape}"])
+    assert len({tuple(_starts(line, ["输出", "应为"])) for line in laid}) == 1, "\n".join(laid)
+    # a cell too wide for its column pushes the rest along, two spaces after it
+    wide = terminal.align_like("ab  cd", "非常非常宽  乙")
+    assert wide == "非常非常宽  乙"
+    # a line that is no table, or whose cells do not pair up, is left as translated
+    assert terminal.align_like("loss went down", "损失  下降了  很多") == "损失  下降了  很多"
+    assert terminal.align_like("a  b  c", "甲  乙") == "甲  乙"
+
+
+@pytest.mark.parametrize("width", [12, 20, 31])
+def test_wrapping_counts_terminal_columns(width):
+    text = ("用笔记的记号写出 tanh RNN 语言模型 (language model) 的前向传播，并且亲手写出它的反向传播 "
+            "(backpropagation through time)：每一步的梯度都要流回之前的隐藏状态。")
+    lines = terminal.wrap(text, width, "  1. ")
+    assert all(terminal.display_width(ln) <= width for ln in lines if " " in ln.strip() or CJK.search(ln)), lines
+    assert lines[0].startswith("  1. ") and all(ln.startswith("     ") for ln in lines[1:])
+    assert "".join(ln[5:].replace(" ", "") for ln in lines) == text.replace(" ", "")
+    assert not any(ln.lstrip()[:1] in "，。：）" for ln in lines), "no line opens with closing punctuation"
+
+
+def test_a_zh_run_prints_its_tables_aligned(tmp_path):
+    done = _run([str(LESSONS / "02_rnn_cell.py")], {"MINIGRAD_LANG": "zh"}, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [ln for ln in done.stdout.splitlines() if re.match(r"(一对一|一对多|多对一|多对多) ", ln)]
+    assert len(rows) == 5
+    assert len({tuple(_starts(ln, ["输出", "应为"])) for ln in rows}) == 1, "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- documents
+
+def _notes_rows(path, heading):
+    """{(note, section): lessons} from a notes page's tables, under '## <heading> NNN' headings."""
+    parts = re.split(rf"^## {heading} (\d{{3}}) ", path.read_text(encoding="utf-8"), flags=re.M)
+    rows = {}
+    for number, body in zip(parts[1::2], parts[2::2]):
+        rows[number, "title"] = re.match(r"— 「([^」]+)」", body).group(1)
+        for line in body.splitlines():
+            m = re.match(r"\| 「([^」]+)」 \|.*\| ([\d, —]+) \|$", line)
+            if m:
+                rows[number, m.group(1)] = m.group(2)
+    return rows
+
+
+def test_the_chinese_notes_page_lists_what_the_english_one_does():
+    """docs/course-notes.zh-CN.md: every note and section of docs/course-notes.md, with the
+    same lessons; written in Chinese, in the glossary's spellings."""
+    english = _notes_rows(ROOT / "docs" / "course-notes.md", "Notes")
+    chinese = _notes_rows(ROOT / "docs" / "course-notes.zh-CN.md", "笔记")
+    assert len(english) > 50 and chinese == english
+    text = (ROOT / "docs" / "course-notes.zh-CN.md").read_text(encoding="utf-8")
+    prose = [ln for ln in text.splitlines() if is_text_line(ln) and not ln.startswith("|---")]
+    assert sum(map(is_chinese_line, prose)) >= 0.9 * len(prose)
+    for c, e, avoid in glossary():
+        for wrong in avoid:
+            assert wrong not in text.replace(c, "　"), f"{wrong!r}; the glossary writes {c} ({e})"
+
+
+@pytest.mark.parametrize("path", sorted((LESSONS / "zh").glob("[0-9][0-9]_*.po")), ids=lambda p: p.stem)
+def test_chinese_citations_name_sections_of_the_notes_page(path):
+    """'笔记 004「前向传播」' in a catalogue names a section docs/course-notes.zh-CN.md lists
+    under that note, as 'notes 004「...」' does in English."""
+    rows = _notes_rows(ROOT / "docs" / "course-notes.zh-CN.md", "笔记")
+    text = path.read_text(encoding="utf-8")
+    for m in re.finditer(r"笔记\s*(\d{3})((?:[，、和及与\s]*「[^」\n]+」(?:\s*\(\d+\)(?:\s*[-–]\s*\(\d+\))?)?)+)", text):
+        for title in re.findall(r"「([^」\n]+)」", m.group(2)):
+            assert (m.group(1), title) in rows or rows.get((m.group(1), "title")) == title, \
+                f"{path.stem}: 笔记 {m.group(1)}「{title}」 is not a section of that note"
+
+
+@pytest.mark.notebook_tools
+def test_a_chinese_notebook_speaks_chinese_without_being_told(tmp_path):
+    """README.zh-CN.md's notebook route: the zh edition made a notebook by jupytext and run by
+    nbconvert, with no MINIGRAD_LANG. A notebook has no file to read: common finds the
+    '# LANGUAGE: zh' line and the lesson in the cell that calls setup."""
+    for module in ("nbconvert", "ipykernel", "jupytext"):
+        pytest.importorskip(module)
+    # this Python's own tools: its kernel is the one with this checkout's minigrad_lessons
+    jupytext, jupyter = [sys.executable, "-m", "jupytext"], [sys.executable, "-m", "jupyter"]
+    done = subprocess.run([sys.executable, "-m", "lessons.i18n", "edition", "02", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_LANG"}
+    # whichever Python the kernel is: this checkout's minigrad, and its lessons as minigrad_lessons
+    (tmp_path / "path").mkdir()
+    (tmp_path / "path" / "minigrad_lessons").symlink_to(LESSONS, target_is_directory=True)
+    env.update(MINIGRAD_QUICK="1", MINIGRAD_LESSONS_OUT=str(tmp_path / "out"), OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "path"), str(ROOT), os.environ.get("PYTHONPATH")])))
+    subprocess.run([*jupytext, "--to", "notebook", "--set-kernel", "python3", str(tmp_path / "02_rnn_cell.py")],
+                   check=True, capture_output=True, env=env, timeout=120)
+    proc = subprocess.run([*jupyter, "nbconvert", "--to", "notebook", "--execute", str(tmp_path / "02_rnn_cell.ipynb")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    executed = json.loads((tmp_path / "02_rnn_cell.nbconvert.ipynb").read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert "检查通过: 我们写的一步等于 nn.RNNCell" in text, text[:2000]        # the lesson's own words
+    assert "check passed" not in text
+
+
+def _lesson_rows(text):
+    """{number: (file, follows)} from a README's lesson table."""
+    return {m.group(1): (m.group(2), m.group(3).strip()) for m in
+            re.finditer(r"^\| (\d\d) \| \[[^\]]+\]\((lessons/\d\d_\w+\.py)\) \| ([^|]+) \|", text, re.M)}
+
+
+def test_the_chinese_readme_leads_through_the_whole_course():
+    """README.zh-CN.md: the set-up commands of README.md, all 21 lessons with the notes they
+    follow as README.md cites them, the Chinese edition, the teacher's route and the notes
+    page; its links resolve; its prose is Chinese in the glossary's spellings."""
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "README.zh-CN.md" in english.split("\n\n")[1], "README.md links to it at the top"
+    for command in ("pip install -e '.[lessons]' && python lessons/14_attention.py",
+                    "pip install -e '.[dev]' && python -m pytest -q"):
+        assert command in english and command in chinese
+    rows = _lesson_rows(chinese)
+    assert sorted(rows) == [f"{n:02d}" for n in range(1, 22)]
+    assert all((ROOT / path).is_file() for path, _ in rows.values())
+    assert {n: follows for n, (_, follows) in rows.items()} == {
+        n: follows.replace("; all", "; 全部") for n, (_, follows) in _lesson_rows(english).items()}
+    for must in ("--lang zh", "MINIGRAD_LANG=zh", "fonts-noto-cjk", "'.[zh]'", "minigrad-exercises", "minigrad-grade",
+                 "--format nbgrader --lang zh", "# LANGUAGE: zh", "docs/course-notes.zh-CN.md", "docs/glossary.md"):
+        assert must in chinese, must
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", chinese):
+        assert (ROOT / link).exists(), link
+    prose = [ln for ln in chinese.splitlines() if is_text_line(ln) and not ln.startswith(("|", "    ", "#!", "`"))
+             and not re.match(r"^(pip|python|minigrad|jupy|cd |MINIGRAD|grade_file|from |```)", ln)]
+    assert sum(map(is_chinese_line, prose)) >= 0.8 * len(prose), [ln for ln in prose if not is_chinese_line(ln)]
+    for c, e, avoid in glossary():
+        for wrong in avoid:
+            assert wrong not in chinese.replace(c, "　"), f"{wrong!r}; the glossary writes {c} ({e})"

@@ -13,7 +13,7 @@ and ``DIR/report.html`` show the class at a glance (``minigrad_lessons.report``)
 
     python -m minigrad_lessons.grade SUBMISSIONS --out DIR [--lessons 03,06] [--timeout S] [--jobs N] [--full]
         [--lms canvas|moodle] [--memory-mb M] [--cpu-seconds S] [--processes N] [--open-files N]
-        [--disk-mb M] [--no-sandbox]
+        [--disk-mb M] [--no-sandbox] [--lang en|zh]
 
 The package, along its seams:
 - ``submissions``: reading a student's file, its blocks, the edits outside them;
@@ -40,6 +40,10 @@ How a lesson is graded:
   quick mode, 600 s with ``--full``). Where no sandbox can start, the grader refuses before
   grading anyone and says what is missing; ``--no-sandbox`` overrides, and then every file it
   writes says so.
+
+Feedback speaks the student's language: a copy's ``# LANGUAGE: zh`` line (``i18n.copy_language``)
+makes its lesson's checks and the grader's own words (``lessons/zh/grader.po``, through
+``i18n.say`` and ``i18n.reword``) Chinese; ``--lang`` sets one language for every student.
 
 For other autograders: ``grade_file(lesson, path) -> {k: (points, max_points, status, message)}``.
 """

@@ -17,8 +17,8 @@ def parser():
     p.add_argument("--timeout", type=float, help="seconds per run (default 60 in quick mode, 600 with --full)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     p.add_argument("--lang", choices=("en", "zh"),
-                   help="the check messages' language for every copy (default: each copy's own "
-                        "'# LANGUAGE:' line, else English)")
+                   help="the feedback's language for every student: the lessons' check messages and the "
+                        "grader's own words (default: each copy's own '# LANGUAGE:' line, else English)")
     p.add_argument("--full", action="store_true", help="the lessons' full runs, not --quick")
     p.add_argument("--lms", choices=report.LMS_SHAPES,
                    help="also write DIR/canvas.csv or DIR/moodle.csv, the shape that LMS imports")

@@ -3,8 +3,9 @@ import difflib
 import pathlib
 import re
 
-from .. import markers
+from .. import i18n, markers
 from ..exercises import student_copy
+from ..i18n import say
 
 
 def read_submission(path):
@@ -37,9 +38,9 @@ def submission_blocks(text, name):
     return {k: (code, starts[k]) for k, code in blocks.items()}
 
 
-def outside_edits(teacher_text, submission_text, name, limit=8):
-    """Code lines the student changed outside the exercise blocks (ignored by the grader).
-    Comments are left out, so a check commented out shows as removed."""
+def outside_edits(teacher_text, submission_text, name, limit=8, lang="en"):
+    """Code lines the student changed outside the exercise blocks (ignored by the grader), in
+    ``lang``. Comments are left out, so a check commented out shows as removed."""
     copy, _ = student_copy(teacher_text, name)
 
     def outside(text):
@@ -59,15 +60,21 @@ def outside_edits(teacher_text, submission_text, name, limit=8):
     edits = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag in ("replace", "delete"):
-            edits += [f"changed or removed: `{line.strip()}`" for line in a[i1:i2]]
+            edits += [say("changed or removed: `{line}`", lang, line=line.strip()) for line in a[i1:i2]]
         if tag in ("replace", "insert"):
-            edits += [f"added: `{line.strip()}`" for line in b[j1:j2]]
+            edits += [say("added: `{line}`", lang, line=line.strip()) for line in b[j1:j2]]
     more = len(edits) - limit
-    return edits[:limit] + ([f"... and {more} more"] if more > 0 else [])
+    return edits[:limit] + ([say("... and {n} more", lang, n=more)] if more > 0 else [])
 
 
 def placeholder_left(code, name, k):
-    return re.search(rf'raise NotImplementedError\(\s*["\']{re.escape(name)}, exercise {k}:', code) is not None
+    """True when the block still raises the placeholder a copy is handed out with, in any of
+    the course's languages (a student may hand in the English copy of a Chinese class)."""
+    for lang in i18n.LANGUAGES:
+        opening = re.escape(markers.placeholder_opening(name, k, lang))
+        if re.search(rf'raise NotImplementedError\(\s*["\']{opening}', code):
+            return True
+    return False
 
 
 def only_comments(code):

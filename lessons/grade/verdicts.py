@@ -1,6 +1,7 @@
 """Verdicts: what one run says about each of the student's blocks."""
 import dataclasses
 
+from ..i18n import reword, say
 from .splice import check_statements, parse
 
 STATUSES = ("passed", "failed", "error", "timeout", "not_attempted", "missing", "disqualified")
@@ -13,18 +14,18 @@ class Verdict:
     certain: bool = True        # False: another failing block may have caused it
 
 
-def quote_line(line, first, student_line, student_text):
+def quote_line(line, first, student_line, student_text, lang="en"):
     """'line N of your file: `code`' for line ``line`` of a spliced lesson whose block starts
     at ``first`` and stands at ``student_line`` (its BEGIN marker) in the student's file."""
     if not student_line or line is None:
-        return f"line {line}"
+        return say("line {n}", lang, n=line)
     number = student_line + line - first + 1
     text = ""
     if student_text is not None:
         lines = student_text.splitlines()
         if 0 < number <= len(lines):
             text = lines[number - 1].strip()[:200]
-    return f"line {number} of your file" + (f": `{text}`" if text else "")
+    return say("line {n} of your file", lang, n=number) + (f": `{text}`" if text else "")
 
 
 def _block_of(line, ranges):
@@ -42,9 +43,9 @@ def _top_statement(tree, line):
     return None
 
 
-def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_text=None):
+def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_text=None, lang="en"):
     """Verdicts from one run for each exercise in ``dirty`` (the blocks with the student's
-    code that have not passed yet); None where this run cannot tell."""
+    code that have not passed yet), their messages in ``lang``; None where this run cannot tell."""
     tree = parse(spliced_source)
     checks_at = check_statements(tree, exercises)
     verdicts, entered = {}, []
@@ -56,7 +57,7 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_
             checks[event["exercise"]].append((event, list(entered)))
 
     def where(line, k):
-        return quote_line(line, ranges[k][0], student_lines.get(k), student_text)
+        return quote_line(line, ranges[k][0], student_lines.get(k), student_text, lang)
 
     blamed, blamed_line = None, None
     for line in reversed(run.lines):            # innermost first: the block whose code ran last
@@ -85,59 +86,73 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_
             event, before = failed[0]
             # the check's message only: what the lesson printed before it (its learning goals,
             # the teacher's values) is not the student's to read in the feedback
-            message = f"check failed: {event['message']}"
+            message = say("check failed: {message}", lang, message=event["message"])
             verdicts[k] = Verdict("failed", message, certain=alone(k, before))
             continue
+        what = _words(run, lang)
         if blamed == k and run.outcome == "exit":
-            verdicts[k] = Verdict("disqualified", f"your block ended the process ({run.message}, "
-                                                  f"{where(blamed_line, k)})")
+            verdicts[k] = Verdict("disqualified", say("your block ended the process ({what}, {where})", lang,
+                                                      what=what, where=where(blamed_line, k)))
             continue
         if blamed == k and run.outcome == "policy":
-            verdicts[k] = Verdict("disqualified", f"your block {run.message} ({where(blamed_line, k)})")
+            verdicts[k] = Verdict("disqualified", say("your block {what} ({where})", lang, what=what,
+                                                      where=where(blamed_line, k)))
             continue
         if blamed == k and run.outcome == "offlimits":
-            verdicts[k] = Verdict("failed", f"your block {run.message}, which this exercise asks you to "
-                                            f"write by hand ({where(blamed_line, k)})")
+            verdicts[k] = Verdict("failed", say("your block {what}, which this exercise asks you to write by hand "
+                                                "({where})", lang, what=what, where=where(blamed_line, k)))
             continue
         if blamed == k and run.outcome == "tampered":
-            verdicts[k] = Verdict("disqualified", f"tampering detected while your block ran: {run.message}")
+            verdicts[k] = Verdict("disqualified", say("tampering detected while your block ran: {what}", lang,
+                                                      what=what))
             continue
         if blamed == k and run.outcome == "timeout":
-            verdicts[k] = Verdict("timeout", f"{run.message}, in your block ({where(blamed_line, k)} "
-                                  f"or code it called)")
+            verdicts[k] = Verdict("timeout", say("{what}, in your block ({where} or code it called)", lang,
+                                                 what=what, where=where(blamed_line, k)))
             continue
         if blamed == k and run.outcome == "exception":
-            verdicts[k] = Verdict("error", f"your block raised {run.message} ({where(blamed_line, k)})",
-                                  certain=alone(k, entered))
+            verdicts[k] = Verdict("error", say("your block raised {what} ({where})", lang, what=what,
+                                               where=where(blamed_line, k)), certain=alone(k, entered))
             continue
         if k in passes:
-            verdicts[k] = Verdict("passed", f"all {len(mine)} checks passed")
+            verdicts[k] = Verdict("passed", say("all {n} checks passed", lang, n=len(mine)))
         elif run.outcome == "completed" and not mine:
-            verdicts[k] = Verdict("error", "none of this exercise's checks ran, so it cannot pass",
+            verdicts[k] = Verdict("error", say("none of this exercise's checks ran, so it cannot pass", lang),
                                   certain=alone(k, entered))
         else:
             verdicts[k] = None
     ran = [e for e in dict.fromkeys(entered) if e in dirty]
     if run.outcome != "completed" and blamed is None and len(ran) == 1 and verdicts[ran[0]] is None:
         # the lesson stopped in the teacher's code, and only one failing block had run
-        verdicts[ran[0]] = _crash_verdict(run, ran[0])
+        verdicts[ran[0]] = _crash_verdict(run, ran[0], lang)
     return verdicts
 
 
-def _crash_verdict(run, k):
+def _words(run, lang, message=None):
+    """The run's ``message`` (default: all of it) in ``lang``: the reasons the guard, the harness
+    and the runner give are the grader's words; what the block raised or exited with is
+    Python's (and the student's), left as it is."""
+    message = run.message if message is None else message
+    return message if run.outcome in ("exception", "exit") else reword(message, lang)
+
+
+def _crash_verdict(run, k, lang="en"):
     """Exercise k is the only block with the student's code and the run did not finish."""
+    what = _words(run, lang)
     if run.outcome == "timeout":
-        return Verdict("timeout", f"{run.message} (the lesson did not finish with your block in it)")
+        return Verdict("timeout", say("{what} (the lesson did not finish with your block in it)", lang, what=what))
     if run.outcome == "tampered":
-        return Verdict("disqualified", f"tampering detected with your block in the lesson: {run.message}")
+        return Verdict("disqualified", say("tampering detected with your block in the lesson: {what}", lang,
+                                           what=what))
     if run.outcome == "policy":
-        return Verdict("disqualified", f"your block {run.message}")
+        return Verdict("disqualified", say("your block {what}", lang, what=what))
     if run.outcome == "offlimits":
-        return Verdict("failed", f"your block {run.message}, which this exercise asks you to write by hand")
+        return Verdict("failed", say("your block {what}, which this exercise asks you to write by hand", lang,
+                                     what=what))
     if run.outcome == "vanished" and "exit status 0)" in run.message:
-        return Verdict("disqualified", "the lesson ended early with exit status 0 with your block in "
-                                       "it (os._exit?)")
+        return Verdict("disqualified", say("the lesson ended early with exit status 0 with your block in "
+                                           "it (os._exit?)", lang))
     if run.outcome == "completed":
-        return Verdict("error", "none of this exercise's checks ran, so it cannot pass")
-    return Verdict("error", f"the lesson crashed after your block ran, in the teacher's code: "
-                            f"{run.message.split(';')[0]}")
+        return Verdict("error", say("none of this exercise's checks ran, so it cannot pass", lang))
+    return Verdict("error", say("the lesson crashed after your block ran, in the teacher's code: {what}", lang,
+                                what=_words(run, lang, run.message.split(";")[0])))
