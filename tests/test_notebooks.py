@@ -14,13 +14,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = ["01_tensors_autograd.py", "02_rnn_cell.py"]
 
 
-def _command(name):
-    # the executable installed beside this Python (a virtual environment's bin/), else PATH
+def _command(name, module):
+    """The README's command: the executable installed beside this Python (a virtual
+    environment's bin/); else this Python running the tool's module, whose kernel is this
+    Python too (a tool found on PATH would start another Python's kernel, one without this
+    checkout installed)."""
+    pytest.importorskip(module)
     local = pathlib.Path(sys.executable).parent / name
-    found = str(local) if local.exists() else shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed (pip install -e '.[notebook]')")
-    return found
+    return [str(local)] if local.exists() else [sys.executable, "-m", module]
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +45,13 @@ def test_lesson_converts_and_executes_as_the_readme_says(lesson, lessons_copy):
                # the kernel imports minigrad from this checkout, installed or not
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
-    subprocess.run([_command("jupytext"), "--to", "notebook", "--set-kernel", "python3",
+    subprocess.run([*_command("jupytext", "jupytext"), "--to", "notebook", "--set-kernel", "python3",
                     str(script)], check=True, capture_output=True, env=env, timeout=120)
     notebook = script.with_suffix(".ipynb")
     spec = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]["kernelspec"]
     assert spec["name"] == "python3" and spec["language"] == "python"
 
-    proc = subprocess.run([_command("jupyter"), "nbconvert", "--to", "notebook", "--execute",
+    proc = subprocess.run([*_command("jupyter-nbconvert", "nbconvert"), "--to", "notebook", "--execute",
                            str(notebook)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     executed = json.loads(notebook.with_suffix(".nbconvert.ipynb").read_text(encoding="utf-8"))

@@ -587,7 +587,7 @@ def test_a_chinese_notebook_speaks_chinese_without_being_told(tmp_path):
     for module in ("nbconvert", "ipykernel", "jupytext"):
         pytest.importorskip(module)
     # this Python's own tools: its kernel is the one with this checkout's minigrad_lessons
-    jupytext, jupyter = [sys.executable, "-m", "jupytext"], [sys.executable, "-m", "jupyter"]
+    jupytext, nbconvert = [sys.executable, "-m", "jupytext"], [sys.executable, "-m", "nbconvert"]
     done = subprocess.run([sys.executable, "-m", "lessons.i18n", "edition", "02", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -599,7 +599,7 @@ def test_a_chinese_notebook_speaks_chinese_without_being_told(tmp_path):
                PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "path"), str(ROOT), os.environ.get("PYTHONPATH")])))
     subprocess.run([*jupytext, "--to", "notebook", "--set-kernel", "python3", str(tmp_path / "02_rnn_cell.py")],
                    check=True, capture_output=True, env=env, timeout=120)
-    proc = subprocess.run([*jupyter, "nbconvert", "--to", "notebook", "--execute", str(tmp_path / "02_rnn_cell.ipynb")],
+    proc = subprocess.run([*nbconvert, "--to", "notebook", "--execute", str(tmp_path / "02_rnn_cell.ipynb")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     import json
