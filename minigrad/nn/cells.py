@@ -29,8 +29,9 @@ own options. The states a fused step returns are its own arrays, never scratch t
 step overwrites.
 
 Arguments of the fused steps: ``ctx`` holds what one call shares across steps: ``xp``,
-``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, ``b_hh`` (G*H,) (zeros without bias), and
-the arrays the cell declares in ``saved``; ``a`` (N, G*H) is step t's slice of
+``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, the same gate by gate ``W_hh_gates`` and
+``W_hhT_gates`` (G, H, H) (views: block k is gate k's W_hk and its transpose), ``b_hh`` (G*H,)
+(zeros without bias), and the arrays the cell declares in ``saved``; ``a`` (N, G*H) is step t's slice of
 A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate activations in
 place (backward reads them there), backward overwrites it with dL/dA_t.
 """
@@ -163,13 +164,16 @@ class LSTM(Cell):
         H = self.H
         # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
         # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
-        return {"tanh_c": (T, N, H), "rec": (N, 4 * H), "g_pre": (N, H),
+        return {"tanh_c": (T, N, H), "rec": (4, N, H), "g_pre": (N, H),
                 "slope": (N, 4 * H), "d_gates": (N, 4 * H), "dc": (N, H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
         H, xp = self.H, ctx.xp
-        a += xp.matmul(h_prev, ctx.W_hhT, out=ctx.rec)
+        N = a.shape[0]
+        # h_{t-1} W_hh^T gate by gate, (4, N, H) (``ctx.W_hhT_gates``), added to a's blocks
+        rec = xp.matmul(h_prev, ctx.W_hhT_gates, out=ctx.rec)
+        a.reshape(N, 4, H)[...] += rec.transpose(1, 0, 2)
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         # One pass over the whole block is faster than three over its slices: sigmoid on
         # every column, then C~'s column again with tanh.
@@ -209,7 +213,10 @@ class LSTM(Cell):
         slope_g = xp.multiply(g, g, out=slope[:, 2 * H:3 * H])
         xp.subtract(1, slope_g, out=slope_g)
         xp.multiply(d_gates, slope, out=a)
-        return a @ ctx.W_hh, dc_prev                # dh_{t-1} = dA W_hh
+        # dh_{t-1} = dA W_hh, gate by gate (as forward) and summed
+        N = a.shape[0]
+        dh_prev = xp.matmul(a.reshape(N, 4, H).transpose(1, 0, 2), ctx.W_hh_gates, out=ctx.rec)
+        return dh_prev.sum(axis=0), dc_prev
 
 
 class GRU(Cell):
@@ -240,17 +247,18 @@ class GRU(Cell):
         return {"hn": (T, N, H),                # h_{t-1} W_hn^T + b_hn, for dL/dr
                 "dGh": (T, N, 3 * H),           # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
                 # scratch that every step reuses
-                "gh": (N, 3 * H), "tmp": (N, H), "dh_z": (N, H),
+                "gh": (3, N, H), "tmp": (N, H), "dh_z": (N, H),
                 "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
 
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
         H, xp = self.H, ctx.xp
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        gh = xp.matmul(h_prev, ctx.W_hhT, out=ctx.gh)              # (N, 3H)
-        a[:, :2 * H] += gh[:, :2 * H]
+        N = a.shape[0]
+        gh = xp.matmul(h_prev, ctx.W_hhT_gates, out=ctx.gh)        # (3, N, H), gate by gate
+        a.reshape(N, 3, H)[:, :2] += gh[:2].transpose(1, 0, 2)
         sigmoid_(a[:, :2 * H])                                      # r_t, z_t
-        hn = xp.add(gh[:, 2 * H:], ctx.b_hh[2 * H:], out=ctx.hn[t])  # h W_hn^T + b_hn
+        hn = xp.add(gh[2], ctx.b_hh[2 * H:], out=ctx.hn[t])         # h W_hn^T + b_hn
         n += xp.multiply(r, hn, out=ctx.tmp)
         xp.tanh(n, out=n)
         h = xp.subtract(h_prev, n)              # h_t = (1 - z) n + z h_{t-1}, a new array
@@ -279,7 +287,9 @@ class GRU(Cell):
         slope *= a[:, :2 * H]
         xp.multiply(ctx.d_rz, slope, out=a[:, :2 * H])
         dgh[:, :2 * H] = a[:, :2 * H]           # r and z see h W_hh^T as they see x W_ih^T
-        dh_prev = dgh @ ctx.W_hh
+        N = a.shape[0]                          # dgh W_hh, gate by gate (as forward) and summed
+        dh_prev = xp.matmul(dgh.reshape(N, 3, H).transpose(1, 0, 2), ctx.W_hh_gates, out=ctx.gh)
+        dh_prev = dh_prev.sum(axis=0)
         dh_prev += dh_direct
         return (dh_prev,)
 
