@@ -103,6 +103,18 @@ def test_fused_equals_composed(key, config):
                                                with_lengths=with_len))
 
 
+@pytest.mark.parametrize("limit", [0, 2**20], ids=["one-product", "gate-by-gate"])
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_fused_equals_composed_with_either_recurrent_product(key, limit, monkeypatch):
+    """cells.hidden_product runs the recurrent product gate by gate up to GATE_BY_GATE
+    multiply-adds per gate and as one product above it: both give the composed step's values
+    and gradients (the tests' sizes are all small: the first case forces the other path)."""
+    monkeypatch.setattr(cells, "GATE_BY_GATE", limit)
+    rng = np.random.default_rng(3)
+    m = _make(key, 3, 4, 1, True, False)
+    _assert_fused_equals_composed(m, *_inputs(rng, m, N=3, T=5, with_h=True, with_lengths=True))
+
+
 @given(key=st.sampled_from(list(LAYERS)), N=st.integers(1, 3), T=st.integers(1, 4),
        D=st.integers(1, 3), H=st.integers(1, 3), bi=st.booleans(), with_len=st.booleans(),
        seed=st.integers(0, 2**16))
