@@ -49,10 +49,10 @@ def sigmoid_(a):
 
 
 # Up to this many multiply-adds per gate (N*H*H), the recurrent products run gate by gate: G
-# products (N, H) x (H, H) in one stacked matmul take 10-20% less time than one (N, H) x
-# (H, G*H) at N = 32, H = 128 (OpenBLAS's kernels for small matrices), and 3-5% more at H = 256
-# (benchmarks/rnn_lm.py --layer-only, c1 and c2).
-GATE_BY_GATE = 2**20
+# products (N, H) x (H, H) in one stacked matmul take 15-25% less time than one (N, H) x
+# (H, G*H) at N = 32, H = 128 (c1 of benchmarks/rnn_lm.py; OpenBLAS's kernels for small
+# matrices), and 2-14% more from N*H*H = 2**20 on (N = 64, H = 128; H = 256; one thread).
+GATE_BY_GATE = 10**6
 
 
 def hidden_product(ctx, h, out):
