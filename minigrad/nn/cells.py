@@ -31,8 +31,8 @@ step overwrites.
 Arguments of the fused steps: ``ctx`` holds what one call shares across steps: ``xp``,
 ``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, the same gate by gate ``W_hh_gates`` and
 ``W_hhT_gates`` (G, H, H) (views: block k is gate k's W_hk and its transpose; see
-``hidden_product``), ``b_hh`` (G*H,)
-(zeros without bias), and the arrays the cell declares in ``saved``; ``a`` (N, G*H) is step t's slice of
+``hidden_product``), ``b_hh`` (G*H,) (zeros without bias), and the arrays the cell declares in
+``saved``; ``a`` (N, G*H), contiguous (its reshapes are views), is step t's slice of
 A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate activations in
 place (backward reads them there), backward overwrites it with dL/dA_t.
 """
