@@ -177,6 +177,20 @@ def test_cross_entropy_in_float32_keeps_its_precision_either_side_of_the_shift(r
     np.testing.assert_allclose(grad_of(z), p, rtol=1e-5, atol=1e-7)
 
 
+def test_cross_entropy_in_float16_shifts_the_logits_that_would_overflow():
+    """exp overflows float16 past 11: such logits are shifted by their row's max, as in
+    float32 past 64 (an unshifted exp(20) gave inf, and the loss NaN)."""
+    z64 = np.array([[20.0, 1.0, 0.0], [0.0, 1.0, 2.0]])
+    t = np.array([1, 2])
+    z = mg.tensor(z64, dtype=mg.float16, requires_grad=True)
+    loss = F.cross_entropy(z, t)
+    loss.backward()
+    p = np.exp(np_log_softmax(z64))
+    p[np.arange(2), t] -= 1
+    np.testing.assert_allclose(float(loss.item()), np_cross_entropy(z64, t), rtol=2e-3)
+    np.testing.assert_allclose(grad_of(z).astype(np.float64), p / 2, rtol=1e-2, atol=1e-3)
+
+
 def test_cross_entropy_keeps_float32():
     z = mg.tensor(values((3, 4), 0), dtype=mg.float32, requires_grad=True)
     loss = F.cross_entropy(z, [0, 1, 2])

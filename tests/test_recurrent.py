@@ -103,6 +103,18 @@ def test_fused_equals_composed(key, config):
                                                with_lengths=with_len))
 
 
+@pytest.mark.parametrize("limit", [0, 10**6], ids=["one-product", "gate-by-gate"])
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_fused_equals_composed_with_either_recurrent_product(key, limit, monkeypatch):
+    """cells.hidden_product runs the recurrent product gate by gate up to GATE_BY_GATE
+    multiply-adds per gate and as one product above it: both give the composed step's values
+    and gradients (the tests' sizes are all small: the first case forces the other path)."""
+    monkeypatch.setattr(cells, "GATE_BY_GATE", limit)
+    rng = np.random.default_rng(3)
+    m = _make(key, 3, 4, 1, True, False)
+    _assert_fused_equals_composed(m, *_inputs(rng, m, N=3, T=5, with_h=True, with_lengths=True))
+
+
 @given(key=st.sampled_from(list(LAYERS)), N=st.integers(1, 3), T=st.integers(1, 4),
        D=st.integers(1, 3), H=st.integers(1, 3), bi=st.booleans(), with_len=st.booleans(),
        seed=st.integers(0, 2**16))
@@ -652,8 +664,10 @@ def test_a_fused_step_hands_out_its_own_arrays_never_scratch(cell):
     rng = np.random.default_rng(0)
     T, N, H = 2, 2, cell.H
     W_hh = rng.standard_normal((cell.G * H, H))
-    ctx = SimpleNamespace(xp=np, W_hh=W_hh, W_hhT=np.ascontiguousarray(W_hh.T),
-                          b_hh=np.zeros(cell.G * H),
+    W_hhT = np.ascontiguousarray(W_hh.T)
+    ctx = SimpleNamespace(xp=np, W_hh=W_hh, W_hhT=W_hhT, b_hh=np.zeros(cell.G * H),
+                          W_hh_gates=W_hh.reshape(cell.G, H, H),
+                          W_hhT_gates=W_hhT.reshape(H, cell.G, H).transpose(1, 0, 2),
                           **{k: np.empty(s) for k, s in cell.saved(T, N).items()})
     A = rng.standard_normal((T, N, cell.G * H))
     state = tuple(rng.standard_normal((N, H)) for _ in cell.state)
@@ -661,7 +675,8 @@ def test_a_fused_step_hands_out_its_own_arrays_never_scratch(cell):
     kept = [s.copy() for s in first]
     for s in first:
         for name, v in vars(ctx).items():
-            if isinstance(v, np.ndarray) and name not in ("W_hh", "W_hhT", "b_hh"):
+            if isinstance(v, np.ndarray) and name not in ("W_hh", "W_hhT", "W_hh_gates",
+                                                          "W_hhT_gates", "b_hh"):
                 assert not np.shares_memory(s, v), f"a result shares memory with ctx.{name}"
     cell.forward_step(ctx, 1, A[1], first)
     for s, k in zip(first, kept):

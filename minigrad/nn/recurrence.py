@@ -67,6 +67,10 @@ class Recurrence(Function):
             b_hh=bias[1] if bias else xp.zeros(W_hh.shape[0], dtype=x.dtype),
             **{name: xp.empty(shape, dtype=x.dtype)
                for name, shape in cell.saved(T, N).items()})
+        # the same weights gate by gate, (G, H, H) views (cells.hidden_product)
+        G = W_hh.shape[0] // H
+        ctx.W_hh_gates = W_hh.reshape(G, H, H)
+        ctx.W_hhT_gates = ctx.W_hhT.reshape(H, G, H).transpose(1, 0, 2)
         # The input projection of every step at once: A (T, N, G*H).
         A = xp.matmul(x.reshape(T * N, D), W_ih.T).reshape(T, N, W_ih.shape[0])
         if bias:

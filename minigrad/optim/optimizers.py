@@ -144,16 +144,25 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        # in place, through two scratch arrays: the formula's eight temporaries, each a fresh
+        # array the size of the parameter, cost more than its arithmetic on a large one
+        tmp, denom = xp.empty_like(m), xp.empty_like(m)
         m *= b1
-        m += (1 - b1) * g
+        m += xp.multiply(g, 1 - b1, out=tmp)
         v *= b2
-        v += (1 - b2) * (g * g)
+        tmp = xp.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         step_size = group["lr"] / (1 - b1 ** t)
-        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + group["eps"]
-        p.array -= step_size * m / denom
+        xp.sqrt(v, out=denom)
+        denom /= math.sqrt(1 - b2 ** t)
+        denom += group["eps"]
+        update = xp.multiply(m, step_size, out=tmp)
+        update /= denom
+        p.array -= update
 
 
 class Adagrad(Optimizer):
