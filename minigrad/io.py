@@ -117,14 +117,9 @@ def save(obj, f, format=None):
 SAFE_GLOBALS = []
 
 
-def _allowed(modname, qualname):
-    return any(isinstance(c, type) and (c.__module__, c.__qualname__) == (modname, qualname)
-               for c in SAFE_GLOBALS)
-
-
 class _Decoder:
     def __init__(self, arrays, reader, weights_only):
-        self.arrays, self.reader, self.weights_only = arrays, reader, weights_only
+        self.arrays, self.reader = arrays, reader
         self.modules = whole_module.Loader(arrays, reader, SAFE_GLOBALS if weights_only else None)
 
     def value(self, node):
@@ -141,21 +136,11 @@ class _Decoder:
                     raise self.reader.refuse(f"it names a dtype {node['__dtype__']!r}")
                 return np.dtype(node["__dtype__"])
             if "__module__" in node or "__same_module__" in node:
-                return self.module(node)
+                return self.modules.module(node)
             raise self.reader.refuse(f"its header has an entry with keys {sorted(node)[:4]}")
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         raise self.reader.refuse(f"its header has a bare {type(node).__name__}")
-
-    def module(self, node):
-        modname, qualname = node.get("__module__", ("", ""))
-        if self.weights_only and "__module__" in node and not _allowed(modname, qualname):
-            raise CheckpointError(
-                f"mg.load: {self.reader.name} holds a whole nn.Module ({modname}.{qualname}); "
-                "pass weights_only=False to rebuild it (only an already-imported nn.Module "
-                "subclass is ever made, and no constructor runs), or save model.state_dict() "
-                "instead")
-        return self.modules.module(node)
 
 
 def _check_map_location(map_location):

@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import functional
-from .checkpoint_format import DTYPE_NAMES
+from .checkpoint_format import DTYPE_NAMES, CheckpointError
 from .nn.cells import Cell
 from .nn.module import Module, Parameter
 from .tensor import Tensor
@@ -163,8 +163,11 @@ class Loader:
                 "weights, which numpy.load(f) reads under their state_dict names")
         cls = self._class(modname, qualname, Module, "an nn.Module")
         if self.allowed is not None and not any(cls is c for c in self.allowed):
-            raise self.reader.refuse(f"it names {modname}.{qualname}, which is not a class "
-                                     "given to mg.serialization.safe_globals")
+            raise CheckpointError(
+                f"mg.load: {self.reader.name} holds a whole nn.Module ({modname}.{qualname}); "
+                "pass weights_only=False to rebuild it (only an already-imported nn.Module "
+                "subclass is ever made, and no constructor runs), list its classes with "
+                "mg.serialization.safe_globals, or save model.state_dict() instead")
         m = object.__new__(cls)                   # no constructor, no __new__ of the class
         self.modules.append(m)                    # before its children: they may refer to it
         params, buffers, children = OrderedDict(), OrderedDict(), OrderedDict()

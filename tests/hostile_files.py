@@ -239,6 +239,30 @@ def module_cell_not_a_cell(folder):
                         [("cell", {"__cell__": ["minigrad.tensor", "Tensor"], "attributes": []})])
 
 
+def _linear_node(**fields):
+    node = {"__module__": ["minigrad.nn.layers", "Linear"], "training": True,
+            "parameters": [], "buffers": [], "modules": [], "attributes": []}
+    node.update(fields)
+    return node
+
+
+def module_dunder_attribute(folder):
+    """An nn.Linear whose attribute '__dict__' would go into its instance dictionary."""
+    return _module_file(os.path.join(folder, "dunder.npz"), "", "",
+                        node=_linear_node(attributes=[["__dict__", 1]]))
+
+
+def module_parameter_not_a_tensor(folder):
+    return _module_file(os.path.join(folder, "not_tensor.npz"), "", "",
+                        node=_linear_node(parameters=[["weight", "echo pwned"]]))
+
+
+def module_refers_ahead(folder):
+    """A sub-module said to be the same as a module the file has not stored."""
+    return _module_file(os.path.join(folder, "ahead.npz"), "", "",
+                        node=_linear_node(modules=[["inner", {"__same_module__": 5}]]))
+
+
 def module_old_format(folder):
     """A whole module as minigrad wrote it in checkpoint format 2: constructor arguments."""
     return _module_file(os.path.join(folder, "old.npz"), "", "", node={
@@ -301,6 +325,12 @@ HOSTILE = [
     ("module naming a cell that is not a cell", module_cell_not_a_cell, WHOLE,
      r"it names minigrad.tensor.Tensor, which is not a recurrent cell \(nn.cells.Cell\) "
      r"subclass"),
+    ("module attribute with a dunder name", module_dunder_attribute, WHOLE,
+     r"it gives Linear an attribute named '__dict__'"),
+    ("module parameter that is not a tensor", module_parameter_not_a_tensor, WHOLE,
+     r"it gives Linear a parameter 'weight' that is a str"),
+    ("module referring to a module not stored", module_refers_ahead, WHOLE,
+     r"it refers to module 5 before it is stored"),
     ("module in the old constructor-arguments format", module_old_format, WHOLE,
      r"it stores Linear as constructor arguments \(checkpoint format 2\), and mg.load no "
      r"longer calls constructors"),
