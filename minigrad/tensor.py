@@ -142,9 +142,11 @@ def _consumers(root_fn, recorded):
         for x in inputs:
             c = x.creator
             if c is not None:
-                if c not in count:
+                if c in count:
+                    count[c] += 1
+                else:
+                    count[c] = 1
                     stack.append(c)
-                count[c] = count.get(c, 0) + 1
     return count
 
 
@@ -157,8 +159,8 @@ def _run_backward(root, grad, retain_graph):
         return
     recorded = {}
     pending = _consumers(root_fn, recorded)
-    grads = {}                  # call -> [the gradient of each output, summed over consumers]
-    _add_grad(grads, root, root_fn, grad)
+    grads = {root_fn: [None] * root_fn.n_outputs}   # call -> [dL/d each of its outputs]
+    grads[root_fn][root.output_nr] = grad
     ready = [root_fn]           # calls whose consumers have all handed over their gradient
     clock = _clock[0]
     while ready:
@@ -168,7 +170,7 @@ def _run_backward(root, grad, retain_graph):
             inputs = versions.checked_inputs(fn, recorded[fn])
         gys = grads.pop(fn, None)
         if gys is not None:
-            if fn.n_outputs > 1:
+            if len(gys) > 1:
                 gys = _fill_missing(fn, gys)
             if fn.retained is not None:
                 _keep_retained(fn, gys)
@@ -189,43 +191,33 @@ def _run_backward(root, grad, retain_graph):
                     _wrong_shape(fn, inputs, gx, x)
                 if c is None:
                     _accumulate(x, gx)
-                else:
-                    _add_grad(grads, x, c, gx)
+                else:                   # summed over the consumers of x, in c's list
+                    if type(gx) is not _ndarray and isinstance(gx, np.generic):
+                        gx = np.asarray(gx)     # a 0-d product gives a NumPy scalar
+                    gys = grads.get(c)
+                    if gys is None:
+                        gys = grads[c] = [None] * c.n_outputs
+                    k = x.output_nr
+                    gys[k] = gx if gys[k] is None else gys[k] + gx
             if c is not None:
                 pending[c] -= 1
                 if not pending[c]:
                     ready.append(c)
-        if not retain_graph:
-            _release(fn)
-
-
-def _add_grad(grads, x, c, g):
-    """Add ``g``, the gradient of the non-leaf ``x``, to what its creator ``c`` has so far."""
-    if type(g) is not _ndarray and isinstance(g, np.generic):
-        g = np.asarray(g)
-    gys = grads.get(c)
-    if gys is None:
-        gys = grads[c] = [None] * c.n_outputs
-    k = x.output_nr
-    gys[k] = g if gys[k] is None else gys[k] + g
+        if not retain_graph:            # free the graph as it is walked: drop the inputs and
+            fn.__dict__.clear()         # what forward saved; a second backward through fn
+            fn.inputs = None            # then says what happened (see _consumers)
 
 
 def _accumulate(leaf, g):
     # A copy the first time: backward may hand one array to several inputs (Add gives gy to
     # both), and a gradient changed in place (p.grad.mul_(s)) must not change another's.
-    if isinstance(g, np.generic):
+    if type(g) is not _ndarray and isinstance(g, np.generic):
         g = np.asarray(g)
     old = leaf._grad
     if old is None:
         leaf._grad = Tensor._wrap(g.copy())
     else:
         old.array = old.array + g
-
-
-def _release(fn):
-    """Drop the inputs and anything forward saved, so the graph's memory is freed."""
-    fn.__dict__.clear()
-    fn.inputs = None          # a second backward through here then says what happened
 
 
 # ============================================================================ Tensor
