@@ -15,12 +15,13 @@ and puts those back. So:
 
 An attribute may be a number, string, None, dtype, array or tensor, a module, a function of
 ``minigrad.functional`` (a Transformer layer's activation), a recurrent cell
-(``minigrad.nn.cells``: plain numbers and strings, no weights), or a list, tuple or
-str-keyed dict of these. Anything else is refused by ``mg.save``, which says to save the
-``state_dict`` instead. ``minigrad.io`` calls ``Saver`` when it meets a module, and
+(``minigrad.nn.cells``: plain numbers and strings, no weights), or a list, tuple, str-keyed
+dict or ``argparse.Namespace`` (a program's parsed arguments kept as the model's config) of
+these. Anything else is refused by ``mg.save``, which says to save the ``state_dict`` instead. ``minigrad.io`` calls ``Saver`` when it meets a module, and
 ``Loader`` only when the caller passed ``weights_only=False`` (or listed the classes with
 ``mg.serialization.safe_globals``).
 """
+import argparse
 import inspect
 import sys
 import types
@@ -92,6 +93,9 @@ class Saver:
         if isinstance(v, dict) and all(isinstance(k, str) for k in v):
             return {"__dict__": [[k, self.value(a, path, f"{name}.{k}", owner)]
                                  for k, a in v.items()]}
+        if type(v) is argparse.Namespace:           # a program's parsed args as its config
+            return {"__namespace__": [[k, self.value(a, path, f"{name}.{k}", owner)]
+                                      for k, a in vars(v).items()]}
         if isinstance(v, (np.dtype, type)) and _dtype_name(v) in DTYPE_NAMES:
             return {"__dtype__": _dtype_name(v)}
         if hasattr(v, "shape") and hasattr(v, "dtype"):            # a NumPy or CuPy array
@@ -219,6 +223,13 @@ class Loader:
             return tuple(items) if node.get("tuple") else items
         if "__dict__" in node:
             return {k: self.value(v) for k, v in node["__dict__"]}
+        if "__namespace__" in node:
+            config = argparse.Namespace()
+            for k, v in node["__namespace__"]:
+                if not (isinstance(k, str) and k.isidentifier() and not k.startswith("__")):
+                    raise self.reader.refuse(f"it holds an argparse.Namespace with a name {k!r}")
+                vars(config)[k] = self.value(v)     # not setattr: no name reaches a hook
+            return config
         if "__array__" in node:
             return self.arrays[node["__array__"]]
         if "__dtype__" in node:
