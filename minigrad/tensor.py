@@ -252,8 +252,9 @@ class Tensor:
     ``_version``: how many in-place ops changed its storage; a backward that needs values
         changed since they were saved raises (see ``minigrad.versions``).
 
-    The operators (``+``, ``@``, ``t[idx] = v``, ...) and the ops' methods (``t.sum()``,
-    ``t.add_()``, ...) are installed from one table, ``minigrad.ops.methods.METHODS``.
+    The operators (``+``, ``@``, ``t[idx] = v``, ...), the ops' methods (``t.sum()``,
+    ``t.add_()``, ...) and the small conversions (``bool(t)``, ``t.detach()``, ``t.cpu()``,
+    ...) are installed from one table, ``minigrad.ops.methods.METHODS``.
     """
     __slots__ = ("array", "_grad", "creator", "output_nr", "requires_grad",
                  "_version_counter", "__weakref__")
@@ -315,16 +316,6 @@ class Tensor:
                                  f"tensor's shape {self.shape}")
         self._grad = value
 
-    @property
-    def T(self):
-        return self.transpose()
-
-    def numel(self):
-        return int(self.array.size)
-
-    def __len__(self):
-        return len(self.array)
-
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = f", device='{self.device}'" if self.device != "cpu" else ""
@@ -335,18 +326,6 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype}{extra})"
 
     __hash__ = object.__hash__      # == is elementwise, so hash by identity
-
-    def __bool__(self):
-        if self.array.size != 1:
-            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                               "(use .any() or .all() on .array)")
-        return bool(self.array)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
 
     # -- conversions ------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -370,25 +349,7 @@ class Tensor:
     def tolist(self):
         return backend.to_numpy(self.array).tolist()
 
-    def detach(self):
-        """The same values, cut from the graph (for truncated BPTT: carry ``h.detach()``).
-        As in torch it shares the storage and its version counter: an in-place change of the
-        detached tensor is caught by a backward that needs the old values."""
-        t = Tensor._wrap(self.array)
-        t._version_counter = versions.counter(self)
-        return t
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self):
-        return self.to("cuda")
-
     # -- autograd ---------------------------------------------------------------------
-    def requires_grad_(self, flag=True):
-        self.requires_grad = bool(flag)
-        return self
-
     def retain_grad(self):
         """Keep ``grad`` on this non-leaf tensor after backward (e.g. each h_t, to plot how
         much gradient reaches every time step)."""
@@ -396,9 +357,6 @@ class Tensor:
         if fn is not None:
             fn.retained = (fn.retained or ()) + (weakref.ref(self),)
         return self
-
-    def zero_grad(self):
-        self._grad = None
 
     @property
     def _version(self):
