@@ -142,11 +142,10 @@ def _consumers(root_fn, recorded):
         for x in inputs:
             c = x.creator
             if c is not None:
-                if c in count:
-                    count[c] += 1
-                else:
-                    count[c] = 1
+                if c not in count:
+                    count[c] = 0
                     stack.append(c)
+                count[c] += 1
     return count
 
 
