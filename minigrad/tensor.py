@@ -174,7 +174,8 @@ def _run_backward(root, grad, retain_graph):
             if fn.retained is not None:
                 _keep_retained(fn, gys)
             fn.retain_graph = retain_graph
-            gxs = fn.backward(*gys)
+            # (most ops have one output; calling with it directly costs less than *gys)
+            gxs = fn.backward(gys[0]) if len(gys) == 1 else fn.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if len(gxs) != len(inputs):
