@@ -17,9 +17,10 @@ An attribute may be a number, string, None, dtype, array or tensor, a module, a 
 ``minigrad.functional`` (a Transformer layer's activation), a recurrent cell
 (``minigrad.nn.cells``: plain numbers and strings, no weights), or a list, tuple, str-keyed
 dict or ``argparse.Namespace`` (a program's parsed arguments kept as the model's config) of
-these. Anything else is refused by ``mg.save``, which says to save the ``state_dict`` instead. ``minigrad.io`` calls ``Saver`` when it meets a module, and
-``Loader`` only when the caller passed ``weights_only=False`` (or listed the classes with
-``mg.serialization.safe_globals``).
+these. Anything else is refused by ``mg.save``, which says to save the ``state_dict`` instead.
+
+``minigrad.io`` calls ``Saver`` when it meets a module, and ``Loader`` only when the caller
+passed ``weights_only=False`` (or listed the classes with ``mg.serialization.safe_globals``).
 """
 import argparse
 import inspect
