@@ -2,13 +2,12 @@
 
 For each file of tests/hostile_files.py (a huge declared shape, zip bombs, forged safetensors
 headers, truncated files, garbage, module files naming os.system, a class never imported, or
-constructor arguments far larger than their weights), builds it in a temporary folder and
+numbers far larger than their weights), builds it in a temporary folder and
 prints its size, the error mg.load raises, the time that took (one call, wall clock, tracing
 off), the peak memory Python allocated meanwhile (tracemalloc, a second call) and, on Linux,
 how much the peak resident memory grew (a third call, in a forked child whose high-water mark
-starts afresh). tracemalloc counts memory asked for even if never touched: for the module
-whose arguments ask for 10 GB it shows the constructor's lazily granted np.zeros, which the
-resident figure shows was never used.
+starts afresh). tracemalloc counts memory asked for even if never touched; no constructor runs, so
+the modules whose numbers would size 10 GB load with next to nothing.
 
     python benchmarks/hostile_checkpoints.py
 """

@@ -28,9 +28,11 @@ import numpy as np
 from ._version import __version__
 
 FORMAT = "minigrad-checkpoint"
-# 1: arrays under "a0", "a1", ... ; 2: arrays under their own names, whole modules, the
-# minigrad version in the header. Version-1 files load unchanged (the tree names its arrays).
-VERSION = 2
+# 1: arrays under "a0", "a1", ... ; 2: arrays under their own names, whole modules (as
+# constructor arguments), the minigrad version in the header; 3: whole modules as what they
+# hold, no constructor called. Files of versions 1 and 2 load unchanged (the tree names its
+# arrays), but for a whole module of version 2, which is refused with what to do instead.
+VERSION = 3
 HEADER = "__minigrad__"
 DEFAULT_MAX_BYTES = 4 * 2 ** 30
 _CHUNK = 1 << 20                         # bytes read or inflated at a time

@@ -8,8 +8,9 @@ it leans on:
 - ``minigrad.checkpoint_format``: the two containers (``.npz``, ``.safetensors``) and their
   reading in bounded memory;
 - ``minigrad.atomic_write``: the write through a temporary file, renamed into place;
-- ``minigrad.whole_module``: a whole module as its class, constructor arguments and state,
-  rebuilt only when ``load`` is given ``weights_only=False``.
+- ``minigrad.whole_module``: a whole module as its class, parameters, buffers, sub-modules
+  and attributes, rebuilt (no constructor runs) only when ``load`` is given
+  ``weights_only=False``.
 """
 import errno
 import io
@@ -34,6 +35,7 @@ class _Encoder:
 
     def __init__(self):
         self.arrays = {}
+        self.modules = whole_module.Saver(self.array)
 
     def array(self, value, path):
         name = "/".join(path)
@@ -49,7 +51,7 @@ class _Encoder:
         if isinstance(obj, Tensor):
             return self.array(obj.array, path)
         if isinstance(obj, Module):
-            return whole_module.encode(obj, path, self.array)
+            return self.modules.module(obj, path)
         if hasattr(obj, "shape") and hasattr(obj, "dtype") and not isinstance(obj, np.generic):
             return self.array(obj, path)                  # a NumPy or CuPy array
         if isinstance(obj, dict):
@@ -74,8 +76,8 @@ def save(obj, f, format=None):
     """Write ``obj`` to ``f``: a path, or a file opened for binary writing.
 
     obj: a state_dict, an optimizer's state_dict, any dict/list/tuple of arrays, tensors,
-    numbers and strings, or a whole ``nn.Module`` (its class, constructor arguments and
-    state_dict; gradients are not saved).
+    numbers and strings, or a whole ``nn.Module`` (its class, parameters, buffers,
+    sub-modules and attributes; gradients are not saved).
     format: ``'npz'`` or ``'safetensors'``. By default, a path ending in ``.safetensors`` gets
     safetensors and anything else (``.npz``, ``.pt``, ...) gets npz; an open file gets npz.
 
@@ -115,15 +117,10 @@ def save(obj, f, format=None):
 SAFE_GLOBALS = []
 
 
-def _allowed(modname, qualname):
-    return any(isinstance(c, type) and (c.__module__, c.__qualname__) == (modname, qualname)
-               for c in SAFE_GLOBALS)
-
-
 class _Decoder:
     def __init__(self, arrays, reader, weights_only):
-        self.arrays, self.reader, self.weights_only = arrays, reader, weights_only
-        self.state_bytes = sum(a.nbytes for a in arrays.values())
+        self.arrays, self.reader = arrays, reader
+        self.modules = whole_module.Loader(arrays, reader, SAFE_GLOBALS if weights_only else None)
 
     def value(self, node):
         if isinstance(node, dict):
@@ -138,22 +135,12 @@ class _Decoder:
                 if node["__dtype__"] not in fmt.DTYPE_NAMES:
                     raise self.reader.refuse(f"it names a dtype {node['__dtype__']!r}")
                 return np.dtype(node["__dtype__"])
-            if "__module__" in node:
-                return self.module(node)
+            if "__module__" in node or "__same_module__" in node:
+                return self.modules.module(node)
             raise self.reader.refuse(f"its header has an entry with keys {sorted(node)[:4]}")
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         raise self.reader.refuse(f"its header has a bare {type(node).__name__}")
-
-    def module(self, node):
-        modname, qualname = node["__module__"]
-        if self.weights_only and not _allowed(modname, qualname):
-            raise CheckpointError(
-                f"mg.load: {self.reader.name} holds a whole nn.Module ({modname}.{qualname}); "
-                "pass weights_only=False to rebuild it (only an already-imported nn.Module "
-                "subclass is ever called), or save model.state_dict() instead")
-        return whole_module.rebuild(node, self.value, self.reader, self.state_bytes,
-                                    allowed=SAFE_GLOBALS if self.weights_only else None)
 
 
 def _check_map_location(map_location):
@@ -187,7 +174,7 @@ def load(f, weights_only=True, map_location=None, max_bytes=DEFAULT_MAX_BYTES):
 
     weights_only: as in torch, True (the default) reads arrays, numbers, strings and their
     containers only; a whole module needs ``weights_only=False``, and then only an
-    nn.Module subclass that is already imported is called, with the stored arguments.
+    nn.Module subclass that is already imported is made, without calling its constructor.
     map_location: None or ``'cpu'`` gives NumPy arrays (``load_state_dict`` moves them to the
     module's device); ``'cuda'`` (or a device) puts arrays and modules on the GPU.
     max_bytes: the most the arrays may take in memory, checked against what the file declares

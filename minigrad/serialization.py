@@ -4,8 +4,9 @@ while ``weights_only=True`` (the default), as torch's does for pickled classes.
     with mg.serialization.safe_globals([RNNModel]):
         model = mg.load(f)                      # a whole model saved with mg.save(model, f)
 
-minigrad never unpickles: a listed class is called with the constructor arguments the file
-recorded, and only if it is already imported (see ``mg.load``). Names that are not classes
+minigrad never unpickles: an object of a listed class is made, without calling its
+constructor, and filled with what the file holds, and only if the class is already imported
+(see ``minigrad.whole_module``). Names that are not classes
 (torch lists functions such as ``torch.nn.functional.relu`` too) are accepted and ignored.
 """
 import contextlib

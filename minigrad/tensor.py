@@ -143,8 +143,9 @@ def _consumers(root_fn, recorded):
             c = x.creator
             if c is not None:
                 if c not in count:
+                    count[c] = 0
                     stack.append(c)
-                count[c] = count.get(c, 0) + 1
+                count[c] += 1
     return count
 
 
@@ -157,8 +158,8 @@ def _run_backward(root, grad, retain_graph):
         return
     recorded = {}
     pending = _consumers(root_fn, recorded)
-    grads = {}                  # call -> [the gradient of each output, summed over consumers]
-    _add_grad(grads, root, root_fn, grad)
+    grads = {root_fn: [None] * root_fn.n_outputs}   # call -> [dL/d each of its outputs]
+    grads[root_fn][root.output_nr] = grad
     ready = [root_fn]           # calls whose consumers have all handed over their gradient
     clock = _clock[0]
     while ready:
@@ -168,12 +169,13 @@ def _run_backward(root, grad, retain_graph):
             inputs = versions.checked_inputs(fn, recorded[fn])
         gys = grads.pop(fn, None)
         if gys is not None:
-            if fn.n_outputs > 1:
+            if len(gys) > 1:
                 gys = _fill_missing(fn, gys)
             if fn.retained is not None:
                 _keep_retained(fn, gys)
             fn.retain_graph = retain_graph
-            gxs = fn.backward(*gys)
+            # (most ops have one output; calling with it directly costs less than *gys)
+            gxs = fn.backward(gys[0]) if len(gys) == 1 else fn.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if len(gxs) != len(inputs):
@@ -189,43 +191,33 @@ def _run_backward(root, grad, retain_graph):
                     _wrong_shape(fn, inputs, gx, x)
                 if c is None:
                     _accumulate(x, gx)
-                else:
-                    _add_grad(grads, x, c, gx)
+                else:                   # summed over the consumers of x, in c's list
+                    if type(gx) is not _ndarray and isinstance(gx, np.generic):
+                        gx = np.asarray(gx)     # a 0-d product gives a NumPy scalar
+                    gys = grads.get(c)
+                    if gys is None:
+                        gys = grads[c] = [None] * c.n_outputs
+                    k = x.output_nr
+                    gys[k] = gx if gys[k] is None else gys[k] + gx
             if c is not None:
                 pending[c] -= 1
                 if not pending[c]:
                     ready.append(c)
-        if not retain_graph:
-            _release(fn)
-
-
-def _add_grad(grads, x, c, g):
-    """Add ``g``, the gradient of the non-leaf ``x``, to what its creator ``c`` has so far."""
-    if type(g) is not _ndarray and isinstance(g, np.generic):
-        g = np.asarray(g)
-    gys = grads.get(c)
-    if gys is None:
-        gys = grads[c] = [None] * c.n_outputs
-    k = x.output_nr
-    gys[k] = g if gys[k] is None else gys[k] + g
+        if not retain_graph:            # free the graph as it is walked: drop the inputs and
+            fn.__dict__.clear()         # what forward saved; a second backward through fn
+            fn.inputs = None            # then says what happened (see _consumers)
 
 
 def _accumulate(leaf, g):
     # A copy the first time: backward may hand one array to several inputs (Add gives gy to
     # both), and a gradient changed in place (p.grad.mul_(s)) must not change another's.
-    if isinstance(g, np.generic):
+    if type(g) is not _ndarray and isinstance(g, np.generic):
         g = np.asarray(g)
     old = leaf._grad
     if old is None:
         leaf._grad = Tensor._wrap(g.copy())
     else:
         old.array = old.array + g
-
-
-def _release(fn):
-    """Drop the inputs and anything forward saved, so the graph's memory is freed."""
-    fn.__dict__.clear()
-    fn.inputs = None          # a second backward through here then says what happened
 
 
 # ============================================================================ Tensor
@@ -260,8 +252,9 @@ class Tensor:
     ``_version``: how many in-place ops changed its storage; a backward that needs values
         changed since they were saved raises (see ``minigrad.versions``).
 
-    The operators (``+``, ``@``, ``t[idx] = v``, ...) and the ops' methods (``t.sum()``,
-    ``t.add_()``, ...) are installed from one table, ``minigrad.ops.methods.METHODS``.
+    The operators (``+``, ``@``, ``t[idx] = v``, ...), the ops' methods (``t.sum()``,
+    ``t.add_()``, ...) and the small conversions (``bool(t)``, ``t.detach()``, ``t.cpu()``,
+    ...) are installed from one table, ``minigrad.ops.methods.METHODS``.
     """
     __slots__ = ("array", "_grad", "creator", "output_nr", "requires_grad",
                  "_version_counter", "__weakref__")
@@ -323,16 +316,6 @@ class Tensor:
                                  f"tensor's shape {self.shape}")
         self._grad = value
 
-    @property
-    def T(self):
-        return self.transpose()
-
-    def numel(self):
-        return int(self.array.size)
-
-    def __len__(self):
-        return len(self.array)
-
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = f", device='{self.device}'" if self.device != "cpu" else ""
@@ -343,18 +326,6 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype}{extra})"
 
     __hash__ = object.__hash__      # == is elementwise, so hash by identity
-
-    def __bool__(self):
-        if self.array.size != 1:
-            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                               "(use .any() or .all() on .array)")
-        return bool(self.array)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
 
     # -- conversions ------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -378,25 +349,7 @@ class Tensor:
     def tolist(self):
         return backend.to_numpy(self.array).tolist()
 
-    def detach(self):
-        """The same values, cut from the graph (for truncated BPTT: carry ``h.detach()``).
-        As in torch it shares the storage and its version counter: an in-place change of the
-        detached tensor is caught by a backward that needs the old values."""
-        t = Tensor._wrap(self.array)
-        t._version_counter = versions.counter(self)
-        return t
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self):
-        return self.to("cuda")
-
     # -- autograd ---------------------------------------------------------------------
-    def requires_grad_(self, flag=True):
-        self.requires_grad = bool(flag)
-        return self
-
     def retain_grad(self):
         """Keep ``grad`` on this non-leaf tensor after backward (e.g. each h_t, to plot how
         much gradient reaches every time step)."""
@@ -404,9 +357,6 @@ class Tensor:
         if fn is not None:
             fn.retained = (fn.retained or ()) + (weakref.ref(self),)
         return self
-
-    def zero_grad(self):
-        self._grad = None
 
     @property
     def _version(self):

@@ -141,15 +141,17 @@ def test_two_processes_saving_the_same_target_never_delete_each_others_file(tmp_
                     reason="needs fork and /proc")
 @pytest.mark.parametrize("build, kwargs, match", [h[1:] for h in HOSTILE_RSS],
                          ids=[h[0] for h in HOSTILE_RSS])
-def test_constructor_arguments_cannot_make_a_rebuild_allocate(tmp_path, build, kwargs, match):
+def test_numbers_in_a_whole_module_file_cannot_make_a_rebuild_allocate(tmp_path, build, kwargs,
+                                                                       match):
     path = build(str(tmp_path))
 
     def attempt():
         try:
-            mg.load(path, **kwargs)
+            m = mg.load(path, **kwargs)
         except mg.io.CheckpointError as e:
             return str(e)
-        return "loaded"
+        numbers = [f"{k}={v}" for k, v in vars(m).items() if type(v) is int]
+        return f"loaded {type(m).__name__} " + " ".join(numbers)
 
     growth, error = peak_rss_growth_in_a_child(attempt)
     assert re.search(match, error), error

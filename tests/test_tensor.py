@@ -377,3 +377,43 @@ def test_a_backward_called_by_hand_keeps_what_forward_saved():
     first = mg.backend.to_numpy(loss.creator.backward(xp.ones(())))
     second = mg.backend.to_numpy(loss.creator.backward(xp.ones(())))
     np.testing.assert_array_equal(first, second)
+
+
+def test_the_walk_tells_each_backward_whether_the_graph_is_kept():
+    seen = []
+
+    class Records(mg.Function):
+        def forward(self, x):
+            return x * 1.0
+
+        def backward(self, gy):
+            seen.append(self.retain_graph)
+            return gy
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = Records()(x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert seen == [True, False]
+
+
+def test_backward_frees_what_forward_saved():
+    import weakref
+    x = mg.tensor(np.linspace(-1, 1, 5), requires_grad=True)
+    loss = x.tanh().sum()
+    tanh = loss.creator.inputs[0].creator
+    saved = weakref.ref(tanh.y)                    # the output tanh keeps for its backward
+    loss.backward()
+    assert saved() is None and tanh.inputs is None
+    assert loss.creator.inputs is None
+
+
+def test_a_zero_d_gradient_reaches_an_in_place_write_as_an_array():
+    # 0-d arithmetic gives NumPy scalars; the walk hands them on as arrays, which
+    # SetItem's backward writes into.
+    x = mg.tensor(1.5, dtype=mg.float64, requires_grad=True)
+    w = mg.tensor(3.0, dtype=mg.float64, requires_grad=True)
+    z = x * 2
+    z[()] = w * 1.0
+    (z * w).backward()                             # (z * w) = w^2 once x is overwritten
+    assert x.grad.item() == 0.0 and w.grad.item() == 6.0

@@ -37,40 +37,6 @@ def _as_host_array(value, name):
         raise TypeError(f"load_state_dict: value for {name!r} is not an array ({e})") from None
 
 
-class ModuleSpec:
-    """A module given as a constructor argument, recorded as its recipe (its class and its own
-    recorded arguments) rather than itself: no weights are kept alive, and the outer module's
-    state_dict holds the weights that matter."""
-    __slots__ = ("cls", "args", "kwargs")
-
-    def __init__(self, cls, args, kwargs):
-        self.cls, self.args, self.kwargs = cls, args, kwargs
-
-
-class Unrecorded:
-    """Stands for a constructor argument that a checkpoint cannot hold (an array, a generator,
-    any other object); saving the whole module then says to save its state_dict instead."""
-    __slots__ = ("type_name",)
-
-    def __init__(self, type_name):
-        self.type_name = type_name
-
-
-def _record(value):
-    """A constructor argument as mg.save can store it: JSON values, dtypes and classes as they
-    are, containers copied, modules as their recipe, anything else as ``Unrecorded``."""
-    if value is None or isinstance(value, (bool, int, float, str, np.generic, np.dtype, type)):
-        return value
-    if isinstance(value, Module):
-        args, kwargs = value._init_args
-        return ModuleSpec(type(value), args, kwargs)
-    if type(value) in (list, tuple):
-        return type(value)(_record(v) for v in value)
-    if type(value) is dict:
-        return {k: _record(v) for k, v in value.items()}
-    return Unrecorded(type(value).__name__)
-
-
 def clear_grads(params, set_to_none=True):
     """What ``zero_grad`` does, for a module's parameters and an optimizer's alike: each
     gradient to None (torch's default), or to zeros in place with ``set_to_none=False``."""
@@ -84,16 +50,6 @@ def clear_grads(params, set_to_none=True):
 class Module:
     """Base class of every layer. Subclasses set parameters and sub-modules as attributes in
     ``__init__`` and write ``forward``."""
-
-    def __new__(cls, *args, **kwargs):
-        # The arguments the module is built with: mg.save stores a whole module as its class,
-        # these arguments and its state_dict (no pickle), and mg.load(weights_only=False)
-        # calls the constructor with them again (minigrad.whole_module), so that what the
-        # constructor does (tie weights, build sub-layers) is done again.
-        self = super().__new__(cls)
-        object.__setattr__(self, "_init_args", (tuple(_record(a) for a in args),
-                                                {k: _record(v) for k, v in kwargs.items()}))
-        return self
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())

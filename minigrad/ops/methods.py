@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, versions
 from ..creation import full, multinomial
 from ..tensor import Tensor, as_tensor
 from . import elementwise as E, index as I, inplace, reduce as R, shape as S, softmax as softmax_ops
@@ -246,8 +246,35 @@ def _grad_fn(self):
     return self.creator
 
 
+# ---------------------------------------------------- Tensor's small conversions and flags
+
+def _bool(self):
+    if self.array.size != 1:
+        raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
+                           "(use .any() or .all() on .array)")
+    return bool(self.array)
+
+
+def detach(self):
+    """The same values, cut from the graph (for truncated BPTT: carry ``h.detach()``).
+    As in torch it shares the storage and its version counter: an in-place change of the
+    detached tensor is caught by a backward that needs the old values."""
+    t = Tensor._wrap(self.array)
+    t._version_counter = versions.counter(self)
+    return t
+
+
+def requires_grad_(self, flag=True):
+    self.requires_grad = bool(flag)
+    return self
+
+
+def zero_grad(self):
+    self._grad = None
+
+
 # Every method that minigrad.ops puts on Tensor, in one table (the class itself defines only
-# the engine's own: backward, detach, item, numpy, ...).
+# the engine's own: backward, retain_grad, item, numpy, ...).
 _COMPARISONS = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
                 "gt": "__gt__", "ge": "__ge__"}
 _CASTS = {"float": np.float32, "double": np.float64, "half": np.float16, "long": np.int64,
@@ -296,6 +323,12 @@ METHODS = {
         multinomial(self, num_samples, replacement),
     "equal": _equal, "__format__": _format, "__index__": _index,
     "grad_fn": property(_grad_fn),
+    # small conversions and flags
+    "T": property(lambda self: self.transpose()), "numel": lambda self: int(self.array.size),
+    "__len__": lambda self: len(self.array), "__bool__": _bool,
+    "__float__": lambda self: float(self.item()), "__int__": lambda self: int(self.item()),
+    "detach": detach, "cpu": lambda self: self.to("cpu"), "cuda": lambda self: self.to("cuda"),
+    "requires_grad_": requires_grad_, "zero_grad": zero_grad,
     # in place (minigrad.ops.inplace)
     **{name: getattr(inplace, name) for name in inplace.METHODS},
     "add_": _number_first(inplace.add_), "sub_": _number_first(inplace.sub_),
