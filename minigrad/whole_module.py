@@ -153,12 +153,16 @@ class Loader:
         self.arrays, self.reader, self.allowed = arrays, reader, allowed
         self.tensors = {}       # array name -> its tensor: a tied weight comes back once
         self.modules = []       # in the order the file numbers them
+        self.building = []      # the modules whose contents are being read: a path from the root
 
     def module(self, node):
         if "__same_module__" in node:
             k = node["__same_module__"]
             if not (type(k) is int and 0 <= k < len(self.modules)):
                 raise self.reader.refuse(f"it refers to module {k!r} before it is stored")
+            if any(self.modules[k] is m for m in self.building):
+                # a module inside itself: every walk over its children would never end
+                raise self.reader.refuse(f"it puts module {k!r} inside itself")
             return self.modules[k]
         modname, qualname = node["__module__"]
         if "args" in node:
@@ -174,7 +178,8 @@ class Loader:
                 "subclass is ever made, and no constructor runs), list its classes with "
                 "mg.serialization.safe_globals, or save model.state_dict() instead")
         m = object.__new__(cls)                   # no constructor, no __new__ of the class
-        self.modules.append(m)                    # before its children: they may refer to it
+        self.modules.append(m)                    # before its children: they may share it
+        self.building.append(m)
         params, buffers, children = OrderedDict(), OrderedDict(), OrderedDict()
         state = {"_parameters": params, "_modules": children, "_buffers": buffers,
                  "training": node["training"]}
@@ -191,6 +196,7 @@ class Loader:
         for name, v in node["attributes"]:
             self._put(state, cls, name, v, object, "an attribute")
         vars(m).update(state)
+        self.building.pop()
         return m
 
     def _put(self, state, cls, name, node, kinds, what):

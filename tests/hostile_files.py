@@ -263,6 +263,12 @@ def module_refers_ahead(folder):
                         node=_linear_node(modules=[["inner", {"__same_module__": 5}]]))
 
 
+def module_inside_itself(folder):
+    """A Linear whose sub-module is the Linear itself: a cycle no walk over modules ends."""
+    return _module_file(os.path.join(folder, "cycle.npz"), "", "",
+                        node=_linear_node(modules=[["inner", {"__same_module__": 0}]]))
+
+
 def module_old_format(folder):
     """A whole module as minigrad wrote it in checkpoint format 2: constructor arguments."""
     return _module_file(os.path.join(folder, "old.npz"), "", "", node={
@@ -331,6 +337,7 @@ HOSTILE = [
      r"it gives Linear a parameter 'weight' that is a str"),
     ("module referring to a module not stored", module_refers_ahead, WHOLE,
      r"it refers to module 5 before it is stored"),
+    ("module inside itself", module_inside_itself, WHOLE, r"it puts module 0 inside itself"),
     ("module in the old constructor-arguments format", module_old_format, WHOLE,
      r"it stores Linear as constructor arguments \(checkpoint format 2\), and mg.load no "
      r"longer calls constructors"),

@@ -401,3 +401,18 @@ def test_module_to_casts_gradients_with_the_parameters():
     assert layer.weight is same                      # an optimizer keeps the same Parameter
     assert layer.weight.dtype == mg.float64 and layer.weight.grad.dtype == mg.float64
     np.testing.assert_allclose(mg.backend.to_numpy(layer.weight.grad), mg.backend.to_numpy(before))
+
+
+def test_a_module_held_twice_is_walked_once():
+    """named_modules yields a shared sub-module once, where it is first met (torch's rule), so
+    modules(), apply() counts and named_parameters agree with torch's."""
+    shared = nn.Linear(2, 2)
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = shared, nn.Sequential(shared, nn.Tanh())
+
+    names = [name for name, _ in Two().named_modules()]
+    assert names == ["", "a", "b", "b.1"]
+    assert len(list(Two().modules())) == 4

@@ -86,11 +86,21 @@ class Module:
         setattr(self, name, value if isinstance(value, Tensor) or value is None else Tensor(value))
 
     # -- traversal --------------------------------------------------------------------
-    def named_modules(self, prefix=""):
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """This module and every sub-module, in torch's order and with torch's signature: a
+        module held in two places is yielded once, where it is first met, unless
+        ``remove_duplicate=False`` (what state_dict walks: a shared weight under both names)."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                           remove_duplicate)
 
     def modules(self):
         return (m for _, m in self.named_modules())
@@ -111,7 +121,7 @@ class Module:
 
     def named_parameters(self, prefix=""):
         seen = set()
-        for mprefix, m in self.named_modules(prefix):
+        for mprefix, m in self.named_modules(prefix=prefix):
             for name, p in m._parameters.items():
                 if p is not None and id(p) not in seen:     # a shared weight counts once
                     seen.add(id(p))
@@ -133,7 +143,7 @@ class Module:
         module's own parameters, then its buffers, then its children's. A weight shared by two
         modules appears under both names, as in torch, so torch checkpoints load either way."""
         sd = OrderedDict()
-        for mprefix, m in self.named_modules():
+        for mprefix, m in self.named_modules(remove_duplicate=False):
             dot = f"{mprefix}." if mprefix else ""
             for name, p in m._parameters.items():
                 if p is not None:
