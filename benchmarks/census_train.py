@@ -241,6 +241,298 @@ def torchtext_stand_in(folder):
             f.write(text.lstrip())
 
 
+def _stand_in(folder, files):
+    for path, text in files.items():
+        os.makedirs(os.path.join(folder, os.path.dirname(path)), exist_ok=True)
+        with open(os.path.join(folder, path), "w") as f:
+            f.write(text.lstrip())
+
+
+_LIB = """
+import importlib, sys
+
+
+def lib():
+    # whichever of torch / minigrad the program imported (both get this same stand-in)
+    return sys.modules["torch"] if "torch" in sys.modules else importlib.import_module("minigrad")
+"""
+
+# torchvision's MNIST (60000 / 10000 images of 1 x 28 x 28, 10 classes), ToTensor and
+# Normalize: generated images of the same shape and classes, fewer of them. Each class is a
+# fixed random stroke pattern, shifted by up to 2 pixels, scaled and noised per image, so that
+# reading the rows one by one (the program's LSTM) has something to learn.
+_TORCHVISION = {
+    "torchvision/__init__.py": "from . import datasets, transforms\n",
+    "torchvision/_lib.py": _LIB,
+    "torchvision/transforms.py": """
+import numpy as np
+from ._lib import lib
+
+
+class Compose:
+    def __init__(self, transforms):
+        self.transforms = transforms
+
+    def __call__(self, x):
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+
+class ToTensor:
+    def __call__(self, img):                  # uint8 (28, 28) -> float32 (1, 28, 28) in [0, 1]
+        return lib().tensor(img[None].astype(np.float32) / 255.0)
+
+
+class Normalize:
+    def __init__(self, mean, std):
+        self.mean, self.std = mean[0], std[0]
+
+    def __call__(self, t):
+        return (t - self.mean) / self.std
+""",
+    "torchvision/datasets.py": """
+import numpy as np
+
+SIZES = {True: 2048, False: 512}
+
+
+def _images(n, seed):
+    protos = np.zeros((10, 32, 32))
+    r = np.random.RandomState(1234)
+    for c in range(10):
+        for _ in range(3):                     # three strokes per class
+            y, x = r.randint(4, 28, 2)
+            dy, dx = r.randint(-1, 2, 2)
+            for k in range(12):
+                protos[c, np.clip(y + k * dy, 0, 31), np.clip(x + k * dx, 0, 31)] = 1.0
+                protos[c, np.clip(y + k * dy + 1, 0, 31), np.clip(x + k * dx, 0, 31)] = 0.7
+    r = np.random.RandomState(seed)
+    labels = r.randint(0, 10, n)
+    out = np.empty((n, 28, 28), np.uint8)
+    for i, c in enumerate(labels):
+        oy, ox = r.randint(0, 5, 2)
+        img = protos[c, oy:oy + 28, ox:ox + 28] * r.uniform(0.6, 1.0) + r.rand(28, 28) * 0.3
+        out[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
+    return out, labels
+
+
+class MNIST:
+    def __init__(self, root, train=True, download=False, transform=None):
+        self.data, self.targets = _images(SIZES[train], 0 if train else 1)
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        img = self.data[i]
+        return (self.transform(img) if self.transform else img), int(self.targets[i])
+""",
+}
+
+
+def torchvision_stand_in(folder):
+    _stand_in(folder, _TORCHVISION)
+
+
+# torchtext.legacy's Field / SNLI / BucketIterator and GloVe vectors (glove.6B.100d), which
+# no current torchtext has and which download: generated premise / hypothesis pairs over a
+# 600-word vocabulary (SNLI: about 36000 words), labels entailment (the hypothesis is a
+# stretch of the premise), contradiction (the same with 'not' in it) and neutral (other
+# words); the vectors are seeded normal draws of GloVe's width (100).
+_TORCHTEXT_LEGACY = {
+    "torchtext/__init__.py": "",
+    "torchtext/legacy/__init__.py": "from . import data, datasets\n",
+    "torchtext/legacy/_lib.py": _LIB,
+    "torchtext/legacy/data.py": """
+import collections, math, random
+import numpy as np
+from ._lib import lib
+
+
+class Vocab:
+    def __init__(self, counts, specials):
+        words = sorted(counts, key=lambda w: (-counts[w], w))
+        self.itos = list(specials) + [w for w in words if w not in specials]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.vectors = None
+
+    def __len__(self):
+        return len(self.itos)
+
+    def load_vectors(self, name):                # 'glove.6B.100d' -> 100 columns
+        dim = int(name.rsplit(".", 1)[1].rstrip("d"))
+        r = np.random.RandomState(6)
+        self.vectors = lib().tensor(r.randn(len(self.itos), dim).astype(np.float32))
+
+
+class Field:
+    def __init__(self, sequential=True, lower=False, tokenize=None):
+        self.sequential, self.lower = sequential, lower
+
+    def build_vocab(self, *datasets):
+        counts = collections.Counter()
+        for d in datasets:
+            for ex in d.examples:
+                if self.sequential:
+                    counts.update(ex.premise + ex.hypothesis)
+                else:
+                    counts[ex.label] += 1
+        self.vocab = Vocab(counts, ["<unk>", "<pad>"] if self.sequential else ["<unk>"])
+
+    def words(self, batch):
+        t = max(len(s) for s in batch)
+        ids = [[self.vocab.stoi.get(w, 0) for w in s] + [1] * (t - len(s)) for s in batch]
+        return lib().tensor(ids, dtype=lib().long).t().contiguous()     # (T, B)
+
+
+class Batch:
+    pass
+
+
+class BucketIterator:
+    def __init__(self, dataset, batch_size, train):
+        self.dataset, self.batch_size, self.train = dataset, batch_size, train
+
+    @classmethod
+    def splits(cls, datasets, batch_size, device=None):
+        return tuple(cls(d, batch_size, i == 0) for i, d in enumerate(datasets))
+
+    def init_epoch(self):
+        pass
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        exs = list(self.dataset.examples)
+        if self.train:
+            random.shuffle(exs)                 # the runner seeds Python's random
+        for i in range(0, len(exs), self.batch_size):
+            part = exs[i:i + self.batch_size]
+            b = Batch()
+            b.premise = self.dataset.text.words([e.premise for e in part])
+            b.hypothesis = self.dataset.text.words([e.hypothesis for e in part])
+            b.label = lib().tensor([self.dataset.label.vocab.stoi[e.label] for e in part],
+                                   dtype=lib().long)
+            b.batch_size = len(part)
+            yield b
+""",
+    "torchtext/legacy/datasets.py": """
+import random, types
+
+VOCAB = [f"w{i}" for i in range(600)]
+SIZES = (1280, 128, 128)
+
+
+def _examples(n, seed):
+    r = random.Random(seed)
+    out = []
+    for _ in range(n):
+        premise = [r.choice(VOCAB) for _ in range(r.randint(6, 12))]
+        label = r.choice(["entailment", "contradiction", "neutral"])
+        k = r.randint(0, len(premise) - 3)
+        hypothesis = premise[k:k + r.randint(3, 5)]
+        if label == "contradiction":
+            hypothesis = hypothesis[:1] + ["not"] + hypothesis[1:]
+        elif label == "neutral":
+            hypothesis = [r.choice(VOCAB) for _ in range(len(hypothesis))]
+        out.append(types.SimpleNamespace(premise=premise, hypothesis=hypothesis, label=label))
+    return out
+
+
+class _Dataset:
+    def __init__(self, examples, text, label):
+        self.examples, self.text, self.label = examples, text, label
+
+    def __len__(self):
+        return len(self.examples)
+
+
+class SNLI:
+    @staticmethod
+    def splits(text_field, label_field):
+        return tuple(_Dataset(_examples(n, i), text_field, label_field)
+                     for i, n in enumerate(SIZES))
+""",
+}
+
+
+def snli_stand_in(folder):
+    _stand_in(folder, _TORCHTEXT_LEGACY)
+
+
+# torchtext's Multi30k (German-English, 29000 training pairs, vocabularies of about 19000 and
+# 10000 words), spaCy tokenizers and build_vocab_from_iterator: generated pairs, a German-like
+# sentence and its word-for-word English with one reordering rule (a verb moves to the end), over
+# 200 + 200 words; split on spaces.
+_TORCHTEXT_M30K = {
+    "torchtext/__init__.py": "from . import data, datasets, vocab\n",
+    "torchtext/data/__init__.py": "from . import utils\n",
+    "torchtext/data/utils.py": """
+def get_tokenizer(name, language=None):
+    return lambda s: s.split()
+""",
+    "torchtext/vocab.py": """
+import collections
+
+
+class Vocab:
+    def __init__(self, itos):
+        self.itos = itos
+        self.stoi = {w: i for i, w in enumerate(itos)}
+        self.default = None
+
+    def __len__(self):
+        return len(self.itos)
+
+    def set_default_index(self, i):
+        self.default = i
+
+    def __call__(self, tokens):
+        return [self.stoi.get(w, self.default) for w in tokens]
+
+    def lookup_tokens(self, ids):
+        return [self.itos[int(i)] for i in ids]
+
+
+def build_vocab_from_iterator(iterator, min_freq=1, specials=None, special_first=True):
+    counts = collections.Counter()
+    for tokens in iterator:
+        counts.update(tokens)
+    words = [w for w in sorted(counts, key=lambda w: (-counts[w], w))
+             if counts[w] >= min_freq and w not in (specials or [])]
+    return Vocab(list(specials or []) + words)
+""",
+    "torchtext/datasets/__init__.py": """
+import random
+from . import multi30k
+
+WORDS = 200
+SIZES = {"train": 1024, "valid": 128}
+
+
+def Multi30k(split="train", language_pair=("de", "en")):
+    r = random.Random(0 if split == "train" else 1)
+    pairs = []
+    for _ in range(SIZES[split]):
+        ids = [r.randrange(WORDS) for _ in range(r.randint(4, 10))]
+        de = [f"d{i}" for i in ids]
+        en = [f"e{i}" for i in ids]
+        if ids[0] % 4 == 0:                      # German puts the verb last
+            de = de[1:] + de[:1]
+        pairs.append((" ".join(de) + "\\n", " ".join(en) + "\\n"))
+    return pairs if language_pair[0] == "de" else [(b, a) for a, b in pairs]
+""",
+    "torchtext/datasets/multi30k.py": "URL = {}\n",
+}
+
+
+def multi30k_stand_in(folder):
+    _stand_in(folder, _TORCHTEXT_M30K)
+
+
 # ----------------------------------------------------------------------------- the programs
 
 def tut(path):
@@ -322,6 +614,54 @@ PROGRAMS = {
               "--bptt", "20", "--batch_size", "8", "--lr", "2", "--seed", "{seed}"],
         loss="g:test_loss",
         note="as the LSTM row, emsize = nhid = 32; --model Transformer, lr 2"),
+    "word_language_model generate.py": dict(
+        files=[ex("word_language_model/generate.py"), ex("word_language_model/main.py"),
+               ex("word_language_model/data.py"), ex("word_language_model/model.py")],
+        then=["main.py", "--epochs", "6", "--emsize", "64", "--nhid", "64", "--bptt", "20",
+              "--batch_size", "8", "--lr", "20", "--seed", "{seed}"],
+        data=wikitext_data, constants={}, argv=["--seed", "{seed}"], loss="bigram",
+        note="the checkpoint: main.py run first under the same library (the LSTM row's data "
+             "and sizes, 6 of 40 epochs), saved whole and loaded by generate.py through "
+             "serialization.safe_globals; generate.py unchanged (1000 words). The figure is not "
+             "a loss but the share of the generated word pairs that occur in the training "
+             "corpus (higher is better; a 400-word corpus where each word has 3 successors)"),
+    "mnist_rnn": dict(
+        files=[ex("mnist_rnn/main.py")], data=torchvision_stand_in, constants={},
+        argv=["--epochs", "3", "--log-interval", "100"],
+        loss=r"out:Average loss: ([0-9.]+)",
+        note="torchvision's MNIST / ToTensor / Normalize replaced by a stand-in: 2048 train "
+             "and 512 test generated images of MNIST's shape (1 x 28 x 28, uint8, 10 classes; "
+             "MNIST: 60000 / 10000), one stroke pattern per class, shifted and noised; 3 of 14 "
+             "epochs; the figure is the last test loss"),
+    "legacy/snli": dict(
+        files=[ex("legacy/snli/train.py"), ex("legacy/snli/model.py"),
+               ex("legacy/snli/util.py")],
+        data=snli_stand_in, constants={},
+        argv=["--epochs", "4", "--d_proj", "64", "--d_hidden", "64", "--dev_every", "10",
+              "--log_every", "5"],
+        loss="g:dev_loss.item()",
+        note="torchtext.legacy's Field / SNLI / BucketIterator and the GloVe vectors "
+             "(glove.6B.100d) replaced by a stand-in: 1280 / 128 / 128 generated premise - "
+             "hypothesis pairs over 600 words (SNLI: 550k pairs, about 36000 words; "
+             "entailment = a stretch of the premise, contradiction = the same with 'not', "
+             "neutral = other words), vectors seeded normal of width 100, spaCy's tokenizer "
+             "not needed (the stand-in hands out words); 4 of 50 epochs, d_proj = d_hidden "
+             "= 64 of 300; the figure is the dev loss after the last epoch (dev = one batch); "
+             "saves the whole model (its constructor takes the argparse Namespace)"),
+    "language_translation": dict(
+        files=[ex("language_translation/main.py"), ex("language_translation/src/model.py"),
+               ex("language_translation/src/data.py")],
+        data=multi30k_stand_in, constants={},
+        argv=["--epochs", "8", "--batch", "64", "--enc_layers", "2", "--dec_layers", "2",
+              "--embed_size", "64", "--dim_feedforward", "128", "--attn_heads", "4",
+              "--lr", "1e-3", "--logging_dir", "./logs/"],
+        loss=r"out:Val loss: ([0-9.]+)",
+        note="torchtext's Multi30k, spaCy tokenizers and build_vocab_from_iterator replaced "
+             "by a stand-in: 1024 / 128 generated German-English pairs over 200 + 200 words "
+             "(Multi30k: 29000 pairs, about 19000 / 10000 words), word for word but for one "
+             "reordering, split on spaces; 8 of 30 epochs, 2 + 2 of 5 + 5 layers, embed 64 "
+             "of 512, feed-forward 128 of 512, 4 of 8 heads, lr 1e-3 of 1e-4; the figure is "
+             "the last validation loss"),
 }
 
 RUNNER = r"""
@@ -339,26 +679,45 @@ else:
     import minigrad as torch
 torch.manual_seed(seed)
 sys.path.insert(0, os.getcwd())
+then = json.loads(then)
 if then:
-    sys.argv = [then]
-    runpy.run_path(then, run_name="__main__")
+    sys.argv = then
+    runpy.run_path(then[0], run_name="__main__")
 sys.argv = [script] + argv
 g = runpy.run_path(script, run_name="__main__")
 if expr.startswith("g:"):
     print("CENSUS_LOSS", json.dumps(float(eval(expr[2:], g))))
+elif expr == "bigram":
+    # the share of generated word pairs that the training corpus holds (its token stream)
+    stream = []
+    for line in open(os.path.join("data", "wikitext-2", "train.txt"), encoding="utf-8"):
+        stream += line.split() + ["<eos>"]
+    seen = set(zip(stream, stream[1:]))
+    words = open("generated.txt", encoding="utf-8").read().split()
+    pairs = list(zip(words, words[1:]))
+    print("CENSUS_LOSS", json.dumps(sum(p in seen for p in pairs) / len(pairs)))
 else:
     print("CENSUS_LOSS", json.dumps(0.0))
 """
+
+
+def _then(spec):
+    """The program run first, as its argv (``then``: a file name or [name, arg, ...])."""
+    then = spec.get("then", [])
+    return [then] if isinstance(then, str) else then
 
 
 def run_once(src, spec, lib, seed, timeout):
     folder = tempfile.mkdtemp(prefix="census_")
     try:
         spec["data"](folder)
+        home = os.path.dirname(spec["files"][0][1])
         for repo, path in spec["files"]:
             with open(local_path(src, repo, path), encoding="utf-8") as f:
                 text = f.read()
-            with open(os.path.join(folder, os.path.basename(path)), "w") as f:
+            target = os.path.join(folder, os.path.relpath(path, home))   # src/model.py
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w") as f:
                 f.write(prepare(text, spec["constants"], seed, lib == "minigrad"))
         env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), MPLBACKEND="Agg",
                    OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -371,7 +730,7 @@ def run_once(src, spec, lib, seed, timeout):
         proc = subprocess.run(
             [sys.executable, "-c", RUNNER, lib, str(seed), script, spec["loss"],
              json.dumps([a.format(seed=seed) for a in spec.get("argv", [])]),
-             spec.get("then", "")],
+             json.dumps([a.format(seed=seed) for a in _then(spec)])],
             cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
@@ -379,7 +738,7 @@ def run_once(src, spec, lib, seed, timeout):
         if not spec["loss"].startswith("out:"):
             value = json.loads(proc.stdout.rsplit("CENSUS_LOSS", 1)[1])
         else:
-            found = re.findall(spec["loss"][4:], proc.stdout)
+            found = re.findall(spec["loss"][4:], proc.stdout + "\n" + proc.stderr)  # logging
             if not found:
                 return None, seconds, "no loss line in the output"
             value = float(found[-1])
@@ -429,12 +788,31 @@ def table(results, seeds):
                      f"{', '.join(fmt(v) for v in m)} | "
                      f"{fmt(statistics.mean(ml)) if ml else '-'} | {verdict(tl, ml, r['kind'])} | "
                      f"{note.replace('|', '/')} |")
-    lines += ["", "Not run: `legacy/snli` needs torchtext's legacy datasets (SNLI, GloVe "
-              "vectors), `mnist_rnn` torchvision's MNIST "
-              "and `language_translation` torchtext and spaCy: they are in the census (their "
-              "torch names are all there) but not in this table; `word_language_model/"
-              "generate.py` needs main.py's checkpoint of a full-size run.", ""]
+    lines += ["", "Stand-ins: torchvision, torchtext (its legacy API too) and spaCy are not "
+              "part of torch; a program that imports them gets, under both libraries alike, "
+              "a small package of the same name in its folder (written by this script) that "
+              "hands out generated data of the shapes the program expects, built with "
+              "whichever of torch / minigrad the program imported. The model, loss and "
+              "training loop are the program's own text.", ""]
     return "\n".join(lines)
+
+
+def merge(old, new):
+    """``old`` (the file's "Trains like torch" section) with the rows of ``new`` put in place
+    (a row is replaced where its program has one, appended after the last row otherwise) and
+    ``new``'s closing lines; for runs of some programs only (``--only``)."""
+    old_lines, rows = old.split("\n"), {}
+    for line in new.split("\n"):
+        if line.startswith("| ") and not line.startswith(("| program", "|---")):
+            rows[line.split(" | ")[0]] = line
+    for i, line in enumerate(old_lines):
+        key = line.split(" | ")[0]
+        if line.startswith("| ") and key in rows:
+            old_lines[i] = rows.pop(key)
+    last = max(i for i, line in enumerate(old_lines) if line.startswith("| "))
+    new_lines = new.split("\n")
+    tail = max(i for i, line in enumerate(new_lines) if line.startswith("| "))
+    return "\n".join(old_lines[:last + 1] + list(rows.values()) + new_lines[tail + 1:])
 
 
 def main(argv=None):
@@ -477,12 +855,14 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     text = table(results, seeds)
-    if args.out and not args.only:
+    if args.out:
         old = open(args.out, encoding="utf-8").read() if os.path.exists(args.out) else ""
         marker = "\n## Trains like torch"
+        if args.only and marker in old:         # some programs: their rows only
+            text = merge(old[old.index(marker) + 1:], text)
         old = old[:old.index(marker)] if marker in old else old
         with open(args.out, "w", encoding="utf-8") as f:
-            f.write(old.rstrip("\n") + "\n\n" + text)
+            f.write(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
     print(text)
 
 

@@ -134,6 +134,10 @@ class _Decoder:
             if "__list__" in node:
                 items = [self.value(v) for v in node["__list__"]]
                 return tuple(items) if node.get("tuple") else items
+            if "__namespace__" in node:
+                return whole_module.namespace(
+                    [[kv[0], self.value(kv[1])] if isinstance(kv, list) and len(kv) == 2
+                     else kv for kv in node["__namespace__"]], self.reader)
             if "__dtype__" in node:
                 if node["__dtype__"] not in fmt.DTYPE_NAMES:
                     raise self.reader.refuse(f"it names a dtype {node['__dtype__']!r}")

@@ -7,8 +7,9 @@ weights, building sub-layers) is done again, then loads the state. Nothing is pi
 
 - the class must be an ``nn.Module`` subclass already imported: loading never imports what a
   file names, and finds the class by plain dictionary look-ups;
-- the arguments are JSON values, dtypes, and modules given as arguments (stored as their own
-  recipe; their weights come from the outer module's state);
+- the arguments are JSON values, dtypes, an ``argparse.Namespace`` of those (a program's
+  parsed arguments handed to the model as its config), and modules given as arguments (stored
+  as their own recipe; their weights come from the outer module's state);
 - the arguments must fit the stored state before any constructor runs (``_check_sizes``), so
   a file cannot make a constructor allocate more than its weights account for, buffers
   included (``PositionalEncoding(max_len=10**9)`` asks for 7.45 GiB in a buffer that is not
@@ -19,6 +20,7 @@ weights, building sub-layers) is done again, then loads the state. Nothing is pi
 ``minigrad.io`` calls ``encode`` when it meets a module, and ``rebuild`` only when the caller
 passed ``weights_only=False``.
 """
+import argparse
 import sys
 import types
 
@@ -68,9 +70,21 @@ def _argument(a, where, what, fix):
                 "tuple": isinstance(a, tuple)}
     if isinstance(a, dict) and all(isinstance(k, str) for k in a):
         return {"__dict__": [[k, _argument(v, where, what, fix)] for k, v in a.items()]}
+    if type(a) is argparse.Namespace:   # a program's parsed args as the model's config
+        return {"__namespace__": [[k, _argument(v, f"{where}'s .{k}", what, fix)]
+                                  for k, v in vars(a).items()]}
     kind = a.type_name if isinstance(a, Unrecorded) else type(a).__name__
     raise TypeError(f"{what}: its constructor's {where} is a {kind}, which a checkpoint "
                     f"cannot hold without pickle{fix}")
+
+
+def namespace(items, reader):
+    """The ``argparse.Namespace`` a stored one's ``[[name, value], ...]`` (values decoded)
+    describes."""
+    if not all(isinstance(kv, (list, tuple)) and len(kv) == 2 and isinstance(kv[0], str)
+               and kv[0].isidentifier() for kv in items):
+        raise reader.refuse("it holds an argparse.Namespace whose names are not identifiers")
+    return argparse.Namespace(**dict(items))
 
 
 def _dtype_name(d):
@@ -232,7 +246,7 @@ def _recipes(node, qualname):
         elif isinstance(a, dict):
             for v in a.get("__list__", []):
                 todo.append((where, v, owner))
-            for kv in a.get("__dict__", []):
+            for kv in a.get("__dict__", []) + a.get("__namespace__", []):
                 todo.append((where, kv[1] if isinstance(kv, list) and len(kv) == 2 else None,
                              owner))
     return found

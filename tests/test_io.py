@@ -417,6 +417,53 @@ def test_nested_modules_dtypes_and_module_arguments_rebuild(tmp_path):
             np.testing.assert_array_equal(p.numpy(), q.numpy())
 
 
+class ConfiguredClassifier(nn.Module):
+    """A model built from a program's parsed arguments, as pytorch/examples' SNLI is."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.n_embed, config.d_embed)
+        self.out = nn.Linear(config.d_embed, config.d_out)
+
+    def forward(self, x):
+        return self.out(self.embed(x).mean(0))
+
+
+def test_a_module_built_from_an_argparse_namespace_rebuilds(tmp_path):
+    import argparse
+    mg.manual_seed(2)
+    config = argparse.Namespace(n_embed=11, d_embed=3, d_out=4, birnn=True, lr=1e-3,
+                                save_path="results", word_vectors=None, sizes=[1, 2])
+    model = ConfiguredClassifier(config)
+    mg.save(model, tmp_path / "m.npz")
+    back = mg.load(tmp_path / "m.npz", weights_only=False)
+    assert type(back.config) is argparse.Namespace and vars(back.config) == vars(config)
+    x = mg.tensor([[1, 2], [3, 4]])
+    np.testing.assert_array_equal(back(x).numpy(), model(x).numpy())
+    # What a Namespace holds is held to the same rules as any argument.
+    config.vectors = np.ones(3)
+    with pytest.raises(TypeError, match=r"argument 1's .vectors is a ndarray"):
+        mg.save(ConfiguredClassifier(config), tmp_path / "x.npz")
+    # Its numbers size tables like any other argument's: a stored Namespace asking for a
+    # 10**9-row embedding is refused before the constructor runs.
+    with zipfile.ZipFile(tmp_path / "m.npz") as z, \
+            zipfile.ZipFile(tmp_path / "huge.npz", "w") as out:
+        for name in z.namelist():
+            data = z.read(name)
+            if name == "__minigrad__.npy":
+                header = str(np.load(io.BytesIO(data)))
+                assert header.count('["n_embed", 11]') == 1
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.array(
+                    header.replace('["n_embed", 11]', '["n_embed", 1000000000]')))
+                data = buf.getvalue()
+            out.writestr(name, data)
+    with pytest.raises(mg.io.CheckpointError, match=r"refused before its constructor ran: its "
+                                                    r"argument 1 = 1000000000"):
+        mg.load(tmp_path / "huge.npz", weights_only=False)
+
+
 def test_a_positional_encoding_with_its_default_table_rebuilds(tmp_path):
     # Its 5000 x 16 buffer is not stored (not persistent); the bound on what the arguments
     # may size still lets the constructor make it.

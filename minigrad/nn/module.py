@@ -3,6 +3,7 @@
 Assigning a Parameter or a Module to an attribute registers it under that name, so
 ``named_parameters()`` and ``state_dict()`` give torch's dotted names ("encoder.weight_ih_l0").
 """
+import argparse
 from collections import OrderedDict
 
 import numpy as np
@@ -58,7 +59,8 @@ class Unrecorded:
 
 def _record(value):
     """A constructor argument as mg.save can store it: JSON values, dtypes and classes as they
-    are, containers copied, modules as their recipe, anything else as ``Unrecorded``."""
+    are, containers (and an argparse.Namespace) copied, modules as their recipe, anything else
+    as ``Unrecorded``."""
     if value is None or isinstance(value, (bool, int, float, str, np.generic, np.dtype, type)):
         return value
     if isinstance(value, Module):
@@ -68,6 +70,8 @@ def _record(value):
         return type(value)(_record(v) for v in value)
     if type(value) is dict:
         return {k: _record(v) for k, v in value.items()}
+    if type(value) is argparse.Namespace:          # a program's parsed args as a config
+        return argparse.Namespace(**{k: _record(v) for k, v in vars(value).items()})
     return Unrecorded(type(value).__name__)
 
 
