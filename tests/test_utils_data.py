@@ -157,5 +157,58 @@ def test_samplers():
     assert list(SequentialSampler(range(4))) == [0, 1, 2, 3]
     r = RandomSampler(range(6), generator=mg.Generator().manual_seed(1))
     assert sorted(r) == list(range(6)) and len(r) == 6
+    # num_samples past the length starts another permutation, as torch's does.
+    r = RandomSampler(range(3), num_samples=7, generator=mg.Generator().manual_seed(1))
+    drawn = list(r)
+    assert len(r) == 7 and len(drawn) == 7 and sorted(drawn[:3]) == sorted(drawn[3:6]) == [0, 1, 2]
     assert list(BatchSampler(range(5), 2, drop_last=False)) == [[0, 1], [2, 3], [4]]
     assert len(BatchSampler(range(5), 2, drop_last=True)) == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), k=st.integers(1, 60), seed=st.integers(0, 1000))
+@example(n=1, k=5, seed=0)
+def test_random_sampler_with_replacement(n, k, seed):
+    def draw():
+        return list(RandomSampler(range(n), replacement=True, num_samples=k,
+                                  generator=mg.Generator().manual_seed(seed)))
+    drawn = draw()
+    assert len(drawn) == k and all(isinstance(i, int) and 0 <= i < n for i in drawn)
+    assert draw() == drawn                      # the generator decides
+    assert len(RandomSampler(range(n), replacement=True, num_samples=k)) == k
+
+
+def test_random_sampler_with_replacement_repeats_and_covers():
+    g = mg.Generator().manual_seed(3)
+    r = RandomSampler(range(4), replacement=True, num_samples=400, generator=g)
+    first, second = list(r), list(r)
+    assert first != second                     # a new draw each pass
+    counts = np.bincount(first, minlength=4)
+    assert counts.min() > 60 and counts.max() < 140          # uniform: 100 expected each
+    # Without num_samples, one draw per item (with repeats: not a permutation, as torch).
+    drawn = [list(RandomSampler(range(8), replacement=True,
+                                generator=mg.Generator().manual_seed(s))) for s in range(20)]
+    assert all(len(d) == 8 for d in drawn)
+    assert any(sorted(d) != list(range(8)) for d in drawn)
+    mg.manual_seed(5)
+    a = list(RandomSampler(range(8), replacement=True))
+    mg.manual_seed(5)
+    assert list(RandomSampler(range(8), replacement=True)) == a   # mg.manual_seed without one
+    loader = DataLoader(range(10), batch_size=4,
+                        sampler=RandomSampler(range(10), replacement=True, num_samples=6,
+                                              generator=mg.Generator().manual_seed(0)))
+    assert [len(b) for b in loader] == [4, 2]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(replacement=1), TypeError, r"replacement should be a boolean value, but got "
+                                     r"replacement=1"),
+    (dict(num_samples=0), ValueError, r"num_samples should be a positive integer value, but "
+                                      r"got num_samples=0"),
+    (dict(num_samples=2.0), ValueError, r"num_samples=2.0"),
+    (dict(data_source=range(0)), ValueError, r"num_samples=0"),
+])
+def test_random_sampler_refuses_what_torch_refuses(kwargs, error, match):
+    kwargs = {"data_source": range(3), **kwargs}
+    with pytest.raises(error, match=r"RandomSampler: .*" + match):
+        RandomSampler(**kwargs)
