@@ -627,7 +627,7 @@ PROGRAMS = {
              "corpus (higher is better; a 400-word corpus where each word has 3 successors)"),
     "mnist_rnn": dict(
         files=[ex("mnist_rnn/main.py")], data=torchvision_stand_in, constants={},
-        argv=["--epochs", "3", "--log-interval", "100"],
+        argv=["--epochs", "3", "--log-interval", "100", "--seed", "{seed}"],
         loss=r"out:Average loss: ([0-9.]+)",
         note="torchvision's MNIST / ToTensor / Normalize replaced by a stand-in: 2048 train "
              "and 512 test generated images of MNIST's shape (1 x 28 x 28, uint8, 10 classes; "
