@@ -501,7 +501,7 @@ def test_an_optimizer_step_counts_as_an_in_place_change():
 @pytest.mark.strict
 def test_a_gpu_tensor_refuses_np_asarray_and_changes_in_place_on_the_gpu():
     t = mg.tensor([1.0, 2.0], device=GPU)
-    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(\) first"):
+    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(force=True\) first"):
         np.asarray(t)
     assert mg.backend.to_numpy(t).tolist() == [1.0, 2.0]
     t[0] = 5.0

@@ -378,6 +378,15 @@ def test_a_backward_called_by_hand_keeps_what_forward_saved():
 
 
 def test_numpy_shares_memory_and_refuses_what_torch_refuses():
+    old = mg.backend.default_device()            # the host's semantics, whatever the suite's
+    mg.set_default_device("cpu")                 # device (MINIGRAD_DEVICE=strict)
+    try:
+        _numpy_on_the_host()
+    finally:
+        mg.set_default_device(old)
+
+
+def _numpy_on_the_host():
     t = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
     n = t.numpy()
     n[0, 0] = 9                                  # torch: numpy() shares the tensor's memory
