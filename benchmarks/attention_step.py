@@ -113,7 +113,7 @@ def run(name):
     steppers = {"minigrad": stepper(model, optim.Adam(model.parameters(), lr=1e-3), src, tgt)}
     if torch is not None:
         tm = torch_model(V, D, H)
-        tm.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
+        tm.load_state_dict({k: torch.from_numpy(v.numpy(force=True)) for k, v in model.state_dict().items()})
         steppers["torch"] = stepper(tm, torch.optim.Adam(tm.parameters(), lr=1e-3),
                                     torch.from_numpy(src), torch.from_numpy(tgt))
         losses = {k: s() for k, s in steppers.items()}      # the first step: the same loss

@@ -13,6 +13,12 @@ What is changed, for both libraries alike, and recorded in the table:
   pairs, a word corpus, sine waves), listed per program below;
 - the length: the number of iterations / epochs / sequence length, cut to a few steps (the
   same constants rewritten in the source for both, or command-line flags);
+- the packages torch does not ship (torchvision, torchtext and its legacy API, spaCy, GloVe):
+  a small stand-in package of the same name, written into the program's folder, hands out
+  generated data of the shapes and kinds the program expects (tensors built with whichever of
+  torch / minigrad the program imported); the model, loss and training loop are untouched;
+- a program that needs another's output (generate.py a checkpoint, train.py the sine
+  waves) gets it by running that program first, under the same library (``then``);
 - the seed: constant seeds (``torch.manual_seed(1)``, ``np.random.seed(0)``) are replaced by
   the run's seed, so that the three torch runs show torch's own spread.
 The import swap is textual, on import statements only: ``import torch`` -> ``import minigrad
@@ -27,7 +33,6 @@ import argparse
 import ast
 import json
 import os
-import random
 import re
 import shutil
 import statistics
@@ -40,6 +45,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
 from torch_census import local_path  # noqa: E402
+from census_data import (eng_fra_data, multi30k_stand_in, names_data, no_data,  # noqa: E402
+                         snli_stand_in, torchtext_stand_in, torchvision_stand_in,
+                         wikitext_data)
 
 TUTORIALS, EXAMPLES = "pytorch/tutorials", "pytorch/examples"
 
@@ -104,143 +112,6 @@ def prepare(source, constants, seed, swap):
     return swap_imports(text) if swap else text
 
 
-# ----------------------------------------------------------------------------- generated data
-
-LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek",
-             "Irish", "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian",
-             "Scottish", "Spanish", "Vietnamese"]
-
-
-def names_data(folder):
-    """data/names/<Language>.txt, 40 names each, letters drawn from a per-language syllable
-    set (so the language is learnable), capitalised as the real files are."""
-    rng = random.Random(0)
-    os.makedirs(os.path.join(folder, "data", "names"))
-    consonants, vowels = "bcdfghjklmnprstvwz", "aeiouy"
-    for k, lang in enumerate(LANGUAGES):
-        r = random.Random(k)
-        sylls = [r.choice(consonants) + r.choice(vowels) + r.choice(["", r.choice(consonants)])
-                 for _ in range(4)]
-        names = ["".join(rng.choice(sylls) for _ in range(rng.randint(2, 3))).capitalize()
-                 for _ in range(40)]
-        with open(os.path.join(folder, "data", "names", f"{lang}.txt"), "w") as f:
-            f.write("\n".join(names) + "\n")
-
-
-_PAIRS = [("i m too cold .", "je suis trop froid ."),
-          ("she is five years younger than me .", "elle a cinq ans de moins que moi ."),
-          ("she s too short .", "elle est trop petit ."),
-          ("i m not scared to die .", "je ne crains pas de mourir ."),
-          ("he s a talented young director .", "c est un jeune directeur plein de talent .")]
-_SUBJECTS = [("i am", "je suis"), ("he is", "il est"), ("she is", "elle est"),
-             ("we are", "nous sommes"), ("you are", "vous etes"), ("they are", "ils sont")]
-_ADJ = [("tired", "fatigue"), ("happy", "heureux"), ("cold", "froid"), ("ready", "pret"),
-        ("late", "en retard"), ("busy", "occupe"), ("sick", "malade"), ("hungry", "affame"),
-        ("rich", "riche"), ("young", "jeune"), ("short", "petit"), ("strong", "fort")]
-
-
-def eng_fra_data(folder):
-    """data/eng-fra.txt: tab-separated English / French pairs that the tutorial's filter keeps
-    (short, 'i am ...', 'he is ...'), including the sentences it translates at the end."""
-    os.makedirs(os.path.join(folder, "data"))
-    rows = [f"{e}\t{f}" for e, f in _PAIRS]
-    for se, sf in _SUBJECTS:
-        for ae, af in _ADJ:
-            rows.append(f"{se} {ae} .\t{sf} {af} .")
-            rows.append(f"{se} very {ae} .\t{sf} tres {af} .")
-    with open(os.path.join(folder, "data", "eng-fra.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(rows) + "\n")
-
-
-def wikitext_data(folder, vocab=400, lines=(300, 40, 40)):
-    """data/wikitext-2/{train,valid,test}.txt: a word corpus from a fixed random bigram
-    model over ``vocab`` words (so a language model has something to learn)."""
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(vocab)]
-    nxt = {w: [rng.choice(words) for _ in range(3)] for w in words}
-    path = os.path.join(folder, "data", "wikitext-2")
-    os.makedirs(path)
-    for name, n in zip(("train", "valid", "test"), lines):
-        with open(os.path.join(path, f"{name}.txt"), "w", encoding="utf-8") as f:
-            for _ in range(n):
-                w = rng.choice(words)
-                line = [w]
-                for _ in range(rng.randint(8, 16)):
-                    w = rng.choice(nxt[w])
-                    line.append(w)
-                f.write(" " + " ".join(line) + " \n")
-
-
-def _no_data(folder):
-    pass
-
-
-# torchtext's legacy API (Field, WikiText2.splits), which the stored transformer tutorial uses
-# and no current torchtext has: a stand-in serving the generated corpus. torchtext is not part
-# of torch, so both libraries get the same stand-in; it builds its tensors with whichever of
-# torch / minigrad the program imported.
-_TORCHTEXT = {
-    "torchtext/__init__.py": "from . import data, datasets\n",
-    "torchtext/data/__init__.py": """
-import importlib, sys
-from . import utils
-
-
-def _lib():
-    return sys.modules["torch"] if "torch" in sys.modules else importlib.import_module("minigrad")
-
-
-class _Vocab:
-    def __init__(self, words):
-        self.itos = list(words)
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-
-
-class Field:
-    def __init__(self, tokenize, init_token=None, eos_token=None, lower=False):
-        self.tokenize, self.init_token, self.eos_token = tokenize, init_token, eos_token
-
-    def build_vocab(self, dataset):
-        words = ["<unk>", "<pad>", self.init_token, self.eos_token]
-        for w in dataset.examples[0].text:
-            if w not in words:
-                words.append(w)
-        self.vocab = _Vocab(words)
-
-    def numericalize(self, batch):
-        torch = _lib()
-        ids = [[self.vocab.stoi.get(w, 0) for w in ex] for ex in batch]
-        return torch.tensor(ids, dtype=torch.long).t().contiguous()
-""",
-    "torchtext/data/utils.py": """
-def get_tokenizer(name):
-    return lambda s: s.lower().split()
-""",
-    "torchtext/datasets.py": """
-import os, types
-
-
-class WikiText2:
-    @staticmethod
-    def splits(field):
-        out = []
-        for name in ("train", "valid", "test"):
-            with open(os.path.join("data", "wikitext-2", name + ".txt")) as f:
-                text = [field.init_token] + field.tokenize(f.read()) + [field.eos_token]
-            out.append(types.SimpleNamespace(examples=[types.SimpleNamespace(text=text)]))
-        return tuple(out)
-""",
-}
-
-
-def torchtext_stand_in(folder):
-    wikitext_data(folder)
-    for path, text in _TORCHTEXT.items():
-        os.makedirs(os.path.join(folder, os.path.dirname(path)), exist_ok=True)
-        with open(os.path.join(folder, path), "w") as f:
-            f.write(text.lstrip())
-
-
 # ----------------------------------------------------------------------------- the programs
 
 def tut(path):
@@ -274,19 +145,19 @@ PROGRAMS = {
              "400 of 75000 iterations; hidden 64 of 256"),
     "sequence_models (LSTM tagger)": dict(
         files=[tut("beginner_source/nlp/sequence_models_tutorial.py")],
-        data=_no_data, constants={300: 100}, loss="g:loss.item()",
+        data=no_data, constants={300: 100}, loss="g:loss.item()",
         note="100 of 300 epochs; data in the program"),
     "word_embeddings (n-gram LM)": dict(
         files=[tut("beginner_source/nlp/word_embeddings_tutorial.py")],
-        data=_no_data, constants={}, loss="g:losses[-1]",
+        data=no_data, constants={}, loss="g:losses[-1]",
         note="unchanged length (10 epochs); data in the program"),
     "deep_learning (BoW classifier)": dict(
         files=[tut("beginner_source/nlp/deep_learning_tutorial.py")],
-        data=_no_data, constants={}, loss="g:loss.item()",
+        data=no_data, constants={}, loss="g:loss.item()",
         note="unchanged (100 epochs); data in the program; autograd.Variable"),
     "pytorch_tutorial (tensors)": dict(
         files=[tut("beginner_source/nlp/pytorch_tutorial.py")],
-        data=_no_data, constants={}, loss="run",
+        data=no_data, constants={}, loss="run",
         note="no training: it runs to the end (nothing to compare)"),
     "transformer_tutorial": dict(
         files=[tut("beginner_source/transformer_tutorial.py")],
@@ -297,7 +168,7 @@ PROGRAMS = {
     "time_sequence_prediction": dict(
         files=[ex("time_sequence_prediction/train.py"),
                ex("time_sequence_prediction/generate_sine_wave.py")],
-        then="generate_sine_wave.py", data=_no_data, constants={1000: 60, 100: 20},
+        then="generate_sine_wave.py", data=no_data, constants={1000: 60, 100: 20},
         argv=["--steps", "2"], loss=r"out:test loss: ([0-9.e-]+)",
         torch_env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
         note="generate_sine_wave.py run first under the same library (N=20 of 100 waves, "
@@ -322,6 +193,54 @@ PROGRAMS = {
               "--bptt", "20", "--batch_size", "8", "--lr", "2", "--seed", "{seed}"],
         loss="g:test_loss",
         note="as the LSTM row, emsize = nhid = 32; --model Transformer, lr 2"),
+    "word_language_model generate.py": dict(
+        files=[ex("word_language_model/generate.py"), ex("word_language_model/main.py"),
+               ex("word_language_model/data.py"), ex("word_language_model/model.py")],
+        then=["main.py", "--epochs", "6", "--emsize", "64", "--nhid", "64", "--bptt", "20",
+              "--batch_size", "8", "--lr", "20", "--seed", "{seed}"],
+        data=wikitext_data, constants={}, argv=["--seed", "{seed}"], loss="bigram",
+        note="the checkpoint: main.py run first under the same library (the LSTM row's data "
+             "and sizes, 6 of 40 epochs), saved whole and loaded by generate.py through "
+             "serialization.safe_globals; generate.py unchanged (1000 words). The figure is not "
+             "a loss but the share of the generated word pairs that occur in the training "
+             "corpus (higher is better; a 400-word corpus where each word has 3 successors)"),
+    "mnist_rnn": dict(
+        files=[ex("mnist_rnn/main.py")], data=torchvision_stand_in, constants={},
+        argv=["--epochs", "3", "--log-interval", "100", "--seed", "{seed}"],
+        loss=r"out:Average loss: ([0-9.]+)",
+        note="torchvision's MNIST / ToTensor / Normalize replaced by a stand-in: 2048 train "
+             "and 512 test generated images of MNIST's shape (1 x 28 x 28, uint8, 10 classes; "
+             "MNIST: 60000 / 10000), one stroke pattern per class, shifted and noised; 3 of 14 "
+             "epochs; the figure is the last test loss"),
+    "legacy/snli": dict(
+        files=[ex("legacy/snli/train.py"), ex("legacy/snli/model.py"),
+               ex("legacy/snli/util.py")],
+        data=snli_stand_in, constants={},
+        argv=["--epochs", "4", "--d_proj", "64", "--d_hidden", "64", "--dev_every", "10",
+              "--log_every", "5"],
+        loss="g:dev_loss.item()",
+        note="torchtext.legacy's Field / SNLI / BucketIterator and the GloVe vectors "
+             "(glove.6B.100d) replaced by a stand-in: 1280 / 128 / 128 generated premise - "
+             "hypothesis pairs over 600 words (SNLI: 550k pairs, about 36000 words; "
+             "entailment = a stretch of the premise, contradiction = the same with 'not', "
+             "neutral = other words), vectors seeded normal of width 100, spaCy's tokenizer "
+             "not needed (the stand-in hands out words); 4 of 50 epochs, d_proj = d_hidden "
+             "= 64 of 300; the figure is the dev loss after the last epoch (dev = one batch); "
+             "saves the whole model (its constructor takes the argparse Namespace)"),
+    "language_translation": dict(
+        files=[ex("language_translation/main.py"), ex("language_translation/src/model.py"),
+               ex("language_translation/src/data.py")],
+        data=multi30k_stand_in, constants={},
+        argv=["--epochs", "8", "--batch", "64", "--enc_layers", "2", "--dec_layers", "2",
+              "--embed_size", "64", "--dim_feedforward", "128", "--attn_heads", "4",
+              "--lr", "1e-3", "--logging_dir", "./logs/"],
+        loss=r"out:Val loss: ([0-9.]+)",
+        note="torchtext's Multi30k, spaCy tokenizers and build_vocab_from_iterator replaced "
+             "by a stand-in: 1024 / 128 generated German-English pairs over 200 + 200 words "
+             "(Multi30k: 29000 pairs, about 19000 / 10000 words), word for word but for one "
+             "reordering, split on spaces; 8 of 30 epochs, 2 + 2 of 5 + 5 layers, embed 64 "
+             "of 512, feed-forward 128 of 512, 4 of 8 heads, lr 1e-3 of 1e-4; the figure is "
+             "the last validation loss"),
 }
 
 RUNNER = r"""
@@ -339,26 +258,45 @@ else:
     import minigrad as torch
 torch.manual_seed(seed)
 sys.path.insert(0, os.getcwd())
+then = json.loads(then)
 if then:
-    sys.argv = [then]
-    runpy.run_path(then, run_name="__main__")
+    sys.argv = then
+    runpy.run_path(then[0], run_name="__main__")
 sys.argv = [script] + argv
 g = runpy.run_path(script, run_name="__main__")
 if expr.startswith("g:"):
     print("CENSUS_LOSS", json.dumps(float(eval(expr[2:], g))))
+elif expr == "bigram":
+    # the share of generated word pairs that the training corpus holds (its token stream)
+    stream = []
+    for line in open(os.path.join("data", "wikitext-2", "train.txt"), encoding="utf-8"):
+        stream += line.split() + ["<eos>"]
+    seen = set(zip(stream, stream[1:]))
+    words = open("generated.txt", encoding="utf-8").read().split()
+    pairs = list(zip(words, words[1:]))
+    print("CENSUS_LOSS", json.dumps(sum(p in seen for p in pairs) / len(pairs)))
 else:
     print("CENSUS_LOSS", json.dumps(0.0))
 """
+
+
+def _then(spec):
+    """The program run first, as its argv (``then``: a file name or [name, arg, ...])."""
+    then = spec.get("then", [])
+    return [then] if isinstance(then, str) else then
 
 
 def run_once(src, spec, lib, seed, timeout):
     folder = tempfile.mkdtemp(prefix="census_")
     try:
         spec["data"](folder)
+        home = os.path.dirname(spec["files"][0][1])
         for repo, path in spec["files"]:
             with open(local_path(src, repo, path), encoding="utf-8") as f:
                 text = f.read()
-            with open(os.path.join(folder, os.path.basename(path)), "w") as f:
+            target = os.path.join(folder, os.path.relpath(path, home))   # src/model.py
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w") as f:
                 f.write(prepare(text, spec["constants"], seed, lib == "minigrad"))
         env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), MPLBACKEND="Agg",
                    OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -371,7 +309,7 @@ def run_once(src, spec, lib, seed, timeout):
         proc = subprocess.run(
             [sys.executable, "-c", RUNNER, lib, str(seed), script, spec["loss"],
              json.dumps([a.format(seed=seed) for a in spec.get("argv", [])]),
-             spec.get("then", "")],
+             json.dumps([a.format(seed=seed) for a in _then(spec)])],
             cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
@@ -379,7 +317,7 @@ def run_once(src, spec, lib, seed, timeout):
         if not spec["loss"].startswith("out:"):
             value = json.loads(proc.stdout.rsplit("CENSUS_LOSS", 1)[1])
         else:
-            found = re.findall(spec["loss"][4:], proc.stdout)
+            found = re.findall(spec["loss"][4:], proc.stdout + "\n" + proc.stderr)  # logging
             if not found:
                 return None, seconds, "no loss line in the output"
             value = float(found[-1])
@@ -429,12 +367,31 @@ def table(results, seeds):
                      f"{', '.join(fmt(v) for v in m)} | "
                      f"{fmt(statistics.mean(ml)) if ml else '-'} | {verdict(tl, ml, r['kind'])} | "
                      f"{note.replace('|', '/')} |")
-    lines += ["", "Not run: `legacy/snli` needs torchtext's legacy datasets (SNLI, GloVe "
-              "vectors), `mnist_rnn` torchvision's MNIST "
-              "and `language_translation` torchtext and spaCy: they are in the census (their "
-              "torch names are all there) but not in this table; `word_language_model/"
-              "generate.py` needs main.py's checkpoint of a full-size run.", ""]
+    lines += ["", "Stand-ins: torchvision, torchtext (its legacy API too) and spaCy are not "
+              "part of torch; a program that imports them gets, under both libraries alike, "
+              "a small package of the same name in its folder (written by this script) that "
+              "hands out generated data of the shapes the program expects, built with "
+              "whichever of torch / minigrad the program imported. The model, loss and "
+              "training loop are the program's own text.", ""]
     return "\n".join(lines)
+
+
+def merge(old, new):
+    """``old`` (the file's "Trains like torch" section) with the rows of ``new`` put in place
+    (a row is replaced where its program has one, appended after the last row otherwise) and
+    ``new``'s closing lines; for runs of some programs only (``--only``)."""
+    old_lines, rows = old.split("\n"), {}
+    for line in new.split("\n"):
+        if line.startswith("| ") and not line.startswith(("| program", "|---")):
+            rows[line.split(" | ")[0]] = line
+    for i, line in enumerate(old_lines):
+        key = line.split(" | ")[0]
+        if line.startswith("| ") and key in rows:
+            old_lines[i] = rows.pop(key)
+    last = max(i for i, line in enumerate(old_lines) if line.startswith("| "))
+    new_lines = new.split("\n")
+    tail = max(i for i, line in enumerate(new_lines) if line.startswith("| "))
+    return "\n".join(old_lines[:last + 1] + list(rows.values()) + new_lines[tail + 1:])
 
 
 def main(argv=None):
@@ -477,12 +434,14 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     text = table(results, seeds)
-    if args.out and not args.only:
+    if args.out:
         old = open(args.out, encoding="utf-8").read() if os.path.exists(args.out) else ""
         marker = "\n## Trains like torch"
+        if args.only and marker in old:         # some programs: their rows only
+            text = merge(old[old.index(marker) + 1:], text)
         old = old[:old.index(marker)] if marker in old else old
         with open(args.out, "w", encoding="utf-8") as f:
-            f.write(old.rstrip("\n") + "\n\n" + text)
+            f.write(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
     print(text)
 
 

@@ -40,9 +40,9 @@ run = common.setup("Lesson 01: tensors and autograd")
 x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 print(x)
 print("shape", x.shape, "dtype", x.dtype, "device", x.device)
-print("x * 2 + 1 =", (x * 2 + 1).numpy().tolist())
-print("x @ x.T  =", (x @ x.T).numpy().tolist())
-print("sum over axis 0:", x.sum(axis=0).numpy().tolist(), " mean:", x.mean().item())
+print("x * 2 + 1 =", (x * 2 + 1).numpy(force=True).tolist())
+print("x @ x.T  =", (x @ x.T).numpy(force=True).tolist())
+print("sum over axis 0:", x.sum(axis=0).numpy(force=True).tolist(), " mean:", x.mean().item())
 common.check(x.shape == (2, 3) and x.dtype == mg.float32, "a 2x3 float32 tensor", exercise=None)
 
 # %% [markdown]
@@ -107,7 +107,7 @@ with mg.no_grad():
 
 L.backward()                                         # autograd: the same chain rule, walked for us
 for name, mine, param in [("W_aa", dW_aa, W_aa), ("W_ax", dW_ax, W_ax), ("b_a", db_a, b_a)]:
-    err = float(np.abs(mine.numpy() - mg.backend.to_numpy(param.grad)).max())
+    err = float(np.abs(mine.numpy(force=True) - mg.backend.to_numpy(param.grad)).max())
     print(f"dL/d{name}: largest difference hand vs autograd = {err:.2e}")
     common.check(err < 1e-12, f"hand-derived dL/d{name} equals autograd", exercise=1)
 

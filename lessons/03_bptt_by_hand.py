@@ -147,7 +147,7 @@ def loss_value():
 eps, worst = 1e-6, 0.0
 for name, p in params.items():
     flat = p.array.reshape(-1)                            # a view: nudging it nudges the parameter
-    hand_flat = hand[name].numpy().reshape(-1)
+    hand_flat = hand[name].numpy(force=True).reshape(-1)
     for i in run.rng.choice(flat.size, size=min(flat.size, run.pick(6, 3)), replace=False):
         old = flat[i].item()
         flat[i] = old + eps

@@ -484,7 +484,7 @@ def check(condition, message, exercise=None):
 def to_host(x):
     """A NumPy copy of a Tensor, a backend (NumPy or CuPy) array or a number."""
     if isinstance(x, mg.Tensor):
-        return x.numpy()
+        return np.array(x.numpy(force=True), copy=True)   # numpy() shares memory
     return np.asarray(mg.backend.to_numpy(x) if mg.backend.is_cupy_array(x) else x)
 
 
@@ -746,7 +746,7 @@ def scatter_words(ax, E, itos, words, title, pairs=False):
     analogy adds) and arrows join each pair; otherwise the first two principal components.
     Returns the 2-D points (len(words), 2)."""
     stoi = {w: i for i, w in enumerate(itos)}
-    X = E[np.array([stoi[w] for w in words])].numpy().astype(np.float64)
+    X = E[np.array([stoi[w] for w in words])].numpy(force=True).astype(np.float64)
     X = X - X.mean(axis=0)
     if pairs:
         offset = (X[1::2] - X[0::2]).mean(axis=0)

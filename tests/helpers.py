@@ -72,5 +72,5 @@ def optimizer_steps(make_opt, p0, grads):
         opt.zero_grad()
         p.grad = mg.tensor(g, dtype=mg.float64).array
         opt.step()
-        out.append(p.numpy())
+        out.append(p.numpy(force=True).copy())     # numpy() shares memory with p
     return out

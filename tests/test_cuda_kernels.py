@@ -67,7 +67,7 @@ def _run(cell, x, state0, weights, seed, device="cpu"):
     rng = np.random.default_rng(seed)
     loss = sum((o * mg.tensor(rng.standard_normal(o.shape), device=device)).sum() for o in outs)
     loss.backward()
-    return [o.numpy() for o in outs], [leaf.grad.numpy() for leaf in leaves]
+    return [o.numpy(force=True) for o in outs], [leaf.grad.numpy(force=True) for leaf in leaves]
 
 
 def _case(G, S, T=5, N=3, D=4, H=6, seed=0):

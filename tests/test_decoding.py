@@ -52,7 +52,7 @@ class ToyModel:
     def step_fn(self, prev_tokens, state):
         self.calls += 1
         prev = mg.backend.to_numpy(prev_tokens)
-        hist = state[0].numpy().copy()
+        hist = state[0].numpy(force=True).copy()
         length = state[1]["len"].copy()
         K = len(prev)
         assert hist.shape[0] == K and length.shape == (K,)
@@ -192,7 +192,7 @@ def test_state_containers_are_reordered():
     model = ToyModel(3, seed=7, markov=False)
 
     def step_fn(prev, state):
-        hist = state["pair"].h.numpy()                    # (K, t): tokens fed so far
+        hist = state["pair"].h.numpy(force=True)                    # (K, t): tokens fed so far
         assert isinstance(state["pair"], Pair) and state["none"] is None
         assert np.array_equal(state["pair"].c, hist) and np.array_equal(state["list"][0], hist)
         hist = np.concatenate([hist, mg.backend.to_numpy(prev)[:, None]], axis=1)

@@ -18,7 +18,7 @@ def test_data_is_a_detached_tensor_sharing_the_storage():
     assert isinstance(d, mg.Tensor) and not d.requires_grad and d.creator is None
     assert d.array is p.array
     d.array[0] = 10.0                        # a write through .data is a write to p
-    assert p.numpy().tolist() == [10.0, 2.0, 3.0]
+    assert p.numpy(force=True).tolist() == [10.0, 2.0, 3.0]
 
 
 def test_assigning_data_replaces_the_storage_and_keeps_the_identity():
@@ -34,7 +34,7 @@ def test_detach_shares_the_storage_and_the_version_counter():
     x = mg.tensor([1.0, 2.0])
     d = x.detach()
     d.add_(1)
-    assert x.numpy().tolist() == [2.0, 3.0] and x._version == d._version == 1
+    assert x.numpy(force=True).tolist() == [2.0, 3.0] and x._version == d._version == 1
 
 
 # ----------------------------------------------------------------------------- .grad, np.asarray
@@ -43,15 +43,15 @@ def test_grad_is_a_tensor_with_torchs_methods():
     p = mg.tensor([1.0, -2.0], requires_grad=True)
     (p * p).sum().backward()
     assert isinstance(p.grad, mg.Tensor) and not p.grad.requires_grad
-    assert p.grad.numpy().tolist() == [2.0, -4.0]
+    assert p.grad.numpy(force=True).tolist() == [2.0, -4.0]
     g = p.grad
     (p * p).sum().backward()                 # accumulates into the same tensor
-    assert p.grad is g and g.numpy().tolist() == [4.0, -8.0]
+    assert p.grad is g and g.numpy(force=True).tolist() == [4.0, -8.0]
     assert p.grad.norm().item() == pytest.approx(np.hypot(4.0, 8.0))
     p.data.add_(p.grad, alpha=-0.25)         # the manual SGD step of many tutorials
-    assert p.numpy().tolist() == [0.0, 0.0]
+    assert p.numpy(force=True).tolist() == [0.0, 0.0]
     p.grad.zero_()
-    assert p.grad.numpy().tolist() == [0.0, 0.0]
+    assert p.grad.numpy(force=True).tolist() == [0.0, 0.0]
 
 
 def test_assigning_grad_checks_the_shape():
@@ -81,13 +81,13 @@ def test_a_leaf_that_requires_grad_refuses_an_in_place_op():
                    lambda: p.zero_()):
         with pytest.raises(RuntimeError, match=re.escape(msg)):
             change()
-    assert p.numpy().tolist() == [1.0, 2.0]
+    assert p.numpy(force=True).tolist() == [1.0, 2.0]
 
 
 def test_plus_equals_under_no_grad_updates_the_parameter_itself():
     model = mg.nn.Linear(3, 2)
     w = model.weight
-    before = w.numpy()
+    before = w.numpy(force=True).copy()           # numpy() shares memory with w
     x = mg.tensor(np.ones((4, 3), np.float32))
     model(x).sum().backward()
     lr = 0.1
@@ -95,7 +95,7 @@ def test_plus_equals_under_no_grad_updates_the_parameter_itself():
         for p in model.parameters():
             p -= lr * p.grad
     assert model.weight is w and w.requires_grad and w.creator is None
-    np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(w.numpy(force=True), before - lr * w.grad.numpy(force=True), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("op, expected", [
@@ -107,7 +107,7 @@ def test_augmented_assignment_is_in_place(op, expected):
     array = t.array
     result = getattr(t, op)(2.0)
     assert result is alias and t.array is array
-    assert t.numpy().tolist() == expected and t._version == 1
+    assert t.numpy(force=True).tolist() == expected and t._version == 1
 
 
 def test_in_place_results_must_fit_the_tensor():
@@ -191,7 +191,7 @@ def test_a_change_the_backward_does_not_need_is_allowed_and_routed_right():
     z = y + 1                                # Add keeps nothing
     y.mul_(3)
     (z + y).sum().backward()
-    assert x.grad.numpy().tolist() == [4.0, 4.0]      # 1 through z, 3 through y
+    assert x.grad.numpy(force=True).tolist() == [4.0, 4.0]      # 1 through z, 3 through y
 
 
 def test_an_in_place_op_on_a_tensor_in_the_graph_is_recorded():
@@ -234,7 +234,7 @@ def test_each_in_place_method_in_the_graph_equals_its_out_of_place_op(name):
     in_place, out_of_place = IN_GRAPH[name]
     x, v = leaf([0.7, 1.3, 2.1]), leaf([0.4, -1.2, 0.9])
     got = in_place(x * 1, v)
-    np.testing.assert_allclose(got.numpy(), out_of_place(x * 1, v).numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.numpy(force=True), out_of_place(x * 1, v).numpy(force=True), rtol=1e-12, atol=1e-12)
     assert mg.gradcheck(lambda x, v: in_place(x * 1, v), [x, v])
 
 
@@ -281,8 +281,8 @@ def test_an_in_place_shape_op_keeps_the_storage(name):
 
 def test_random_fills_draw_in_the_tensors_own_float_dtype():
     mg.manual_seed(0)
-    n = mg.zeros(100, dtype=mg.float64).normal_().numpy()
-    u = mg.zeros(100, dtype=mg.float64).uniform_().numpy()
+    n = mg.zeros(100, dtype=mg.float64).normal_().numpy(force=True)
+    u = mg.zeros(100, dtype=mg.float64).uniform_().numpy(force=True)
     for a in (n, u):    # float64 draws, not float32 ones widened
         assert np.mean(a.astype(np.float32).astype(np.float64) != a) > 0.9
 
@@ -292,20 +292,20 @@ def test_detach_in_place_makes_a_leaf_that_needs_no_gradient():
     y = x * 2
     assert y.detach_() is y and y.creator is None and not y.requires_grad
     (y * x).sum().backward()
-    assert x.grad.numpy().tolist() == [2.0, 4.0]          # nothing flowed through y
+    assert x.grad.numpy(force=True).tolist() == [2.0, 4.0]          # nothing flowed through y
 
 
 def test_clamp_passes_the_gradient_at_its_bounds_as_torch():
     """x == min or x == max counts as inside the range (torch: grad * (min <= x <= max))."""
     x = leaf([-1.0, 0.5, 1.0, 2.0, -3.0])
     (x * 1).clamp_(-1.0, 1.0).sum().backward()
-    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert x.grad.numpy(force=True).tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
     x.grad = None
     (x * 1).clamp_(min=-1.0).sum().backward()
-    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]
+    assert x.grad.numpy(force=True).tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]
     x.grad = None
     (x * 1).clamp_(max=1.0).sum().backward()
-    assert x.grad.numpy().tolist() == [1.0, 1.0, 1.0, 0.0, 1.0]
+    assert x.grad.numpy(force=True).tolist() == [1.0, 1.0, 1.0, 0.0, 1.0]
 
 
 def test_an_in_place_op_on_a_view_changes_the_viewed_tensor_as_in_torch():
@@ -320,12 +320,12 @@ def test_an_in_place_op_on_a_view_changes_the_viewed_tensor_as_in_torch():
         y.T[0].sub_(v)                      # transpose, then index
         return y
 
-    got = through_views(x, v).numpy()
-    expected = x.numpy().copy()
+    got = through_views(x, v).numpy(force=True)
+    expected = x.numpy(force=True).copy()
     expected[0] += 1
-    expected[1, 1:] *= v.numpy()
+    expected[1, 1:] *= v.numpy(force=True)
     expected *= 2
-    expected[:, 0] -= v.numpy()
+    expected[:, 0] -= v.numpy(force=True)
     np.testing.assert_allclose(got, expected)
     assert mg.gradcheck(through_views, [x, v])
 
@@ -349,30 +349,30 @@ def test_an_in_place_op_on_a_view_of_a_leaf_that_requires_grad_is_refused():
         x[0].add_(1)
     with mg.no_grad():                       # outside the graph a view writes through
         x[0].add_(1)
-    assert x.numpy().tolist() == [[2.0, 3.0]]
+    assert x.numpy(force=True).tolist() == [[2.0, 3.0]]
 
 
 def test_the_in_place_methods():
     t = mg.tensor([[-2.0, 0.5], [3.0, -0.25]])
-    assert t.clone().clamp_(-1, 1).numpy().tolist() == [[-1.0, 0.5], [1.0, -0.25]]
-    assert t.clone().fill_(7).numpy().tolist() == [[7.0, 7.0], [7.0, 7.0]]
-    assert t.clone().copy_(mg.tensor([1.0, 2.0])).numpy().tolist() == [[1.0, 2.0], [1.0, 2.0]]
+    assert t.clone().clamp_(-1, 1).numpy(force=True).tolist() == [[-1.0, 0.5], [1.0, -0.25]]
+    assert t.clone().fill_(7).numpy(force=True).tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert t.clone().copy_(mg.tensor([1.0, 2.0])).numpy(force=True).tolist() == [[1.0, 2.0], [1.0, 2.0]]
     mask = mg.tensor([True, False])
-    assert t.clone().masked_fill_(mask, 0.0).numpy().tolist() == [[0.0, 0.5], [0.0, -0.25]]
-    assert t.clone().abs_().neg_().numpy().tolist() == [[-2.0, -0.5], [-3.0, -0.25]]
-    assert t.clone().relu_().numpy().tolist() == [[0.0, 0.5], [3.0, 0.0]]
-    assert t.clone().pow_(2).sub_(1, alpha=2).numpy().tolist() == [[2.0, -1.75], [7.0, -1.9375]]
+    assert t.clone().masked_fill_(mask, 0.0).numpy(force=True).tolist() == [[0.0, 0.5], [0.0, -0.25]]
+    assert t.clone().abs_().neg_().numpy(force=True).tolist() == [[-2.0, -0.5], [-3.0, -0.25]]
+    assert t.clone().relu_().numpy(force=True).tolist() == [[0.0, 0.5], [3.0, 0.0]]
+    assert t.clone().pow_(2).sub_(1, alpha=2).numpy(force=True).tolist() == [[2.0, -1.75], [7.0, -1.9375]]
     u = mg.zeros(3)
     assert u.unsqueeze_(0).shape == (1, 3) and u.t_().shape == (3, 1)
     assert u.squeeze_().shape == (3,) and u._version == 3
     mg.manual_seed(0)
-    n = mg.zeros(2000).normal_(1.0, 2.0).numpy()
+    n = mg.zeros(2000).normal_(1.0, 2.0).numpy(force=True)
     assert abs(n.mean() - 1.0) < 0.2 and abs(n.std() - 2.0) < 0.2
-    r = mg.zeros(2000).uniform_(-1.0, 3.0).numpy()
+    r = mg.zeros(2000).uniform_(-1.0, 3.0).numpy(force=True)
     assert r.min() >= -1.0 and r.max() < 3.0 and abs(r.mean() - 1.0) < 0.2
-    n = mg.zeros(2000).normal_().numpy()                 # torch's defaults: N(0, 1), U[0, 1)
+    n = mg.zeros(2000).normal_().numpy(force=True)                 # torch's defaults: N(0, 1), U[0, 1)
     assert abs(n.mean()) < 0.1 and abs(n.std() - 1.0) < 0.1
-    r = mg.zeros(2000).uniform_().numpy()
+    r = mg.zeros(2000).uniform_().numpy(force=True)
     assert r.min() >= 0.0 and r.max() < 1.0 and abs(r.mean() - 0.5) < 0.05
 
 
@@ -384,7 +384,7 @@ def test_setitem_writes_into_the_tensor():
     t[0] = 1.0
     t[1, 1:] = mg.tensor([5.0, 6.0])
     t[t == 0] = -1.0                         # a boolean mask
-    assert t.array is array and t.numpy().tolist() == [[1.0, 1.0, 1.0], [-1.0, 5.0, 6.0]]
+    assert t.array is array and t.numpy(force=True).tolist() == [[1.0, 1.0, 1.0], [-1.0, 5.0, 6.0]]
 
 
 @st.composite
@@ -428,9 +428,9 @@ def test_setitem_gradchecks_against_the_target_and_the_value(tiv, seed):
         y[idx] = v
         return y
 
-    expected = x.numpy().copy()
-    expected[idx] = v.numpy()
-    np.testing.assert_array_equal(assign(x, v).numpy(), expected)
+    expected = x.numpy(force=True).copy()
+    expected[idx] = v.numpy(force=True)
+    np.testing.assert_array_equal(assign(x, v).numpy(force=True), expected)
     assert mg.gradcheck(assign, [x, v])
 
 
@@ -455,7 +455,7 @@ def test_a_sequence_written_into_a_preallocated_tensor_backpropagates_like_stack
     for flag in (True, False):
         W.grad = h0.grad = None
         (run(flag) ** 2).sum().backward()
-        grads.append((W.grad.numpy(), h0.grad.numpy()))
+        grads.append((W.grad.numpy(force=True), h0.grad.numpy(force=True)))
     np.testing.assert_allclose(grads[0][0], grads[1][0])
     np.testing.assert_allclose(grads[0][1], grads[1][1])
 
@@ -501,7 +501,7 @@ def test_an_optimizer_step_counts_as_an_in_place_change():
 @pytest.mark.strict
 def test_a_gpu_tensor_refuses_np_asarray_and_changes_in_place_on_the_gpu():
     t = mg.tensor([1.0, 2.0], device=GPU)
-    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(\) first"):
+    with pytest.raises(TypeError, match=r"call \.cpu\(\) or \.numpy\(force=True\) first"):
         np.asarray(t)
     assert mg.backend.to_numpy(t).tolist() == [1.0, 2.0]
     t[0] = 5.0
@@ -538,8 +538,8 @@ def test_an_in_place_op_on_one_output_of_a_multi_output_op_routes_gradients_righ
     b.retain_grad()
     (a.sum() + (b * b).sum()).backward()
     # b = 2 x[2:], so d/dx[2:] of b^2 = 2 b * 2 = 8 x[2:]
-    assert x.grad.numpy().tolist() == [1.0, 1.0, 24.0]
-    assert b.grad.numpy().tolist() == [12.0]
+    assert x.grad.numpy(force=True).tolist() == [1.0, 1.0, 24.0]
+    assert b.grad.numpy(force=True).tolist() == [12.0]
 
 
 # ----------------------------------------------------------------------------- saves_* flags
@@ -627,9 +627,9 @@ def test_an_in_place_op_through_a_view_with_its_axes_permuted_in_a_cycle():
         y.permute(1, 2, 0)[1].add_(v)       # (3, 4, 2)[1] is (4, 2): x[:, 1, :] += v.T
         return y
 
-    expected = x.numpy().copy()
-    expected[:, 1, :] += v.numpy().T
-    np.testing.assert_allclose(through_a_cycle(x, v).numpy(), expected, rtol=0, atol=1e-15)
+    expected = x.numpy(force=True).copy()
+    expected[:, 1, :] += v.numpy(force=True).T
+    np.testing.assert_allclose(through_a_cycle(x, v).numpy(force=True), expected, rtol=0, atol=1e-15)
     assert mg.gradcheck(through_a_cycle, [x, v])
 
 
@@ -642,7 +642,7 @@ def test_a_saved_value_changed_before_and_after_it_was_saved_raises():
     a.mul_(2)                                # version 1, before Mul saves a
     b = a * w                                # Mul saves a at version 1
     b.sum().backward(retain_graph=True)      # nothing changed since: fine
-    np.testing.assert_allclose(w.grad.numpy(), [2.0, 4.0])
+    np.testing.assert_allclose(w.grad.numpy(force=True), [2.0, 4.0])
     a.add_(1)                                # version 2
     a.add_(1)                                # version 3
     with pytest.raises(RuntimeError, match=r"the input 0 of Mul \(shape \(2,\)\) is at version 3; "

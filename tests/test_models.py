@@ -124,18 +124,18 @@ def test_prior_knowledge_is_the_notes_formula_and_a_distribution(N, T, vocab, se
     nn.init.normal_(layer.t, std=2.0)
     logits = rng.normal(scale=3.0, size=(N, T, vocab))
     X = (rng.random((N, vocab)) < 0.4).astype(np.float64)
-    log_p = layer(mg.tensor(logits, dtype=mg.float64), mg.tensor(X, dtype=mg.float64)).numpy()
+    log_p = layer(mg.tensor(logits, dtype=mg.float64), mg.tensor(X, dtype=mg.float64)).numpy(force=True)
     p = np.exp(log_p)
     assert (p >= 0).all()
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12, atol=1e-12)
-    expected = numpy_prior(logits, X, layer.S.numpy(), layer.t.numpy())
+    expected = numpy_prior(logits, X, layer.S.numpy(force=True), layer.t.numpy(force=True))
     np.testing.assert_allclose(p, expected, rtol=1e-10, atol=1e-14)
 
 
 def test_prior_knowledge_stays_finite_where_a_softmax_underflows():
     layer = PriorKnowledge(3)
     logits = mg.tensor([[[1e4, 0.0, -1e4]]])
-    log_p = layer(logits, mg.tensor([[0.0, 1.0, 0.0]])).numpy()
+    log_p = layer(logits, mg.tensor([[0.0, 1.0, 0.0]])).numpy(force=True)
     assert np.isfinite(log_p).all()
     # the model gives word 2 nothing; the uniform prior (S = t = 0 at the start) gives 1/3
     np.testing.assert_allclose(np.exp(log_p[0, 0]), [(1 / 3 + 1) / 2, 1 / 6, 1 / 6], rtol=1e-5, atol=1e-5)
@@ -160,8 +160,8 @@ def test_prior_model_puts_more_mass_on_source_words_once_S_is_positive():
     model.decoder.prior.S.array[:] = 5.0
     model.decoder.prior.t.array[:] = 0.0
     src, tgt = batch(pad_source=False)
-    log_p = model(src, tgt[:, :-1]).numpy()                 # (N, T, V)
-    without = F.log_softmax(model.decoder_logits(src, tgt[:, :-1])[0]).numpy()
+    log_p = model(src, tgt[:, :-1]).numpy(force=True)                 # (N, T, V)
+    without = F.log_softmax(model.decoder_logits(src, tgt[:, :-1])[0]).numpy(force=True)
     for n in range(src.shape[0]):
         in_source = np.isin(np.arange(V), src[n])
         assert (log_p[n][:, in_source] > without[n][:, in_source]).all()
@@ -177,7 +177,7 @@ def step_log_probs(model, src, inputs):
     out = []
     for t in range(inputs.shape[1]):
         lp, state = model.step_fn(inputs[:, t], state)
-        out.append(lp.numpy())
+        out.append(lp.numpy(force=True))
     return np.stack(out, axis=1)
 
 
@@ -185,7 +185,7 @@ def step_log_probs(model, src, inputs):
 def test_teacher_forcing_ratio_one_feeds_the_true_previous_word(name):
     model = seq2seq(**VARIANTS[name])
     src, tgt = batch(T=4)
-    forced = model(src, tgt[:, :-1], teacher_forcing_ratio=1.0).numpy()
+    forced = model(src, tgt[:, :-1], teacher_forcing_ratio=1.0).numpy(force=True)
     np.testing.assert_allclose(forced, step_log_probs(model, src, tgt[:, :-1]), rtol=1e-4,
                                atol=1e-5)
 
@@ -194,24 +194,24 @@ def test_teacher_forcing_ratio_one_feeds_the_true_previous_word(name):
 def test_teacher_forcing_ratio_zero_feeds_the_models_own_argmax(name):
     model = seq2seq(**VARIANTS[name])
     src, tgt = batch(T=4)
-    free = model(src, tgt[:, :-1], teacher_forcing_ratio=0.0).numpy()       # (N, T, V)
+    free = model(src, tgt[:, :-1], teacher_forcing_ratio=0.0).numpy(force=True)       # (N, T, V)
     # what it fed itself: <START>, then its own most probable word of each step
     own = np.concatenate([tgt[:, :1], free.argmax(axis=-1)[:, :-1]], axis=1)
     np.testing.assert_allclose(free, step_log_probs(model, src, own), rtol=1e-4, atol=1e-5)
     # and the true words after <START> play no part
     other = tgt.copy()
     other[:, 1:-1] = (other[:, 1:-1] + 1 - 3) % (V - 3) + 3
-    again = model(src, other[:, :-1], teacher_forcing_ratio=0.0).numpy()
+    again = model(src, other[:, :-1], teacher_forcing_ratio=0.0).numpy(force=True)
     np.testing.assert_array_equal(free, again)
 
 
 def test_ratio_between_mixes_true_and_own_words_per_row_and_step():
     model = seq2seq(attention="dot")
     src, tgt = batch(N=64, S=4, T=6, pad_source=False)
-    forced = model(src, tgt[:, :-1], 1.0).numpy()
-    free = model(src, tgt[:, :-1], 0.0).numpy()
+    forced = model(src, tgt[:, :-1], 1.0).numpy(force=True)
+    free = model(src, tgt[:, :-1], 0.0).numpy(force=True)
     mg.manual_seed(1)
-    mixed = model(src, tgt[:, :-1], 0.5).numpy()
+    mixed = model(src, tgt[:, :-1], 0.5).numpy(force=True)
     # step 0 always reads <START>; later steps of some rows match teacher forcing, others not
     np.testing.assert_allclose(mixed[:, 0], forced[:, 0], rtol=1e-5, atol=1e-6)
     same_as_forced = np.isclose(mixed[:, 1], forced[:, 1], rtol=1e-5, atol=1e-6).all(axis=-1)
@@ -219,7 +219,7 @@ def test_ratio_between_mixes_true_and_own_words_per_row_and_step():
     share = same_as_forced[differs_forced_free].mean()
     assert 0.25 < share < 0.75
     mg.manual_seed(1)
-    np.testing.assert_array_equal(model(src, tgt[:, :-1], 0.5).numpy(), mixed)
+    np.testing.assert_array_equal(model(src, tgt[:, :-1], 0.5).numpy(force=True), mixed)
 
 
 def test_teacher_forcing_ratio_outside_unit_interval_raises():
@@ -271,7 +271,7 @@ def test_seq2seq_score_is_the_sum_of_step_log_probs(name):
     src, tgt = batch(T=4)
     steps = step_log_probs(model, src, tgt[:, :-1])
     expected = np.take_along_axis(steps, tgt[:, 1:, None], axis=-1)[..., 0].sum(axis=1)
-    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.score(src, tgt).numpy(force=True), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_transformer_score_is_the_sum_of_step_log_probs():
@@ -279,7 +279,7 @@ def test_transformer_score_is_the_sum_of_step_log_probs():
     src, tgt = batch(T=5)
     steps = step_log_probs(model, src, tgt[:, :-1])
     expected = np.take_along_axis(steps, tgt[:, 1:, None], axis=-1)[..., 0].sum(axis=1)
-    np.testing.assert_allclose(model.score(src, tgt).numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.score(src, tgt).numpy(force=True), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_language_model_score_is_the_sum_of_step_log_probs():
@@ -289,8 +289,8 @@ def test_language_model_score_is_the_sum_of_step_log_probs():
     total = np.zeros(2)
     for t in range(4):
         lp, state = model.step_fn(tokens[:, t], state)
-        total += lp.numpy()[np.arange(2), tokens[:, t + 1]]
-    np.testing.assert_allclose(model.score(tokens).numpy(), total, rtol=1e-5, atol=1e-5)
+        total += lp.numpy(force=True)[np.arange(2), tokens[:, t + 1]]
+    np.testing.assert_allclose(model.score(tokens).numpy(force=True), total, rtol=1e-5, atol=1e-5)
 
 
 def test_beam_search_scores_are_the_models_log_probability():
@@ -323,8 +323,8 @@ def test_bidirectional_encoder_outputs_twice_the_hidden_size():
     assert enc.output_size == 8 and memory.shape == (2, 4, 8)
     assert h.shape == c.shape == (2, 2, 8)
     # the top layer's final state: forward's last step beside backward's first step
-    m = memory.numpy()
-    np.testing.assert_allclose(h.numpy()[-1], np.concatenate([m[:, -1, :4], m[:, 0, 4:]], 1),
+    m = memory.numpy(force=True)
+    np.testing.assert_allclose(h.numpy(force=True)[-1], np.concatenate([m[:, -1, :4], m[:, 0, 4:]], 1),
                                rtol=1e-6, atol=1e-6)
 
 
@@ -332,7 +332,7 @@ def test_padded_source_positions_get_no_attention():
     model = seq2seq(attention="additive")
     src, tgt = batch(S=5)
     src[1, 2:] = PAD
-    weights = model.attention_weights(src, tgt[:, :-1]).numpy()       # (N, T, S)
+    weights = model.attention_weights(src, tgt[:, :-1]).numpy(force=True)       # (N, T, S)
     assert weights.shape == (2, 3, 5)
     np.testing.assert_array_equal(weights[1, :, 2:], 0.0)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-6, atol=1e-6)
@@ -344,7 +344,7 @@ def test_language_model_states_are_batch_first_and_detach_for_truncated_bptt():
     assert logits.shape == (1, 3, V) and h.shape == c.shape == (1, 3, 5)
     h2, c2 = detach_state((h, c))
     assert h2.creator is None and not h2.requires_grad
-    np.testing.assert_array_equal(h2.numpy(), h.numpy())
+    np.testing.assert_array_equal(h2.numpy(force=True), h.numpy(force=True))
     assert model.output.weight is not model.embedding.weight
     tied = RNNLanguageModel(V, 5, 5, tie_weights=True)
     assert tied.output.weight is tied.embedding.weight

@@ -106,7 +106,7 @@ def test_train_and_eval_reach_every_submodule():
 def test_dropout_layer_follows_the_mode():
     drop = nn.Dropout(0.5)
     x = mg.ones(1000)
-    assert (drop(x).numpy() == 0).any()
+    assert (drop(x).numpy(force=True) == 0).any()
     drop.eval()
     assert drop(x) is x
     with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\], got -0.1"):
@@ -152,17 +152,17 @@ def test_load_state_dict_round_trips_and_copies():
     a, b = Net(), Net()
     b.load_state_dict(a.state_dict())
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)
+        np.testing.assert_array_equal(p.numpy(force=True), q.numpy(force=True), err_msg=n)
     a.head[0].weight.array[...] = 7                         # b holds copies, not views
-    assert not (b.head[0].weight.numpy() == 7).any()
-    b.load_state_dict({k: v.numpy() for k, v in a.state_dict().items()})   # NumPy arrays too
-    np.testing.assert_array_equal(b.head[0].weight.numpy(), 7)
+    assert not (b.head[0].weight.numpy(force=True) == 7).any()
+    b.load_state_dict({k: v.numpy(force=True) for k, v in a.state_dict().items()})   # NumPy arrays too
+    np.testing.assert_array_equal(b.head[0].weight.numpy(force=True), 7)
 
 
 def test_load_state_dict_lists_every_bad_key_and_loads_nothing():
     net, before = Net(), Net()
     before.load_state_dict(net.state_dict())
-    sd = {k: v.numpy() for k, v in Net().state_dict().items()}
+    sd = {k: v.numpy(force=True) for k, v in Net().state_dict().items()}
     del sd["embed.weight"], sd["blocks.1.norm.bias"]
     sd["head.1.weight"] = np.zeros(3)
     sd["extra"] = np.zeros(1)
@@ -177,7 +177,7 @@ def test_load_state_dict_lists_every_bad_key_and_loads_nothing():
     assert "head.0.weight: checkpoint (5, 4), model (4, 4)" in msg
     assert "blocks.0.inner.bias: checkpoint (3,), model (4,)" in msg
     for (n, p), (_, q) in zip(net.named_parameters(), before.named_parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)     # nothing loaded
+        np.testing.assert_array_equal(p.numpy(force=True), q.numpy(force=True), err_msg=n)     # nothing loaded
 
 
 def test_load_state_dict_not_strict_loads_what_fits():
@@ -185,7 +185,7 @@ def test_load_state_dict_not_strict_loads_what_fits():
     missing, unexpected = net.load_state_dict({"weight": np.ones((2, 3)), "other": 1},
                                               strict=False)
     assert missing == ["bias"] and unexpected == ["other"]
-    np.testing.assert_array_equal(net.weight.numpy(), 1)
+    np.testing.assert_array_equal(net.weight.numpy(force=True), 1)
     assert net.weight.dtype == np.float32
 
 
@@ -203,9 +203,9 @@ def test_linear_initialisation_matches_torchs_default():
     lin = nn.Linear(400, 300)
     bound = 1 / math.sqrt(400)
     for p in (lin.weight, lin.bias):
-        v = p.numpy()
+        v = p.numpy(force=True)
         assert v.min() >= -bound and v.max() <= bound
-    w = lin.weight.numpy()
+    w = lin.weight.numpy(force=True)
     assert lin.weight.shape == (300, 400) and lin.bias.shape == (300,)
     np.testing.assert_allclose(w.std(), bound / math.sqrt(3), rtol=0.02)     # U(-b, b)
     assert abs(w.mean()) < 0.01 * bound
@@ -214,8 +214,8 @@ def test_linear_initialisation_matches_torchs_default():
 def test_linear_layer_computes_x_wt_plus_b_and_checks_its_input():
     lin = nn.Linear(3, 2)
     x = mg.tensor(values((4, 5, 3), 1), dtype=mg.float32)
-    np.testing.assert_allclose(lin(x).numpy(),
-                               x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lin(x).numpy(force=True),
+                               x.numpy(force=True) @ lin.weight.numpy(force=True).T + lin.bias.numpy(force=True), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"Linear\(in_features=3, out_features=2, bias=True\): "
                                          r"expected input of shape \(\.\.\., 3\), got \(4, 2\)"):
         lin(mg.zeros(4, 2))
@@ -225,7 +225,7 @@ def test_embedding_initialisation_and_padding_row():
     mg.manual_seed(0)
     emb = nn.Embedding(1000, 64, padding_idx=-1)
     assert emb.padding_idx == 999
-    w = emb.weight.numpy()
+    w = emb.weight.numpy(force=True)
     np.testing.assert_array_equal(w[999], 0)
     np.testing.assert_allclose(w[:999].std(), 1.0, rtol=0.02)                # N(0, 1)
     assert abs(w[:999].mean()) < 0.02
@@ -245,8 +245,8 @@ def test_embedding_padding_row_gets_no_gradient():
 
 def test_layer_norm_initialisation_matches_torch():
     ln = nn.LayerNorm((2, 3))
-    np.testing.assert_array_equal(ln.weight.numpy(), np.ones((2, 3)))
-    np.testing.assert_array_equal(ln.bias.numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(ln.weight.numpy(force=True), np.ones((2, 3)))
+    np.testing.assert_array_equal(ln.bias.numpy(force=True), np.zeros((2, 3)))
     assert list(ln.state_dict()) == ["weight", "bias"]
     assert list(nn.LayerNorm(3, elementwise_affine=False).state_dict()) == []
     assert list(nn.LayerNorm(3, bias=False).state_dict()) == ["weight"]
@@ -260,13 +260,13 @@ def test_layer_norm_layer_matches_numpy(lead, D, seed):
     x = values(lead + (D,), seed).astype(np.float32)
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-    expected = (x - mu) / np.sqrt(var + 1e-5) * ln.weight.numpy() + ln.bias.numpy()
-    np.testing.assert_allclose(ln(mg.tensor(x)).numpy(), expected, rtol=1e-4, atol=1e-5)
+    expected = (x - mu) / np.sqrt(var + 1e-5) * ln.weight.numpy(force=True) + ln.bias.numpy(force=True)
+    np.testing.assert_allclose(ln(mg.tensor(x)).numpy(force=True), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_layer_norm_normalises_and_checks_its_input():
     ln = nn.LayerNorm(8)
-    y = ln(mg.tensor(values((4, 8), 3) * 10 + 5, dtype=mg.float32)).numpy()
+    y = ln(mg.tensor(values((4, 8), 3) * 10 + 5, dtype=mg.float32)).numpy(force=True)
     np.testing.assert_allclose(y.mean(axis=-1), 0, atol=1e-5)
     np.testing.assert_allclose(y.std(axis=-1), 1, rtol=1e-3)
     with pytest.raises(ValueError, match=r"LayerNorm\(\(8,\), eps=1e-05\): expected input of "
@@ -381,7 +381,7 @@ def test_clipping_does_not_modify_a_gradient_array_shared_by_two_tensors():
 def test_cross_entropy_training_with_the_layers_learns():
     mg.manual_seed(0)
     x = mg.randn(64, 4)
-    y = (x.numpy()[:, 0] > 0).astype(np.int64)
+    y = (x.numpy(force=True)[:, 0] > 0).astype(np.int64)
     net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
     opt = mg.optim.Adam(net.parameters(), lr=0.05)
     for _ in range(60):
@@ -395,7 +395,7 @@ def test_cross_entropy_training_with_the_layers_learns():
 def test_module_to_casts_gradients_with_the_parameters():
     layer = nn.Linear(3, 2)
     layer(mg.randn(4, 3)).sum().backward()
-    before = layer.weight.grad.numpy()
+    before = layer.weight.grad.numpy(force=True)
     same = layer.weight
     layer.to(dtype=mg.float64)
     assert layer.weight is same                      # an optimizer keeps the same Parameter

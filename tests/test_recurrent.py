@@ -77,7 +77,7 @@ def _values_and_grads(m, x, h0, c0, lengths, fused):
         term = (o * mg.tensor(rng.standard_normal(o.shape), dtype=F64)).sum()
         loss = term if loss is None else loss + term
     loss.backward()
-    return ([o.numpy() for o in outs] + [to_numpy(p.grad) for p in m.parameters()]
+    return ([o.numpy(force=True) for o in outs] + [to_numpy(p.grad) for p in m.parameters()]
             + [to_numpy(t.grad) for t in leaves])
 
 
@@ -143,13 +143,13 @@ def test_the_op_runs_forward_in_time_unless_told_to_reverse(key):
     state, steps = state0, []
     for t in range(4):
         state = cell.step(x[t], state, *w, None, None)
-        steps.append(state[0].numpy())
+        steps.append(state[0].numpy(force=True))
     out, final = recurrence(cell, x, state0, *w)
     out_op, *final_op = Recurrence(cell)(x, *state0, *w)
     for o, f in ((out, final), (out_op, final_op)):
-        np.testing.assert_allclose(o.numpy(), np.stack(steps), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(o.numpy(force=True), np.stack(steps), rtol=1e-12, atol=1e-12)
         for a, b in zip(f, state):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(a.numpy(force=True), b.numpy(force=True), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("reverse,with_mask", [(False, False), (True, False), (False, True),
@@ -233,15 +233,15 @@ def test_cell_is_one_step_of_the_layer(key):
     out, _ = layer(x.reshape(1, 2, 3))
     got = cell(x)
     h = got[0] if isinstance(got, tuple) else got
-    np.testing.assert_allclose(h.numpy(), out.numpy()[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(force=True), out.numpy(force=True)[0], rtol=1e-12, atol=1e-12)
     zeros = mg.zeros(2, 4, dtype=F64)
     explicit = cell(x, (zeros, zeros) if cell_cls is nn.LSTMCell else zeros)
     h2 = explicit[0] if isinstance(explicit, tuple) else explicit
-    np.testing.assert_allclose(h2.numpy(), h.numpy(), rtol=0, atol=0)
+    np.testing.assert_allclose(h2.numpy(force=True), h.numpy(force=True), rtol=0, atol=0)
     one = cell(x[0])
     h1 = one[0] if isinstance(one, tuple) else one
     assert h1.shape == (4,)
-    np.testing.assert_allclose(h1.numpy(), h.numpy()[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h1.numpy(force=True), h.numpy(force=True)[0], rtol=1e-12, atol=1e-12)
 
 
 def test_unbatched_layer_input():
@@ -251,8 +251,8 @@ def test_unbatched_layer_input():
     out, (h, c) = m(x)
     assert out.shape == (5, 8) and h.shape == (4, 4) and c.shape == (4, 4)
     out_b, (h_b, _) = m(x.reshape(5, 1, 3))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(h.numpy(), h_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(force=True), out_b.numpy(force=True)[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(force=True), h_b.numpy(force=True)[:, 0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("key", ["lstm", "gru"])
@@ -269,17 +269,17 @@ def test_unbatched_input_with_a_given_state(key):
     out, hn = m(x, (h0, c0) if lstm else h0)
     out_b, hn_b = m(x.reshape(4, 1, 3),
                     (h0.reshape(2, 1, 5), c0.reshape(2, 1, 5)) if lstm else h0.reshape(2, 1, 5))
-    np.testing.assert_allclose(out.numpy(), out_b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(force=True), out_b.numpy(force=True)[:, 0], rtol=1e-12, atol=1e-12)
     for a, b in zip(hn if lstm else (hn,), hn_b if lstm else (hn_b,)):
         assert a.shape == (2, 5)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.numpy(force=True), b.numpy(force=True)[:, 0], rtol=1e-12, atol=1e-12)
     cell_cls = nn.LSTMCell if lstm else nn.GRUCell
     cell = cell_cls(3, 5, **extra).double()
     one = cell(x[0], (h0[0], c0[0]) if lstm else h0[0])
     batch = cell(x[:1], (h0[:1], c0[:1]) if lstm else h0[:1])
     for a, b in zip(one if lstm else (one,), batch if lstm else (batch,)):
         assert a.shape == (5,)
-        np.testing.assert_allclose(a.numpy(), b.numpy()[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.numpy(force=True), b.numpy(force=True)[0], rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- torch's surface
@@ -333,7 +333,7 @@ def test_state_dict_keys_and_shapes_are_torchs():
 def test_initialisation_is_uniform_in_one_over_sqrt_h():
     m = nn.LSTM(30, 16, num_layers=2)
     for name, p in m.named_parameters():
-        v = p.numpy()
+        v = p.numpy(force=True)
         assert np.abs(v).max() <= 0.25, name
         assert np.abs(v).max() > 0.2, name      # spread over the range, not a constant
 
@@ -362,8 +362,8 @@ def test_gru_reset_before_is_the_notes_formula(fused):
     rng = np.random.default_rng(8)
     x = rng.standard_normal((T, N, D))
     out, h_n = m(mg.tensor(x, dtype=F64))
-    W_ih, W_hh = m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy()
-    b_ih, b_hh = m.bias_ih_l0.numpy(), m.bias_hh_l0.numpy()
+    W_ih, W_hh = m.weight_ih_l0.numpy(force=True), m.weight_hh_l0.numpy(force=True)
+    b_ih, b_hh = m.bias_ih_l0.numpy(force=True), m.bias_hh_l0.numpy(force=True)
     # The notes write W[c, x]: one matrix over the concatenation; torch's rows split it in two.
     W = [np.concatenate([W_hh[k * H:(k + 1) * H], W_ih[k * H:(k + 1) * H]], axis=1)
          for k in range(3)]
@@ -377,12 +377,12 @@ def test_gru_reset_before_is_the_notes_formula(fused):
         gamma_u = 1 - _sigmoid(cx @ W_u_torch.T + b_u_torch)
         c_tilde = np.tanh(np.concatenate([gamma_r * c, x[t]], axis=1) @ W_c.T + b_c)
         c = gamma_u * c_tilde + (1 - gamma_u) * c
-        np.testing.assert_allclose(out.numpy()[t], c, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(h_n.numpy()[0], c, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out.numpy(force=True)[t], c, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h_n.numpy(force=True)[0], c, rtol=1e-12, atol=1e-12)
     # and it really differs from torch's reset-after form with the same weights
     m2 = nn.GRU(D, H, reset_after=True).double()
     m2.load_state_dict(m.state_dict())
-    assert np.abs(m2(mg.tensor(x, dtype=F64))[0].numpy() - out.numpy()).max() > 1e-6
+    assert np.abs(m2(mg.tensor(x, dtype=F64))[0].numpy(force=True) - out.numpy(force=True)).max() > 1e-6
 
 
 # ----------------------------------------------------------------------------- lengths, tBPTT
@@ -398,12 +398,12 @@ def test_lengths_match_sequences_run_alone(key):
     out, hn = m(x, lengths=lengths)
     h_n = hn[0] if isinstance(hn, tuple) else hn
     (out.sum() + h_n.sum()).backward()
-    o, h = out.numpy(), h_n.numpy()
+    o, h = out.numpy(force=True), h_n.numpy(force=True)
     for n, Ln in enumerate(lengths):
-        alone, hn_alone = m(mg.tensor(x.numpy()[n:n + 1, :Ln], dtype=F64))
+        alone, hn_alone = m(mg.tensor(x.numpy(force=True)[n:n + 1, :Ln], dtype=F64))
         h_alone = hn_alone[0] if isinstance(hn_alone, tuple) else hn_alone
-        np.testing.assert_allclose(o[n, :Ln], alone.numpy()[0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(h[:, n], h_alone.numpy()[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(o[n, :Ln], alone.numpy(force=True)[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h[:, n], h_alone.numpy(force=True)[:, 0], rtol=1e-12, atol=1e-12)
         assert not o[n, Ln:].any()
         assert not to_numpy(x.grad)[n, Ln:].any()
         assert to_numpy(x.grad)[n, :Ln].any()
@@ -424,8 +424,8 @@ def test_truncated_bptt_with_detach(fused):
     assert x1.grad is None and x2.grad is not None
     grads = [to_numpy(p.grad).copy() for p in m.parameters()]
     m.zero_grad()
-    alone, _ = m(mg.tensor(x2.numpy(), dtype=F64), (mg.tensor(h.numpy(), dtype=F64),
-                                                     mg.tensor(c.numpy(), dtype=F64)))
+    alone, _ = m(mg.tensor(x2.numpy(force=True), dtype=F64), (mg.tensor(h.numpy(force=True), dtype=F64),
+                                                     mg.tensor(c.numpy(force=True), dtype=F64)))
     alone.sum().backward()
     for g, p in zip(grads, m.parameters()):
         np.testing.assert_allclose(g, to_numpy(p.grad), rtol=1e-12, atol=1e-12)
@@ -479,16 +479,16 @@ def test_inter_layer_dropout_only_while_training():
     m = nn.GRU(3, 8, num_layers=2, dropout=0.5).double()
     x = mg.tensor(np.random.default_rng(11).standard_normal((4, 2, 3)), dtype=F64)
     m.eval()
-    a, b = m(x)[0].numpy(), m(x)[0].numpy()
+    a, b = m(x)[0].numpy(force=True), m(x)[0].numpy(force=True)
     np.testing.assert_array_equal(a, b)
     plain = nn.GRU(3, 8, num_layers=2).double()
     plain.load_state_dict(m.state_dict())
-    np.testing.assert_allclose(plain(x)[0].numpy(), a, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(plain(x)[0].numpy(force=True), a, rtol=1e-12, atol=1e-12)
     m.train()
-    assert np.abs(m(x)[0].numpy() - a).max() > 1e-6
+    assert np.abs(m(x)[0].numpy(force=True) - a).max() > 1e-6
     # only between layers: the last layer's output is never dropped (one layer: no dropout)
     one = nn.GRU(3, 8, dropout=0.5).double()
-    np.testing.assert_array_equal(one(x)[0].numpy(), one.eval()(x)[0].numpy())
+    np.testing.assert_array_equal(one(x)[0].numpy(force=True), one.eval()(x)[0].numpy(force=True))
 
 
 # ----------------------------------------------------------------------------- gradient flow
@@ -528,13 +528,13 @@ def test_clipping_bounds_an_exploding_rnns_update():
     out, _ = rnn(x)
     out[-1].sum().backward()
     params = list(rnn.parameters())
-    before = [p.numpy() for p in params]
+    before = [p.numpy(force=True) for p in params]
     norm = nn.utils.clip_grad_norm_(params, max_norm=1.0)
     assert norm > 1e6                                             # exploded: ~2^30
     clipped = np.sqrt(sum(float((to_numpy(p.grad) ** 2).sum()) for p in params))
     assert clipped <= 1.0 + 1e-6
     mg.optim.SGD(params, lr=0.1).step()
-    step = np.sqrt(sum(((p.numpy() - b) ** 2).sum() for p, b in zip(params, before)))
+    step = np.sqrt(sum(((p.numpy(force=True) - b) ** 2).sum() for p, b in zip(params, before)))
     assert step <= 0.1 + 1e-6
 
 
@@ -582,7 +582,7 @@ def test_float32_fused_matches_float64():
     out32, _ = m32(mg.tensor(x, dtype=mg.float32))
     out64, _ = m64(mg.tensor(x, dtype=F64))
     assert out32.dtype == mg.float32
-    np.testing.assert_allclose(out32.numpy(), out64.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out32.numpy(force=True), out64.numpy(force=True), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -604,11 +604,11 @@ def test_initial_state_keyword_is_h0_as_the_api_says_and_hx_as_torch():
     x = mg.randn(5, 2, 3)
     lstm, gru = nn.LSTM(3, 4), nn.GRU(3, 4)
     h = mg.randn(1, 2, 4)
-    by_h0 = lstm(x, h0=(h, h))[0].numpy()
-    np.testing.assert_array_equal(lstm(x, hx=(h, h))[0].numpy(), by_h0)
-    np.testing.assert_array_equal(lstm(x, (h, h))[0].numpy(), by_h0)
-    assert not np.allclose(lstm(x)[0].numpy(), by_h0)         # the state was really used
-    np.testing.assert_array_equal(gru(x, h0=h)[1].numpy(), gru(x, hx=h)[1].numpy())
+    by_h0 = lstm(x, h0=(h, h))[0].numpy(force=True)
+    np.testing.assert_array_equal(lstm(x, hx=(h, h))[0].numpy(force=True), by_h0)
+    np.testing.assert_array_equal(lstm(x, (h, h))[0].numpy(force=True), by_h0)
+    assert not np.allclose(lstm(x)[0].numpy(force=True), by_h0)         # the state was really used
+    np.testing.assert_array_equal(gru(x, h0=h)[1].numpy(force=True), gru(x, hx=h)[1].numpy(force=True))
     with pytest.raises(TypeError, match="GRU: pass the initial state as h0 or as hx, not both"):
         gru(x, h0=h, hx=h)
 

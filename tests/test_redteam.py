@@ -51,14 +51,14 @@ def grad_of_square_sum(x):
     # TITLE: the gradient of sum(x * x) by hand
     # OFF LIMITS: backward, F.softmax
     # HINT: d/dx sum(x^2) = 2x
-    return 2 * x.numpy()
+    return 2 * x.numpy(force=True)
     # END SOLUTION
 
 
 autograd = (x * x).sum()
 autograd.backward()
 print("the teacher printed this line before the check")
-common.check(np.allclose(grad_of_square_sum(x), x.grad.numpy()), "the gradient by hand equals autograd's",
+common.check(np.allclose(grad_of_square_sum(x), x.grad.numpy(force=True)), "the gradient by hand equals autograd's",
              exercise=1)
 
 
@@ -269,18 +269,18 @@ SHORTCUTS = {
     "computed name": """\
         y = (x * x).sum()
         getattr(y, 'back' + 'ward')()
-        return x.grad.numpy()
+        return x.grad.numpy(force=True)
         """,
     "an alias of the module": """\
         G = F
         G.softmax(x, axis=0)
-        return 2 * x.numpy()
+        return 2 * x.numpy(force=True)
         """,
     "the method fetched from its class": """\
         y = (x * x).sum()
         m = [getattr(type(y), n) for n in dir(y) if n.endswith('ckward') and n[0] == 'b'][0]
         m(y)
-        return x.grad.numpy()
+        return x.grad.numpy(force=True)
         """,
 }
 
@@ -604,7 +604,7 @@ def test_too_many_open_files_are_refused(runner):
 # ----------------------------------------------------------------------------- feedback
 
 def test_feedback_never_quotes_what_the_lesson_printed(toy, tmp_path, runner):
-    path = submit(tmp_path / "wrong", toy, {1: "return 3 * x.numpy()\n"})
+    path = submit(tmp_path / "wrong", toy, {1: "return 3 * x.numpy(force=True)\n"})
     points, status, message = graded(toy, path, runner)[1]
     assert status == "failed" and "the gradient by hand equals autograd's" in message
     assert "SECRET LEARNING GOAL" not in message and "the teacher printed" not in message

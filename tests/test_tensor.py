@@ -75,7 +75,7 @@ def test_gradients_accumulate_across_backward_calls_until_cleared():
     x = mg.tensor([1.0, -1.0], requires_grad=True)
     (x * x).sum().backward()
     (3 * x).sum().backward()
-    np.testing.assert_allclose(grad_of(x), 2 * x.numpy() + 3)
+    np.testing.assert_allclose(grad_of(x), 2 * x.numpy(force=True) + 3)
     x.zero_grad()
     assert x.grad is None
 
@@ -85,7 +85,7 @@ def test_graph_is_freed_after_backward_unless_retained():
     loss = (x.exp() * 2).sum()
     loss.backward(retain_graph=True)
     loss.backward()                       # the retained graph runs again
-    np.testing.assert_allclose(grad_of(x), 4 * np.exp(x.numpy()), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad_of(x), 4 * np.exp(x.numpy(force=True)), rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError, match=r"backward through Sum a second time: the graph was "
                                            r"freed by the first backward \(pass "
                                            r"retain_graph=True to keep it\)"):
@@ -180,9 +180,9 @@ def test_detach_cuts_the_graph_and_shares_values():
     h = x * 2
     d = h.detach()
     assert d.creator is None and not d.requires_grad
-    np.testing.assert_array_equal(d.numpy(), h.numpy())
+    np.testing.assert_array_equal(d.numpy(force=True), h.numpy(force=True))
     (d * x).sum().backward()
-    np.testing.assert_allclose(grad_of(x), d.numpy())      # nothing flowed through d
+    np.testing.assert_allclose(grad_of(x), d.numpy(force=True))      # nothing flowed through d
 
 
 def test_retain_grad_keeps_an_intermediate_gradient():
@@ -190,8 +190,8 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     h = (x * 3).retain_grad()
     other = x * 5
     (h * h + h + other).sum().backward()
-    np.testing.assert_allclose(grad_of(h), 2 * h.numpy() + 1)
-    np.testing.assert_allclose(grad_of(x), 3 * (2 * h.numpy() + 1) + 5)
+    np.testing.assert_allclose(grad_of(h), 2 * h.numpy(force=True) + 1)
+    np.testing.assert_allclose(grad_of(x), 3 * (2 * h.numpy(force=True) + 1) + 5)
     assert other.grad is None             # not retained
 
 
@@ -210,7 +210,7 @@ def test_detect_anomaly_names_the_op_that_made_a_nan_in_forward():
                                  r"\(output 0, shape \(2,\)\)"):
             x.log()
     with np.errstate(invalid="ignore"):
-        assert np.isnan(x.log().numpy()[1])            # outside the block: no check
+        assert np.isnan(x.log().numpy(force=True)[1])            # outside the block: no check
 
 
 def test_detect_anomaly_names_the_op_that_made_an_inf_in_backward():
@@ -224,35 +224,33 @@ def test_detect_anomaly_names_the_op_that_made_an_inf_in_backward():
 
 def test_manual_seed_repeats_every_draw():
     def draws():
-        return [mg.randn(3).numpy(), mg.rand(2, 2).numpy(), mg.randint(0, 10, (4,)).numpy(),
-                mg.nn.Linear(3, 2).weight.numpy(),
-                mg.functional.dropout(mg.ones(8), 0.5).numpy()]
+        return [mg.randn(3).numpy(force=True), mg.rand(2, 2).numpy(force=True), mg.randint(0, 10, (4,)).numpy(force=True),
+                mg.nn.Linear(3, 2).weight.numpy(force=True),
+                mg.functional.dropout(mg.ones(8), 0.5).numpy(force=True)]
     mg.manual_seed(123)
     first = draws()
     mg.manual_seed(123)
     for a, b in zip(first, draws()):
         np.testing.assert_array_equal(a, b)
     mg.manual_seed(124)
-    assert not np.array_equal(first[0], mg.randn(3).numpy())
+    assert not np.array_equal(first[0], mg.randn(3).numpy(force=True))
 
 
 def test_factories():
-    np.testing.assert_array_equal(mg.zeros(2, 3).numpy(), np.zeros((2, 3)))
-    np.testing.assert_array_equal(mg.ones((2,)).numpy(), np.ones(2))
-    np.testing.assert_array_equal(mg.full((2,), 1.5).numpy(), [1.5, 1.5])
-    np.testing.assert_array_equal(mg.arange(1, 7, 2).numpy(), [1, 3, 5])
+    np.testing.assert_array_equal(mg.zeros(2, 3).numpy(force=True), np.zeros((2, 3)))
+    np.testing.assert_array_equal(mg.ones((2,)).numpy(force=True), np.ones(2))
+    np.testing.assert_array_equal(mg.full((2,), 1.5).numpy(force=True), [1.5, 1.5])
+    np.testing.assert_array_equal(mg.arange(1, 7, 2).numpy(force=True), [1, 3, 5])
     assert mg.zeros_like(mg.zeros(2, dtype=mg.float64)).dtype == np.float64
     assert mg.randn(2, 3, requires_grad=True).requires_grad
-    assert mg.rand(1000).numpy().min() >= 0 and mg.rand(1000).numpy().max() < 1
+    assert mg.rand(1000).numpy(force=True).min() >= 0 and mg.rand(1000).numpy(force=True).max() < 1
 
 
 def test_conversions_and_repr():
     x = mg.tensor([[1.0, 2.0]], requires_grad=True)
     assert x.shape == (1, 2) and x.ndim == 2 and len(x) == 1 and x.numel() == 2
     assert x.size() == (1, 2) and x.size(-1) == 2
-    n = x.numpy()
-    n[0, 0] = 9
-    assert x.numpy()[0, 0] == 1.0                  # numpy() is a copy
+    assert x.numpy(force=True).tolist() == [[1.0, 2.0]]
     assert x.sum().item() == 3.0 and x.tolist() == [[1.0, 2.0]]
     assert x.double().dtype == np.float64 and x.long().dtype == np.int64
     assert "requires_grad=True" in repr(x) and "grad_fn=Mul" in repr(x * 2)
@@ -356,7 +354,7 @@ def test_gradcheck_leaves_the_inputs_values_unchanged():
     values = np.array([[0.5, -1.5], [2.0, 0.25]])
     x = mg.tensor(values.T, dtype=mg.float64, requires_grad=True)     # not C-contiguous
     assert mg.gradcheck(lambda x: (x * x).sum(axis=0), [x])
-    np.testing.assert_array_equal(x.numpy(), values.T)
+    np.testing.assert_array_equal(x.numpy(force=True), values.T)
 
 
 def test_the_defaults_of_a_new_tensor():
@@ -417,3 +415,53 @@ def test_a_zero_d_gradient_reaches_an_in_place_write_as_an_array():
     z[()] = w * 1.0
     (z * w).backward()                             # (z * w) = w^2 once x is overwritten
     assert x.grad.item() == 0.0 and w.grad.item() == 6.0
+
+
+def test_numpy_shares_memory_and_refuses_what_torch_refuses():
+    old = mg.backend.default_device()            # the host's semantics, whatever the suite's
+    mg.set_default_device("cpu")                 # device (MINIGRAD_DEVICE=strict)
+    try:
+        _numpy_on_the_host()
+    finally:
+        mg.set_default_device(old)
+
+
+def _numpy_on_the_host():
+    t = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    n = t.numpy()
+    n[0, 0] = 9                                  # torch: numpy() shares the tensor's memory
+    assert t.tolist() == [[9.0, 2.0], [3.0, 4.0]]
+    t.add_(1)
+    assert n.tolist() == [[10.0, 3.0], [4.0, 5.0]]
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^Can't call numpy\(\) on Tensor that requires "
+                                           r"grad. Use tensor.detach\(\).numpy\(\) instead.$"):
+        w.numpy()
+    with pytest.raises(RuntimeError, match=r"requires grad"):
+        (w * 2).numpy()                          # a result in the graph too
+    d = w.detach().numpy()
+    d[0] = 5                                     # detach shares memory as well
+    assert w.tolist() == [5.0, 2.0]
+    assert w.numpy(force=True).tolist() == [5.0, 2.0]
+    with mg.no_grad():
+        assert (w * 2).numpy().tolist() == [10.0, 4.0]
+    lin = mg.nn.Linear(2, 3)
+    sd = lin.state_dict()                        # detached, as torch: numpy() works, and
+    assert not sd["weight"].requires_grad and sd["weight"].numpy().shape == (3, 2)
+    sd["bias"].fill_(2.0)                        # writes reach the layer (shared memory)
+    sd["weight"].numpy()[0, 0] = 7.0
+    assert lin.bias.tolist() == [2.0, 2.0, 2.0] and lin.weight[0, 0].item() == 7.0
+    assert lin.state_dict(keep_vars=True)["weight"] is lin.weight
+
+
+def test_numpy_of_a_device_tensor_names_cpu():
+    t = mg.tensor([1.0, 2.0], device="strict")
+    with pytest.raises(TypeError, match=r"numpy\(\): can't convert a strict device tensor to "
+                                        r"NumPy; copy it to host memory first with \.cpu\(\)"
+                                        r".*\.get\(\)"):
+        t.numpy()
+    assert t.cpu().numpy().tolist() == [1.0, 2.0]
+    host = t.numpy(force=True)
+    assert isinstance(host, np.ndarray) and host.tolist() == [1.0, 2.0]
+    host[0] = 7                                  # a host copy: the device tensor keeps its values
+    assert t.tolist() == [1.0, 2.0]

@@ -98,7 +98,7 @@ def fed(x, batch_first):
 
 
 def back(out, batch_first):
-    out = out.numpy()
+    out = out.numpy(force=True)
     return out.transpose(1, 0, 2) if batch_first else out
 
 
@@ -114,8 +114,8 @@ def test_encoder_layer_equals_numpy_reimplementation_of_torch(norm_first, batch_
     padding = np.array([[False, False, False, True], [False, True, False, False]])
     causal = nn.generate_square_subsequent_mask(T, dtype=F64)
     cases = [({}, {}), ({"src_key_padding_mask": padding}, {"padding": padding}),
-             ({"src_mask": causal}, {"src_mask": causal.numpy()}),
-             ({"is_causal": True}, {"src_mask": causal.numpy()})]
+             ({"src_mask": causal}, {"src_mask": causal.numpy(force=True)}),
+             ({"is_causal": True}, {"src_mask": causal.numpy(force=True)})]
     for kw, ref_kw in cases:
         out = layer(fed(x, batch_first), **kw)
         ref = np_encoder_layer(x, p, H, norm_first, **ref_kw)
@@ -136,7 +136,7 @@ def test_decoder_layer_equals_numpy_reimplementation_of_torch(norm_first, batch_
     causal = nn.generate_square_subsequent_mask(T, dtype=F64)
     out = layer(fed(tgt, batch_first), fed(mem, batch_first), tgt_mask=causal,
                 tgt_key_padding_mask=tgt_padding, memory_key_padding_mask=mem_padding)
-    ref = np_decoder_layer(tgt, mem, p, H, norm_first, causal.numpy(), tgt_padding, mem_padding)
+    ref = np_decoder_layer(tgt, mem, p, H, norm_first, causal.numpy(force=True), tgt_padding, mem_padding)
     np.testing.assert_allclose(back(out, batch_first), ref, rtol=1e-10, atol=1e-12)
     out2 = layer(fed(tgt, batch_first), fed(mem, batch_first), tgt_is_causal=True,
                  tgt_key_padding_mask=tgt_padding, memory_key_padding_mask=mem_padding)
@@ -150,16 +150,16 @@ def test_stacks_apply_independent_copies_in_order():
     a, b = stack.layers
     assert a.linear1.weight is not b.linear1.weight
     x = mg.randn(3, 2, 4, dtype=F64)
-    np.testing.assert_allclose(stack(x, is_causal=True).numpy(),
-                               stack.norm(b(a(x, is_causal=True), is_causal=True)).numpy(),
+    np.testing.assert_allclose(stack(x, is_causal=True).numpy(force=True),
+                               stack.norm(b(a(x, is_causal=True), is_causal=True)).numpy(force=True),
                                rtol=1e-12, atol=1e-12)
     dlayer = nn.TransformerDecoderLayer(4, 2, 8, dropout=0.0).double()
     dstack = nn.TransformerDecoder(dlayer, num_layers=2)
     randomize(dstack, 6)
     mem = mg.randn(5, 2, 4, dtype=F64)
     d0, d1 = dstack.layers
-    np.testing.assert_allclose(dstack(x, mem, tgt_is_causal=True).numpy(),
-                               d1(d0(x, mem, tgt_is_causal=True), mem, tgt_is_causal=True).numpy(),
+    np.testing.assert_allclose(dstack(x, mem, tgt_is_causal=True).numpy(force=True),
+                               d1(d0(x, mem, tgt_is_causal=True), mem, tgt_is_causal=True).numpy(force=True),
                                rtol=1e-12, atol=1e-12)
 
 
@@ -194,8 +194,8 @@ def test_causal_encoder_output_never_depends_on_the_future():
     x = np.random.default_rng(0).normal(size=(2, 5, 4))
     changed = x.copy()
     changed[:, 3:] += 10.0                                   # rewrite positions 3 and 4
-    out = layer(t64(x), is_causal=True).numpy()
-    out2 = layer(t64(changed), is_causal=True).numpy()
+    out = layer(t64(x), is_causal=True).numpy(force=True)
+    out2 = layer(t64(changed), is_causal=True).numpy(force=True)
     np.testing.assert_allclose(out[:, :3], out2[:, :3], rtol=1e-12, atol=1e-12)
     assert not np.allclose(out[:, 3:], out2[:, 3:])
 
@@ -208,17 +208,17 @@ def test_padded_source_positions_do_not_change_the_others():
     padding[0, 3:] = True                                    # sentence 0 has 3 real tokens
     changed = mem.copy()
     changed[3:, 0] = 99.0                                    # garbage in its padding
-    out = layer(tgt, t64(mem), memory_key_padding_mask=padding).numpy()
-    out2 = layer(tgt, t64(changed), memory_key_padding_mask=padding).numpy()
+    out = layer(tgt, t64(mem), memory_key_padding_mask=padding).numpy(force=True)
+    out2 = layer(tgt, t64(changed), memory_key_padding_mask=padding).numpy(force=True)
     np.testing.assert_allclose(out, out2, rtol=1e-12, atol=1e-12)
 
 
 def test_dropout_is_active_only_in_training():
     layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.5)
     x = mg.randn(3, 2, 4)
-    assert not np.allclose(layer(x).numpy(), layer(x).numpy())
+    assert not np.allclose(layer(x).numpy(force=True), layer(x).numpy(force=True))
     layer.eval()
-    np.testing.assert_array_equal(layer(x).numpy(), layer(x).numpy())
+    np.testing.assert_array_equal(layer(x).numpy(force=True), layer(x).numpy(force=True))
 
 
 def test_activation_callable_and_errors():
@@ -229,7 +229,7 @@ def test_activation_callable_and_errors():
     y = np_layer_norm(x + sa, p["norm1.weight"], p["norm1.bias"])
     h = np.tanh(y @ p["linear1.weight"].T + p["linear1.bias"]) @ p["linear2.weight"].T
     ref = np_layer_norm(y + h + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"])
-    np.testing.assert_allclose(layer(t64(x)).numpy(), ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(layer(t64(x)).numpy(force=True), ref, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="activation must be 'relu', 'gelu' or a callable, got 'swish'"):
         nn.TransformerEncoderLayer(4, 2, activation="swish")
     with pytest.raises(ValueError, match="embed_dim \\(4\\) must be a positive multiple of num_heads \\(3\\)"):
@@ -237,7 +237,7 @@ def test_activation_callable_and_errors():
 
 
 def test_generate_square_subsequent_mask():
-    m = nn.generate_square_subsequent_mask(3).numpy()
+    m = nn.generate_square_subsequent_mask(3).numpy(force=True)
     np.testing.assert_array_equal(m, [[0, -np.inf, -np.inf], [0, 0, -np.inf], [0, 0, 0]])
     assert m.dtype == np.float32
 
@@ -246,7 +246,7 @@ def test_generate_square_subsequent_mask():
 
 @pytest.mark.parametrize("d_model", [1, 4, 5])
 def test_sinusoidal_table_is_the_formula(d_model):
-    pe = nn.sinusoidal_positional_encoding(7, d_model, dtype=F64).numpy()
+    pe = nn.sinusoidal_positional_encoding(7, d_model, dtype=F64).numpy(force=True)
     assert pe.shape == (7, d_model)
     for pos in range(7):
         for j in range(d_model):
@@ -258,7 +258,7 @@ def test_sinusoidal_table_is_the_formula(d_model):
 def test_positions_are_a_rotation_of_each_other():
     """PE[pos + k] is a fixed linear map of PE[pos]: each (sin, cos) pair turns by k * rate."""
     d, k = 8, 3
-    pe = nn.sinusoidal_positional_encoding(20, d, dtype=F64).numpy()
+    pe = nn.sinusoidal_positional_encoding(20, d, dtype=F64).numpy(force=True)
     rates = 10000.0 ** (-np.arange(0, d, 2) / d)
     for pos in (0, 5, 11):
         s, c = pe[pos, 0::2], pe[pos, 1::2]
@@ -271,14 +271,14 @@ def test_positional_encoding_module_adds_the_buffer():
     enc = nn.PositionalEncoding(6, dropout=0.0, max_len=10)
     assert list(enc.parameters()) == [] and list(enc.state_dict()) == []
     assert [name for name, _, _ in enc.named_buffers()] == ["pe"]
-    table = nn.sinusoidal_positional_encoding(10, 6).numpy()
+    table = nn.sinusoidal_positional_encoding(10, 6).numpy(force=True)
     x = mg.randn(4, 2, 6)
-    np.testing.assert_allclose(enc(x).numpy(), x.numpy() + table[:4, None, :], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(enc(x, offset=3).numpy(), x.numpy() + table[3:7, None, :], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x).numpy(force=True), x.numpy(force=True) + table[:4, None, :], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x, offset=3).numpy(force=True), x.numpy(force=True) + table[3:7, None, :], rtol=1e-6, atol=1e-6)
     first = nn.PositionalEncoding(6, dropout=0.0, max_len=10, batch_first=True)
     xb = mg.randn(2, 4, 6)
-    np.testing.assert_allclose(first(xb).numpy(), xb.numpy() + table[None, :4], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(enc(x[:, 0]).numpy(), x.numpy()[:, 0] + table[:4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(first(xb).numpy(force=True), xb.numpy(force=True) + table[None, :4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x[:, 0]).numpy(force=True), x.numpy(force=True)[:, 0] + table[:4], rtol=1e-6, atol=1e-6)
     enc.double()
     assert enc.pe.dtype == np.float64
     xg = leaf(values((3, 1, 6), 0))

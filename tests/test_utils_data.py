@@ -36,8 +36,8 @@ def test_batches_cover_the_dataset_in_order(n, batch_size, drop_last):
     for i, (xb, yb) in enumerate(batches):
         k = batch_size if (drop_last or i < len(batches) - 1) else n - batch_size * i
         assert xb.shape == (k, 2) and yb.shape == (k,) and yb.dtype == np.int64
-        np.testing.assert_array_equal(xb.numpy()[:, 0], 2 * yb.numpy())
-        seen += yb.numpy().tolist()
+        np.testing.assert_array_equal(xb.numpy(force=True)[:, 0], 2 * yb.numpy(force=True))
+        seen += yb.numpy(force=True).tolist()
     assert seen == list(range(len(seen)))
     assert len(seen) == (n - n % batch_size if drop_last else n)
 
@@ -46,7 +46,7 @@ def test_batches_cover_the_dataset_in_order(n, batch_size, drop_last):
 @given(n=st.integers(1, 23), batch_size=batch_sizes, seed=st.integers(0, 2 ** 31))
 def test_shuffle_is_a_seeded_permutation_new_each_epoch(n, batch_size, seed):
     def order(loader):
-        return [i for _, yb in loader for i in yb.numpy().tolist()]
+        return [i for _, yb in loader for i in yb.numpy(force=True).tolist()]
     data = _dataset(n)
     a = DataLoader(data, batch_size=batch_size, shuffle=True,
                    generator=mg.Generator().manual_seed(seed))
@@ -65,7 +65,7 @@ def test_shuffle_is_a_seeded_permutation_new_each_epoch(n, batch_size, seed):
 def test_shuffle_actually_shuffles():
     orders = {tuple(int(i) for _, yb in DataLoader(_dataset(8), batch_size=3, shuffle=True,
                                                     generator=mg.Generator().manual_seed(s))
-                    for i in yb.numpy()) for s in range(5)}
+                    for i in yb.numpy(force=True)) for s in range(5)}
     assert len(orders) > 1
 
 
@@ -86,19 +86,19 @@ def test_default_collate_follows_torchs_rules():
     # measured with torch 2.13's default_collate on the same inputs
     out = default_collate([(1, 2.0), (3, 4.0)])
     assert isinstance(out, list) and out[0].dtype == np.int64 and out[1].dtype == np.float64
-    np.testing.assert_array_equal(out[0].numpy(), [1, 3])
+    np.testing.assert_array_equal(out[0].numpy(force=True), [1, 3])
     d = default_collate([{"a": mg.ones(2), "b": 1}] * 3)
-    assert d["a"].shape == (3, 2) and d["b"].numpy().tolist() == [1, 1, 1]
+    assert d["a"].shape == (3, 2) and d["b"].numpy(force=True).tolist() == [1, 1, 1]
     assert default_collate([True, False]).dtype == np.bool_
-    np.testing.assert_array_equal(default_collate([1.5, 2]).numpy(), [1.5, 2.0])
+    np.testing.assert_array_equal(default_collate([1.5, 2]).numpy(force=True), [1.5, 2.0])
     assert default_collate(["x", "y"]) == ["x", "y"]
     assert default_collate([np.ones(2), np.zeros(2)]).dtype == np.float64
     assert default_collate([np.float32(1), np.float32(2)]).dtype == np.float32
     lists = default_collate([[1, 2], [3, 4]])
-    assert isinstance(lists, list) and lists[0].numpy().tolist() == [1, 3]
+    assert isinstance(lists, list) and lists[0].numpy(force=True).tolist() == [1, 3]
     Point = collections.namedtuple("Point", "x y")
     p = default_collate([Point(1, 2.0), Point(3, 4.0)])
-    assert isinstance(p, Point) and p.x.numpy().tolist() == [1, 3]
+    assert isinstance(p, Point) and p.x.numpy(force=True).tolist() == [1, 3]
     with pytest.raises(RuntimeError, match="equal size"):
         default_collate([[1, 2], [3]])
     with pytest.raises(TypeError, match="default_collate: batch must contain"):
@@ -157,5 +157,58 @@ def test_samplers():
     assert list(SequentialSampler(range(4))) == [0, 1, 2, 3]
     r = RandomSampler(range(6), generator=mg.Generator().manual_seed(1))
     assert sorted(r) == list(range(6)) and len(r) == 6
+    # num_samples past the length starts another permutation, as torch's does.
+    r = RandomSampler(range(3), num_samples=7, generator=mg.Generator().manual_seed(1))
+    drawn = list(r)
+    assert len(r) == 7 and len(drawn) == 7 and sorted(drawn[:3]) == sorted(drawn[3:6]) == [0, 1, 2]
     assert list(BatchSampler(range(5), 2, drop_last=False)) == [[0, 1], [2, 3], [4]]
     assert len(BatchSampler(range(5), 2, drop_last=True)) == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), k=st.integers(1, 60), seed=st.integers(0, 1000))
+@example(n=1, k=5, seed=0)
+def test_random_sampler_with_replacement(n, k, seed):
+    def draw():
+        return list(RandomSampler(range(n), replacement=True, num_samples=k,
+                                  generator=mg.Generator().manual_seed(seed)))
+    drawn = draw()
+    assert len(drawn) == k and all(isinstance(i, int) and 0 <= i < n for i in drawn)
+    assert draw() == drawn                      # the generator decides
+    assert len(RandomSampler(range(n), replacement=True, num_samples=k)) == k
+
+
+def test_random_sampler_with_replacement_repeats_and_covers():
+    g = mg.Generator().manual_seed(3)
+    r = RandomSampler(range(4), replacement=True, num_samples=400, generator=g)
+    first, second = list(r), list(r)
+    assert first != second                     # a new draw each pass
+    counts = np.bincount(first, minlength=4)
+    assert counts.min() > 60 and counts.max() < 140          # uniform: 100 expected each
+    # Without num_samples, one draw per item (with repeats: not a permutation, as torch).
+    drawn = [list(RandomSampler(range(8), replacement=True,
+                                generator=mg.Generator().manual_seed(s))) for s in range(20)]
+    assert all(len(d) == 8 for d in drawn)
+    assert any(sorted(d) != list(range(8)) for d in drawn)
+    mg.manual_seed(5)
+    a = list(RandomSampler(range(8), replacement=True))
+    mg.manual_seed(5)
+    assert list(RandomSampler(range(8), replacement=True)) == a   # mg.manual_seed without one
+    loader = DataLoader(range(10), batch_size=4,
+                        sampler=RandomSampler(range(10), replacement=True, num_samples=6,
+                                              generator=mg.Generator().manual_seed(0)))
+    assert [len(b) for b in loader] == [4, 2]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(replacement=1), TypeError, r"replacement should be a boolean value, but got "
+                                     r"replacement=1"),
+    (dict(num_samples=0), ValueError, r"num_samples should be a positive integer value, but "
+                                      r"got num_samples=0"),
+    (dict(num_samples=2.0), ValueError, r"num_samples=2.0"),
+    (dict(data_source=range(0)), ValueError, r"num_samples=0"),
+])
+def test_random_sampler_refuses_what_torch_refuses(kwargs, error, match):
+    kwargs = {"data_source": range(3), **kwargs}
+    with pytest.raises(error, match=r"RandomSampler: .*" + match):
+        RandomSampler(**kwargs)

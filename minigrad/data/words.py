@@ -219,7 +219,7 @@ def nearest(E, itos, word, k=5):
     if word not in stoi:
         raise KeyError(f"nearest: {word!r} is not in the vocabulary of {len(itos)} words")
     En = unit_rows(E)
-    sims = (En @ En[stoi[word]]).numpy()
+    sims = (En @ En[stoi[word]]).numpy(force=True)
     sims[stoi[word]] = -np.inf
     top = np.argsort(-sims)[:k]
     return [(itos[i], float(sims[i])) for i in top]
@@ -234,7 +234,7 @@ def solve_analogies(E, itos, questions):
     a, b, c = (np.array([stoi[q[j]] for q in questions]) for j in range(3))
     En = unit_rows(E)
     target = unit_rows(En[a] - En[b] + En[c])             # (A, D)
-    sims = (target @ En.T).numpy()                         # (A, V): host copy, small
+    sims = (target @ En.T).numpy(force=True)                         # (A, V): host copy, small
     rows = np.arange(len(questions))
     for idx in (a, b, c):
         sims[rows, idx] = -np.inf                          # the question words are not answers

@@ -3,6 +3,7 @@
 Assigning a Parameter or a Module to an attribute registers it under that name, so
 ``named_parameters()`` and ``state_dict()`` give torch's dotted names ("encoder.weight_ih_l0").
 """
+import argparse
 from collections import OrderedDict
 
 import numpy as np
@@ -138,16 +139,18 @@ class Module:
                     yield (f"{mprefix}.{name}" if mprefix else name), t, persistent
 
     # -- state ------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self, keep_vars=False):
         """name -> Tensor for every parameter and persistent buffer, in torch's order: a
         module's own parameters, then its buffers, then its children's. A weight shared by two
-        modules appears under both names, as in torch, so torch checkpoints load either way."""
+        modules appears under both names, as in torch, so torch checkpoints load either way.
+        As torch, parameters come detached (sharing their memory: ``sd[k].numpy()`` works and
+        sees later updates); ``keep_vars=True`` gives the Parameters themselves."""
         sd = OrderedDict()
         for mprefix, m in self.named_modules(remove_duplicate=False):
             dot = f"{mprefix}." if mprefix else ""
             for name, p in m._parameters.items():
                 if p is not None:
-                    sd[dot + name] = p
+                    sd[dot + name] = p if keep_vars else p.detach()
             for name, persistent in m._buffers.items():
                 t = getattr(m, name)
                 if persistent and t is not None:
@@ -162,7 +165,7 @@ class Module:
         the names that match and fit are loaded and the rest are returned.
         Returns (missing_keys, unexpected_keys).
         """
-        own = self.state_dict()
+        own = self.state_dict(keep_vars=True)      # their arrays are rebound below
         incoming = {k: _as_host_array(v, k) for k, v in state_dict.items()}
         missing = [k for k in own if k not in incoming]
         unexpected = [k for k in incoming if k not in own]

@@ -12,14 +12,18 @@ Each step runs up to ``max_iter`` iterations. An iteration builds the direction
 d = -H g from the last ``history_size`` pairs (s = step taken, y = change of gradient) with
 the two-loop recursion (H's scale: s.y / y.y of the newest pair), moves the parameters by
 t d (t = lr; on the very first iteration t = min(1, 1 / |g|_1) lr) and re-evaluates the
-closure. It stops early when the largest gradient entry is below ``tolerance_grad``, when the
-step or the loss change falls below ``tolerance_change``, or after ``max_eval`` evaluations.
+closure. With ``line_search_fn='strong_wolfe'`` the step t is instead chosen by a strong-Wolfe
+line search starting from that t (``line_search.py``), and its evaluations count towards
+``max_eval``. It stops early when the largest gradient entry is below ``tolerance_grad``, when
+the step or the loss change falls below ``tolerance_change``, or after ``max_eval``
+evaluations.
 The curvature pairs and the last direction carry over from one ``step`` to the next.
 """
 import numpy as np
 
 from .. import backend, versions
 from ..tensor import enable_grad
+from .line_search import strong_wolfe
 from .optimizers import Optimizer
 
 
@@ -29,15 +33,15 @@ class LBFGS(Optimizer):
         if lr <= 0 or max_iter < 1 or history_size < 1:
             raise ValueError(f"LBFGS: invalid lr={lr}, max_iter={max_iter} or "
                              f"history_size={history_size}")
-        if line_search_fn is not None:
-            raise NotImplementedError(
-                f"LBFGS: line_search_fn={line_search_fn!r} is not implemented in minigrad; use "
-                "line_search_fn=None (a fixed step of lr), torch's default")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: only 'strong_wolfe' is supported as line_search_fn, got "
+                             f"{line_search_fn!r} (None: a fixed step of lr, torch's default)")
         max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
                                       tolerance_grad=tolerance_grad,
                                       tolerance_change=tolerance_change,
-                                      history_size=history_size, line_search_fn=None))
+                                      history_size=history_size,
+                                      line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._lbfgs = {"func_evals": 0, "n_iter": 0}
@@ -58,6 +62,14 @@ class LBFGS(Optimizer):
             p.array += backend.to_device(piece, p.device)
             versions.bump(p)
             offset += n
+
+    def _params_copy(self):
+        return [p.array.copy() for p in self._params()]
+
+    def _restore(self, saved):
+        for p, a in zip(self._params(), saved):
+            p.array[...] = a
+            versions.bump(p)
 
     def _evaluate(self, closure):
         with enable_grad():
@@ -113,14 +125,31 @@ class LBFGS(Optimizer):
             gtd = float(g @ d)
             if gtd > -tol_change:               # not a descent direction any more
                 break
-            self._move(t, d)
             done = False
-            if n_iter != max_iter:
-                loss = float(self._evaluate(closure))
-                g = self._flat_grad()
+            if group["line_search_fn"] == "strong_wolfe":
+                start = self._params_copy()
+
+                def along(step):                # loss and gradient at start + step d
+                    self._move(step, d)
+                    value = float(self._evaluate(closure))
+                    grad = self._flat_grad()
+                    self._restore(start)
+                    return value, grad
+
+                loss, g, t, ls_evals = strong_wolfe(along, d, t, loss, g,
+                                                    tolerance_change=tol_change)
+                self._move(t, d)
                 done = np.abs(g).max() <= tol_grad
-                evals += 1
-                state["func_evals"] += 1
+                evals += ls_evals
+                state["func_evals"] += ls_evals
+            else:
+                self._move(t, d)
+                if n_iter != max_iter:
+                    loss = float(self._evaluate(closure))
+                    g = self._flat_grad()
+                    done = np.abs(g).max() <= tol_grad
+                    evals += 1
+                    state["func_evals"] += 1
             if n_iter == max_iter or evals >= max_eval or done:
                 break
             if np.abs(d * t).max() <= tol_change or abs(loss - prev_loss) < tol_change:

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..creation import randperm
+from ..creation import randint, randperm
 from ..ops import stack
 from ..tensor import Tensor, tensor
 
@@ -129,19 +129,39 @@ class SequentialSampler(Sampler):
 
 
 class RandomSampler(Sampler):
-    """A new permutation of the indices each pass, from ``generator`` or, without one, from
-    minigrad's seeded generator."""
+    """Random indices into ``data_source``, as torch's: without replacement, a new permutation
+    each pass (``num_samples`` beyond ``len(data_source)`` starts another permutation, as
+    torch); with ``replacement=True``, ``num_samples`` independent uniform draws (repeats
+    allowed). Drawn from ``generator`` when given, else from minigrad's seeded generator
+    (``mg.manual_seed``). ``num_samples`` defaults to ``len(data_source)``."""
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
-        if replacement:
-            raise NotImplementedError("RandomSampler: minigrad samples without replacement only; "
-                                      "draw indices with mg.randint and pass them as a sampler")
-        self.data_source, self.generator = data_source, generator
-        self.num_samples = len(data_source) if num_samples is None else num_samples
+        if not isinstance(replacement, bool):
+            raise TypeError(f"RandomSampler: replacement should be a boolean value, but got "
+                            f"replacement={replacement!r}")
+        self.data_source, self.replacement, self.generator = data_source, replacement, generator
+        self._num_samples = num_samples
+        k = self.num_samples                    # an empty data_source too, as torch
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer value, "
+                             f"but got num_samples={k!r}")
+
+    @property
+    def num_samples(self):
+        # read at each pass, as torch: a dataset that grows is sampled in full
+        return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
-        order = randperm(len(self.data_source), generator=self.generator).tolist()
-        return iter(order[:self.num_samples])
+        n, k = len(self.data_source), self.num_samples
+        if self.replacement:
+            if n == 0:
+                raise ValueError("RandomSampler: cannot sample with replacement from an empty "
+                                 "data_source")
+            return iter(randint(n, (k,), generator=self.generator).tolist())
+        order = []
+        while len(order) < k and n:
+            order += randperm(n, generator=self.generator).tolist()
+        return iter(order[:k])
 
     def __len__(self):
         return self.num_samples
