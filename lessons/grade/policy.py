@@ -79,7 +79,7 @@ def block_protection(teacher_text, exercise):
     solution defines: what the block is there to write."""
     names = protected_names(teacher_text)
     try:
-        own = module_names(ast.parse(reference_code(exercise)).body)
+        own = module_names(parse(reference_code(exercise)).body)
     except SyntaxError:
         own = set()
     defined = {n.name for n in parse(teacher_text).body
