@@ -217,9 +217,16 @@ def lesson_header(path):
             if number:
                 goals.append(text[number.end():])
             elif goals:
-                wide = unicodedata.east_asian_width(goals[-1][-1:] or " ") in "WF"
-                goals[-1] += ("" if wide else " ") + text
+                goals[-1] = _join_wrapped(goals[-1], text)
     return title, goals
+
+
+def _join_wrapped(line, more):
+    """Two pieces of one wrapped Markdown line: Chinese meets Chinese with no space (a space
+    there is a visible gap), anything else with one ('与 `nn.X`', 'the gate')."""
+    def wide(ch):
+        return unicodedata.east_asian_width(ch or " ") in "WF"
+    return line + ("" if wide(line[-1:]) and wide(more[:1]) else " ") + more
 
 
 def _print_header(path):
@@ -607,11 +614,13 @@ def pyplot():
 
 
 def label(english, chinese):
-    """'english (中文)' when a CJK font is installed, else just 'english'; in the Chinese
-    edition '中文', or 'english' (with a one-line warning, once) when no CJK font is installed."""
+    """'english (中文)' when a CJK font is installed, else just 'english'. In the Chinese
+    edition the catalogue's translation of the whole ``english`` where it has one (a title
+    says more than its term), else the term ``chinese``; 'english' (with a one-line warning,
+    once) when no CJK font is installed."""
     pyplot()
     if _lang[0] == "zh":
-        return chinese if _cjk_or_warn() else english
+        return (_catalogue().text(english) or chinese) if _cjk_or_warn() else english
     return f"{english} ({chinese})" if _plt[1] else english
 
 
@@ -639,13 +648,29 @@ def _translate_figure(fig):
         if zh is not None:
             text_object.set_text(zh)
     for ax in fig.get_axes():
-        for text_object in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+        for text_object in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label,
+                            *ax.texts):
             swap(text_object)
         legend = ax.get_legend()
         for text_object in (legend.get_texts() if legend else []):
             swap(text_object)
-    if getattr(fig, "_suptitle", None) is not None:
-        swap(fig._suptitle)
+        _translate_ticks(ax)
+    for name in ("_suptitle", "_supxlabel", "_supylabel"):
+        if getattr(fig, name, None) is not None:
+            swap(getattr(fig, name))
+    for text_object in fig.texts:
+        swap(text_object)
+
+
+def _translate_ticks(ax):
+    """Tick labels that are words (bars named 'all', 'negated'): their formatter makes them
+    anew at each draw, so the translated ones are fixed at the ticks they label. Axes with
+    no translated tick (numbers, a vocabulary) are left as they are."""
+    for axis, set_ticks in ((ax.xaxis, ax.set_xticks), (ax.yaxis, ax.set_yticks)):
+        texts = [t.get_text() for t in axis.get_ticklabels()]
+        zh = [_catalogue().text(t) if t else None for t in texts]
+        if any(z is not None for z in zh):
+            set_ticks(axis.get_ticklocs(), [z if z is not None else t for t, z in zip(texts, zh)])
 
 
 def figure(ncols=1, nrows=1, width=5.0, height=3.6):
@@ -694,7 +719,8 @@ def savefig(fig, name):
         in_words = _tr if _lang[0] == "en" or _plt[1] else (lambda english: english)   # no CJK font: English
         fig.suptitle(f"{title} {in_words(QUICK_TITLE)}" if title else
                      in_words(f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result"))
-    path = out_dir() / f"{name}.png"
+    # A Chinese run's figure keeps its own file: a student who runs both editions keeps both.
+    path = out_dir() / f"{name}{'' if _lang[0] == 'en' else '.' + _lang[0]}.png"
     fig.savefig(path, dpi=100)
     if in_notebook():
         from IPython.display import display

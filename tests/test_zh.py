@@ -73,8 +73,9 @@ def glossary():
 
 def zh_texts(path):
     """Everything a Chinese student reads of a lesson, in file order: its Markdown cells and
-    exercise texts as the zh edition has them, then the catalogue's other entries."""
-    cat = i18n.catalogue(path.stem, "zh", path.parent)
+    exercise texts as the zh edition has them, then the catalogue's other entries (the
+    lesson's own: common.po's shared words, 自动求导 among them, are no lesson's first use)."""
+    cat = i18n.Catalogue(i18n.read_po(path.parent / "zh" / f"{path.stem}.po"))
     pieces = []
     for ctx, english in i18n.english_texts(path.read_text(encoding="utf-8")):
         pieces.append((cat.cell if ctx == "cell" else cat.exercise)(english) or "")
