@@ -655,10 +655,7 @@ def _translate_figure(fig):
         for text_object in (legend.get_texts() if legend else []):
             swap(text_object)
         _translate_ticks(ax)
-    for name in ("_suptitle", "_supxlabel", "_supylabel"):
-        if getattr(fig, name, None) is not None:
-            swap(getattr(fig, name))
-    for text_object in fig.texts:
+    for text_object in fig.texts:       # suptitle, supxlabel and supylabel among them
         swap(text_object)
 
 
