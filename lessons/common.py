@@ -223,10 +223,16 @@ def lesson_header(path):
 
 def _join_wrapped(line, more):
     """Two pieces of one wrapped Markdown line: Chinese meets Chinese with no space (a space
-    there is a visible gap), anything else with one ('与 `nn.X`', 'the gate')."""
+    there is a visible gap), nor does anything meet Chinese punctuation ('一步：h_t'); the
+    rest is joined with a space ('与 `nn.X`', 'the gate')."""
     def wide(ch):
         return unicodedata.east_asian_width(ch or " ") in "WF"
-    return line + ("" if wide(line[-1:]) and wide(more[:1]) else " ") + more
+
+    def wide_punctuation(ch):
+        return wide(ch) and unicodedata.category(ch).startswith("P")
+    a, b = line[-1:], more[:1]
+    tight = (wide(a) and wide(b)) or wide_punctuation(a) or wide_punctuation(b)
+    return line + ("" if tight else " ") + more
 
 
 def _print_header(path):

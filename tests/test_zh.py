@@ -735,11 +735,13 @@ def test_wrapped_goals_join_chinese_without_a_space_and_the_rest_with_one(tmp_pa
     lesson.write_text("# %% [markdown]\n# # 第 99 课 — 演示\n#\n# 学习目标：\n"
                       "# 1. 用两个单向 RNN 搭出双向 RNN，验证它与\n#    `nn.RNN(bidirectional=True)` 相同，\n"
                       "#    并弄清它的输出\n#    为什么有 2 × hidden_size 个特征。\n"
-                      "# 2. An English goal that wraps\n#    onto the next line.\n\n# %%\nx = 1\n", encoding="utf-8")
+                      "# 2. 写出一步：\n#    `h_t = tanh(z)`\n#    ，再验证它。\n"
+                      "# 3. An English goal that wraps\n#    onto the next line.\n\n# %%\nx = 1\n", encoding="utf-8")
     title, goals = common.lesson_header(lesson)
     assert title == "第 99 课 — 演示"
     assert goals == ["用两个单向 RNN 搭出双向 RNN，验证它与 `nn.RNN(bidirectional=True)` 相同，"
-                     "并弄清它的输出为什么有 2 × hidden_size 个特征。", "An English goal that wraps onto the next line."]
+                     "并弄清它的输出为什么有 2 × hidden_size 个特征。", "写出一步：`h_t = tanh(z)`，再验证它。",
+                     "An English goal that wraps onto the next line."]
 
 
 def test_words_the_lessons_share_live_in_common_po():
