@@ -624,9 +624,10 @@ def test_the_chinese_readme_leads_through_the_whole_course():
     chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
     english = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "README.zh-CN.md" in english.split("\n\n")[1], "README.md links to it at the top"
-    for command in ("pip install -e '.[lessons]' && python lessons/14_attention.py",
-                    "pip install -e '.[dev]' && python -m pytest -q"):
-        assert command in english and command in chinese
+    for command, in_chinese in (("pip install -e '.[lessons]' && python lessons/14_attention.py",
+                                 "pip install -e '.[lessons,zh]' && python lessons/14_attention.py --lang zh"),
+                                ("pip install -e '.[dev]' && python -m pytest -q", None)):
+        assert command in english and (in_chinese or command) in chinese     # the Chinese edition, its font
     rows = _lesson_rows(chinese)
     assert sorted(rows) == [f"{n:02d}" for n in range(1, 22)]
     assert all((ROOT / path).is_file() for path, _ in rows.values())
