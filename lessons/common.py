@@ -536,8 +536,16 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
                        + (_tr(" (tolerance {atol})", atol=f"{atol:g}") if a.dtype.kind == "f" else ""))
             if cause:
                 message += _tr("; likely cause: {cause}", cause=tr(cause))
-    check(ok, message, exercise=exercise)
+    check(ok, _tight_cjk_punctuation(message), exercise=exercise)
     return ok
+
+
+# A space that a template puts next to Chinese punctuation ('（展平） 等于'): none is wanted there.
+_SPACE_AT_CJK_PUNCTUATION = re.compile(r"(?<=[）」』》，。；：！？]) +| +(?=[（「『《，。；：！？）])")
+
+
+def _tight_cjk_punctuation(text):
+    return _SPACE_AT_CJK_PUNCTUATION.sub("", text) if _lang[0] != "en" else text
 
 
 def _show(value):

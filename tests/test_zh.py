@@ -753,3 +753,13 @@ def test_words_the_lessons_share_live_in_common_po():
     for path in sorted((LESSONS / "zh").glob("[0-9][0-9]_*.po")):
         again = shared & {en for ctx, en in i18n.read_po(path) if ctx is None}
         assert not again, f"{path.name} translates again what common.po has: {sorted(again)}"
+
+
+def test_a_zh_comparison_puts_no_space_beside_chinese_punctuation(zh_common, capsys):
+    """compare() glues the lesson's name into common's template: '（展平） 等于' would show a gap."""
+    common = zh_common
+    common._stem[0] = "04_gradient_clipping"
+    common.compare("the gradients after clip_by_value (flattened)", [1.0], [1.0], exercise=None,
+                   against="nn.utils.clip_grad_value_")
+    line = capsys.readouterr().out.strip()
+    assert line == "检查通过: clip_by_value 之后的梯度（展平）等于 nn.utils.clip_grad_value_", line
