@@ -763,3 +763,22 @@ def test_a_zh_comparison_puts_no_space_beside_chinese_punctuation(zh_common, cap
                    against="nn.utils.clip_grad_value_")
     line = capsys.readouterr().out.strip()
     assert line == "检查通过: clip_by_value 之后的梯度（展平）等于 nn.utils.clip_grad_value_", line
+
+
+@pytest.mark.parametrize("stem, rows, marks", [
+    ("14_attention", [("dot       scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[-4.79  3.96]"}),
+                      ("general   scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[ 0.59 -2.99]"}),
+                      ("additive  scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[-0.7   0.24]"})], ["打分"]),
+    ("17_exposure_bias", [("teacher forcing    greedy {a}   beam 3 {b}", {"a": "  0.0%   0.0%", "b": "  0.0%   0.0%"}),
+                          ("scheduled sampling greedy {a}   beam 3 {b}", {"a": " 96.5%  97.0%", "b": "100.0%  99.5%"})],
+     ["贪心搜索", "集束搜索"]),
+])
+def test_rows_whose_names_grow_in_chinese_stay_aligned(stem, rows, marks):
+    """A translator pads the Chinese names to one width; the English columns, narrower, must not
+    undo it (lesson 14's 打分 column, lesson 17's 贪心搜索 and 集束搜索 columns)."""
+    cat = i18n.catalogue(stem)
+    laid = []
+    for template, fields in rows:
+        english = template.format(**fields)
+        laid.append(terminal.align_like(english, cat.text(english)))
+    assert len({tuple(_starts(line, marks)) for line in laid}) == 1, "\n".join(laid)
