@@ -692,7 +692,7 @@ def test_every_figure_title_has_its_whole_translation(path):
 def test_a_zh_title_is_the_whole_translation_else_the_term(zh_common):
     common = zh_common
     common._stem[0] = "20_bert_masking"
-    assert common.label("what the chosen 15.7% of the tokens became", "掩码") == "选中的 15.7% 词元变成了什么"
+    assert common.label("what the chosen 15.7% of the tokens became", "掩码") == "被选中的 15.7% 词元变成了什么"
     assert common.label("a title the catalogue lacks", "掩码") == "掩码"
     common._stem[0] = "06_lstm"
     assert common.label("naming the key", "长程记忆") == "说出关键符号"
