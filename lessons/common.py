@@ -32,7 +32,8 @@ Options (command line, or environment for notebooks and tests):
 Figures go to ``out/`` in the folder of the lesson that runs (lessons/out/ for the teacher's,
 class/bob/out/ for a copy saved there; a notebook's current folder). A quick run writes them
 to ``out/quick/`` (unless MINIGRAD_LESSONS_OUT says otherwise) and titles each one
-"(quick run)", so it never replaces a real run's figures.
+"(quick run)", so it never replaces a real run's figures. The Chinese edition's figures are
+``NAME.zh.png`` beside the English ``NAME.png``.
 """
 import argparse
 import os
