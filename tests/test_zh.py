@@ -782,3 +782,17 @@ def test_rows_whose_names_grow_in_chinese_stay_aligned(stem, rows, marks):
         english = template.format(**fields)
         laid.append(terminal.align_like(english, cat.text(english)))
     assert len({tuple(_starts(line, marks)) for line in laid}) == 1, "\n".join(laid)
+
+
+@pytest.mark.parametrize("path", sorted((LESSONS / "zh").glob("*.po")), ids=lambda p: p.stem)
+def test_an_entrys_fields_are_names_and_its_literal_braces_doubled(path):
+    """'{k}' in a line's English is a field that matches any text; a brace the line prints (a
+    dict) is written '{{'. A single one would make "{'plain': 'never'}" a field named 'plain'
+    that matches every such line, and print one run's translation for all of them."""
+    import string
+    for (ctx, english), chinese in i18n.read_po(path).items():
+        if ctx in ("cell", "exercise"):
+            continue
+        for text in (english, chinese):
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+            assert all(f.isidentifier() for f in fields), f"{path.stem}: {english[:70]!r} has fields {fields}"
