@@ -83,16 +83,19 @@ def align_like(english, translated):
     """``translated`` laid out on the columns of ``english``: when both are rows of cells
     separated by two or more spaces (a table a lesson prints with ``f"{name:20s} ..."``), and
     have as many cells, each translated cell starts where its English one does, counted in
-    terminal columns (a wide cell pushes the rest to the right, two spaces after it).
-    Otherwise the translation as it is."""
+    terminal columns, or further right where the translation itself puts it (a translator
+    who padded '点乘 (dot)      ' to the width of '加性 (additive) ' lines up the rows whose
+    names are wider than the English ones); a wide cell pushes the rest to the right, two
+    spaces after it. Otherwise the translation as it is."""
     lead = len(english) - len(english.lstrip(" "))
     ours = _columns(english[lead:])
     theirs = _columns(translated.strip(" "))
     if len(ours) < 2 or len(ours) != len(theirs):
         return translated
     out, used = " " * lead, lead
-    for (start, _), (_, cell) in zip(ours, theirs):
-        gap = lead + start - used if used == lead else max(2, lead + start - used)
+    for (start, _), (own, cell) in zip(ours, theirs):
+        column = lead + max(start, own)
+        gap = column - used if used == lead else max(2, column - used)
         out += " " * gap + cell
         used += gap + display_width(cell)
     return out.rstrip() if not english.endswith(" ") else out

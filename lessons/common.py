@@ -32,7 +32,8 @@ Options (command line, or environment for notebooks and tests):
 Figures go to ``out/`` in the folder of the lesson that runs (lessons/out/ for the teacher's,
 class/bob/out/ for a copy saved there; a notebook's current folder). A quick run writes them
 to ``out/quick/`` (unless MINIGRAD_LESSONS_OUT says otherwise) and titles each one
-"(quick run)", so it never replaces a real run's figures.
+"(quick run)", so it never replaces a real run's figures. The Chinese edition's figures are
+``NAME.zh.png`` beside the English ``NAME.png``.
 """
 import argparse
 import os
@@ -217,9 +218,22 @@ def lesson_header(path):
             if number:
                 goals.append(text[number.end():])
             elif goals:
-                wide = unicodedata.east_asian_width(goals[-1][-1:] or " ") in "WF"
-                goals[-1] += ("" if wide else " ") + text
+                goals[-1] = _join_wrapped(goals[-1], text)
     return title, goals
+
+
+def _join_wrapped(line, more):
+    """Two pieces of one wrapped Markdown line: Chinese meets Chinese with no space (a space
+    there is a visible gap), nor does anything meet Chinese punctuation ('一步：h_t'); the
+    rest is joined with a space ('与 `nn.X`', 'the gate')."""
+    def wide(ch):
+        return unicodedata.east_asian_width(ch or " ") in "WF"
+
+    def wide_punctuation(ch):
+        return wide(ch) and unicodedata.category(ch).startswith("P")
+    a, b = line[-1:], more[:1]
+    tight = (wide(a) and wide(b)) or wide_punctuation(a) or wide_punctuation(b)
+    return line + ("" if tight else " ") + more
 
 
 def _print_header(path):
@@ -523,8 +537,17 @@ def compare(name, yours, expected, exercise=None, atol=1e-6, rtol=1e-5, against=
                        + (_tr(" (tolerance {atol})", atol=f"{atol:g}") if a.dtype.kind == "f" else ""))
             if cause:
                 message += _tr("; likely cause: {cause}", cause=tr(cause))
-    check(ok, message, exercise=exercise)
+    check(ok, _tight_cjk_punctuation(message), exercise=exercise)
     return ok
+
+
+# A space that a template puts next to Chinese punctuation ('（展平） 等于'): none is wanted there.
+# (\u300c \u300d: the corner brackets, which tests/test_docs.py would read as a citation.)
+_SPACE_AT_CJK_PUNCTUATION = re.compile(r"(?<=[）\u300d』》，。；：！？]) +| +(?=[（\u300c『《，。；：！？）])")
+
+
+def _tight_cjk_punctuation(text):
+    return _SPACE_AT_CJK_PUNCTUATION.sub("", text) if _lang[0] != "en" else text
 
 
 def _show(value):
@@ -607,11 +630,13 @@ def pyplot():
 
 
 def label(english, chinese):
-    """'english (中文)' when a CJK font is installed, else just 'english'; in the Chinese
-    edition '中文', or 'english' (with a one-line warning, once) when no CJK font is installed."""
+    """'english (中文)' when a CJK font is installed, else just 'english'. In the Chinese
+    edition the catalogue's translation of the whole ``english`` where it has one (a title
+    says more than its term), else the term ``chinese``; 'english' (with a one-line warning,
+    once) when no CJK font is installed."""
     pyplot()
     if _lang[0] == "zh":
-        return chinese if _cjk_or_warn() else english
+        return (_catalogue().text(english) or chinese) if _cjk_or_warn() else english
     return f"{english} ({chinese})" if _plt[1] else english
 
 
@@ -639,13 +664,26 @@ def _translate_figure(fig):
         if zh is not None:
             text_object.set_text(zh)
     for ax in fig.get_axes():
-        for text_object in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+        for text_object in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label,
+                            *ax.texts):
             swap(text_object)
         legend = ax.get_legend()
         for text_object in (legend.get_texts() if legend else []):
             swap(text_object)
-    if getattr(fig, "_suptitle", None) is not None:
-        swap(fig._suptitle)
+        _translate_ticks(ax)
+    for text_object in fig.texts:       # suptitle, supxlabel and supylabel among them
+        swap(text_object)
+
+
+def _translate_ticks(ax):
+    """Tick labels that are words (bars named 'all', 'negated'): their formatter makes them
+    anew at each draw, so the translated ones are fixed at the ticks they label. Axes with
+    no translated tick (numbers, a vocabulary) are left as they are."""
+    for axis, set_ticks in ((ax.xaxis, ax.set_xticks), (ax.yaxis, ax.set_yticks)):
+        texts = [t.get_text() for t in axis.get_ticklabels()]
+        zh = [_catalogue().text(t) if t else None for t in texts]
+        if any(z is not None for z in zh):
+            set_ticks(axis.get_ticklocs(), [z if z is not None else t for t, z in zip(texts, zh)])
 
 
 def figure(ncols=1, nrows=1, width=5.0, height=3.6):
@@ -694,7 +732,8 @@ def savefig(fig, name):
         in_words = _tr if _lang[0] == "en" or _plt[1] else (lambda english: english)   # no CJK font: English
         fig.suptitle(f"{title} {in_words(QUICK_TITLE)}" if title else
                      in_words(f"{QUICK_TITLE} tiny data, few epochs: not the lesson's result"))
-    path = out_dir() / f"{name}.png"
+    # A Chinese run's figure keeps its own file: a student who runs both editions keeps both.
+    path = out_dir() / f"{name}{'' if _lang[0] == 'en' else '.' + _lang[0]}.png"
     fig.savefig(path, dpi=100)
     if in_notebook():
         from IPython.display import display

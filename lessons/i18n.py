@@ -10,7 +10,9 @@ swapped for the entries of ``lessons/zh/<lesson>.po`` (gettext's format: Poedit,
   ``# TITLE:`` / ``# HINT:`` (``msgctxt "exercise"``), which a student copy shows;
 - no context: a line the lesson prints, a check message, a figure's title or axis label.
   ``{name}`` in an entry matches any text and carries it into the translation, so one entry
-  covers ``f"hand-derived dL/d{name} equals autograd"`` for every name.
+  covers ``f"hand-derived dL/d{name} equals autograd"`` for every name. A brace the line
+  prints itself (a dict, ``C_{t-1}``) is doubled, ``{{`` and ``}}``, in both strings, as in
+  ``str.format``.
 
 At run time (``MINIGRAD_LANG=zh`` or ``--lang zh``, or a copy that says ``# LANGUAGE: zh``)
 ``common`` translates what it prints itself (header, checks, summary, figure text) and the

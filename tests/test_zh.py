@@ -73,8 +73,9 @@ def glossary():
 
 def zh_texts(path):
     """Everything a Chinese student reads of a lesson, in file order: its Markdown cells and
-    exercise texts as the zh edition has them, then the catalogue's other entries."""
-    cat = i18n.catalogue(path.stem, "zh", path.parent)
+    exercise texts as the zh edition has them, then the catalogue's other entries (the
+    lesson's own: common.po's shared words, 自动求导 among them, are no lesson's first use)."""
+    cat = i18n.Catalogue(i18n.read_po(path.parent / "zh" / f"{path.stem}.po"))
     pieces = []
     for ctx, english in i18n.english_texts(path.read_text(encoding="utf-8")):
         pieces.append((cat.cell if ctx == "cell" else cat.exercise)(english) or "")
@@ -623,9 +624,10 @@ def test_the_chinese_readme_leads_through_the_whole_course():
     chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
     english = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "README.zh-CN.md" in english.split("\n\n")[1], "README.md links to it at the top"
-    for command in ("pip install -e '.[lessons]' && python lessons/14_attention.py",
-                    "pip install -e '.[dev]' && python -m pytest -q"):
-        assert command in english and command in chinese
+    for command, in_chinese in (("pip install -e '.[lessons]' && python lessons/14_attention.py",
+                                 "pip install -e '.[lessons,zh]' && python lessons/14_attention.py --lang zh"),
+                                ("pip install -e '.[dev]' && python -m pytest -q", None)):
+        assert command in english and (in_chinese or command) in chinese     # the Chinese edition, its font
     rows = _lesson_rows(chinese)
     assert sorted(rows) == [f"{n:02d}" for n in range(1, 22)]
     assert all((ROOT / path).is_file() for path, _ in rows.values())
@@ -642,3 +644,155 @@ def test_the_chinese_readme_leads_through_the_whole_course():
     for c, e, avoid in glossary():
         for wrong in avoid:
             assert wrong not in chinese.replace(c, "　"), f"{wrong!r}; the glossary writes {c} ({e})"
+
+
+# ----------------------------------------------------------------------------- zh figures and headers
+
+@pytest.fixture
+def zh_common(monkeypatch):
+    """lessons/common.py as in a Chinese run of a lesson (set its stem: ``common._stem[0]``)."""
+    from minigrad_lessons import common
+    common.pyplot()
+    if not common._plt[1]:
+        pytest.skip("no CJK font here: pip install -e '.[zh]' (CI's dev extra has it)")
+    monkeypatch.setattr(common, "_lang", ["zh"])
+    monkeypatch.setattr(common, "_stem", [""])
+    return common
+
+
+def _label_calls(path):
+    """[(english, chinese)] of the lesson's ``common.label(english, "中文")`` calls whose term is
+    written out; an f-string's fields read as '0' (a tick labelled by a word of the data, whose
+    term is a variable, is left out)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "label"
+                and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)):
+            english = node.args[0]
+            if isinstance(english, ast.JoinedStr):
+                english = "".join(v.value if isinstance(v, ast.Constant) else "0" for v in english.values)
+            elif isinstance(english, ast.Constant):
+                english = english.value
+            else:
+                continue
+            found.append((english, node.args[1].value))
+    return found
+
+
+@pytest.mark.parametrize("path", TRANSLATED, ids=lambda p: p.stem)
+def test_every_figure_title_has_its_whole_translation(path):
+    """A title says more than its term ('what the chosen 15.0% of the tokens became', not just
+    掩码): the Chinese edition shows the catalogue's translation of the whole English."""
+    cat = i18n.catalogue(path.stem, "zh", path.parent)
+    calls = _label_calls(path)
+    for english, term in calls:
+        assert cat.text(english), f"{path.stem}: no entry for the title {english!r} (its term: {term})"
+
+
+def test_a_zh_title_is_the_whole_translation_else_the_term(zh_common):
+    common = zh_common
+    common._stem[0] = "20_bert_masking"
+    assert common.label("what the chosen 15.7% of the tokens became", "掩码") == "被选中的 15.7% 词元变成了什么"
+    assert common.label("a title the catalogue lacks", "掩码") == "掩码"
+    common._stem[0] = "06_lstm"
+    assert common.label("naming the key", "长程记忆") == "说出关键符号"
+
+
+def test_a_zh_figure_translates_ticks_sup_labels_and_texts(zh_common):
+    common = zh_common
+    common._stem[0] = "12_sentiment_classification"
+    fig, (ax1, ax2) = common.figure(2)
+    ax1.bar(["all", "b"], [1, 2])                                 # categorical ticks
+    ax2.bar(range(3), [1, 2, 3])
+    ax2.set_xticks(range(3), ["plain ('good')", "negated ('not good')", "x"], fontsize=7)
+    ax2.text(0, 1, "all")
+    fig.supxlabel("all")
+    fig.supylabel("all")
+    numbers = [t.get_text() for t in ax2.get_yticklabels()]
+    common._translate_figure(fig)
+    fig.canvas.draw()                                             # a draw makes tick labels anew
+    assert [t.get_text() for t in ax1.get_xticklabels()] == ["全部", "b"]
+    assert [t.get_text() for t in ax2.get_xticklabels()] == ["普通句（'good'）", "否定句（'not good'）", "x"]
+    assert ax2.get_xticklabels()[0].get_fontsize() == 7
+    assert [t.get_text() for t in ax2.get_yticklabels()] == numbers
+    assert ax2.texts[0].get_text() == fig._supxlabel.get_text() == fig._supylabel.get_text() == "全部"
+    common.pyplot().close(fig)
+
+
+def test_the_two_editions_keep_their_figures_apart(zh_common, monkeypatch, tmp_path):
+    """A student who runs a lesson in English and then in Chinese keeps both figures."""
+    common = zh_common
+    monkeypatch.setenv("MINIGRAD_LESSONS_OUT", str(tmp_path))
+    paths = [common.savefig(common.figure()[0], "99_demo")]
+    monkeypatch.setattr(common, "_lang", ["en"])
+    paths.append(common.savefig(common.figure()[0], "99_demo"))
+    assert paths == [tmp_path / "99_demo.zh.png", tmp_path / "99_demo.png"]
+    assert all(p.is_file() for p in paths)
+
+
+def test_wrapped_goals_join_chinese_without_a_space_and_the_rest_with_one(tmp_path):
+    from minigrad_lessons import common
+    lesson = tmp_path / "99_demo.py"
+    lesson.write_text("# %% [markdown]\n# # 第 99 课 — 演示\n#\n# 学习目标：\n"
+                      "# 1. 用两个单向 RNN 搭出双向 RNN，验证它与\n#    `nn.RNN(bidirectional=True)` 相同，\n"
+                      "#    并弄清它的输出\n#    为什么有 2 × hidden_size 个特征。\n"
+                      "# 2. 写出一步：\n#    `h_t = tanh(z)`\n#    ，再验证它。\n"
+                      "# 3. An English goal that wraps\n#    onto the next line.\n\n# %%\nx = 1\n", encoding="utf-8")
+    title, goals = common.lesson_header(lesson)
+    assert title == "第 99 课 — 演示"
+    assert goals == ["用两个单向 RNN 搭出双向 RNN，验证它与 `nn.RNN(bidirectional=True)` 相同，"
+                     "并弄清它的输出为什么有 2 × hidden_size 个特征。", "写出一步：`h_t = tanh(z)`，再验证它。",
+                     "An English goal that wraps onto the next line."]
+
+
+def test_words_the_lessons_share_live_in_common_po():
+    """compare()'s 'expected', 'autograd', the checkpoint line and scatter_words' axes are
+    translated once, in common.po, so that every lesson says them alike."""
+    shared = {en for ctx, en in i18n.read_po(LESSONS / "zh" / "common.po") if ctx is None}
+    assert {"expected", "autograd", "checkpoint written: {path}", "PC 1"} <= shared
+    for path in sorted((LESSONS / "zh").glob("[0-9][0-9]_*.po")):
+        again = shared & {en for ctx, en in i18n.read_po(path) if ctx is None}
+        assert not again, f"{path.name} translates again what common.po has: {sorted(again)}"
+
+
+def test_a_zh_comparison_puts_no_space_beside_chinese_punctuation(zh_common, capsys):
+    """compare() glues the lesson's name into common's template: '（展平） 等于' would show a gap."""
+    common = zh_common
+    common._stem[0] = "04_gradient_clipping"
+    common.compare("the gradients after clip_by_value (flattened)", [1.0], [1.0], exercise=None,
+                   against="nn.utils.clip_grad_value_")
+    line = capsys.readouterr().out.strip()
+    assert line == "检查通过: clip_by_value 之后的梯度（展平）等于 nn.utils.clip_grad_value_", line
+
+
+@pytest.mark.parametrize("stem, rows, marks", [
+    ("14_attention", [("dot       scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[-4.79  3.96]"}),
+                      ("general   scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[ 0.59 -2.99]"}),
+                      ("additive  scores {s}: {v}", {"s": "(2, 1, 6)", "v": "[-0.7   0.24]"})], ["打分"]),
+    ("17_exposure_bias", [("teacher forcing    greedy {a}   beam 3 {b}", {"a": "  0.0%   0.0%", "b": "  0.0%   0.0%"}),
+                          ("scheduled sampling greedy {a}   beam 3 {b}", {"a": " 96.5%  97.0%", "b": "100.0%  99.5%"})],
+     ["贪心搜索", "集束搜索"]),
+])
+def test_rows_whose_names_grow_in_chinese_stay_aligned(stem, rows, marks):
+    """A translator pads the Chinese names to one width; the English columns, narrower, must not
+    undo it (lesson 14's 打分 column, lesson 17's 贪心搜索 and 集束搜索 columns)."""
+    cat = i18n.catalogue(stem)
+    laid = []
+    for template, fields in rows:
+        english = template.format(**fields)
+        laid.append(terminal.align_like(english, cat.text(english)))
+    assert len({tuple(_starts(line, marks)) for line in laid}) == 1, "\n".join(laid)
+
+
+@pytest.mark.parametrize("path", sorted((LESSONS / "zh").glob("*.po")), ids=lambda p: p.stem)
+def test_an_entrys_fields_are_names_and_its_literal_braces_doubled(path):
+    """'{k}' in a line's English is a field that matches any text; a brace the line prints (a
+    dict) is written '{{'. A single one would make "{'plain': 'never'}" a field named 'plain'
+    that matches every such line, and print one run's translation for all of them."""
+    import string
+    for (ctx, english), chinese in i18n.read_po(path).items():
+        if ctx in ("cell", "exercise"):
+            continue
+        for text in (english, chinese):
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+            assert all(f.isidentifier() for f in fields), f"{path.stem}: {english[:70]!r} has fields {fields}"
