@@ -32,9 +32,11 @@ Arguments of the fused steps: ``ctx`` holds what one call shares across steps: `
 ``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, the same gate by gate ``W_hh_gates`` and
 ``W_hhT_gates`` (G, H, H) (views: block k is gate k's W_hk and its transpose; see
 ``hidden_product``), ``b_hh`` (G*H,) (zeros without bias), and the arrays the cell declares in
-``saved``; ``a`` (N, G*H), contiguous (its reshapes are views), is step t's slice of
-A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate activations in
-place (backward reads them there), backward overwrites it with dL/dA_t.
+``saved``; ``a`` is step t's block of A = X W_ih^T + b, laid out as the cell's ``layout`` says
+(``gate_layout.py``): (N, G*H) for ``Flat``, (G, N, H) for ``GateMajor`` (the LSTM and the GRU:
+each gate one contiguous (N, H) array), contiguous either way. Forward adds the recurrent
+product and turns it into the gate activations in place (backward reads them there); backward
+overwrites it with dL/dA_t, as rows (N, G*H) in both layouts (``GateMajor.grad_view``).
 """
 from .. import backend, functional as F
 from ..tensor import Tensor
