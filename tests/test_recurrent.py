@@ -115,6 +115,21 @@ def test_fused_equals_composed_with_either_recurrent_product(key, limit, monkeyp
     _assert_fused_equals_composed(m, *_inputs(rng, m, N=3, T=5, with_h=True, with_lengths=True))
 
 
+@pytest.mark.parametrize("limit", [0, 10**9], ids=["step-by-step", "one-product"])
+@pytest.mark.parametrize("key", ["lstm", "gru"])
+def test_fused_equals_composed_with_either_input_projection(key, limit, monkeypatch):
+    """gate_layout.GateMajor.project makes A step by step from STEP_BY_STEP rows per step up,
+    else as one product and a pass: both give the composed step's values and gradients."""
+    from minigrad.nn import gate_layout
+    monkeypatch.setattr(gate_layout, "STEP_BY_STEP", limit)
+    rng = np.random.default_rng(4)
+    m = _make(key, 3, 4, 1, True, False)
+    _assert_fused_equals_composed(m, *_inputs(rng, m, N=3, T=5, with_h=True, with_lengths=True))
+    leaves = [_rand(rng, *s) for s in [(4, 2, 3)] + [(2, 4)] * len(m.cell.state)
+              + [(m.cell.G * 4, 3), (m.cell.G * 4, 4), (m.cell.G * 4,), (m.cell.G * 4,)]]
+    assert mg.gradcheck(lambda *a: Recurrence(m.cell)(*a), leaves)
+
+
 @given(key=st.sampled_from(list(LAYERS)), N=st.integers(1, 3), T=st.integers(1, 4),
        D=st.integers(1, 3), H=st.integers(1, 3), bi=st.booleans(), with_len=st.booleans(),
        seed=st.integers(0, 2**16))
@@ -669,7 +684,7 @@ def test_a_fused_step_hands_out_its_own_arrays_never_scratch(cell):
                           W_hh_gates=W_hh.reshape(cell.G, H, H),
                           W_hhT_gates=W_hhT.reshape(H, cell.G, H).transpose(1, 0, 2),
                           **{k: np.empty(s) for k, s in cell.saved(T, N).items()})
-    A = rng.standard_normal((T, N, cell.G * H))
+    A = rng.standard_normal(cell.layout.shape(T, cell.G, N, H))
     state = tuple(rng.standard_normal((N, H)) for _ in cell.state)
     first = cell.forward_step(ctx, 0, A[0], state)
     kept = [s.copy() for s in first]

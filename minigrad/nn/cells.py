@@ -32,12 +32,15 @@ Arguments of the fused steps: ``ctx`` holds what one call shares across steps: `
 ``W_hh`` (G*H, H), ``W_hhT`` (H, G*H) contiguous, the same gate by gate ``W_hh_gates`` and
 ``W_hhT_gates`` (G, H, H) (views: block k is gate k's W_hk and its transpose; see
 ``hidden_product``), ``b_hh`` (G*H,) (zeros without bias), and the arrays the cell declares in
-``saved``; ``a`` (N, G*H), contiguous (its reshapes are views), is step t's slice of
-A = X W_ih^T + b: forward adds the recurrent product and turns it into the gate activations in
-place (backward reads them there), backward overwrites it with dL/dA_t.
+``saved``; ``a`` is step t's block of A = X W_ih^T + b, laid out as the cell's ``layout`` says
+(``gate_layout.py``): (N, G*H) for ``Flat``, (G, N, H) for ``GateMajor`` (the LSTM and the GRU:
+each gate one contiguous (N, H) array), contiguous either way. Forward adds the recurrent
+product and turns it into the gate activations in place (backward reads them there); backward
+overwrites it with dL/dA_t, as rows (N, G*H) in both layouts (``GateMajor.grad_view``).
 """
 from .. import backend, functional as F
 from ..tensor import Tensor
+from .gate_layout import Flat, GateMajor
 
 
 def sigmoid_(a):
@@ -66,13 +69,12 @@ def hidden_product(ctx, h, out):
 
 
 def times_W_hh(ctx, dA, scratch):
-    """dA W_hh (N, H), a new array: dA (N, G*H), ``scratch`` (G, N, H). Gate by gate (and
-    summed) where ``hidden_product`` is."""
+    """dA W_hh (N, H), a new array: dA (G, N, H) gate-major, ``scratch`` (G, N, H). Gate by
+    gate (and summed) where ``hidden_product`` is."""
     G, N, H = scratch.shape
     if N * H * H <= GATE_BY_GATE:
-        gates = dA.reshape(N, G, H).transpose(1, 0, 2)
-        return ctx.xp.matmul(gates, ctx.W_hh_gates, out=scratch).sum(axis=0)
-    return dA @ ctx.W_hh
+        return ctx.xp.matmul(dA, ctx.W_hh_gates, out=scratch).sum(axis=0)
+    return dA.transpose(1, 0, 2).reshape(N, G * H) @ ctx.W_hh
 
 
 def _gate(a, k, H):
@@ -84,6 +86,7 @@ class Cell:
     """Base of the cells: the parts most cells share."""
     gates = ()
     state = ("h",)
+    layout = Flat           # how A lies in memory: gate_layout.py
 
     def __init__(self, hidden_size):
         self.H = hidden_size
@@ -157,6 +160,7 @@ class LSTM(Cell):
         c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)."""
     gates = ("i", "f", "g", "o")
     state = ("h", "c")
+    layout = GateMajor      # a step's a is (4, N, H): each gate one contiguous (N, H) array
 
     def state_tuple(self, who, hx, suffix=""):
         """None, or the pair (h, c): torch's LSTM state."""
@@ -192,38 +196,34 @@ class LSTM(Cell):
         H = self.H
         # tanh(C_t) is kept for backward; the rest is scratch that every step reuses (fresh
         # temporaries of these sizes cost about 4% of a layer: benchmarks/attention_step.py)
-        return {"tanh_c": (T, N, H), "rec": (4, N, H), "g_pre": (N, H),
-                "slope": (N, 4 * H), "d_gates": (N, 4 * H), "dc": (N, H)}
+        return {"tanh_c": (T, N, H), "rec": (4, N, H), "g_act": (N, H),
+                "slope": (4, N, H), "d_gates": (4, N, H), "dc": (N, H)}
 
     def forward_step(self, ctx, t, a, state):
         h_prev, c_prev = state
-        H, xp = self.H, ctx.xp
-        N = a.shape[0]
-        rec = hidden_product(ctx, h_prev, ctx.rec)     # h_{t-1} W_hh^T, (4, N, H)
-        a.reshape(N, 4, H)[...] += rec.transpose(1, 0, 2)
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        # One pass over the whole block is faster than three over its slices: sigmoid on
-        # every column, then C~'s column again with tanh.
-        g_pre = ctx.g_pre
-        g_pre[...] = g
+        xp = ctx.xp
+        a += hidden_product(ctx, h_prev, ctx.rec)      # + h_{t-1} W_hh^T, a (4, N, H)
+        i, f, g, o = a
+        # One pass over the whole block is faster than three over its gates: sigmoid on
+        # every gate, C~'s put back from tanh, taken first.
+        g_act = xp.tanh(g, out=ctx.g_act)           # C~_t
         sigmoid_(a)                                 # i_t, f_t, o_t
-        xp.tanh(g_pre, out=g)                       # C~_t
+        g[...] = g_act
         # h_t and C_t are the step's results: new arrays, not scratch the next step reuses
         c = xp.multiply(f, c_prev)                  # C_t = f_t * C_{t-1} + i_t * C~_t
-        c += xp.multiply(i, g, out=g_pre)
+        c += xp.multiply(i, g, out=g_act)
         tanh_c = xp.tanh(c, out=ctx.tanh_c[t])
         return xp.multiply(o, tanh_c), c            # h_t = o_t * tanh(C_t)
 
     def backward_step(self, ctx, t, a, state, d):
         h_prev, c_prev = state
         dh, dc = d                          # dL/dh_t, and dL/dC_t from step t+1
-        H, xp = self.H, ctx.xp
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        xp = ctx.xp
+        i, f, g, o = a
         tanh_c = ctx.tanh_c[t]
-        # the gradients of the four gates' outputs, written side by side into one block
+        # the gradients of the four gates' outputs, one (4, N, H) block
         d_gates = ctx.d_gates
-        d_i, d_f, d_g, d_o = (d_gates[:, :H], d_gates[:, H:2 * H], d_gates[:, 2 * H:3 * H],
-                              d_gates[:, 3 * H:])
+        d_i, d_f, d_g, d_o = d_gates
         xp.multiply(dh, tanh_c, out=d_o)            # do = dh tanh(C_t)
         dc_t = xp.multiply(tanh_c, tanh_c, out=ctx.dc)
         xp.subtract(1, dc_t, out=dc_t)
@@ -237,10 +237,11 @@ class LSTM(Cell):
         # through the activations: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - y^2 for C~
         slope = xp.subtract(1, a, out=ctx.slope)
         slope *= a                                  # s (1 - s)
-        slope_g = xp.multiply(g, g, out=slope[:, 2 * H:3 * H])
+        slope_g = xp.multiply(g, g, out=slope[2])
         xp.subtract(1, slope_g, out=slope_g)
-        xp.multiply(d_gates, slope, out=a)
-        return times_W_hh(ctx, a, ctx.rec), dc_prev  # dh_{t-1} = dA W_hh
+        # dA over a (read for the last time above), as rows: gate_layout.GateMajor.grad_view
+        dA = xp.multiply(d_gates, slope, out=self.layout.grad_view(a))
+        return times_W_hh(ctx, dA, ctx.rec), dc_prev     # dh_{t-1} = dA W_hh
 
 
 class GRU(Cell):
@@ -249,6 +250,7 @@ class GRU(Cell):
         n = tanh(x W_in^T + b_in + r * (h_{t-1} W_hn^T + b_hn)),   h_t = (1 - z) n + z h_{t-1}.
     The reset gate acts after the product ("reset after"); ``NotesGRU`` is the notes' form."""
     gates = ("r", "z", "n")
+    layout = GateMajor      # a step's a is (3, N, H): each gate one contiguous (N, H) array
 
     def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
         (h,) = state
@@ -269,19 +271,19 @@ class GRU(Cell):
     def saved(self, T, N):
         H = self.H
         return {"hn": (T, N, H),                # h_{t-1} W_hn^T + b_hn, for dL/dr
-                "dGh": (T, N, 3 * H),           # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
+                # dL/d(h_{t-1} W_hh^T + b_hh), for dW_hh
+                "dGh": self.layout.shape(T, 3, N, H),
                 # scratch that every step reuses
-                "gh": (3, N, H), "tmp": (N, H), "dh_z": (N, H),
-                "d_rz": (N, 2 * H), "slope": (N, 2 * H)}
+                "gh": (3, N, H), "tmp": (N, H), "dh_z": (N, H), "dn": (N, H),
+                "d_rz": (2, N, H), "slope": (2, N, H)}
 
     def forward_step(self, ctx, t, a, state):
         (h_prev,) = state
         H, xp = self.H, ctx.xp
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        N = a.shape[0]
+        r, z, n = a
         gh = hidden_product(ctx, h_prev, ctx.gh)                   # h_{t-1} W_hh^T, (3, N, H)
-        a.reshape(N, 3, H)[:, :2] += gh[:2].transpose(1, 0, 2)
-        sigmoid_(a[:, :2 * H])                                      # r_t, z_t
+        a[:2] += gh[:2]
+        sigmoid_(a[:2])                                             # r_t, z_t
         hn = xp.add(gh[2], ctx.b_hh[2 * H:], out=ctx.hn[t])         # h W_hn^T + b_hn
         n += xp.multiply(r, hn, out=ctx.tmp)
         xp.tanh(n, out=n)
@@ -293,30 +295,34 @@ class GRU(Cell):
     def backward_step(self, ctx, t, a, state, d):
         (h_prev,) = state
         (dh,) = d
-        H, xp = self.H, ctx.xp
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        hn, dgh = ctx.hn[t], ctx.dGh[t]
-        dr, dz = ctx.d_rz[:, :H], ctx.d_rz[:, H:]   # side by side: one pass through sigmoid'
+        xp = ctx.xp
+        r, z, n = a
+        # dL/d(h_{t-1} W_hh^T + b_hh), written as rows like dA (gate_layout.GateMajor)
+        hn, dgh = ctx.hn[t], self.layout.grad_view(ctx.dGh[t])
+        d_rz = ctx.d_rz                         # r's and z's, one block: one pass through sigmoid'
+        dr, dz = d_rz
         xp.subtract(h_prev, n, out=dz)
         dz *= dh                                # through h_t = n + z (h_{t-1} - n)
         dh_direct = xp.multiply(dh, z, out=ctx.dh_z)    # h_{t-1} reaches h_t directly, times z
         tanh_slope = xp.multiply(n, n, out=ctx.tmp)
         xp.subtract(1, tanh_slope, out=tanh_slope)      # tanh' = 1 - n^2
-        dn = xp.subtract(dh, dh_direct, out=n)  # dh (1 - z), written over n (read for the last
-        dn *= tanh_slope                        # time above): dL/dA_n
+        dn = xp.subtract(dh, dh_direct, out=ctx.dn)     # dh (1 - z)
+        dn *= tanh_slope                        # dL/dA_n
         xp.multiply(dn, hn, out=dr)
-        xp.multiply(dn, r, out=dgh[:, 2 * H:])  # n sees h W_hn^T + b_hn through r *
+        xp.multiply(dn, r, out=dgh[2])          # n sees h W_hn^T + b_hn through r *
         # through the activations: sigmoid' = s (1 - s), r and z at once
-        slope = xp.subtract(1, a[:, :2 * H], out=ctx.slope)
-        slope *= a[:, :2 * H]
-        xp.multiply(ctx.d_rz, slope, out=a[:, :2 * H])
-        dgh[:, :2 * H] = a[:, :2 * H]           # r and z see h W_hh^T as they see x W_ih^T
+        slope = xp.subtract(1, a[:2], out=ctx.slope)
+        slope *= a[:2]                          # a read for the last time: dA goes over it
+        xp.multiply(d_rz, slope, out=dgh[:2])
+        dA = self.layout.grad_view(a)
+        dA[:2] = dgh[:2]                        # r and z see h W_hh^T as they see x W_ih^T
+        dA[2] = dn
         dh_prev = times_W_hh(ctx, dgh, ctx.gh)
         dh_prev += dh_direct
         return (dh_prev,)
 
     def weight_grads_hh(self, ctx, dA, H_prev, db_ih):
-        dGh = ctx.dGh.reshape(dA.shape)
+        dGh = self.layout.rows(ctx.dGh)
         return dGh.T @ H_prev, dGh.sum(axis=0)
 
 
@@ -331,6 +337,7 @@ class NotesGRU(GRU):
         c~_t = tanh(W_c [Gamma_r * c_{t-1}, x_t] + b_c),
     i.e. n = tanh(x W_in^T + b_in + (r * h_{t-1}) W_hn^T + b_hn). Same gates and parameters as
     torch's GRU; ``nn.GRU(reset_after=False)``."""
+    layout = Flat           # its products need r's and z's blocks side by side: (N, 2H)
 
     def step(self, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
         (h,) = state

@@ -98,6 +98,7 @@ def cupy_kernel(name):
 class FusedLSTM(cells.LSTM):
     """``cells.LSTM`` with each step's gate maths in one kernel. ``kernel(name)`` gives the
     kernels (``cupy_kernel``; the tests pass a NumPy evaluation of the same source)."""
+    layout = cells.Flat     # the kernels index the gates side by side: a[base + k * H]
 
     def __init__(self, hidden_size, kernel=cupy_kernel):
         super().__init__(hidden_size)
@@ -124,6 +125,7 @@ class FusedLSTM(cells.LSTM):
 
 class FusedGRU(cells.GRU):
     """``cells.GRU`` (reset after the product) with each step's gate maths in one kernel."""
+    layout = cells.Flat
 
     def __init__(self, hidden_size, kernel=cupy_kernel):
         super().__init__(hidden_size)

@@ -15,6 +15,8 @@ dL/d(state_{t-1}). Everything that is not recurrent is done for all steps at onc
     forward   A = X W_ih^T + b         one (T*N, D) x (D, G*H) product
     backward  dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev    each one product
 
+The cell's ``layout`` says how A lies in memory (``gate_layout.py``).
+
 Gate activations overwrite the pre-activations in A, and backward overwrites them again with
 dA (on a copy when the graph is retained for a second backward), so the op keeps about one
 (T, N, G*H) array alive between forward and backward.
@@ -71,10 +73,8 @@ class Recurrence(Function):
         G = W_hh.shape[0] // H
         ctx.W_hh_gates = W_hh.reshape(G, H, H)
         ctx.W_hhT_gates = ctx.W_hhT.reshape(H, G, H).transpose(1, 0, 2)
-        # The input projection of every step at once: A (T, N, G*H).
-        A = xp.matmul(x.reshape(T * N, D), W_ih.T).reshape(T, N, W_ih.shape[0])
-        if bias:
-            A += cell.fold_bias(*bias)
+        # The input projection of every step at once, laid out as the cell asks (gate_layout)
+        A = cell.layout.project(xp, x, W_ih, cell.fold_bias(*bias) if bias else None, G)
         states = [xp.empty((T + 1, N, H), dtype=x.dtype) for _ in state0]
         for s, s0 in zip(states, state0):
             s[T if self.reverse else 0] = s0
@@ -116,7 +116,7 @@ class Recurrence(Function):
                 d_cell = cell.backward_step(ctx, t, A[t], prev, tuple(g * m for g in d))
                 d = tuple(xp.where(m, dc, g) for dc, g in zip(d_cell, d))
         # A now holds dA for every step: the rest is one matrix product each.
-        dA = A.reshape(T * N, A.shape[2])
+        dA = cell.layout.rows(A)                # (T*N, G*H)
         # dx only when someone needs it (a first layer fed raw features does not)
         dx = (dA @ W_ih).reshape(T, N, D) if self.inputs[0].requires_grad else None
         dW_ih = dA.T @ x.reshape(T * N, D)
