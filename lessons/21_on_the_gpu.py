@@ -136,7 +136,7 @@ def loss_and_grads(m):
     m.zero_grad()
     loss = m.loss(src, tgt)              # token ids move to the model's device by themselves
     loss.backward()
-    return loss.item(), {n: mg.backend.to_numpy(p.grad).astype(np.float64)
+    return loss.item(), {n: p.grad.cpu().numpy().astype(np.float64)
                          for n, p in m.named_parameters()}
 
 
