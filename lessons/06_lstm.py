@@ -246,7 +246,7 @@ for fused in (True, False):
                            "bias_ih_l0": cell.bias_ih, "bias_hh_l0": cell.bias_hh})
     x_in = xs.detach().requires_grad_()
     out, (h_n, c_n) = layer(x_in)
-    (out * mg.tensor(np.linspace(-1, 1, out.detach().cpu().numpy().size).reshape(out.shape))).sum().backward()
+    (out * mg.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape))).sum().backward()
     grads[fused] = [out.detach().cpu().numpy(), x_in.grad.cpu().numpy()] + \
         [p.grad.cpu().numpy() for p in layer.parameters()]
 diff = max(float(np.abs(a - b).max()) for a, b in zip(grads[True], grads[False]))
@@ -322,7 +322,7 @@ def grad_by_step(model, x, key):
     """||d loss / d x_k|| for every step k (averaged over the batch): (T,)."""
     x_in = mg.tensor(x, requires_grad=True)
     F.cross_entropy(model(x_in), key).backward()
-    g = x_in.grad.cpu().numpy()                     # (N, T, 2K)
+    g = x_in.grad.cpu().numpy()            # (N, T, 2K)
     return np.sqrt((g ** 2).sum(axis=2)).mean(axis=0)
 
 
