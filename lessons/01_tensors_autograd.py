@@ -32,7 +32,10 @@ run = common.setup("Lesson 01: tensors and autograd")
 # ## 1. Tensors
 # A tensor (张量) is an n-dimensional array plus what autograd needs. Python floats become
 # float32; integers stay integers. `t.array` is the backend array: NumPy on the CPU, CuPy on
-# the GPU — the lesson never touches it with NumPy directly, so `--device cuda` works.
+# the GPU. `t.numpy()`, as in PyTorch, is a NumPy array that shares memory with a CPU tensor
+# (write into one and the other changes); it refuses a tensor that requires grad (use
+# `t.detach().numpy()`) and a GPU tensor (copy it to the CPU with `t.cpu()` first). So the
+# lessons write `t.cpu().numpy()` or `t.detach().cpu().numpy()`, and `--device cuda` works.
 # `t.data`, as in PyTorch, is not an array: it is a tensor sharing `t`'s storage but cut from
 # the graph, so whatever is done to it is never differentiated.
 
@@ -40,10 +43,24 @@ run = common.setup("Lesson 01: tensors and autograd")
 x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 print(x)
 print("shape", x.shape, "dtype", x.dtype, "device", x.device)
-print("x * 2 + 1 =", (x * 2 + 1).numpy(force=True).tolist())
-print("x @ x.T  =", (x @ x.T).numpy(force=True).tolist())
-print("sum over axis 0:", x.sum(axis=0).numpy(force=True).tolist(), " mean:", x.mean().item())
+print("x * 2 + 1 =", (x * 2 + 1).tolist())
+print("x @ x.T  =", (x @ x.T).tolist())
+print("sum over axis 0:", x.sum(axis=0).tolist(), " mean:", x.mean().item())
 common.check(x.shape == (2, 3) and x.dtype == mg.float32, "a 2x3 float32 tensor", exercise=None)
+
+c = mg.tensor([1.0, 2.0, 3.0], device="cpu")
+view = c.numpy()                                     # no copy: view is c's storage
+view[0] = 10.0
+print("c after view[0] = 10:", c.tolist())
+w = mg.ones(3, device="cpu", requires_grad=True)
+try:
+    w.numpy()
+    raised = "nothing"
+except RuntimeError as err:
+    raised = type(err).__name__
+print(f"w.numpy() raises {raised}; w.detach().numpy() = {w.detach().numpy().tolist()}")
+common.check(c[0].item() == 10.0 and raised == "RuntimeError",
+             "numpy() shares a CPU tensor's memory and refuses one that requires grad", exercise=None)
 
 # %% [markdown]
 # ## 2. One RNN step records a graph
@@ -107,7 +124,7 @@ with mg.no_grad():
 
 L.backward()                                         # autograd: the same chain rule, walked for us
 for name, mine, param in [("W_aa", dW_aa, W_aa), ("W_ax", dW_ax, W_ax), ("b_a", db_a, b_a)]:
-    err = float(np.abs(mine.numpy(force=True) - mg.backend.to_numpy(param.grad)).max())
+    err = float(np.abs(mine.cpu().numpy() - param.grad.cpu().numpy()).max())
     print(f"dL/d{name}: largest difference hand vs autograd = {err:.2e}")
     common.check(err < 1e-12, f"hand-derived dL/d{name} equals autograd", exercise=1)
 
@@ -146,7 +163,7 @@ def numeric_grad(f, param, eps):
     return grad
 
 
-autograd_W_ax = mg.backend.to_numpy(W_ax.grad)
+autograd_W_ax = W_ax.grad.cpu().numpy()
 eps_values = [10.0 ** -k for k in range(1, 13)]
 errors = [np.abs(numeric_grad(loss_of_W_ax, W_ax, eps) - autograd_W_ax).max() for eps in eps_values]
 for eps, err in zip(eps_values, errors):

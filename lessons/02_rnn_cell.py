@@ -76,7 +76,7 @@ def step_003(x_t, h_prev):
 h_t = step_003(x_t, h_prev)
 print("U", U.shape, " W", W.shape, " b_h", b_h.shape)
 print("x_t", x_t.shape, "+ h_{t-1}", h_prev.shape, "-> h_t", h_t.shape)
-print(h_t.numpy(force=True).round(4))
+print(h_t.cpu().numpy().round(4))
 common.check(h_t.shape == (N, n_h), "h_t has shape (N, n_h)", exercise=1)
 
 # %% [markdown]
@@ -122,7 +122,7 @@ common.compare("a^<t>^T", a_t.T, cell(x_t, h_prev), exercise=2, against="nn.RNNC
 
 # %%
 h_lib = cell(x_t, h_prev)
-err = float(np.abs(h_lib.numpy(force=True) - h_t.numpy(force=True)).max())
+err = float(np.abs(h_lib.detach().cpu().numpy() - h_t.cpu().numpy()).max())
 print(f"largest |nn.RNNCell - step_003| = {err:.1e}")
 common.check(err < 1e-6, "our step equals nn.RNNCell", exercise=1)
 
@@ -154,9 +154,9 @@ layer.load_state_dict({"weight_ih_l0": cell.weight_ih, "weight_hh_l0": cell.weig
 out, h_n = layer(xs)
 print("nn.RNN: output", out.shape, "(every h_t), h_n", h_n.shape, "(the last h_T, per layer)")
 print("parameters:", {k: v.shape for k, v in layer.state_dict().items()}, "whatever T is")
-err = float(np.abs(out.numpy(force=True) - hs.numpy(force=True)).max())
+err = float(np.abs(out.detach().cpu().numpy() - hs.cpu().numpy()).max())
 common.check(err < 1e-5, f"our loop over {T} steps equals nn.RNN (largest difference {err:.1e})", exercise=3)
-common.check(np.allclose(h_n.numpy(force=True)[0], hs.numpy(force=True)[-1], atol=1e-6), "h_n is the last step's h_T", exercise=3)
+common.check(np.allclose(h_n.detach().cpu().numpy()[0], hs.cpu().numpy()[-1], atol=1e-6), "h_n is the last step's h_T", exercise=3)
 
 # %% [markdown]
 # ## 5. The kinds of RNN, by their shapes
@@ -212,7 +212,7 @@ shapes = {"one-to-one": (y_11.shape, (N, n_y)), "one-to-many": (y_1m.shape, (N, 
 for kind, (got, want) in shapes.items():
     print(f"{kind:27s} output {str(got):12s} expected {want}")
 common.check(all(got == want for got, want in shapes.values()), "every kind of RNN gives its shape", exercise=4)
-common.check(np.allclose(y_m1.numpy(force=True), y_mm.numpy(force=True)[:, -1], atol=1e-6),
+common.check(np.allclose(y_m1.detach().cpu().numpy(), y_mm.detach().cpu().numpy()[:, -1], atol=1e-6),
              "many-to-one is many-to-many's last output", exercise=4)
 
 # %% [markdown]
@@ -227,7 +227,7 @@ long_layer = nn.RNN(n_x, 16)
 with mg.no_grad():
     seq = mg.tensor(np.sin(np.linspace(0, 4 * np.pi, T_show))[:, None, None]
                     * np.array([1.0, -0.5, 2.0])[None, None, :])       # a smooth input: (T, 1, n_x)
-    states = long_layer(seq.float())[0][:, 0].numpy(force=True)                  # (T, 16)
+    states = long_layer(seq.float())[0][:, 0].cpu().numpy()            # (T, 16)
 
 fig, (ax1, ax2) = common.figure(2)
 im = ax1.imshow(states.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)

@@ -147,7 +147,7 @@ def loss_value():
 eps, worst = 1e-6, 0.0
 for name, p in params.items():
     flat = p.array.reshape(-1)                            # a view: nudging it nudges the parameter
-    hand_flat = hand[name].numpy(force=True).reshape(-1)
+    hand_flat = hand[name].cpu().numpy().reshape(-1)
     for i in run.rng.choice(flat.size, size=min(flat.size, run.pick(6, 3)), replace=False):
         old = flat[i].item()
         flat[i] = old + eps
@@ -185,7 +185,7 @@ def grad_norms(gamma):
         h.retain_grad()
         hs_long.append(h)
     h.sum().backward()
-    return [float(np.linalg.norm(mg.backend.to_numpy(hk.grad))) for hk in hs_long]
+    return [float(np.linalg.norm(hk.grad.cpu().numpy())) for hk in hs_long]
 
 
 gammas = [0.5, 0.9, 1.0, 1.1, 1.5]

@@ -84,7 +84,7 @@ def random_grads(seed):
 
 
 def flat(params):
-    return np.concatenate([mg.backend.to_numpy(p.grad).ravel() for p in params])
+    return np.concatenate([p.grad.cpu().numpy().ravel() for p in params])
 
 
 def cosine(u, v):
@@ -191,7 +191,7 @@ def train(clip, label):
     with mg.no_grad():
         right = np.ones(1000, dtype=bool)
         for t, z in enumerate(logits_per_step(p, x)):
-            right &= z.numpy(force=True).argmax(axis=1) == y[:, t]
+            right &= z.cpu().numpy().argmax(axis=1) == y[:, t]
     return losses, norms, float(right.mean())
 
 
@@ -273,13 +273,14 @@ def batch_norm(z, eps=1e-5):
 
 
 z_demo = mg.tensor(run.rng.normal(3.0, 0.5, size=(64, 8)).astype(np.float32) * np.arange(1, 9, dtype=np.float32))
-zn = batch_norm(z_demo).numpy(force=True)
+zn = batch_norm(z_demo).cpu().numpy()
 print(f"batch norm: per-feature mean {np.abs(zn.mean(axis=0)).max():.1e} (max |.|), variance "
       f"{zn.var(axis=0).min():.4f} .. {zn.var(axis=0).max():.4f}")
 tiny_z = mg.tensor(run.rng.normal(0.0, 1e-3, size=(64, 8)).astype(np.float32))      # variance 1e-6, near eps
-tiny_want = (tiny_z.numpy(force=True) - tiny_z.numpy(force=True).mean(0)) / np.sqrt(tiny_z.numpy(force=True).var(0) + 1e-5)
+tz = tiny_z.cpu().numpy()
+tiny_want = (tz - tz.mean(0)) / np.sqrt(tz.var(0) + 1e-5)
 common.check(np.abs(zn.mean(axis=0)).max() < 1e-4 and np.abs(zn.var(axis=0) - 1).max() < 1e-3
-             and np.allclose(batch_norm(tiny_z).numpy(force=True), tiny_want, atol=1e-4),
+             and np.allclose(batch_norm(tiny_z).cpu().numpy(), tiny_want, atol=1e-4),
              "batch norm by hand: every feature at mean 0 and variance 1 over the batch, eps inside the root",
              exercise=3)
 
@@ -296,7 +297,7 @@ def grad_at_input(depth, kind, n=64, N=64):
              "sigmoid + batch norm": lambda: batch_norm(z).sigmoid(),
              "sigmoid + residual": lambda: h + z.sigmoid()}[kind]()
     (h * mg.tensor(rng.normal(size=h.shape).astype(np.float32))).sum().backward()
-    return float(np.linalg.norm(mg.backend.to_numpy(x.grad)))
+    return float(np.linalg.norm(x.grad.cpu().numpy()))
 
 
 cure_depths = [1, 2, 4, 8, 16, 32]

@@ -104,8 +104,8 @@ common.compare("cross-entropy of scores in [95, 105]", cross_entropy_by_hand(big
 mine.backward()
 with mg.no_grad():
     y_hat = F.softmax(logits)
-    by_formula = (y_hat.numpy(force=True) - np.eye(V)[y]) / y.size            # (ŷ - y) / (N T)
-err = float(np.abs(by_formula - mg.backend.to_numpy(logits.grad)).max())
+    by_formula = (y_hat.cpu().numpy() - np.eye(V)[y]) / y.size      # (ŷ - y) / (N T)
+err = float(np.abs(by_formula - logits.grad.cpu().numpy()).max())
 print(f"largest |(ŷ - y)/(NT) - autograd| = {err:.1e}")
 common.check(err < 1e-7, "d loss / d z = ŷ - y", exercise=1)
 
@@ -174,7 +174,7 @@ for epoch in range(epochs):
 # %%
 def tempered(log_probs, tau):
     """softmax(z / τ) from the model's log-probabilities (N, V), as a host array."""
-    z = mg.backend.to_numpy(log_probs) if not isinstance(log_probs, mg.Tensor) else log_probs.numpy(force=True)
+    z = mg.backend.to_numpy(log_probs) if not isinstance(log_probs, mg.Tensor) else log_probs.cpu().numpy()
     # BEGIN SOLUTION
     # TITLE: sampling temperature
     # OFF LIMITS: F.softmax, F.log_softmax
@@ -199,7 +199,7 @@ for tau in taus:
     top = np.argsort(-dists[tau])[:3]
     print(f"τ = {tau:4}: entropy {entropy(dists[tau]):.2f} nats; next after {context!r}: "
           + ", ".join(f"{vocab.lookup_token(i)!r} {dists[tau][i]:.2f}" for i in top))
-common.check(np.allclose(dists[1.0], np.exp(log_probs.numpy(force=True)[0]), atol=1e-5), "τ = 1 is the model's own distribution", exercise=2)
+common.check(np.allclose(dists[1.0], np.exp(log_probs.cpu().numpy()[0]), atol=1e-5), "τ = 1 is the model's own distribution", exercise=2)
 common.compare("tempered([[2000, 1999, 0]], τ = 2)", tempered(np.array([[2000.0, 1999.0, 0.0]]), 2.0),
                np.array([[1.0, np.exp(-0.5), 0.0]]) / (1 + np.exp(-0.5)),
                exercise=2, cause="exp(z / τ) overflows: subtract the row maximum before exp")

@@ -125,7 +125,7 @@ x_t = mg.randn(N, D, dtype=mg.float64)
 h_prev, c_prev = mg.randn(N, H, dtype=mg.float64), mg.randn(N, H, dtype=mg.float64)
 h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, Wn)
 for name, g in gates.items():
-    print(f"{name:3s} {g.shape}: {g.numpy(force=True)[0].round(3)}")
+    print(f"{name:3s} {g.shape}: {g.cpu().numpy()[0].round(3)}")
 h_lib, c_lib = cell(x_t, (h_prev, c_prev))
 common.compare("C_t", c_t, c_lib, exercise=1, atol=1e-12, rtol=0.0, against="nn.LSTMCell",
                cause="C_t = f_t ⊙ C_{t-1} + i_t ⊙ C~_t (C~ with tanh, the gates with σ)")
@@ -196,7 +196,7 @@ def fused_weights(Wn):
 W_all, b_all = fused_weights(Wn)
 inputs = [t.detach().requires_grad_() for t in (x_t, h_prev, c_prev, W_all, b_all)]
 h_f, c_f = LSTMStep()(*inputs)
-common.check(np.allclose(h_f.numpy(force=True), h_t.numpy(force=True), atol=1e-12) and np.allclose(c_f.numpy(force=True), c_t.numpy(force=True), atol=1e-12),
+common.check(np.allclose(h_f.detach().cpu().numpy(), h_t.cpu().numpy(), atol=1e-12) and np.allclose(c_f.detach().cpu().numpy(), c_t.cpu().numpy(), atol=1e-12),
              "the fused step's forward equals the gates by hand", exercise=1)
 
 # %% [markdown]
@@ -246,9 +246,9 @@ for fused in (True, False):
                            "bias_ih_l0": cell.bias_ih, "bias_hh_l0": cell.bias_hh})
     x_in = xs.detach().requires_grad_()
     out, (h_n, c_n) = layer(x_in)
-    (out * mg.tensor(np.linspace(-1, 1, out.numpy(force=True).size).reshape(out.shape))).sum().backward()
-    grads[fused] = [out.numpy(force=True), mg.backend.to_numpy(x_in.grad)] + \
-        [mg.backend.to_numpy(p.grad) for p in layer.parameters()]
+    (out * mg.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape))).sum().backward()
+    grads[fused] = [out.detach().cpu().numpy(), x_in.grad.cpu().numpy()] + \
+        [p.grad.cpu().numpy() for p in layer.parameters()]
 diff = max(float(np.abs(a - b).max()) for a, b in zip(grads[True], grads[False]))
 print(f"fused nn.LSTM vs the cell looped by autograd: largest difference {diff:.1e}")
 common.check(diff < 1e-10, "the fused layer's hand-written BPTT equals autograd over the time loop", exercise=None)
@@ -322,7 +322,7 @@ def grad_by_step(model, x, key):
     """||d loss / d x_k|| for every step k (averaged over the batch): (T,)."""
     x_in = mg.tensor(x, requires_grad=True)
     F.cross_entropy(model(x_in), key).backward()
-    g = mg.backend.to_numpy(x_in.grad)                     # (N, T, 2K)
+    g = x_in.grad.cpu().numpy()            # (N, T, 2K)
     return np.sqrt((g ** 2).sum(axis=2)).mean(axis=0)
 
 
@@ -348,7 +348,7 @@ common.check(ratio_lstm > 100 * ratio_rnn,
 # %%
 def accuracy_by_distance(model):
     with mg.no_grad():
-        right = model(mg.tensor(test_x)).numpy(force=True).argmax(axis=1) == test_key
+        right = model(mg.tensor(test_x)).cpu().numpy().argmax(axis=1) == test_key
     far = test_dist > T // 2
     return float(right.mean()), float(right[far].mean()), right
 
@@ -412,15 +412,15 @@ def run_gates(x):
         for t in range(T):
             h, c, g = lstm_step(mg.tensor(x[:, t]), h, c, Wt)
             for name in ("i", "f", "o"):
-                trace[name].append(g[name].numpy(force=True)[0])
-            trace["C"].append(c.numpy(force=True)[0])
+                trace[name].append(g[name].cpu().numpy()[0])
+            trace["C"].append(c.cpu().numpy()[0])
     return {k: np.array(v).T for k, v in trace.items()}
 
 
 trace = run_gates(test_x[pick:pick + 1])
 delta = trace["C"] - run_gates(twin)["C"]                  # ΔC_t: (hidden, T), 0 before the key
 with mg.no_grad():
-    said = [int(lstm(mg.tensor(x)).numpy(force=True).argmax()) for x in (test_x[pick:pick + 1], twin)]
+    said = [int(lstm(mg.tensor(x)).cpu().numpy().argmax()) for x in (test_x[pick:pick + 1], twin)]
 print(f"key at step {key_at}: the LSTM says {said[0]} for the sequence (key {test_key[pick]}) and {said[1]} for its twin")
 print(f"|ΔC| summed over units: {np.abs(delta[:, key_at]).sum():.2f} at the key, "
       f"{np.abs(delta[:, -1]).sum():.2f} at the last step; mean forget gate {trace['f'].mean():.2f}")

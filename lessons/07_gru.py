@@ -105,7 +105,7 @@ x_t = mg.randn(N, D, dtype=mg.float64)
 c_prev = mg.randn(N, H, dtype=mg.float64)
 c_t, gates = gru_notes(x_t, c_prev, notes_weights(cell_notes))
 for name, g in gates.items():
-    print(f"{name:13s} {g.numpy(force=True)[0].round(3)}")
+    print(f"{name:13s} {g.detach().cpu().numpy()[0].round(3)}")
 common.compare("c_t (the notes' GRU)", c_t, cell_notes(x_t, c_prev), exercise=1, atol=1e-12, rtol=0.0,
                against="nn.GRUCell(reset_after=False)",
                cause="c_t = Γu ⊙ c~ + (1 - Γu) ⊙ c_{t-1}, with c~ = tanh(W_c [Γr ⊙ c_{t-1}, x_t] + b_c)")
@@ -143,7 +143,7 @@ def gru_torch(x, h, cell):
 
 
 h_torch, _ = gru_torch(x_t, c_prev, cell_torch)
-gap = float(np.abs(h_torch.numpy(force=True) - c_t.numpy(force=True)).max())
+gap = float(np.abs(h_torch.detach().cpu().numpy() - c_t.detach().cpu().numpy()).max())
 print(f"largest difference from the notes' GRU with the same weights: {gap:.3f}")
 common.compare("h' (torch's GRU)", h_torch, cell_torch(x_t, c_prev), exercise=2, atol=1e-12, rtol=0.0,
                against="nn.GRUCell (reset_after=True)",
@@ -221,7 +221,7 @@ for name, model in models.items():
     curves[name] = train_classifier(model, make_batch, common.progress(range(steps), desc=name), lr=0.01)
     seconds = time.perf_counter() - start
     with mg.no_grad():
-        right = model(mg.tensor(test_x)).numpy(force=True).argmax(axis=1) == test_key
+        right = model(mg.tensor(test_x)).cpu().numpy().argmax(axis=1) == test_key
     learned = next((f"step {10 * i}" for i, loss in enumerate(curves[name]) if loss < 0.1), "never")
     results[name] = (float(right.mean()), float(right[test_dist > T // 2].mean()), seconds, learned)
     print(f"{name:4s} {counts[name]:5d} parameters: accuracy {results[name][0]:.1%} "
@@ -253,9 +253,9 @@ def run_gates(x):
     with mg.no_grad():
         for t in range(T):
             h, g = gru_torch(mg.tensor(x[:, t]), h, trained)
-            trace["update Γu"].append(g["update Γu"].numpy(force=True)[0])
-            trace["reset Γr"].append(g["reset Γr"].numpy(force=True)[0])
-            trace["c"].append(h.numpy(force=True)[0])
+            trace["update Γu"].append(g["update Γu"].cpu().numpy()[0])
+            trace["reset Γr"].append(g["reset Γr"].cpu().numpy()[0])
+            trace["c"].append(h.cpu().numpy()[0])
     return {k: np.array(v).T for k, v in trace.items()}
 
 

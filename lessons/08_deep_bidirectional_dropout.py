@@ -80,8 +80,8 @@ with mg.no_grad():
     out, h_n = bi(x)
 print("output", out.shape, "= (T, N, 2 * hidden_size);  h_n", h_n.shape, "= (2 directions, N, H)")
 common.check(out.shape == (T, N, 2 * H), "a bidirectional RNN outputs 2 * hidden_size features", exercise=None)
-common.check(np.allclose(mine.numpy(force=True), out.numpy(force=True), atol=1e-6), "two one-way RNNs, joined, equal nn.RNN(bidirectional=True)", exercise=1)
-common.check(np.allclose(h_n.numpy(force=True)[0], fwd.numpy(force=True)[-1], atol=1e-6) and np.allclose(h_n.numpy(force=True)[1], bwd.numpy(force=True)[0], atol=1e-6),
+common.check(np.allclose(mine.cpu().numpy(), out.cpu().numpy(), atol=1e-6), "two one-way RNNs, joined, equal nn.RNN(bidirectional=True)", exercise=1)
+common.check(np.allclose(h_n.cpu().numpy()[0], fwd.cpu().numpy()[-1], atol=1e-6) and np.allclose(h_n.cpu().numpy()[1], bwd.cpu().numpy()[0], atol=1e-6),
              "h_n holds the forward state at t = T and the backward state at t = 1 (where it ends)", exercise=1)
 
 # %% [markdown]
@@ -116,8 +116,8 @@ with mg.no_grad():
     out, h_n = deep(x)
 print("weight_ih_l0", deep.weight_ih_l0.shape, " weight_ih_l1", deep.weight_ih_l1.shape)
 print("output", out.shape, "(the top layer's a^{[2]<t>});  h_n", h_n.shape, "(each layer's last state)")
-common.check(np.allclose(a2.numpy(force=True), out.numpy(force=True), atol=1e-6), "two stacked layers by hand equal nn.RNN(num_layers=2)", exercise=2)
-common.check(np.allclose(h_n.numpy(force=True)[0], a1.numpy(force=True)[-1], atol=1e-6) and np.allclose(h_n.numpy(force=True)[1], a2.numpy(force=True)[-1], atol=1e-6),
+common.check(np.allclose(a2.cpu().numpy(), out.cpu().numpy(), atol=1e-6), "two stacked layers by hand equal nn.RNN(num_layers=2)", exercise=2)
+common.check(np.allclose(h_n.cpu().numpy()[0], a1.cpu().numpy()[-1], atol=1e-6) and np.allclose(h_n.cpu().numpy()[1], a2.cpu().numpy()[-1], atol=1e-6),
              "h_n[l] is layer l's state at t = T", exercise=2)
 
 # %% [markdown]
@@ -164,15 +164,15 @@ def dropout(x, p, training):
 
 p = 0.3
 big = mg.ones(run.pick(200_000, 20_000)) * 2.0
-dropped = dropout(big, p, training=True).numpy(force=True)
-lib = F.dropout(big, p, True).numpy(force=True)
+dropped = dropout(big, p, training=True).cpu().numpy()
+lib = F.dropout(big, p, True).cpu().numpy()
 print(f"p = {p}: share zeroed {np.mean(dropped == 0):.3f} (library {np.mean(lib == 0):.3f}); kept values "
       f"{np.unique(dropped[dropped != 0]).round(4)} = 2 / (1 - p) = {2 / (1 - p):.4f}; mean {dropped.mean():.3f} (was 2)")
 common.check(abs(np.mean(dropped == 0) - p) < 0.01 and np.allclose(dropped[dropped != 0], 2 / (1 - p)),
              "a share p is zeroed and the rest is scaled by 1 / (1 - p)", exercise=3)
 common.check(abs(dropped.mean() - 2.0) < 0.03 and abs(lib.mean() - 2.0) < 0.03,
              "inverted dropout keeps the mean (ours and F.dropout)", exercise=3)
-common.check(np.array_equal(dropout(big, p, training=False).numpy(force=True), big.numpy(force=True)), "at test time dropout does nothing", exercise=3)
+common.check(np.array_equal(dropout(big, p, training=False).cpu().numpy(), big.cpu().numpy()), "at test time dropout does nothing", exercise=3)
 
 # %% [markdown]
 # ### Where the recurrent layers drop
@@ -193,15 +193,15 @@ def twin(num_layers, p):
 with mg.no_grad():
     a, b = twin(2, 0.5)
     a.train()
-    first, second = a(x)[0].numpy(force=True), a(x)[0].numpy(force=True)
+    first, second = a(x)[0].cpu().numpy(), a(x)[0].cpu().numpy()
     a.eval()
-    evaluated = a(x)[0].numpy(force=True)
+    evaluated = a(x)[0].cpu().numpy()
     one, one_plain = twin(1, 0.5)
     one.train()
-    single = one(x)[0].numpy(force=True)
+    single = one(x)[0].cpu().numpy()
 common.check(not np.allclose(first, second), "2 layers, training: two runs drop different values", exercise=None)
-common.check(np.allclose(evaluated, b(x)[0].numpy(force=True), atol=1e-6), "2 layers, eval(): no dropout at all", exercise=None)
-common.check(np.allclose(single, one_plain(x)[0].numpy(force=True), atol=1e-6),
+common.check(np.allclose(evaluated, b(x)[0].detach().cpu().numpy(), atol=1e-6), "2 layers, eval(): no dropout at all", exercise=None)
+common.check(np.allclose(single, one_plain(x)[0].detach().cpu().numpy(), atol=1e-6),
              "1 layer, training: nothing to drop between layers, so the output is unchanged", exercise=None)
 
 # %% [markdown]
@@ -261,7 +261,7 @@ for name, bidir in (("one-way RNN", False), ("bidirectional RNN", True)):
 
     curves[name] = train_classifier(model, make, common.progress(range(steps), desc=name), lr=0.01)
     with mg.no_grad():
-        right = model(mg.tensor(test_ids)).numpy(force=True).argmax(axis=2) == test_tags
+        right = model(mg.tensor(test_ids)).cpu().numpy().argmax(axis=2) == test_tags
     results[name] = (float(right[is_teddy].mean()), float(right[~is_teddy].mean()))
     print(f"{name:18s} right on 'teddy' {results[name][0]:.1%}, on the other words {results[name][1]:.1%}")
 

@@ -83,7 +83,7 @@ print("cosine similarity of the featurized vectors:\n", np.round(S_feat, 2))
 common.check(abs(S_feat[vocab.index("apple"), vocab.index("orange")] - 1) < 0.01
              and abs(S_feat[vocab.index("king"), vocab.index("apple")]) < 0.1,
              "apple ~ orange, king and apple unrelated", exercise=1)
-reference = words.cosine_matrix(E.T).numpy(force=True)                   # the library helper, rows = words
+reference = words.cosine_matrix(E.T).cpu().numpy()             # the library helper, rows = words
 common.check(np.allclose(S_feat, reference, atol=1e-6), "cosine_similarity agrees with words.cosine_matrix", exercise=1)
 
 fig, axes = common.figure(2, width=4.2)
@@ -142,12 +142,12 @@ o_j = O[:, j:j + 1]                                     # (n, 1)
 # HINT: a matrix product of E (m, n) and o_j (n, 1)
 e_j = E @ o_j                                           # e_j = E · o_j: (m, 1)
 # END SOLUTION
-print("E · o_king =", e_j.numpy(force=True).ravel().round(2).tolist())
-common.check(np.allclose(e_j.numpy(force=True).ravel(), E[:, j].numpy(force=True)), "E · o_j is column j of E", exercise=3)
+print("E · o_king =", e_j.cpu().numpy().ravel().round(2).tolist())
+common.check(np.allclose(e_j.cpu().numpy().ravel(), E[:, j].cpu().numpy()), "E · o_j is column j of E", exercise=3)
 
 layer = nn.Embedding(n, 4)
-layer.load_state_dict({"weight": E.T.numpy(force=True)})            # weight = E^T: (n, m)
-common.check(np.allclose(layer(mg.tensor([j])).numpy(force=True).ravel(), e_j.numpy(force=True).ravel()),
+layer.load_state_dict({"weight": E.T.cpu().numpy()})      # weight = E^T: (n, m)
+common.check(np.allclose(layer(mg.tensor([j])).detach().cpu().numpy().ravel(), e_j.cpu().numpy().ravel()),
              "nn.Embedding looks up the same vector", exercise=3)
 
 # Same gradient: d/dE of r · (E o_j) for a random r, by the product and by the lookup.
@@ -156,8 +156,8 @@ E_leaf = E.detach().requires_grad_()
 ((E_leaf @ o_j).reshape(4) * r).sum().backward()
 layer.weight.grad = None
 (layer(mg.tensor([j, j])) * r).sum().backward()          # the word twice: its gradients add up
-grad_product = mg.backend.to_numpy(E_leaf.grad).T        # (n, m), as the layer's weight
-grad_lookup = mg.backend.to_numpy(layer.weight.grad)
+grad_product = E_leaf.grad.cpu().numpy().T        # (n, m), as the layer's weight
+grad_lookup = layer.weight.grad.cpu().numpy()
 common.check(np.allclose(2 * grad_product, grad_lookup, atol=1e-6),
              "the lookup's gradient equals the product's (and adds up for a repeated word)", exercise=None)
 
@@ -210,7 +210,7 @@ with mg.no_grad():
     learned = embed.weight
     for w in ["king", "paris", "walked", "apple"]:
         print(f"{w:7s} ->", ", ".join(f"{nb} {s:.2f}" for nb, s in words.nearest(learned, itos, w, 4)))
-    S = words.cosine_matrix(learned).numpy(force=True)
+    S = words.cosine_matrix(learned).cpu().numpy()
 pair_sims, family_sims = [], []
 for family in words.family_names():
     grid = list(words.family_words(family).values())

@@ -126,7 +126,7 @@ b.array[...] = mg.tensor(run.rng.normal(0, 0.5, V).astype(np.float32)).array
 b_tilde.array[...] = mg.tensor(run.rng.normal(0, 0.5, V).astype(np.float32)).array
 with mg.no_grad():
     J0 = glove_loss().item()
-T_, E_, b_, bt_ = (t.numpy(force=True).astype(np.float64) for t in (theta, e, b, b_tilde))
+T_, E_, b_, bt_ = (t.detach().cpu().numpy().astype(np.float64) for t in (theta, e, b, b_tilde))
 x_ij = X[rows, cols]
 reference = np.sum(f(x_ij) * (np.einsum("nd,nd->n", T_[rows], E_[cols]) + b_[rows] + bt_[cols]
                               - np.log(x_ij)) ** 2)

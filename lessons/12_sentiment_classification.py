@@ -139,8 +139,8 @@ batch = [vocab.encode(w) for w in train_text[:5]]
 padded = pad_batch(batch, pad_id=vocab.pad_id, length=20)          # padded well past the longest
 with mg.no_grad():
     for name, model in models.items():
-        together = model(mg.tensor(padded[0]), padded[1], padded[2]).numpy(force=True)
-        alone = np.concatenate([model(mg.tensor(i), m, n).numpy(force=True)
+        together = model(mg.tensor(padded[0]), padded[1], padded[2]).cpu().numpy()
+        alone = np.concatenate([model(mg.tensor(i), m, n).cpu().numpy()
                                 for i, m, n in (pad_batch([s], pad_id=vocab.pad_id) for s in batch)])
         common.check(np.allclose(together, alone, atol=1e-5),
                      f"{name}: padded in a batch = alone, unpadded (padding is masked out)", exercise={"averaged embeddings": 1, "RNN (many-to-one)": 2}[name])
@@ -149,21 +149,21 @@ with mg.no_grad():
     formula = {"averaged embeddings": lambda ids: avg.out(avg.embed(ids).mean(axis=1)),
                "RNN (many-to-one)": lambda ids: rnn_model.out(rnn_model.rnn(rnn_model.embed(ids))[1][0])}
     for name, model in models.items():
-        together = model(mg.tensor(padded[0]), padded[1], padded[2]).numpy(force=True)
-        want = np.concatenate([formula[name](mg.tensor(np.array([s]))).numpy(force=True) for s in batch])
+        together = model(mg.tensor(padded[0]), padded[1], padded[2]).cpu().numpy()
+        want = np.concatenate([formula[name](mg.tensor(np.array([s]))).cpu().numpy() for s in batch])
         common.compare(f"{name}: scores of a padded batch", together, want, atol=1e-5,
                        against="the formula on each review alone", cause={
                            "averaged embeddings": "the mean must run over the real words only",
                            "RNN (many-to-one)": "classify from h at each review's last real word (h_n with lengths=)"}[name],
                        exercise={"averaged embeddings": 1, "RNN (many-to-one)": 2}[name])
     e = models["averaged embeddings"].embed(mg.tensor(padded[0]))
-    by_T = e.mean(axis=1).numpy(force=True)                                    # mean over all T = 20 steps
-    by_len = (e.sum(axis=1) / mg.tensor(padded[2][:, None].astype(np.float32))).numpy(force=True)
+    by_T = e.mean(axis=1).cpu().numpy()                              # mean over all T = 20 steps
+    by_len = (e.sum(axis=1) / mg.tensor(padded[2][:, None].astype(np.float32))).cpu().numpy()
     _, h_T = models["RNN (many-to-one)"].rnn(e)                      # no lengths: runs over the padding
     _, h_len = models["RNN (many-to-one)"].rnn(e, lengths=padded[2])
 print(f"mean over T instead of the length: vectors off by up to {np.abs(by_T - by_len).max():.3f}; "
-      f"h_T after the padding instead of h at the last word: off by up to {np.abs(h_T.numpy(force=True) - h_len.numpy(force=True)).max():.3f}")
-common.check(np.abs(h_T.numpy(force=True) - h_len.numpy(force=True)).max() > 1e-3, "without lengths, the padding changes the RNN's last state", exercise=None)
+      f"h_T after the padding instead of h at the last word: off by up to {np.abs(h_T.cpu().numpy() - h_len.cpu().numpy()).max():.3f}")
+common.check(np.abs(h_T.cpu().numpy() - h_len.cpu().numpy()).max() > 1e-3, "without lengths, the padding changes the RNN's last state", exercise=None)
 
 # %% [markdown]
 # ## 5. Train both
@@ -190,7 +190,7 @@ curves, results = {}, {}
 for name, model in models.items():
     curves[name] = train_classifier(model, batches(run.seed), common.progress(range(steps), desc=name), lr=0.01, every=5)
     with mg.no_grad():
-        right = model(mg.tensor(te_ids), te_mask, te_len).numpy(force=True).argmax(axis=1) == test_y
+        right = model(mg.tensor(te_ids), te_mask, te_len).cpu().numpy().argmax(axis=1) == test_y
     results[name] = (float(right.mean()), float(right[~test_negated].mean()), float(right[test_negated].mean()))
     print(f"{name:20s} test accuracy {results[name][0]:.1%}: plain reviews {results[name][1]:.1%}, "
           f"negated reviews {results[name][2]:.1%}")

@@ -118,7 +118,7 @@ print(f"source (N, S) = {src_demo.shape} -> memory (N, S, 2H) = {memory.shape}, 
 common.check(memory.shape == (4, src_demo.shape[1], 64) and h_enc.shape == (1, 4, 64),
              "a bi-directional encoder's output is 2 x hidden_size = 64 wide", exercise=1)
 # the backward half of the summary is the backward LSTM's state at s = 1
-common.check(np.allclose(h_enc.numpy(force=True)[0, :, 32:], memory.numpy(force=True)[:, 0, 32:], atol=1e-6),
+common.check(np.allclose(h_enc.detach().cpu().numpy()[0, :, 32:], memory.detach().cpu().numpy()[:, 0, 32:], atol=1e-6),
              "the summary's backward half is the backward LSTM's state at the first position", exercise=1)
 
 # %% [markdown]
@@ -257,8 +257,8 @@ for peeky in (False, True):
         common.compare(f"the encoder's final {name} (1, N, 2H)", mine, theirs.transpose(0, 1),
                        exercise=1, against="minigrad.models.Seq2Seq's", atol=1e-5,
                        cause=f"{name}[0] (forward) then {name}[1] (backward), joined on the last axis")
-    ours_logits = ours.decoder(batch_tgt[:, :-1], *ours.encode(batch_src))[0].numpy(force=True)
-    lib_logits = library.decoder_logits(batch_src, batch_tgt[:, :-1])[0].numpy(force=True)
+    ours_logits = ours.decoder(batch_tgt[:, :-1], *ours.encode(batch_src))[0].detach().cpu().numpy()
+    lib_logits = library.decoder_logits(batch_src, batch_tgt[:, :-1])[0].detach().cpu().numpy()
     common.check(np.allclose(ours_logits, lib_logits, atol=1e-5),
                  f"our decoder's logits equal minigrad.models.Seq2Seq's (peeky={peeky})", exercise=2)
     common.check(abs(ours_loss - lib_loss) < 1e-5,

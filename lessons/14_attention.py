@@ -110,14 +110,14 @@ for name, t in [("① hidden_states", hidden_states), ("  o(t-1)", o_prev), ("�
                 ("③ attention_weight", attention_weight), ("④ weighted", weighted),
                 ("④ context_vector (reduce_sum)", context_vector), ("⑥ next input", next_input)]:
     print(f"{name:32s} shape {str(list(t.shape)):10s}")
-print("attention_weight:", np.round(attention_weight.numpy(force=True), 3), " sum =", attention_weight.sum().item())
+print("attention_weight:", np.round(attention_weight.cpu().numpy(), 3), " sum =", attention_weight.sum().item())
 print(f"reduce_sum: [enc_len, hidden] = {list(weighted.shape)} -> [1, hidden] = "
       f"{list(context_vector.shape)}: the enc_len axis is summed away")
 
 context_lib, weights_lib = nn.Attention(hidden_size, hidden_size, score="dot")(
     o_prev[None], hidden_states[None])                  # the library: a batch of one
-common.check(np.allclose(context_vector.numpy(force=True), context_lib.numpy(force=True), atol=1e-6)
-             and np.allclose(attention_weight.numpy(force=True), weights_lib.numpy(force=True)[0], atol=1e-6),
+common.check(np.allclose(context_vector.cpu().numpy(), context_lib.cpu().numpy(), atol=1e-6)
+             and np.allclose(attention_weight.cpu().numpy(), weights_lib.cpu().numpy()[0], atol=1e-6),
              "the six steps give nn.Attention's weights and context vector", exercise=1)
 
 # %% [markdown]
@@ -155,13 +155,13 @@ by_hand = {
 by_hand["additive"] = by_hand["additive"][:, None]
 # END SOLUTION
 for name, layer in layers.items():
-    same = np.allclose(by_hand[name].numpy(force=True), layer.scores(h_t, h_s).numpy(force=True), atol=1e-5)
-    print(f"{name:9s} scores {by_hand[name].shape}: {np.round(by_hand[name].numpy(force=True)[0, 0], 2)}")
+    same = np.allclose(by_hand[name].detach().cpu().numpy(), layer.scores(h_t, h_s).detach().cpu().numpy(), atol=1e-5)
+    print(f"{name:9s} scores {by_hand[name].shape}: {np.round(by_hand[name].detach().cpu().numpy()[0, 0], 2)}")
     common.check(same, f"the {name} score by hand equals nn.Attention(score='{name}')", exercise=2)
 
 fig, axes = common.figure(3, width=3.6, height=2.8)
 for ax, name in zip(axes, layers):
-    ax.bar(np.arange(S), F.softmax(by_hand[name], axis=-1).numpy(force=True)[0, 0])
+    ax.bar(np.arange(S), F.softmax(by_hand[name], axis=-1).detach().cpu().numpy()[0, 0])
     ax.set_title(f"{name} score")
     ax.set_xlabel("source position s")
 axes[0].set_ylabel("attention weight α_ts")
@@ -426,7 +426,7 @@ ex_out = model.generate(ex_src, vocab.bos_id, vocab.eos_id, max_len=11)
 fig, axes = common.figure(2, 2, width=6.0, height=3.4)
 for ax, text, src_row, out in zip(axes.flat, examples, ex_src, ex_out):
     tgt_in = np.array([[vocab.bos_id] + out[:-1]])                     # <START> ŷ_1 .. ŷ_{T-1}
-    a = model.attention_weights(src_row[None, :len(text)], tgt_in).numpy(force=True)[0]   # (T, S)
+    a = model.attention_weights(src_row[None, :len(text)], tgt_in).cpu().numpy()[0]  # (T, S)
     im = ax.imshow(a, cmap="viridis", aspect="auto", vmin=0, vmax=1)
     ax.set_xticks(range(len(text)))
     ax.set_xticklabels(list(text), fontsize=7)
@@ -455,8 +455,8 @@ with mg.no_grad():
     state = model.initial_state(src_row)
     hidden = tuple(s.transpose(0, 1) for s in state["hidden"])
     h, _ = model.decoder.rnn(model.decoder.embedding(tgt_in), hidden)
-    scores = model.decoder.attention.scores(h, state["memory"]).numpy(force=True)[0]        # (T, S)
-global_w = model.attention_weights(src_row, tgt_in).numpy(force=True)[0]
+    scores = model.decoder.attention.scores(h, state["memory"]).cpu().numpy()[0]  # (T, S)
+global_w = model.attention_weights(src_row, tgt_in).cpu().numpy()[0]
 T = len(ex_out[0])
 local_m, _, window_m = local_weights(scores, p=np.arange(T), D=3)
 _, local_p, window_p = local_weights(scores, p=global_w.argmax(axis=1), D=3)

@@ -444,7 +444,7 @@ def error_analysis(name):
     hyps, scores, _ = results[name]
     wrong = [i for i in range(n_eval) if hyps[i] != references[i]]
     with mg.no_grad():
-        ref_scores = model.score(task.test_src[wrong], task.test_tgt[wrong]).numpy(force=True) if wrong else []
+        ref_scores = model.score(task.test_src[wrong], task.test_tgt[wrong]).cpu().numpy() if wrong else []
     search_fault, model_fault = [], []
     for i, ref_score in zip(wrong, ref_scores):
         # BEGIN SOLUTION
@@ -475,7 +475,7 @@ for name, (search_fault, model_fault) in faults.items():
 # below it (the search's fault), above it (the model's), and equal (the model's: a search
 # cannot beat an output the model ranks as high as y*).
 with mg.no_grad():
-    y_star = model.score(task.test_src[:n_eval], task.test_tgt[:n_eval]).numpy(force=True)
+    y_star = model.score(task.test_src[:n_eval], task.test_tgt[:n_eval]).cpu().numpy()
 offsets = np.array([-1.0, 1.0, 0.0])[np.arange(n_eval) % 3]
 results["hand-made"] = ([[END]] * n_eval, y_star.astype(np.float64) + offsets, 0.0)
 search_fault, model_fault = error_analysis("hand-made")

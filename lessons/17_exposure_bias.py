@@ -208,7 +208,7 @@ def exposure(model):
     accuracy, outputs = tasks.exact_match(model, task)
     refs = [[t for t in row if t != PAD] for row in task.test_tgt[:, 1:].tolist()]
     with mg.no_grad():
-        forced = model(task.test_src, task.test_tgt[:, :-1]).numpy(force=True).argmax(axis=-1)   # (N, T)
+        forced = model(task.test_src, task.test_tgt[:, :-1]).cpu().numpy().argmax(axis=-1)  # (N, T)
     own = true = n = 0
     for i, (out, ref) in enumerate(zip(outputs, refs)):
         first = next((j for j in range(len(ref)) if j >= len(out) or out[j] != ref[j]), None)
@@ -255,7 +255,7 @@ def exposure_reference(model):
     _, outputs = tasks.exact_match(model, task)
     refs = [[t for t in row if t != PAD] for row in task.test_tgt[:, 1:].tolist()]
     with mg.no_grad():
-        forced = model(task.test_src, task.test_tgt[:, :-1]).numpy(force=True).argmax(axis=-1)
+        forced = model(task.test_src, task.test_tgt[:, :-1]).cpu().numpy().argmax(axis=-1)
     own = true = n = 0
     for i, (out, ref) in enumerate(zip(outputs, refs)):
         ref = np.array(ref)

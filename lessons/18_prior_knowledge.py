@@ -140,9 +140,9 @@ with mg.no_grad():
     logits = mg.randn(4, 3, V)
     mine = prior_prediction(logits, Xt, layer.S, layer.t)
     library = layer(logits, Xt).exp()
-err = np.abs(mine.numpy(force=True) - library.numpy(force=True)).max()
-print(f"prediction {tuple(mine.shape)}, rows sum to {mine.numpy(force=True).sum(axis=-1).min():.6f} .. "
-      f"{mine.numpy(force=True).sum(axis=-1).max():.6f}; max |mine - PriorKnowledge| = {err:.1e}")
+err = np.abs(mine.cpu().numpy() - library.cpu().numpy()).max()
+print(f"prediction {tuple(mine.shape)}, rows sum to {mine.cpu().numpy().sum(axis=-1).min():.6f} .. "
+      f"{mine.cpu().numpy().sum(axis=-1).max():.6f}; max |mine - PriorKnowledge| = {err:.1e}")
 common.check(err < 1e-6, "(softmax(S ⊗ X + t) + softmax(logits)) / 2 equals PriorKnowledge", exercise=2)
 
 # %% [markdown]
@@ -153,7 +153,7 @@ common.check(err < 1e-6, "(softmax(S ⊗ X + t) + softmax(logits)) / 2 equals Pr
 
 # %%
 with mg.no_grad():
-    flat = F.softmax(Xt * 4.0).numpy(force=True)
+    flat = F.softmax(Xt * 4.0).cpu().numpy()
 print(f"s_i = 4: the prior puts {(flat * X).sum(axis=1).mean():.1%} of its mass on the "
       f"{X[0].sum():.0f}-odd source words (uniform would put {X.sum(axis=1).mean() / V:.1%})")
 
@@ -268,7 +268,7 @@ for i in range(3):
 
 # %%
 prior_layer = runs[True][0].decoder.prior
-S, t = prior_layer.S.numpy(force=True), prior_layer.t.numpy(force=True)
+S, t = prior_layer.S.detach().cpu().numpy(), prior_layer.t.detach().cpu().numpy()
 ordinary = [i for i, w in enumerate(itos) if w not in vocab.specials]
 order = sorted(ordinary, key=lambda i: -(S[i] + t[i]))
 top, bottom = order[:10], order[-10:]

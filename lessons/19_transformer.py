@@ -71,7 +71,7 @@ pairs_n = run.pick(20_000, 4_000)
 var_raw, var_scaled = [], []
 for d_k in d_ks:
     q, k = mg.randn(pairs_n, d_k), mg.randn(pairs_n, d_k)
-    dots = (q * k).sum(axis=1).numpy(force=True)                   # q · k for each pair
+    dots = (q * k).sum(axis=1).cpu().numpy()             # q · k for each pair
     var_raw.append(dots.var())
     var_scaled.append((dots / math.sqrt(d_k)).var())     # q · k / sqrt(d_k)
     print(f"d_k = {d_k:5d}   var(q·k) = {var_raw[-1]:8.1f}   var(q·k / sqrt(d_k)) = "
@@ -89,7 +89,7 @@ common.check(all(abs(v / d - 1) < 0.1 for v, d in zip(var_raw, d_ks))
 # %%
 def softmax_stats(scores):
     """Mean largest weight and mean Frobenius norm of diag(a) - a a^T, over rows of scores."""
-    a = F.softmax(mg.tensor(scores)).numpy(force=True).astype(np.float64)          # (R, 10)
+    a = F.softmax(mg.tensor(scores)).cpu().numpy().astype(np.float64)    # (R, 10)
     jac = np.einsum("ri,ij->rij", a, np.eye(a.shape[1])) - np.einsum("ri,rj->rij", a, a)
     return a.max(axis=1).mean(), np.linalg.norm(jac, axis=(1, 2)).mean()
 
@@ -97,7 +97,7 @@ def softmax_stats(scores):
 stats = {"raw": [], "scaled": []}
 for d_k in d_ks:
     q, keys = mg.randn(500, 1, d_k), mg.randn(500, 10, d_k)
-    s = (q @ keys.transpose(1, 2)).numpy(force=True)[:, 0]          # (500, 10) scores
+    s = (q @ keys.transpose(1, 2)).cpu().numpy()[:, 0]    # (500, 10) scores
     stats["raw"].append(softmax_stats(s))
     stats["scaled"].append(softmax_stats(s / math.sqrt(d_k)))
     print(f"d_k = {d_k:5d}   largest weight: raw {stats['raw'][-1][0]:.3f}, scaled "
@@ -146,8 +146,8 @@ Q, K, Vv = mg.randn(2, 5, 8), mg.randn(2, 5, 8), mg.randn(2, 5, 6)
 causal = nn.generate_square_subsequent_mask(5)                  # 0 on and below the diagonal
 mine, weights = attention(Q, K, Vv, causal)
 library = F.scaled_dot_product_attention(Q, K, Vv, is_causal=True)
-print("causal weights of the first sequence:\n", np.round(weights.numpy(force=True)[0], 2))
-common.check(np.allclose(mine.numpy(force=True), library.numpy(force=True), atol=1e-5),
+print("causal weights of the first sequence:\n", np.round(weights.cpu().numpy()[0], 2))
+common.check(np.allclose(mine.cpu().numpy(), library.cpu().numpy(), atol=1e-5),
              "attention by hand equals F.scaled_dot_product_attention (causal)", exercise=1)
 
 # %% [markdown]
@@ -189,8 +189,8 @@ def multi_head(x):
 mine = multi_head(x)
 library, _ = mha(x, x, x)
 print(f"{heads} heads of d_k = {E // heads}; output {tuple(mine.shape)}; "
-      f"max |difference| {np.abs(mine.numpy(force=True) - library.numpy(force=True)).max():.1e}")
-common.check(np.allclose(mine.numpy(force=True), library.numpy(force=True), atol=1e-5),
+      f"max |difference| {np.abs(mine.detach().cpu().numpy() - library.detach().cpu().numpy()).max():.1e}")
+common.check(np.allclose(mine.detach().cpu().numpy(), library.detach().cpu().numpy(), atol=1e-5),
              "multi-head attention by hand equals nn.MultiheadAttention", exercise=2)
 
 # %% [markdown]
@@ -226,7 +226,7 @@ def positional_encoding(max_len, d_model):
 
 max_len, d_model = 100, 64
 PE = positional_encoding(max_len, d_model)
-library = nn.sinusoidal_positional_encoding(max_len, d_model).numpy(force=True)
+library = nn.sinusoidal_positional_encoding(max_len, d_model).cpu().numpy()
 common.check(np.allclose(PE, library, atol=1e-6),
              "the hand-made table equals nn.sinusoidal_positional_encoding", exercise=3)
 
@@ -312,23 +312,23 @@ def encoder_layer(x):
 for norm in (layer.norm1, layer.norm2):
     norm.weight.array[...] = mg.tensor(run.rng.uniform(0.5, 1.5, norm.weight.shape).astype(np.float32)).array
     norm.bias.array[...] = mg.tensor(run.rng.normal(0.0, 0.5, norm.bias.shape).astype(np.float32)).array
-common.check(np.allclose(layer_norm(x, layer.norm1.weight, layer.norm1.bias).numpy(force=True), layer.norm1(x).numpy(force=True), atol=1e-5),
+common.check(np.allclose(layer_norm(x, layer.norm1.weight, layer.norm1.bias).detach().cpu().numpy(), layer.norm1(x).detach().cpu().numpy(), atol=1e-5),
              "layer_norm by hand equals nn.LayerNorm", exercise=4)
 # inputs with a variance far below 1, comparable to eps = 1e-5: eps must sit inside the root
 tiny = x * 1e-3
 common.compare("layer_norm of inputs with variance ~1e-6", layer_norm(tiny, layer.norm1.weight, layer.norm1.bias),
                layer.norm1(tiny), exercise=4, atol=1e-4, against="nn.LayerNorm",
                cause="(x - mu) / sqrt(var + eps): eps inside the square root")
-plain = layer_norm(x + multi_head(x), mg.ones(E), mg.zeros(E)).numpy(force=True)     # γ = 1, β = 0
+plain = layer_norm(x + multi_head(x), mg.ones(E), mg.zeros(E)).detach().cpu().numpy()  # γ = 1, β = 0
 print(f"normalized (γ = 1, β = 0): per-position mean {np.abs(plain.mean(axis=-1)).max():.1e} (max |.|), "
       f"variance {plain.var(axis=-1).min():.4f} .. {plain.var(axis=-1).max():.4f}")
 common.check(np.abs(plain.mean(axis=-1)).max() < 1e-5 and np.abs(plain.var(axis=-1) - 1).max() < 1e-3,
              "before γ and β, layer norm leaves every position at mean 0 and variance 1", exercise=4)
 y = encoder_layer(x)
-yn = y.numpy(force=True)
+yn = y.detach().cpu().numpy()
 print(f"after the layer: per-position mean {np.abs(yn.mean(axis=-1)).max():.1e} (max |.|), "
       f"variance {yn.var(axis=-1).min():.4f} .. {yn.var(axis=-1).max():.4f}")
-common.check(np.allclose(yn, layer(x).numpy(force=True), atol=1e-5),
+common.check(np.allclose(yn, layer(x).detach().cpu().numpy(), atol=1e-5),
              "the encoder layer by hand equals nn.TransformerEncoderLayer", exercise=5)
 common.check(np.abs(yn.var(axis=-1) - 1).max() > 0.05,
              "with γ and β the layer's output is not at variance 1", exercise=None)
@@ -359,7 +359,7 @@ def input_gradient(depth, kind):
         h = {"plain": f, "layer norm only": norm(f), "residual only": h + f,
              "residual + layer norm": norm(h + f)}[kind]
     (h * mg.randn(16, E)).sum().backward()
-    return float(np.linalg.norm(mg.backend.to_numpy(x.grad)))
+    return float(np.linalg.norm(x.grad.cpu().numpy()))
 
 
 depths = run.pick([1, 2, 4, 8, 16, 32, 48], [1, 4, 16])
@@ -493,8 +493,8 @@ transformer = TransformerSeq2Seq(len(v), d_model=64, nhead=4, num_encoder_layers
 results["transformer"] = train_and_measure("transformer", transformer, 6e-3)
 with mg.no_grad():                                       # the model's input: sqrt(d_model) e + PE
     ids = mg.tensor(task.test_src[:2])
-    x_model = transformer._embed(transformer.src_embedding, ids).numpy(force=True)
-    e = transformer.src_embedding(ids).numpy(force=True)
+    x_model = transformer._embed(transformer.src_embedding, ids).cpu().numpy()
+    e = transformer.src_embedding(ids).cpu().numpy()
 common.check(np.allclose(x_model, math.sqrt(64) * e + positional_encoding(ids.shape[1], 64)[None], atol=1e-5),
              "the transformer's input is sqrt(d_model) * embedding + PE", exercise=3)
 
@@ -538,7 +538,7 @@ with mg.no_grad():
     h = last.norm1(h + last.self_attn(h, h, h, attn_mask=causal, need_weights=False)[0])
     _, cross = last.multihead_attn(h, memory, memory, key_padding_mask=padding,
                                    average_attn_weights=False)
-cross = cross.numpy(force=True)[0]                                          # (heads, T, S)
+cross = cross.cpu().numpy()[0]                                    # (heads, T, S)
 src_chars = list(task.test_pairs[i][0])
 tgt_chars = ["<START>"] + list(task.test_pairs[i][1])
 fig, axes = common.figure(4, width=3.4, height=3.2)

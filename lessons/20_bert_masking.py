@@ -228,7 +228,7 @@ print(f"loss {np.mean(losses[:10]):.3f} (first 10 steps) -> {np.mean(losses[-10:
 x_test, y_test = mask_tokens(test_ids, np.random.default_rng(123))
 model.eval()
 with mg.no_grad():
-    predicted = np.concatenate([model(x_test[i:i + 500]).numpy(force=True).argmax(axis=-1)
+    predicted = np.concatenate([model(x_test[i:i + 500]).cpu().numpy().argmax(axis=-1)
                                 for i in range(0, len(x_test), 500)])
 chosen = y_test != IGNORE
 shown = np.where(x_test == MASK_ID, "[MASK]",

@@ -785,7 +785,7 @@ def scatter_words(ax, E, itos, words, title, pairs=False):
     analogy adds) and arrows join each pair; otherwise the first two principal components.
     Returns the 2-D points (len(words), 2)."""
     stoi = {w: i for i, w in enumerate(itos)}
-    X = E[np.array([stoi[w] for w in words])].numpy(force=True).astype(np.float64)
+    X = to_host(E[np.array([stoi[w] for w in words])]).astype(np.float64)
     X = X - X.mean(axis=0)
     if pairs:
         offset = (X[1::2] - X[0::2]).mean(axis=0)
