@@ -327,40 +327,6 @@ class Tensor:
 
     __hash__ = object.__hash__      # == is elementwise, so hash by identity
 
-    # -- conversions ------------------------------------------------------------------
-    def __array__(self, dtype=None, copy=None):
-        """``np.asarray(t)``: the values of a CPU tensor (a GPU tensor must be copied to the
-        host first, with ``.cpu()`` or ``.numpy(force=True)``)."""
-        if backend.is_cupy_array(self.array):
-            raise TypeError("can't convert a cuda tensor to a NumPy array implicitly: call "
-                            ".cpu() or .numpy(force=True) first")
-        a = self.array if dtype is None else self.array.astype(dtype, copy=False)
-        return a.copy() if copy else a
-
-    def numpy(self, *, force=False):
-        """The tensor's data as a NumPy array, as torch: it SHARES memory with a CPU tensor
-        (writing into it changes the tensor); a tensor that requires grad is refused (use
-        ``t.detach().numpy()``), and so is one on a device (use ``t.cpu().numpy()``).
-        ``force=True`` is ``t.detach().cpu().numpy()``: a device tensor is copied to the host."""
-        if backend.is_cupy_array(self.array):
-            if force:
-                return backend.to_numpy(self.array)
-            raise TypeError(f"numpy(): can't convert a {self.device} device tensor to NumPy; "
-                            "copy it to host memory first with .cpu() (t.cpu().numpy(), or "
-                            "the array's .get()), or pass force=True")
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
-        return np.asarray(self.array)
-
-    def item(self):
-        if self.array.size != 1:
-            raise ValueError(f"item(): only one-element tensors, got shape {self.shape}")
-        return self.array.item()
-
-    def tolist(self):
-        return backend.to_numpy(self.array).tolist()
-
     # -- autograd ---------------------------------------------------------------------
     def retain_grad(self):
         """Keep ``grad`` on this non-leaf tensor after backward (e.g. each h_t, to plot how

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .. import dtypes, versions
+from .. import backend, dtypes, versions
 from ..creation import full, multinomial
 from ..tensor import Tensor, as_tensor
 from . import elementwise as E, index as I, inplace, reduce as R, shape as S, softmax as softmax_ops
@@ -273,8 +273,46 @@ def zero_grad(self):
     self._grad = None
 
 
+# -- to the host: NumPy's protocol and torch's conversions ---------------------------------
+def _array(self, dtype=None, copy=None):
+    """``np.asarray(t)``: the values of a CPU tensor (a GPU tensor must be copied to the
+    host first, with ``.cpu()`` or ``.numpy(force=True)``)."""
+    if backend.is_cupy_array(self.array):
+        raise TypeError("can't convert a cuda tensor to a NumPy array implicitly: call "
+                        ".cpu() or .numpy(force=True) first")
+    a = self.array if dtype is None else self.array.astype(dtype, copy=False)
+    return a.copy() if copy else a
+
+
+def numpy(self, *, force=False):
+    """The tensor's data as a NumPy array, as torch: it SHARES memory with a CPU tensor
+    (writing into it changes the tensor); a tensor that requires grad is refused (use
+    ``t.detach().numpy()``), and so is one on a device (use ``t.cpu().numpy()``).
+    ``force=True`` is ``t.detach().cpu().numpy()``: a device tensor is copied to the host."""
+    if backend.is_cupy_array(self.array):
+        if force:
+            return backend.to_numpy(self.array)
+        raise TypeError(f"numpy(): can't convert a {self.device} device tensor to NumPy; "
+                        "copy it to host memory first with .cpu() (t.cpu().numpy(), or "
+                        "the array's .get()), or pass force=True")
+    if self.requires_grad and not force:
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                           "tensor.detach().numpy() instead.")
+    return np.asarray(self.array)
+
+
+def item(self):
+    if self.array.size != 1:
+        raise ValueError(f"item(): only one-element tensors, got shape {self.shape}")
+    return self.array.item()
+
+
+def tolist(self):
+    return backend.to_numpy(self.array).tolist()
+
+
 # Every method that minigrad.ops puts on Tensor, in one table (the class itself defines only
-# the engine's own: backward, retain_grad, item, numpy, ...).
+# the engine's own: backward, retain_grad, data, grad, ...).
 _COMPARISONS = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
                 "gt": "__gt__", "ge": "__ge__"}
 _CASTS = {"float": np.float32, "double": np.float64, "half": np.float16, "long": np.int64,
@@ -329,6 +367,7 @@ METHODS = {
     "__float__": lambda self: float(self.item()), "__int__": lambda self: int(self.item()),
     "detach": detach, "cpu": lambda self: self.to("cpu"), "cuda": lambda self: self.to("cuda"),
     "requires_grad_": requires_grad_, "zero_grad": zero_grad,
+    "__array__": _array, "numpy": numpy, "item": item, "tolist": tolist,
     # in place (minigrad.ops.inplace)
     **{name: getattr(inplace, name) for name in inplace.METHODS},
     "add_": _number_first(inplace.add_), "sub_": _number_first(inplace.sub_),
