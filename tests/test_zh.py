@@ -456,9 +456,10 @@ def test_every_phrase_the_grader_says_has_its_chinese(tmp_path):
                 if words and " " in text and not text.startswith(("import ", "File ")) and "/" not in text:
                     reasons.append((path.name, text))
     from minigrad_lessons import markers, nbgrader_source
-    from minigrad_lessons.grade import runner
+    from minigrad_lessons.grade import runner, verdicts
     said += [("named", "grader", english) for english in (markers.PLACEHOLDER, nbgrader_source.KEEP_GOING,
                                                           runner.UNSANDBOXED)]
+    said += [("verdicts.py", "grader", english) for _, english in verdicts._BLAMED.values()]
     assert len(said) >= 40 and len(reasons) >= 25
     for name, ctx, english in said:
         assert CJK.search(cat.entries.get((ctx, english), "")), f"{name}: no zh entry for {english!r}"

@@ -43,6 +43,18 @@ def _top_statement(tree, line):
     return None
 
 
+# What a run that stopped in the student's own block says of it: its outcome -> the verdict and
+# its message (a template of lessons/zh/grader.po: {what} the reason, {where} the quoted line).
+_BLAMED = {
+    "exit": ("disqualified", "your block ended the process ({what}, {where})"),
+    "policy": ("disqualified", "your block {what} ({where})"),
+    "offlimits": ("failed", "your block {what}, which this exercise asks you to write by hand ({where})"),
+    "tampered": ("disqualified", "tampering detected while your block ran: {what}"),
+    "timeout": ("timeout", "{what}, in your block ({where} or code it called)"),
+    "exception": ("error", "your block raised {what} ({where})"),
+}
+
+
 def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_text=None, lang="en"):
     """Verdicts from one run for each exercise in ``dirty`` (the blocks with the student's
     code that have not passed yet), their messages in ``lang``; None where this run cannot tell."""
@@ -89,30 +101,12 @@ def judge(run, dirty, exercises, spliced_source, ranges, student_lines, student_
             message = say("check failed: {message}", lang, message=event["message"])
             verdicts[k] = Verdict("failed", message, certain=alone(k, before))
             continue
-        what = _words(run, lang)
-        if blamed == k and run.outcome == "exit":
-            verdicts[k] = Verdict("disqualified", say("your block ended the process ({what}, {where})", lang,
-                                                      what=what, where=where(blamed_line, k)))
-            continue
-        if blamed == k and run.outcome == "policy":
-            verdicts[k] = Verdict("disqualified", say("your block {what} ({where})", lang, what=what,
-                                                      where=where(blamed_line, k)))
-            continue
-        if blamed == k and run.outcome == "offlimits":
-            verdicts[k] = Verdict("failed", say("your block {what}, which this exercise asks you to write by hand "
-                                                "({where})", lang, what=what, where=where(blamed_line, k)))
-            continue
-        if blamed == k and run.outcome == "tampered":
-            verdicts[k] = Verdict("disqualified", say("tampering detected while your block ran: {what}", lang,
-                                                      what=what))
-            continue
-        if blamed == k and run.outcome == "timeout":
-            verdicts[k] = Verdict("timeout", say("{what}, in your block ({where} or code it called)", lang,
-                                                 what=what, where=where(blamed_line, k)))
-            continue
-        if blamed == k and run.outcome == "exception":
-            verdicts[k] = Verdict("error", say("your block raised {what} ({where})", lang, what=what,
-                                               where=where(blamed_line, k)), certain=alone(k, entered))
+        if blamed == k and run.outcome in _BLAMED:
+            status, template = _BLAMED[run.outcome]
+            message = say(template, lang, what=_words(run, lang), where=where(blamed_line, k))
+            # an exception may come from another block's wrong value; the others are the block's own
+            certain = alone(k, entered) if run.outcome == "exception" else True
+            verdicts[k] = Verdict(status, message, certain=certain)
             continue
         if k in passes:
             verdicts[k] = Verdict("passed", say("all {n} checks passed", lang, n=len(mine)))
